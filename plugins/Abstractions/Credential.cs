@@ -1,0 +1,32 @@
+namespace SecretlessProxy.Abstractions;
+
+/// <summary>An upstream credential as a provider returns it. Its <see cref="ToString"/> never shows the secret.</summary>
+public sealed class Credential
+{
+    /// <summary>Creates a credential.</summary>
+    public Credential(string name, SecretValue secret)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(secret);
+        Name = name;
+        Secret = secret;
+    }
+
+    /// <summary>The credential's name in the config (<c>credentials.NAME</c>).</summary>
+    public string Name { get; }
+
+    /// <summary>The secret: a token, API key or password.</summary>
+    public SecretValue Secret { get; }
+
+    /// <summary>A user name that goes with the secret (HTTP Basic), when the store has one.</summary>
+    public string? Username { get; init; }
+
+    /// <summary>When the credential stops being valid; null when the store does not say.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>True for long-lived secrets read from a store (migration debt), false for minted ones.</summary>
+    public bool IsStatic { get; init; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"Credential {Name} (secret {SecretValue.Redacted})";
+}

@@ -1,0 +1,20 @@
+namespace SecretlessProxy.Abstractions;
+
+/// <summary>
+/// Builds one kind of <see cref="ICredentialProvider"/> (selected by <c>credentials.NAME.provider</c>) and
+/// validates that kind's config keys.
+/// </summary>
+public interface ICredentialProviderFactory
+{
+    /// <summary>The value of <c>provider</c> that selects this factory, e.g. <c>file</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The config keys this provider reads; any other key under the credential is reported as unknown.</summary>
+    IReadOnlyCollection<string> Keys { get; }
+
+    /// <summary>Reports every problem with the provider's keys through <see cref="PluginConfig.Error"/>.</summary>
+    void Validate(PluginConfig config);
+
+    /// <summary>Builds the provider from a config that passed <see cref="Validate"/>.</summary>
+    ICredentialProvider Build(PluginConfig config);
+}

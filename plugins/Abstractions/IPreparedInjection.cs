@@ -1,0 +1,8 @@
+namespace SecretlessProxy.Abstractions;
+
+/// <summary>A credential already formatted for the wire (header value built, checked for CR/LF).</summary>
+public interface IPreparedInjection
+{
+    /// <summary>Puts the credential on the outgoing request.</summary>
+    void Apply(IOutboundRequest request);
+}

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace SecretlessProxy.Abstractions;
+
+/// <summary>What a plugin factory sees of the config: its own section, and a way to report errors.</summary>
+public sealed class PluginConfig
+{
+    private readonly Action<string, string, string> _report;
+
+    /// <summary>Creates the context. The host calls this; plugins only read it.</summary>
+    public PluginConfig(
+        string entityName,
+        IConfigurationSection section,
+        string configDirectory,
+        TimeProvider timeProvider,
+        ILoggerFactory loggerFactory,
+        Action<string, string, string> report)
+    {
+        EntityName = entityName;
+        Section = section;
+        ConfigDirectory = configDirectory;
+        TimeProvider = timeProvider;
+        LoggerFactory = loggerFactory;
+        _report = report;
+    }
+
+    /// <summary>The name of the credential this plugin serves.</summary>
+    public string EntityName { get; }
+
+    /// <summary>The plugin's config section.</summary>
+    public IConfigurationSection Section { get; }
+
+    /// <summary>The folder of the config file; relative paths resolve against it.</summary>
+    public string ConfigDirectory { get; }
+
+    /// <summary>The clock to use for anything time-based.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>Loggers for the plugin. Never log a secret.</summary>
+    public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>A key's value, or null when absent or empty.</summary>
+    public string? Get(string key)
+    {
+        var value = Section[key];
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+
+    /// <summary>A path from the config, resolved against the config file's folder.</summary>
+    public string ResolvePath(string path) => Path.GetFullPath(path, ConfigDirectory);
+
+    /// <summary>
+    /// Reports a config error on <paramref name="key"/> (relative to this plugin's section); the host adds the
+    /// file, line, full key path and the bad value. <paramref name="fix"/> says what to write instead.
+    /// </summary>
+    public void Error(string key, string message, string fix) => _report(key, message, fix);
+}

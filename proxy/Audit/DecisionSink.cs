@@ -1,0 +1,8 @@
+namespace SecretlessProxy.Audit;
+
+public enum DecisionSink
+{
+    Stdout,
+    File,
+    None,
+}

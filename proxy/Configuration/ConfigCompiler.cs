@@ -1,0 +1,96 @@
+using System.Collections.Frozen;
+using Microsoft.Extensions.Logging;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Credentials;
+using Yarp.ReverseProxy.Configuration;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
+public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
+{
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "ReverseProxy"];
+
+    public async Task<ConfigCompilation> CompileAsync(string path)
+    {
+        var document = ConfigDocument.TryLoad(path, out var parseError);
+        if (document is null)
+        {
+            return new ConfigCompilation(null, [parseError!], []);
+        }
+        var errors = new ConfigErrorList(document);
+        ConfigSections.CheckKnownKeys(document.Root.GetSection(""), TopLevelKeys, errors, "the config file");
+        var watched = new List<string> { document.FilePath };
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow());
+        var identities = PolicySection.CompileIdentities(document, errors);
+        var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers);
+        var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
+        var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
+        var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
+        var decisionLog = CompileDecisionLog(document, errors);
+
+        if (errors.HasErrors)
+        {
+            foreach (var credential in credentials.Values)
+            {
+                credential.Dispose();
+            }
+            return new ConfigCompilation(null, errors.Errors, errors.Warnings);
+        }
+
+        var frozenCredentials = credentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        var routeCredentials = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
+        foreach (var route in reverseProxy.Routes)
+        {
+            if (route.Metadata?.GetValueOrDefault(ReverseProxySection.CredentialMetadataKey) is { Length: > 0 } name)
+            {
+                routeCredentials[route.RouteId] = frozenCredentials[name];
+            }
+        }
+        var config = new ProxyConfig
+        {
+            FilePath = document.FilePath,
+            Listeners = listeners,
+            Policy = policy,
+            Credentials = frozenCredentials,
+            RouteCredentials = routeCredentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            Routes = reverseProxy.Routes,
+            Clusters = reverseProxy.Clusters,
+            DecisionLog = decisionLog,
+            WatchedFiles = watched.Distinct().ToList(),
+            Warnings = errors.Warnings,
+        };
+        return new ConfigCompilation(config, [], errors.Warnings);
+    }
+
+    private static DecisionLogSettings CompileDecisionLog(ConfigDocument document, ConfigErrorList errors)
+    {
+        var section = document.Root.GetSection("decisionLog");
+        if (!section.Exists())
+        {
+            return DecisionLogSettings.Default;
+        }
+        ConfigSections.CheckKnownKeys(section, ["sink", "path"], errors, "decisionLog");
+        var sinkText = ConfigSections.Value(section, "sink") ?? "stdout";
+        if (!Enum.TryParse<DecisionSink>(sinkText, ignoreCase: true, out var sink) || int.TryParse(sinkText, out _))
+        {
+            errors.Add(section.Path + ":sink", $"'{sinkText}' is not a decision log sink", "use stdout (default), file or none");
+            return DecisionLogSettings.Default;
+        }
+        var path = ConfigSections.Value(section, "path");
+        if (sink == DecisionSink.File)
+        {
+            if (path is null)
+            {
+                errors.Add(section.Path + ":path", "is required when sink is file", "set path to the file decisions are appended to, e.g. path: /var/log/secretless/decisions.jsonl");
+                return DecisionLogSettings.Default;
+            }
+            path = Path.GetFullPath(path, document.Directory);
+            if (!Directory.Exists(Path.GetDirectoryName(path)))
+            {
+                errors.Add(section.Path + ":path", $"the folder of '{path}' does not exist", "create the folder or choose another path");
+            }
+        }
+        return new DecisionLogSettings(sink, path);
+    }
+}

@@ -1,0 +1,201 @@
+using Microsoft.Extensions.Logging;
+using SecretlessProxy.Audit;
+using Yarp.ReverseProxy.Configuration;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>
+/// Owns the current <see cref="ProxyConfig"/>: loads it at start, watches the config file and every file it
+/// names (certificates, keys, bundles), and on change compiles the new file whole. A valid file is swapped in
+/// atomically (our model first, then YARP's routes and clusters); an invalid one is refused with all its
+/// errors logged, and the last good config keeps serving.
+/// </summary>
+public sealed partial class ConfigManager : IDisposable
+{
+    private static readonly TimeSpan GracePeriod = TimeSpan.FromSeconds(30);
+
+    private readonly string _path;
+    private readonly ConfigCompiler _compiler;
+    private readonly InMemoryConfigProvider _yarp;
+    private readonly DecisionLog _decisionLog;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
+    private ProxyConfig? _current;
+    private ITimer? _watchTimer;
+    private Dictionary<string, (DateTime, long)> _stamps = [];
+    private long _generation;
+
+    public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, ILogger<ConfigManager> logger, TimeProvider time)
+    {
+        _path = Path.GetFullPath(path);
+        _compiler = compiler;
+        _yarp = yarp;
+        _decisionLog = decisionLog;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <summary>The config in force. Never null after <see cref="LoadInitialAsync"/>.</summary>
+    public ProxyConfig Current => Volatile.Read(ref _current) ?? throw new InvalidOperationException("no config is loaded yet");
+
+    /// <summary>How many configs have been applied (1 after start).</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>The errors of the last refused reload (empty once a reload succeeds).</summary>
+    public IReadOnlyList<ConfigError> LastRefusal { get; private set; } = [];
+
+    /// <summary>How many reloads were refused.</summary>
+    public long Refusals { get; private set; }
+
+    /// <summary>How often the watched files are checked for changes.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public async Task LoadInitialAsync()
+    {
+        var compilation = await _compiler.CompileAsync(_path);
+        if (compilation.Config is null)
+        {
+            throw new ConfigRejectedException(compilation.Errors);
+        }
+        foreach (var warning in compilation.Warnings)
+        {
+            Log.ConfigWarning(_logger, warning.ToString());
+        }
+        Apply(compilation.Config);
+        Log.ConfigLoaded(_logger, _path, compilation.Config.Summary);
+    }
+
+    public void StartWatching()
+    {
+        _stamps = Stamp(Current.WatchedFiles);
+        _watchTimer = _time.CreateTimer(_ => _ = CheckForChangesAsync(), null, PollInterval, PollInterval);
+    }
+
+    private async Task CheckForChangesAsync()
+    {
+        if (!await _reloadGate.WaitAsync(0))
+        {
+            return;
+        }
+        try
+        {
+            var stamps = Stamp(Current.WatchedFiles);
+            if (stamps.Count == _stamps.Count && stamps.All(s => _stamps.TryGetValue(s.Key, out var old) && old == s.Value))
+            {
+                return;
+            }
+            _stamps = stamps;
+            await ReloadCoreAsync();
+        }
+        catch (Exception ex)
+        {
+            Log.ReloadCrashed(_logger, ex);
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    /// <summary>Reloads now; returns true when the new config was applied.</summary>
+    public async Task<bool> ReloadAsync()
+    {
+        await _reloadGate.WaitAsync();
+        try
+        {
+            _stamps = Stamp(Current.WatchedFiles);
+            return await ReloadCoreAsync();
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    private async Task<bool> ReloadCoreAsync()
+    {
+        var compilation = await _compiler.CompileAsync(_path);
+        if (compilation.Config is null)
+        {
+            LastRefusal = compilation.Errors;
+            Refusals++;
+            Log.ReloadRefused(_logger, _path, compilation.Errors.Count, string.Join(Environment.NewLine, compilation.Errors));
+            return false;
+        }
+        var previous = Current;
+        foreach (var listener in compilation.Config.Listeners)
+        {
+            var old = previous.Listeners.FirstOrDefault(l => string.Equals(l.Name, listener.Name, StringComparison.OrdinalIgnoreCase));
+            if (old is null || old.BindingKey != listener.BindingKey)
+            {
+                Log.ListenerNeedsRestart(_logger, listener.Name);
+            }
+        }
+        foreach (var warning in compilation.Warnings)
+        {
+            Log.ConfigWarning(_logger, warning.ToString());
+        }
+        LastRefusal = [];
+        Apply(compilation.Config);
+        _stamps = Stamp(compilation.Config.WatchedFiles);
+        Log.ConfigReloaded(_logger, _path, compilation.Config.Summary);
+        // Requests in flight may still hold the old config's providers: dispose them later.
+        _ = Task.Delay(GracePeriod, _time).ContinueWith(_ => previous.Dispose(), TaskScheduler.Default);
+        return true;
+    }
+
+    private void Apply(ProxyConfig config)
+    {
+        _decisionLog.Configure(config.DecisionLog);
+        Volatile.Write(ref _current, config);
+        _yarp.Update(config.Routes, config.Clusters);
+        Interlocked.Increment(ref _generation);
+    }
+
+    private static Dictionary<string, (DateTime, long)> Stamp(IEnumerable<string> files)
+    {
+        var result = new Dictionary<string, (DateTime, long)>();
+        foreach (var file in files)
+        {
+            try
+            {
+                var info = new FileInfo(file);
+                result[file] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                result[file] = (DateTime.MinValue, -2);
+            }
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        _watchTimer?.Dispose();
+        _current?.Dispose();
+        _reloadGate.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Config loaded from {Path}: {Summary}")]
+        public static partial void ConfigLoaded(ILogger logger, string path, string summary);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Config reloaded from {Path}: {Summary}")]
+        public static partial void ConfigReloaded(ILogger logger, string path, string summary);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "Config reload refused: {Path} has {Count} error(s); the last good config keeps serving.\n{Errors}")]
+        public static partial void ReloadRefused(ILogger logger, string path, int count, string errors);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Config warning: {Warning}")]
+        public static partial void ConfigWarning(ILogger logger, string warning);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Listener {Name} was added or its address, protocols or role changed: that takes effect at the next restart")]
+        public static partial void ListenerNeedsRestart(ILogger logger, string name);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Config reload failed unexpectedly; the last good config keeps serving")]
+        public static partial void ReloadCrashed(ILogger logger, Exception exception);
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Credentials;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>Compiles <c>credentials</c>: each names a provider and an injector, which validate their own keys.</summary>
+internal static class CredentialSection
+{
+    private static readonly string[] CommonKeys = ["provider", "inject", "description"];
+
+    public static Dictionary<string, CredentialBinding> Compile(
+        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers)
+    {
+        var result = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
+        foreach (var credential in document.Root.GetSection("credentials").GetChildren())
+        {
+            var before = errors.Errors.Count;
+            var providerName = ConfigSections.Value(credential, "provider");
+            ICredentialProviderFactory? provider = null;
+            if (providerName is null)
+            {
+                errors.Add(credential.Path + ":provider", "is required", $"choose where the secret comes from: provider: {string.Join(" | ", catalog.Providers.Keys.Order())}");
+            }
+            else if (!catalog.Providers.TryGetValue(providerName, out provider))
+            {
+                errors.Add(credential.Path + ":provider", $"'{providerName}' is not a known credential provider", KeySuggestion.Fix(providerName, catalog.Providers.Keys.Order(), "providers"));
+            }
+            var providerConfig = Plugin(document, errors, credential, credential.Key, time, loggers);
+            if (provider is not null)
+            {
+                ConfigSections.CheckKnownKeys(credential, CommonKeys.Concat(provider.Keys), errors, $"a '{provider.Name}' credential");
+                provider.Validate(providerConfig);
+            }
+
+            var inject = credential.GetSection("inject");
+            var injectorName = ConfigSections.Value(inject, "type") ?? "header";
+            if (inject.Value is not null)
+            {
+                errors.Add(inject.Path, "must be a mapping", "write e.g. inject: { type: header, name: Authorization, template: \"Bearer {token}\" }");
+            }
+            if (!catalog.Injectors.TryGetValue(injectorName, out var injector))
+            {
+                errors.Add(inject.Path + ":type", $"'{injectorName}' is not a known injector", KeySuggestion.Fix(injectorName, catalog.Injectors.Keys.Order(), "injectors"));
+            }
+            var injectorConfig = Plugin(document, errors, inject, credential.Key, time, loggers);
+            if (injector is not null)
+            {
+                ConfigSections.CheckKnownKeys(inject, injector.Keys.Append("type"), errors, $"a '{injector.Name}' injector");
+                injector.Validate(injectorConfig);
+            }
+
+            if (errors.Errors.Count == before && provider is not null && injector is not null)
+            {
+                result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, provider.Build(providerConfig), injector.Name, injector.Build(injectorConfig));
+            }
+        }
+        return result;
+    }
+
+    private static PluginConfig Plugin(ConfigDocument document, ConfigErrorList errors, IConfigurationSection section, string entity, TimeProvider time, ILoggerFactory loggers) =>
+        new(entity, section, document.Directory, time, loggers, (key, message, fix) => errors.Add(section.Path + ":" + key.Replace('.', ':'), message, fix));
+}

@@ -1,0 +1,337 @@
+using System.Net;
+using System.Net.Quic;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using SecretlessProxy.Identity;
+using SecretlessProxy.Listeners;
+using System.Security.Cryptography.X509Certificates;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
+internal static class ListenerSection
+{
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols"];
+
+    public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    {
+        var result = new List<ListenerSettings>();
+        var section = document.Root.GetSection("listeners");
+        if (!section.Exists())
+        {
+            errors.Add("listeners", "is missing", "add at least one proxy listener, e.g. listeners: [{ name: mtls, url: https://0.0.0.0:8443, certificate: { cert: proxy.pem, key: proxy.key }, trustBundles: { example.org: example.org.pem } }]");
+            return result;
+        }
+        if (!document.IsSequence("listeners"))
+        {
+            errors.Add("listeners", "must be a list", "write each listener as a list item starting with '- name: ...'");
+            return result;
+        }
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in section.GetChildren())
+        {
+            var listener = CompileOne(document, item, errors, watchedFiles, now);
+            if (listener is null)
+            {
+                continue;
+            }
+            if (!names.Add(listener.Name))
+            {
+                errors.Add(item.Path + ":name", $"listener name '{listener.Name}' is used twice", "give every listener its own name");
+                continue;
+            }
+            result.Add(listener);
+        }
+        if (result.Count(l => l.Role == ListenerRole.Admin) > 1)
+        {
+            errors.Add("listeners", "more than one listener has role: admin", "keep one admin listener");
+        }
+        if (section.GetChildren().Any() && !section.GetChildren().Any(c => !string.Equals(c["role"], "admin", StringComparison.OrdinalIgnoreCase)))
+        {
+            errors.Add("listeners", "has no proxy listener, so no workload could call through the proxy", "add a listener with url: https://... , certificate and trustBundles");
+        }
+        var endpoints = result.GroupBy(l => (l.Address?.ToString() ?? "localhost", l.Port)).Where(g => g.Key.Port != 0 && g.Count() > 1);
+        foreach (var group in endpoints)
+        {
+            errors.Add("listeners", $"listeners {string.Join(" and ", group.Select(l => $"'{l.Name}'"))} bind the same address and port", "give each listener its own port");
+        }
+        return result;
+    }
+
+    private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    {
+        ConfigSections.CheckKnownKeys(item, Keys, errors, "a listener");
+        var name = ConfigSections.Value(item, "name");
+        if (name is null)
+        {
+            errors.Add(item.Path + ":name", "is required", "give the listener a name, e.g. name: mtls");
+        }
+        var roleText = ConfigSections.Value(item, "role") ?? "proxy";
+        ListenerRole? role = roleText.ToLowerInvariant() switch
+        {
+            "proxy" => ListenerRole.Proxy,
+            "admin" => ListenerRole.Admin,
+            _ => null,
+        };
+        if (role is null)
+        {
+            errors.Add(item.Path + ":role", $"'{roleText}' is not a listener role", "use role: proxy (default) or role: admin");
+        }
+
+        var url = ConfigSections.Value(item, "url");
+        IPAddress? address = null;
+        var port = 0;
+        var isHttps = false;
+        var urlOk = false;
+        if (url is null)
+        {
+            errors.Add(item.Path + ":url", "is required", "set the address to listen on, e.g. url: https://0.0.0.0:8443");
+        }
+        else if (!TryParseUrl(url, out address, out port, out isHttps, out var urlError))
+        {
+            errors.Add(item.Path + ":url", urlError, "write scheme://address:port with an IP address, 'localhost' or '*', e.g. https://0.0.0.0:8443");
+        }
+        else
+        {
+            urlOk = true;
+        }
+
+        var (protocols, http3) = ReadProtocols(item, errors);
+
+        TlsMaterial? tls = null;
+        if (role == ListenerRole.Proxy && urlOk && !isHttps)
+        {
+            errors.Add(item.Path + ":url", "a proxy listener must use https: callers are identified by their X.509-SVID over mutual TLS", "change the scheme to https:// and add certificate and trustBundles");
+        }
+        if (role == ListenerRole.Admin)
+        {
+            if (urlOk && isHttps)
+            {
+                errors.Add(item.Path + ":url", "the admin listener serves plain http in this version", "use http:// on a loopback address, e.g. http://127.0.0.1:9901");
+            }
+            if (urlOk && address is not null && !IPAddress.IsLoopback(address))
+            {
+                errors.Warn(item.Path + ":url", "the admin listener is reachable beyond this host", "bind it to 127.0.0.1 unless something else protects it");
+            }
+            if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
+            {
+                errors.Warn(item.Path, "certificate and trustBundles are ignored on the admin listener", "remove them from this listener");
+            }
+        }
+        else if (role == ListenerRole.Proxy)
+        {
+            tls = LoadTls(document, item, errors, watchedFiles, now);
+        }
+
+        if (name is null || role is null || !urlOk)
+        {
+            return null;
+        }
+        return new ListenerSettings
+        {
+            Name = name,
+            Role = role.Value,
+            Url = url!,
+            Address = address,
+            Port = port,
+            IsHttps = isHttps,
+            Protocols = protocols,
+            Http3Requested = http3,
+            Tls = tls,
+        };
+    }
+
+    private static (HttpProtocols, bool) ReadProtocols(IConfigurationSection item, ConfigErrorList errors)
+    {
+        var section = item.GetSection("protocols");
+        if (!section.Exists())
+        {
+            return (HttpProtocols.Http1AndHttp2, false);
+        }
+        var protocols = HttpProtocols.None;
+        var http3 = false;
+        foreach (var entry in ConfigSections.Items(section))
+        {
+            switch (entry.Value?.Trim().ToLowerInvariant())
+            {
+                case "http1" or "http/1.1" or "http1.1":
+                    protocols |= HttpProtocols.Http1;
+                    break;
+                case "http2" or "h2":
+                    protocols |= HttpProtocols.Http2;
+                    break;
+                case "http3" or "h3":
+                    http3 = true;
+                    break;
+                default:
+                    errors.Add(entry.Path, $"'{entry.Value}' is not an HTTP protocol", "use http1, http2 and/or http3");
+                    break;
+            }
+        }
+        if (protocols == HttpProtocols.None)
+        {
+            // HTTP/3 alone still needs HTTP/1.1 or HTTP/2 beside it for clients to discover it (Alt-Svc).
+            protocols = HttpProtocols.Http1AndHttp2;
+        }
+        return (protocols, http3);
+    }
+
+    private static TlsMaterial? LoadTls(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    {
+        var certificate = item.GetSection("certificate");
+        ConfigSections.CheckKnownKeys(certificate, ["cert", "key"], errors, "a certificate");
+        var certPath = ConfigSections.Value(certificate, "cert");
+        var keyPath = ConfigSections.Value(certificate, "key");
+        if (certPath is null)
+        {
+            errors.Add(certificate.Path + ":cert", "is required for an https listener", "set certificate.cert to the server certificate's PEM file (e.g. from 'secretless-proxy dev-ca server')");
+        }
+        if (keyPath is null)
+        {
+            errors.Add(certificate.Path + ":key", "is required for an https listener", "set certificate.key to the server certificate's PEM private key");
+        }
+
+        (System.Net.Security.SslStreamCertificateContext, DateTimeOffset)? server = null;
+        if (certPath is not null && keyPath is not null)
+        {
+            var cert = Path.GetFullPath(certPath, document.Directory);
+            var key = Path.GetFullPath(keyPath, document.Directory);
+            watchedFiles.Add(cert);
+            watchedFiles.Add(key);
+            if (!File.Exists(cert))
+            {
+                errors.Add(certificate.Path + ":cert", $"the file '{cert}' does not exist", "point it at an existing PEM certificate (relative paths start at the config file's folder)");
+            }
+            else if (!File.Exists(key))
+            {
+                errors.Add(certificate.Path + ":key", $"the file '{key}' does not exist", "point it at an existing PEM private key (relative paths start at the config file's folder)");
+            }
+            else
+            {
+                try
+                {
+                    server = TlsMaterial.LoadServerCertificate(cert, key);
+                    if (server.Value.Item2 < now)
+                    {
+                        errors.Warn(certificate.Path + ":cert", "the server certificate has expired; clients will refuse it", "issue a new one");
+                    }
+                }
+                catch (Exception ex) when (ex is InvalidDataException or System.Security.Cryptography.CryptographicException or IOException)
+                {
+                    errors.Add(certificate.Path + ":cert", ex.Message, "give a PEM certificate and the matching PEM private key");
+                }
+            }
+        }
+
+        var bundles = new Dictionary<string, X509Certificate2Collection>(StringComparer.Ordinal);
+        var bundleSection = item.GetSection("trustBundles");
+        if (!bundleSection.GetChildren().Any())
+        {
+            errors.Add(item.Path + ":trustBundles", "is required for a proxy listener: without a bundle no SVID can be verified",
+                "map each trust domain to its CA bundle, e.g. trustBundles: { example.org: bundles/example.org.pem }");
+        }
+        foreach (var entry in bundleSection.GetChildren())
+        {
+            if (!SpiffeId.TryValidateTrustDomain(entry.Key, out var tdError))
+            {
+                errors.Add(entry.Path, $"'{entry.Key}' is not a valid trust domain name: {tdError}", "use the trust domain as it appears in SPIFFE IDs, e.g. example.org");
+                continue;
+            }
+            if (entry.Value is null)
+            {
+                errors.Add(entry.Path, "needs a PEM bundle file", $"write {entry.Key}: path/to/{entry.Key}.pem");
+                continue;
+            }
+            var path = Path.GetFullPath(entry.Value, document.Directory);
+            watchedFiles.Add(path);
+            if (!File.Exists(path))
+            {
+                errors.Add(entry.Path, $"the bundle file '{path}' does not exist", "point it at the trust domain's CA certificates in PEM (relative paths start at the config file's folder)");
+                continue;
+            }
+            try
+            {
+                bundles[entry.Key] = TrustBundleSet.LoadPem(path);
+            }
+            catch (InvalidDataException ex)
+            {
+                errors.Add(entry.Path, ex.Message, "give a PEM file of the trust domain's CA certificates");
+            }
+        }
+        return server is null ? null : new TlsMaterial(server.Value.Item1, server.Value.Item2, new TrustBundleSet(bundles));
+    }
+
+    internal static bool TryParseUrl(string url, out IPAddress? address, out int port, out bool isHttps, out string error)
+    {
+        address = null;
+        port = 0;
+        isHttps = false;
+        error = "";
+        var schemeEnd = url.IndexOf("://", StringComparison.Ordinal);
+        if (schemeEnd < 0)
+        {
+            error = "is not a URL";
+            return false;
+        }
+        var scheme = url[..schemeEnd].ToLowerInvariant();
+        if (scheme is not ("http" or "https"))
+        {
+            error = $"scheme '{scheme}' is not supported";
+            return false;
+        }
+        isHttps = scheme == "https";
+        var rest = url[(schemeEnd + 3)..].TrimEnd('/');
+        if (rest.Contains('/', StringComparison.Ordinal))
+        {
+            error = "a listener URL cannot have a path";
+            return false;
+        }
+        var colon = rest.LastIndexOf(':');
+        if (colon < 0 || rest.EndsWith(']'))
+        {
+            error = "the port is missing";
+            return false;
+        }
+        var host = rest[..colon];
+        if (!int.TryParse(rest[(colon + 1)..], out port) || port is < 0 or > 65535)
+        {
+            error = $"'{rest[(colon + 1)..]}' is not a port number";
+            return false;
+        }
+        switch (host)
+        {
+            case "*" or "+" or "0.0.0.0":
+                address = IPAddress.Any;
+                return true;
+            case "[::]":
+                address = IPAddress.IPv6Any;
+                return true;
+            case "localhost":
+                address = port == 0 ? IPAddress.Loopback : null;
+                return true;
+        }
+        if (!IPAddress.TryParse(host.Trim('[', ']'), out address))
+        {
+            error = $"'{host}' is not an IP address, 'localhost' or '*' (listeners bind addresses, not host names)";
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Whether this host can serve HTTP/3 (needs libmsquic).</summary>
+    internal static bool QuicSupported()
+    {
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()))
+        {
+            return false;
+        }
+        try
+        {
+            return QuicListener.IsSupported;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using SecretlessProxy.Identity;
+using SecretlessProxy.Policy;
+using Yarp.ReverseProxy.Configuration;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>Compiles <c>identities</c> and <c>policies</c> into a <see cref="PolicyModel"/>.</summary>
+internal static class PolicySection
+{
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "description"];
+    private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
+    private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    public static Dictionary<string, SpiffeIdPattern> CompileIdentities(ConfigDocument document, ConfigErrorList errors)
+    {
+        var result = new Dictionary<string, SpiffeIdPattern>(StringComparer.OrdinalIgnoreCase);
+        foreach (var identity in document.Root.GetSection("identities").GetChildren())
+        {
+            ConfigSections.CheckKnownKeys(identity, ["spiffeId", "description"], errors, "an identity");
+            var text = ConfigSections.Value(identity, "spiffeId");
+            if (text is null)
+            {
+                errors.Add(identity.Path + ":spiffeId", "is required", "write the workload's SPIFFE ID, e.g. spiffeId: spiffe://example.org/ns/payments/sa/api (or .../* for every ID below a path)");
+            }
+            else if (!SpiffeIdPattern.TryParse(text, out var pattern, out var error))
+            {
+                errors.Add(identity.Path + ":spiffeId", $"is not a valid SPIFFE ID or pattern: {error}", "write spiffe://trust-domain/path exactly, or spiffe://trust-domain/path/* for a whole subtree");
+            }
+            else
+            {
+                result[identity.Key] = pattern;
+            }
+        }
+        return result;
+    }
+
+    public static PolicyModel Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyDictionary<string, SpiffeIdPattern> identities, IReadOnlyList<RouteConfig> routes)
+    {
+        var rules = new List<PolicyRule>();
+        var section = document.Root.GetSection("policies");
+        if (section.Exists() && section.Value is not null || section.GetChildren().Any() && !document.IsSequence("policies"))
+        {
+            errors.Add("policies", "must be a list of rules", "write each rule as a list item starting with '- name: ...'");
+            return new PolicyModel(rules);
+        }
+        var routeIds = routes.Select(r => r.RouteId).ToList();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var index = 0;
+        var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule)>();
+        foreach (var item in section.GetChildren())
+        {
+            ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
+            var name = ConfigSections.Value(item, "name") ?? $"policies[{item.Key}]";
+            if (ConfigSections.Value(item, "name") is null)
+            {
+                errors.Add(item.Path + ":name", "is required", "name the rule, e.g. name: payments-reads-github (decisions and 403 bodies report it)");
+            }
+            else if (!names.Add(name))
+            {
+                errors.Add(item.Path + ":name", $"rule name '{name}' is used twice", "give every rule its own name");
+            }
+
+            var allow = item.GetSection("allow");
+            var deny = item.GetSection("deny");
+            if (allow.Exists() == deny.Exists())
+            {
+                errors.Add(item.Path, allow.Exists() ? "has both 'allow' and 'deny'" : "has neither 'allow' nor 'deny'",
+                    "write allow: [identities...] for an allow rule or deny: [identities...] for a deny rule (split into two rules if you need both)", showValue: false);
+            }
+            var isDeny = deny.Exists();
+            var who = ReadIdentities(isDeny ? deny : allow, identities, errors);
+
+            var ruleRoutes = new List<string>();
+            var routesSection = item.GetSection("routes");
+            if (!routesSection.Exists())
+            {
+                errors.Add(item.Path + ":routes", "is required", $"list the routes this rule covers (or '*' for every route); {KeySuggestion.Fix("", routeIds, "routes")}");
+            }
+            foreach (var entry in ConfigSections.Items(routesSection))
+            {
+                var route = entry.Value?.Trim();
+                if (route == "*")
+                {
+                    ruleRoutes.AddRange(routeIds);
+                }
+                else if (route is null || !routeIds.Contains(route, StringComparer.OrdinalIgnoreCase))
+                {
+                    errors.Add(entry.Path, $"names route '{route}', which is not defined under ReverseProxy.Routes", KeySuggestion.Fix(route ?? "", routeIds, "routes"));
+                }
+                else
+                {
+                    ruleRoutes.Add(routeIds.First(r => string.Equals(r, route, StringComparison.OrdinalIgnoreCase)));
+                }
+            }
+
+            FrozenSet<string>? methods = null;
+            if (item.GetSection("methods").Exists())
+            {
+                var list = new List<string>();
+                foreach (var entry in ConfigSections.Items(item.GetSection("methods")))
+                {
+                    var method = entry.Value?.Trim().ToUpperInvariant();
+                    if (method is null || !KnownMethods.Contains(method))
+                    {
+                        errors.Add(entry.Path, $"'{entry.Value}' is not an HTTP method", "use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
+                    }
+                    else
+                    {
+                        list.Add(method);
+                    }
+                }
+                methods = list.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+            }
+
+            List<PathPattern>? paths = null;
+            if (item.GetSection("paths").Exists())
+            {
+                paths = [];
+                foreach (var entry in ConfigSections.Items(item.GetSection("paths")))
+                {
+                    if (!PathPattern.TryParse(entry.Value ?? "", out var pattern, out var error))
+                    {
+                        errors.Add(entry.Path, $"is not a path pattern: {error}", "write e.g. /github/repos/** ('*' = one segment, '/**' = any depth)");
+                    }
+                    else
+                    {
+                        paths.Add(pattern!);
+                    }
+                }
+            }
+
+            var schedule = item.GetSection("schedule").Exists() ? ReadSchedule(item.GetSection("schedule"), errors) : null;
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule));
+            byName[name] = (item, ruleRoutes);
+        }
+
+        // Route metadata 'Policy' attaches rules to a route from the route's side.
+        foreach (var route in routes)
+        {
+            if (route.Metadata?.GetValueOrDefault(ReverseProxySection.PolicyMetadataKey) is not { Length: > 0 } list)
+            {
+                continue;
+            }
+            foreach (var ruleName in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (byName.TryGetValue(ruleName, out var rule))
+                {
+                    if (!rule.Routes.Contains(route.RouteId, StringComparer.OrdinalIgnoreCase))
+                    {
+                        rule.Routes.Add(route.RouteId);
+                    }
+                }
+                else
+                {
+                    errors.Add($"ReverseProxy:Routes:{route.RouteId}:Metadata:{ReverseProxySection.PolicyMetadataKey}", $"names policy rule '{ruleName}', which is not defined under policies",
+                        KeySuggestion.Fix(ruleName, byName.Keys, "rules"));
+                }
+            }
+        }
+
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule) in pending)
+        {
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule));
+        }
+        var model = new PolicyModel(rules);
+        foreach (var route in routeIds)
+        {
+            if (!rules.Any(r => !r.IsDeny && r.Routes.Contains(route, StringComparer.OrdinalIgnoreCase)))
+            {
+                errors.Warn($"ReverseProxy:Routes:{route}", $"no allow rule names route '{route}', so every call to it is denied", "add a policy rule with routes: [" + route + "] if workloads should use it");
+            }
+        }
+        return model;
+    }
+
+    private static List<SpiffeIdPattern> ReadIdentities(IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
+    {
+        var result = new List<SpiffeIdPattern>();
+        foreach (var entry in ConfigSections.Items(section))
+        {
+            var text = entry.Value?.Trim();
+            if (string.IsNullOrEmpty(text))
+            {
+                errors.Add(entry.Path, "is empty", "name an identity from 'identities' or write a SPIFFE ID pattern");
+            }
+            else if (text.StartsWith("spiffe:", StringComparison.OrdinalIgnoreCase))
+            {
+                if (SpiffeIdPattern.TryParse(text, out var pattern, out var error))
+                {
+                    result.Add(pattern);
+                }
+                else
+                {
+                    errors.Add(entry.Path, $"is not a valid SPIFFE ID pattern: {error}", "write spiffe://trust-domain/path, or spiffe://trust-domain/path/* for a subtree");
+                }
+            }
+            else if (identities.TryGetValue(text, out var named))
+            {
+                result.Add(named);
+            }
+            else
+            {
+                errors.Add(entry.Path, $"'{text}' is not a defined identity", KeySuggestion.Fix(text, identities.Keys, "identities") + "; or write a spiffe:// pattern inline");
+            }
+        }
+        if (section.Exists() && result.Count == 0 && !section.GetChildren().Any() && section.Value is null)
+        {
+            errors.Add(section.Path, "lists no identity", "list at least one identity name or SPIFFE ID pattern");
+        }
+        return result;
+    }
+
+    private static Schedule? ReadSchedule(IConfigurationSection section, ConfigErrorList errors)
+    {
+        ConfigSections.CheckKnownKeys(section, ScheduleKeys, errors, "a schedule");
+        var days = new HashSet<DayOfWeek>();
+        var daysSection = section.GetSection("days");
+        if (!daysSection.Exists())
+        {
+            days.UnionWith(Enum.GetValues<DayOfWeek>());
+        }
+        foreach (var entry in ConfigSections.Items(daysSection))
+        {
+            var text = entry.Value?.Trim() ?? "";
+            if (text.Equals("weekdays", StringComparison.OrdinalIgnoreCase))
+            {
+                days.UnionWith([DayOfWeek.Monday, DayOfWeek.Tuesday, DayOfWeek.Wednesday, DayOfWeek.Thursday, DayOfWeek.Friday]);
+            }
+            else if (text.Equals("weekend", StringComparison.OrdinalIgnoreCase))
+            {
+                days.UnionWith([DayOfWeek.Saturday, DayOfWeek.Sunday]);
+            }
+            else if (Enum.GetValues<DayOfWeek>().FirstOrDefault(d => text.Length >= 3 && d.ToString().StartsWith(text, StringComparison.OrdinalIgnoreCase)) is var day
+                && text.Length >= 3 && day.ToString().StartsWith(text, StringComparison.OrdinalIgnoreCase))
+            {
+                days.Add(day);
+            }
+            else
+            {
+                errors.Add(entry.Path, $"'{text}' is not a day", "use mon, tue, wed, thu, fri, sat, sun, weekdays or weekend");
+            }
+        }
+        var from = ReadTime(section, "from", TimeOnly.MinValue, errors);
+        var to = ReadTime(section, "to", TimeOnly.MaxValue, errors);
+        var zoneId = ConfigSections.Value(section, "timeZone") ?? "UTC";
+        TimeZoneInfo? zone = null;
+        try
+        {
+            zone = TimeZoneInfo.FindSystemTimeZoneById(zoneId);
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            errors.Add(section.Path + ":timeZone", $"'{zoneId}' is not a time zone on this host", "use an IANA name such as UTC or Europe/Berlin");
+        }
+        if (from == to && section.GetSection("from").Exists())
+        {
+            errors.Add(section.Path + ":to", "equals 'from', so the window is empty", "set 'to' after 'from' (or before it for an overnight window), or drop both for all day");
+        }
+        return zone is null || from is null || to is null ? null : new Schedule(days, from.Value, to.Value, zone);
+    }
+
+    private static TimeOnly? ReadTime(IConfigurationSection section, string key, TimeOnly fallback, ConfigErrorList errors)
+    {
+        var text = ConfigSections.Value(section, key);
+        if (text is null)
+        {
+            return fallback;
+        }
+        if (TimeOnly.TryParseExact(text, ["HH:mm", "H:mm", "HH:mm:ss"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var time))
+        {
+            return time;
+        }
+        errors.Add(section.Path + ":" + key, $"'{text}' is not a time of day", "write it as HH:mm, e.g. 08:00");
+        return null;
+    }
+}

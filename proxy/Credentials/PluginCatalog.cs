@@ -1,0 +1,20 @@
+using System.Collections.Frozen;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Injection;
+using SecretlessProxy.Plugins.Stores;
+
+namespace SecretlessProxy.Credentials;
+
+/// <summary>The credential providers and injectors the proxy knows, by the name the config selects them with.</summary>
+public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> providers, IEnumerable<ICredentialInjectorFactory> injectors)
+{
+    public FrozenDictionary<string, ICredentialProviderFactory> Providers { get; } =
+        providers.ToFrozenDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+
+    public FrozenDictionary<string, ICredentialInjectorFactory> Injectors { get; } =
+        injectors.ToFrozenDictionary(i => i.Name, StringComparer.OrdinalIgnoreCase);
+
+    public static PluginCatalog CreateDefault() => new(
+        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory()],
+        [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory()]);
+}

@@ -1,0 +1,281 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+using SecretlessProxy.Admin;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
+using SecretlessProxy.Identity;
+using SecretlessProxy.Listeners;
+using SecretlessProxy.Pipeline;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Transforms;
+
+namespace SecretlessProxy.Hosting;
+
+/// <summary>
+/// The running proxy: Kestrel listeners from the config (mTLS with per-connection SVID verification, and the
+/// admin listener), the request pipeline (identity → path guard → route → policy → credential → YARP forward)
+/// and the config manager that reloads it all live.
+/// </summary>
+public sealed partial class ProxyHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Dictionary<string, ListenOptions> _bound;
+
+    private ProxyHost(WebApplication app, Dictionary<string, ListenOptions> bound)
+    {
+        _app = app;
+        _bound = bound;
+    }
+
+    public ConfigManager Config => _app.Services.GetRequiredService<ConfigManager>();
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Starts the proxy. Throws <see cref="ConfigRejectedException"/> with every error when the config is invalid.</summary>
+    public static async Task<ProxyHost> StartAsync(ProxyHostOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        ConfigureLogging(builder.Logging, options);
+
+        var time = options.TimeProvider;
+        var catalog = PluginCatalog.CreateDefault();
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(catalog);
+        builder.Services.AddSingleton(sp => new DecisionLog(sp.GetRequiredService<ILogger<DecisionLog>>(), options.DecisionOutput));
+        builder.Services.AddReverseProxy()
+            .LoadFromMemory([], [])
+            .AddTransforms(context => context.AddRequestTransform(transform =>
+            {
+                transform.HttpContext.Features.Get<InjectionFeature>()?.Apply(transform);
+                return ValueTask.CompletedTask;
+            }));
+        builder.Services.AddSingleton(sp => new ConfigManager(
+            options.ConfigPath,
+            new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>()),
+            sp.GetRequiredService<InMemoryConfigProvider>(),
+            sp.GetRequiredService<DecisionLog>(),
+            sp.GetRequiredService<ILogger<ConfigManager>>(),
+            time)
+        { PollInterval = options.ConfigPollInterval });
+        builder.Services.AddSingleton<AdminEndpoints>();
+        // Nothing the proxy does needs persisted data-protection keys; keep them in memory.
+        builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
+
+        var bound = new Dictionary<string, ListenOptions>(StringComparer.OrdinalIgnoreCase);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+
+        var app = builder.Build();
+        var manager = app.Services.GetRequiredService<ConfigManager>();
+        try
+        {
+            await manager.LoadInitialAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        // Kestrel reads its listen options at start, so listeners come from the config just loaded.
+        ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound);
+
+        app.UseMiddleware<EntryMiddleware>();
+        app.UseRouting();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<UpstreamErrorMiddleware>();
+            proxy.UseMiddleware<PolicyMiddleware>();
+            proxy.UseMiddleware<CredentialMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
+        app.MapFallback(NoRouteEndpoint.HandleAsync);
+
+        await app.StartAsync(cancellationToken);
+        manager.StartWatching();
+        var host = new ProxyHost(app, bound);
+        var logger = app.Services.GetRequiredService<ILogger<ProxyHost>>();
+        foreach (var listener in manager.Current.Listeners)
+        {
+            Log.Listening(logger, listener.Name, listener.Role.ToString().ToLowerInvariant(), host.GetListenerUri(listener.Name).ToString());
+        }
+        return host;
+    }
+
+    /// <summary>The address a listener actually bound (port 0 resolved), with a loopback host for wildcard binds.</summary>
+    public Uri GetListenerUri(string name)
+    {
+        var listener = Config.Current.Listeners.First(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase));
+        var endpoint = _bound[name].IPEndPoint;
+        var port = endpoint?.Port ?? listener.Port;
+        var address = endpoint?.Address ?? IPAddress.Loopback;
+        var host = address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : address.ToString();
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !address.Equals(IPAddress.IPv6Any))
+        {
+            host = $"[{host}]";
+        }
+        return new Uri($"{(listener.IsHttps ? "https" : "http")}://{host}:{port}/");
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        Config.Dispose();
+        await _app.Services.GetRequiredService<DecisionLog>().DisposeAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, ProxyHostOptions options)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            console.UseUtcTimestamp = true;
+        });
+        // Logs go to stderr; stdout carries decision records (one JSON object per line).
+        logging.Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.SetMinimumLevel(options.LogLevel);
+        // YARP logs upstream URLs (with query strings, where a query injector puts a secret) at Information.
+        logging.AddFilter("Yarp", LogLevel.Warning);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        options.ConfigureLogging?.Invoke(logging);
+    }
+
+    private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound)
+    {
+        foreach (var listener in manager.Current.Listeners)
+        {
+            var feature = new ListenerFeature(listener.Name, listener.Role);
+            void Configure(ListenOptions listen)
+            {
+                bound[listener.Name] = listen;
+                listen.Protocols = listener.IsHttps ? listener.Protocols : HttpProtocols.Http1;
+                listen.Use(next => connection =>
+                {
+                    connection.Features.Set<IListenerFeature>(feature);
+                    return next(connection);
+                });
+                if (listener.Http3Requested)
+                {
+                    if (ListenerSection.QuicSupported())
+                    {
+                        Log.Http3NotOnMtls(logger, listener.Name);
+                    }
+                    else
+                    {
+                        Log.Http3Unavailable(logger, listener.Name);
+                    }
+                }
+                if (listener.IsHttps)
+                {
+                    listen.UseHttps(new TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = context => OnTlsConnection(context, listener, manager, time, logger),
+                    });
+                }
+            }
+            if (listener.Address is null)
+            {
+                kestrel.ListenLocalhost(listener.Port, Configure);
+            }
+            else
+            {
+                kestrel.Listen(listener.Address, listener.Port, Configure);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Per connection: the listener's current certificate and bundles (reloaded with the config), and a
+    /// client-certificate callback that verifies the X.509-SVID once and keeps the result on the connection.
+    /// The TLS layer accepts any certificate so the caller gets a 401 naming the reason instead of a bare
+    /// handshake failure; no request on an unverified connection is ever forwarded.
+    /// </summary>
+    private static ValueTask<SslServerAuthenticationOptions> OnTlsConnection(
+        TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger)
+    {
+        var tls = manager.Current.Listeners.FirstOrDefault(l => string.Equals(l.Name, startup.Name, StringComparison.OrdinalIgnoreCase))?.Tls ?? startup.Tls!;
+        var identity = new WorkloadIdentityFeature();
+        context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
+        var chainPolicy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        chainPolicy.CustomTrustStore.AddRange(tls.Bundles.AllAuthorities);
+        var connectionId = context.Connection.ConnectionId;
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = tls.Certificate,
+            ClientCertificateRequired = true,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateChainPolicy = chainPolicy,
+            ApplicationProtocols = Alpn(startup.Protocols),
+#pragma warning disable CA5359 // Deliberate: the TLS layer accepts the certificate; SvidVerifier decides, and an unverified connection only ever gets 401.
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+            {
+                var leaf = certificate as X509Certificate2 ?? (certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                var verification = SvidVerifier.Verify(leaf, chain?.ChainPolicy.ExtraStore, tls.Bundles, time.GetUtcNow());
+                identity.Verification = verification;
+                if (verification.Identity is null)
+                {
+                    Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);
+                }
+                return true;
+            },
+#pragma warning restore CA5359
+        };
+        return ValueTask.FromResult(options);
+    }
+
+    private static List<SslApplicationProtocol> Alpn(HttpProtocols protocols)
+    {
+        var list = new List<SslApplicationProtocol>(2);
+        if ((protocols & HttpProtocols.Http2) != 0)
+        {
+            list.Add(SslApplicationProtocol.Http2);
+        }
+        if ((protocols & HttpProtocols.Http1) != 0)
+        {
+            list.Add(SslApplicationProtocol.Http11);
+        }
+        return list;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Listener {Name} ({Role}) on {Address}")]
+        public static partial void Listening(ILogger logger, string name, string role, string address);
+
+        [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Listener {Name} asks for HTTP/3, but QUIC is not available on this host (libmsquic not found): serving HTTP/1.1 and HTTP/2 only")]
+        public static partial void Http3Unavailable(ILogger logger, string name);
+
+        [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Listener {Name} asks for HTTP/3: this host has QUIC, but per-connection SVID verification over QUIC is not implemented yet; serving HTTP/1.1 and HTTP/2 only")]
+        public static partial void Http3NotOnMtls(ILogger logger, string name);
+
+        [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Client certificate refused on listener {Listener} (connection {ConnectionId}): {Reason}: {Detail}")]
+        public static partial void SvidRefused(ILogger logger, string listener, string connectionId, string reason, string detail);
+    }
+}

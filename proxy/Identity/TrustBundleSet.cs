@@ -1,0 +1,50 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography.X509Certificates;
+
+namespace SecretlessProxy.Identity;
+
+/// <summary>X.509 bundles (CA certificates) keyed by trust domain name, as go-spiffe's x509bundle.Set.</summary>
+public sealed class TrustBundleSet
+{
+    private readonly FrozenDictionary<string, X509Certificate2Collection> _bundles;
+
+    public TrustBundleSet(IReadOnlyDictionary<string, X509Certificate2Collection> bundles)
+    {
+        _bundles = bundles.ToFrozenDictionary(StringComparer.Ordinal);
+        var all = new X509Certificate2Collection();
+        foreach (var bundle in _bundles.Values)
+        {
+            all.AddRange(bundle);
+        }
+        AllAuthorities = all;
+    }
+
+    public static TrustBundleSet Empty { get; } = new(new Dictionary<string, X509Certificate2Collection>());
+
+    /// <summary>Every CA of every trust domain (used only to let the TLS layer build a chain without system roots).</summary>
+    public X509Certificate2Collection AllAuthorities { get; }
+
+    public IEnumerable<string> TrustDomains => _bundles.Keys;
+
+    public bool TryGetBundle(string trustDomain, out X509Certificate2Collection bundle) =>
+        _bundles.TryGetValue(trustDomain, out bundle!);
+
+    /// <summary>Reads every certificate in a PEM file; throws <see cref="InvalidDataException"/> naming the file.</summary>
+    public static X509Certificate2Collection LoadPem(string path)
+    {
+        var collection = new X509Certificate2Collection();
+        try
+        {
+            collection.ImportFromPemFile(path);
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new InvalidDataException($"'{path}' is not a PEM file of certificates ({ex.Message})", ex);
+        }
+        if (collection.Count == 0)
+        {
+            throw new InvalidDataException($"'{path}' holds no PEM certificate ('-----BEGIN CERTIFICATE-----' block)");
+        }
+        return collection;
+    }
+}

@@ -1,0 +1,57 @@
+using SecretlessProxy.Abstractions;
+
+namespace SecretlessProxy.Injection;
+
+/// <summary><c>inject: { type: query, name: api_key }</c> — the secret as a query parameter (replacing any the client sent).</summary>
+public sealed class QueryInjectorFactory : ICredentialInjectorFactory
+{
+    private static readonly System.Buffers.SearchValues<char> Forbidden = System.Buffers.SearchValues.Create("&=#?% \r\n");
+
+    public string Name => "query";
+
+    public IReadOnlyCollection<string> Keys { get; } = ["name"];
+
+    public void Validate(PluginConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var name = config.Get("name");
+        if (name is null)
+        {
+            config.Error("name", "is required", "set 'name' to the query parameter, e.g. name: api_key");
+        }
+        else if (name.AsSpan().IndexOfAny(Forbidden) >= 0)
+        {
+            config.Error("name", "is not a plain query parameter name", "use letters, digits, '-', '_' or '.'");
+        }
+    }
+
+    public ICredentialInjector Build(PluginConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new QueryInjector(config.Get("name")!);
+    }
+
+    private sealed class QueryInjector : ICredentialInjector
+    {
+        private readonly PreparedInjectionCache _cache;
+
+        public QueryInjector(string name) =>
+            _cache = new PreparedInjectionCache(credential =>
+            {
+                var value = credential.Secret.Reveal();
+                PreparedInjectionCache.EnsureSafe(credential, value);
+                return new SetQuery(name, value);
+            });
+
+        public IReadOnlyList<string> HeaderNames { get; } = [];
+
+        public IPreparedInjection Prepare(Credential credential) => _cache.Get(credential);
+    }
+
+    private sealed class SetQuery(string name, string value) : IPreparedInjection
+    {
+        public void Apply(IOutboundRequest request) => request.SetQueryParameter(name, value);
+
+        public override string ToString() => $"?{name}={SecretValue.Redacted}";
+    }
+}

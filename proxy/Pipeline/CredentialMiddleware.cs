@@ -1,0 +1,113 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.Listeners;
+
+namespace SecretlessProxy.Pipeline;
+
+/// <summary>
+/// Strips credentials and forwarding headers the client sent, obtains the route's credential and prepares its
+/// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted.
+/// </summary>
+internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, ILogger<CredentialMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var record = context.Features.GetRequiredFeature<DecisionRecord>();
+        var routeId = record.Route!;
+        configs.Current.RouteCredentials.TryGetValue(routeId, out var binding);
+        StripInbound(context.Request.Headers, binding?.Injector.HeaderNames);
+        if (binding is null)
+        {
+            await next(context);
+            return;
+        }
+
+        record.Credential = binding.Name;
+        var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
+        IPreparedInjection prepared;
+        try
+        {
+            var credential = await binding.Provider.GetCredentialAsync(
+                new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted);
+            prepared = binding.Injector.Prepare(credential);
+        }
+        catch (CredentialUnavailableException ex)
+        {
+            await RefuseAsync(context, record, "credential_unavailable", binding.Name, ex.Reason, routeId);
+            return;
+        }
+        catch (CredentialInjectionException ex)
+        {
+            await RefuseAsync(context, record, "credential_invalid", binding.Name, ex.Reason, routeId);
+            return;
+        }
+        context.Features.Set(new InjectionFeature(prepared));
+        await next(context);
+    }
+
+    private async Task RefuseAsync(HttpContext context, DecisionRecord record, string reason, string credential, string detail, string routeId)
+    {
+        record.Outcome = DecisionRecord.Error;
+        record.Reason = reason;
+        Log.CredentialFailed(logger, credential, routeId, detail);
+        await Problem.WriteAsync(context, StatusCodes.Status502BadGateway, reason, "Upstream credential unavailable",
+            $"the proxy could not obtain credential '{credential}' for route '{routeId}' ({detail}); the upstream was not called",
+            route: routeId, credential: credential);
+    }
+
+    /// <summary>
+    /// Removes what a client must not be able to send upstream: its own Authorization and Proxy-Authorization,
+    /// Forwarded and X-Forwarded-* (the proxy sets its own), the header the injector writes, and every header
+    /// the client names in Connection (hop-by-hop by the client's own declaration).
+    /// </summary>
+    internal static void StripInbound(IHeaderDictionary headers, IReadOnlyList<string>? injected)
+    {
+        var connection = headers.Connection;
+        if (!StringValues.IsNullOrEmpty(connection))
+        {
+            foreach (var value in connection)
+            {
+                foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    headers.Remove(token);
+                }
+            }
+        }
+        headers.Remove("Authorization");
+        headers.Remove("Proxy-Authorization");
+        headers.Remove("Forwarded");
+        List<string>? forwarded = null;
+        foreach (var key in headers.Keys)
+        {
+            if (key.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase))
+            {
+                (forwarded ??= []).Add(key);
+            }
+        }
+        if (forwarded is not null)
+        {
+            foreach (var key in forwarded)
+            {
+                headers.Remove(key);
+            }
+        }
+        if (injected is not null)
+        {
+            foreach (var name in injected)
+            {
+                headers.Remove(name);
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Credential {Credential} unavailable for route {Route}: {Reason}")]
+        public static partial void CredentialFailed(ILogger logger, string credential, string route, string reason);
+    }
+}

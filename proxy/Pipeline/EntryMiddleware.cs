@@ -1,0 +1,93 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using SecretlessProxy.Admin;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Listeners;
+using SecretlessProxy.Policy;
+
+namespace SecretlessProxy.Pipeline;
+
+/// <summary>
+/// First stop of every request: admin listener requests go to the admin endpoints; proxy requests must carry
+/// a verified workload identity (401 otherwise) and an unambiguous path (400 otherwise). Writes the request's
+/// decision record when it ends, whatever happened.
+/// </summary>
+internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, DecisionLog decisions, TimeProvider time, ILogger<EntryMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var listener = context.Features.Get<IListenerFeature>();
+        if (listener is null || listener.Role == ListenerRole.Admin)
+        {
+            await admin.HandleAsync(context);
+            return;
+        }
+
+        var record = new DecisionRecord
+        {
+            Time = time.GetUtcNow(),
+            RequestId = context.TraceIdentifier,
+            Listener = listener.Name,
+            Method = context.Request.Method,
+            Path = context.Request.Path.Value,
+        };
+        context.Features.Set(record);
+        try
+        {
+            var verification = context.Features.Get<IWorkloadIdentityFeature>()?.Verification;
+            if (verification?.Identity is null)
+            {
+                record.Reason = verification?.Reason ?? "client_certificate_required";
+                await Problem.WriteAsync(context, StatusCodes.Status401Unauthorized, record.Reason, "Workload identity not established",
+                    verification?.Detail ?? "no verified X.509-SVID on this connection");
+                return;
+            }
+            record.Identity = verification.Identity.SpiffeId.Value;
+
+            var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+            if (PathGuard.Check(rawTarget) is { } refusal)
+            {
+                record.Reason = refusal.Reason;
+                Log.PathRefused(logger, record.Identity, refusal.Reason);
+                await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, refusal.Reason, "Ambiguous request path",
+                    refusal.Detail + "; such a path is refused rather than forwarded", identity: record.Identity);
+                return;
+            }
+
+            await next(context);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            record.Outcome = DecisionRecord.Error;
+            record.Reason = "client_canceled";
+            Log.ClientCanceled(logger, context.TraceIdentifier);
+        }
+        catch (Exception ex)
+        {
+            record.Outcome = DecisionRecord.Error;
+            record.Reason = "internal_error";
+            Log.Unhandled(logger, context.TraceIdentifier, ex.GetType().Name);
+            await Problem.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error", "Internal proxy error",
+                "the proxy failed to handle the call; the request id identifies it in the proxy's logs");
+        }
+        finally
+        {
+            record.Status = context.Response.StatusCode;
+            decisions.Write(record);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Refused path from {Identity}: {Reason}")]
+        public static partial void PathRefused(ILogger logger, string identity, string reason);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Client canceled request {RequestId}")]
+        public static partial void ClientCanceled(ILogger logger, string requestId);
+
+        // Only the exception type: messages of third-party exceptions are not guaranteed free of request data.
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
+        public static partial void Unhandled(ILogger logger, string requestId, string exceptionType);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace SecretlessProxy.Pipeline;
+
+/// <summary>
+/// Writes RFC 9457 <c>application/problem+json</c> refusals: a stable <c>type</c> and <c>reason</c> code, a
+/// title, a detail written by us (never exception text), and the facts that decided (identity, route, rule).
+/// </summary>
+public static class Problem
+{
+    public const string TypePrefix = "urn:secretless-proxy:problem:";
+
+    // problem+json is never embedded in HTML: keep quotes and apostrophes readable.
+    internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static async Task WriteAsync(HttpContext context, int status, string reason, string title, string detail,
+        string? identity = null, string? route = null, string? rule = null, string? credential = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Response.HasStarted)
+        {
+            return;
+        }
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/problem+json";
+        context.Response.Headers.CacheControl = "no-store";
+        var buffer = new MemoryStream();
+        await using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", TypePrefix + reason.Replace('_', '-'));
+            json.WriteString("title", title);
+            json.WriteNumber("status", status);
+            json.WriteString("detail", detail);
+            json.WriteString("reason", reason);
+            Optional(json, "identity", identity);
+            Optional(json, "route", route);
+            if (rule is not null || reason is "denied_by_rule" or "no_rule_matched")
+            {
+                Optional(json, "rule", rule ?? "no rule matched");
+            }
+            Optional(json, "credential", credential);
+            json.WriteString("requestId", context.TraceIdentifier);
+            json.WriteEndObject();
+        }
+        context.Response.ContentLength = buffer.Length;
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
+    }
+
+    private static void Optional(Utf8JsonWriter json, string name, string? value)
+    {
+        if (value is not null)
+        {
+            json.WriteString(name, value);
+        }
+    }
+}

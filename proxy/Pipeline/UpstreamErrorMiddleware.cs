@@ -1,0 +1,36 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using SecretlessProxy.Audit;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace SecretlessProxy.Pipeline;
+
+/// <summary>Turns a failed forward (upstream down, timed out) into a problem+json 502/504 and records it.</summary>
+internal sealed class UpstreamErrorMiddleware(RequestDelegate next)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        await next(context);
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        if (error is null || error.Error == ForwarderError.None)
+        {
+            return;
+        }
+        var record = context.Features.GetRequiredFeature<DecisionRecord>();
+        record.Outcome = DecisionRecord.Error;
+        if (error.Error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
+        {
+            record.Reason = "client_canceled";
+            return;
+        }
+        var timedOut = error.Error == ForwarderError.RequestTimedOut;
+        record.Reason = timedOut ? "upstream_timeout" : "upstream_unavailable";
+        if (context.Response.HasStarted)
+        {
+            return;
+        }
+        await Problem.WriteAsync(context, timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, record.Reason,
+            timedOut ? "Upstream timed out" : "Upstream unavailable",
+            $"the upstream of route '{record.Route}' could not be reached ({error.Error})", route: record.Route);
+    }
+}

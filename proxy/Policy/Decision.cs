@@ -1,0 +1,32 @@
+namespace SecretlessProxy.Policy;
+
+/// <summary>What the policy decided, by which rule (null when no rule matched), and why.</summary>
+public sealed class Decision
+{
+    public const string AllowedReason = "allowed";
+    public const string DeniedByRuleReason = "denied_by_rule";
+    public const string NoRuleMatchedReason = "no_rule_matched";
+
+    private Decision(bool allowed, PolicyRule? rule, string reason, string detail)
+    {
+        IsAllowed = allowed;
+        Rule = rule;
+        Reason = reason;
+        Detail = detail;
+    }
+
+    public bool IsAllowed { get; }
+
+    public PolicyRule? Rule { get; }
+
+    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c> or <c>no_rule_matched</c>.</summary>
+    public string Reason { get; }
+
+    public string Detail { get; }
+
+    internal static Decision AllowedBy(PolicyRule rule) => new(true, rule, AllowedReason, $"rule '{rule.Name}' allows it");
+
+    internal static Decision DeniedBy(PolicyRule rule) => new(false, rule, DeniedByRuleReason, $"rule '{rule.Name}' denies it");
+
+    internal static Decision NoRuleMatched(string detail) => new(false, null, NoRuleMatchedReason, detail);
+}

@@ -1,0 +1,145 @@
+using System.Collections.Frozen;
+using SecretlessProxy.Identity;
+
+namespace SecretlessProxy.Policy;
+
+/// <summary>
+/// Policy compiled for lookup: route → (exact SPIFFE ID → rules, ID prefix → rules). A decision looks up the
+/// caller's exact ID and each of its path prefixes (one lookup per '/' in the ID), so its cost depends on the
+/// ID's depth and the rules that name this caller, never on how many rules exist. Deny by default; a matching
+/// deny rule beats any allow rule. Pure: no I/O, time is passed in.
+/// </summary>
+public sealed class PolicyModel
+{
+    private readonly FrozenDictionary<string, RouteRules> _routes;
+
+    public PolicyModel(IReadOnlyList<PolicyRule> rules)
+    {
+        Rules = rules;
+        var builders = new Dictionary<string, (Dictionary<string, List<PolicyRule>> Exact, Dictionary<string, List<PolicyRule>> Prefix)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var rule in rules)
+        {
+            foreach (var route in rule.Routes)
+            {
+                if (!builders.TryGetValue(route, out var maps))
+                {
+                    maps = (new(StringComparer.Ordinal), new(StringComparer.Ordinal));
+                    builders[route] = maps;
+                }
+                foreach (var pattern in rule.Identities)
+                {
+                    var map = pattern.IsPrefix ? maps.Prefix : maps.Exact;
+                    if (!map.TryGetValue(pattern.Key, out var list))
+                    {
+                        list = [];
+                        map[pattern.Key] = list;
+                    }
+                    if (!list.Contains(rule))
+                    {
+                        list.Add(rule);
+                    }
+                }
+            }
+        }
+        _routes = builders.ToFrozenDictionary(
+            pair => pair.Key,
+            pair => new RouteRules(Freeze(pair.Value.Exact), Freeze(pair.Value.Prefix)),
+            StringComparer.OrdinalIgnoreCase);
+    }
+
+    public IReadOnlyList<PolicyRule> Rules { get; }
+
+    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        if (!_routes.TryGetValue(routeId, out var route))
+        {
+            return Decision.NoRuleMatched($"no rule names route '{routeId}'");
+        }
+
+        // Explicit deny beats allow: look for an applying deny rule first.
+        var found = route.Find(caller, method, path, now, deny: true, out _);
+        if (found is not null)
+        {
+            return found.Decision;
+        }
+        found = route.Find(caller, method, path, now, deny: false, out var nearMiss);
+        if (found is not null)
+        {
+            return found.Decision;
+        }
+        return Decision.NoRuleMatched(nearMiss is null
+            ? $"no rule allows '{caller.Value}' on route '{routeId}'"
+            : $"rule '{nearMiss.Value.Rule.Name}' names this caller and route but not this {nearMiss.Value.What}");
+    }
+
+    private static FrozenDictionary<string, PolicyRule[]> Freeze(Dictionary<string, List<PolicyRule>> map) =>
+        map.ToFrozenDictionary(pair => pair.Key, pair => pair.Value.OrderBy(rule => rule.Index).ToArray(), StringComparer.Ordinal);
+
+    private sealed class RouteRules
+    {
+        private readonly FrozenDictionary<string, PolicyRule[]> _exact;
+        private readonly FrozenDictionary<string, PolicyRule[]>.AlternateLookup<ReadOnlySpan<char>> _prefix;
+        private readonly bool _hasPrefixes;
+
+        public RouteRules(FrozenDictionary<string, PolicyRule[]> exact, FrozenDictionary<string, PolicyRule[]> prefix)
+        {
+            _exact = exact;
+            _prefix = prefix.GetAlternateLookup<ReadOnlySpan<char>>();
+            _hasPrefixes = prefix.Count > 0;
+        }
+
+        /// <summary>The most specific applying rule of the wanted effect (exact ID first, then longest prefix).</summary>
+        public PolicyRule? Find(SpiffeId caller, string method, string path, DateTimeOffset now, bool deny, out (PolicyRule Rule, string What)? nearMiss)
+        {
+            nearMiss = null;
+            if (_exact.TryGetValue(caller.Value, out var rules))
+            {
+                var rule = FirstApplying(rules, method, path, now, deny, ref nearMiss);
+                if (rule is not null)
+                {
+                    return rule;
+                }
+            }
+            if (!_hasPrefixes)
+            {
+                return null;
+            }
+            var id = caller.Value.AsSpan();
+            for (var end = id.Length - 1; end >= SpiffeId.Scheme.Length; end--)
+            {
+                if (id[end] != '/')
+                {
+                    continue;
+                }
+                if (_prefix.TryGetValue(id[..(end + 1)], out rules))
+                {
+                    var rule = FirstApplying(rules, method, path, now, deny, ref nearMiss);
+                    if (rule is not null)
+                    {
+                        return rule;
+                    }
+                }
+            }
+            return null;
+        }
+
+        private static PolicyRule? FirstApplying(PolicyRule[] rules, string method, string path, DateTimeOffset now, bool deny, ref (PolicyRule, string)? nearMiss)
+        {
+            foreach (var rule in rules)
+            {
+                if (rule.IsDeny != deny)
+                {
+                    continue;
+                }
+                var mismatch = rule.Mismatch(method, path, now);
+                if (mismatch is null)
+                {
+                    return rule;
+                }
+                nearMiss ??= (rule, mismatch);
+            }
+            return null;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Collections.Frozen;
+using SecretlessProxy.Identity;
+
+namespace SecretlessProxy.Policy;
+
+/// <summary>A compiled policy rule. Which identities and routes it names lives in <see cref="PolicyModel"/>'s lookups.</summary>
+public sealed class PolicyRule
+{
+    public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
+        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule)
+    {
+        Name = name;
+        Index = index;
+        IsDeny = isDeny;
+        Identities = identities;
+        Routes = routes;
+        Methods = methods;
+        Paths = paths;
+        Schedule = schedule;
+        Decision = isDeny ? Decision.DeniedBy(this) : Decision.AllowedBy(this);
+    }
+
+    public string Name { get; }
+
+    /// <summary>Position in the config's <c>policies</c> list.</summary>
+    public int Index { get; }
+
+    public bool IsDeny { get; }
+
+    public IReadOnlyList<SpiffeIdPattern> Identities { get; }
+
+    public IReadOnlyList<string> Routes { get; }
+
+    /// <summary>Null means any method.</summary>
+    public FrozenSet<string>? Methods { get; }
+
+    /// <summary>Null means any path.</summary>
+    public IReadOnlyList<PathPattern>? Paths { get; }
+
+    /// <summary>Null means always.</summary>
+    public Schedule? Schedule { get; }
+
+    /// <summary>The decision this rule makes when it applies (allocated once).</summary>
+    public Decision Decision { get; }
+
+    /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
+    public string? Mismatch(string method, string path, DateTimeOffset now)
+    {
+        if (Methods is not null && !Methods.Contains(method))
+        {
+            return "method";
+        }
+        if (Paths is not null && !MatchesAnyPath(path))
+        {
+            return "path";
+        }
+        if (Schedule is not null && !Schedule.IsActive(now))
+        {
+            return "schedule";
+        }
+        return null;
+    }
+
+    private bool MatchesAnyPath(string path)
+    {
+        foreach (var pattern in Paths!)
+        {
+            if (pattern.IsMatch(path))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

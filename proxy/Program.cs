@@ -1,0 +1,3 @@
+using SecretlessProxy.Cli;
+
+return await CliApp.RunAsync(args);
