@@ -19,7 +19,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             return new ConfigCompilation(null, [parseError!], []);
         }
         var errors = new ConfigErrorList(document);
-        ConfigSections.CheckKnownKeys(document.Root.GetSection(""), TopLevelKeys, errors, "the config file");
+        ConfigSections.CheckKnownKeys(document.Root, TopLevelKeys, errors, "the config file");
         var watched = new List<string> { document.FilePath };
         var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow());
         var identities = PolicySection.CompileIdentities(document, errors);

@@ -6,7 +6,7 @@ namespace SecretlessProxy.Configuration;
 internal static class ConfigSections
 {
     /// <summary>Reports keys under <paramref name="section"/> that are not in <paramref name="known"/>.</summary>
-    public static void CheckKnownKeys(IConfigurationSection section, IEnumerable<string> known, ConfigErrorList errors, string what)
+    public static void CheckKnownKeys(IConfiguration section, IEnumerable<string> known, ConfigErrorList errors, string what)
     {
         var set = new HashSet<string>(known, StringComparer.OrdinalIgnoreCase);
         foreach (var child in section.GetChildren())

@@ -1,0 +1,158 @@
+using System.Net;
+using SecretlessProxy.Cli;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.DevCa;
+
+namespace SecretlessProxy.Tests.Configuration;
+
+public sealed class ConfigValidationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("secretless-config-").FullName;
+
+    public ConfigValidationTests()
+    {
+        using var ca = DevCertificateAuthority.Create("test CA", TimeSpan.FromDays(1));
+        File.WriteAllText(Path.Combine(_dir, "example.org.pem"), ca.Certificate.ExportCertificatePem());
+        using var server = ca.IssueServer(["localhost"], [IPAddress.Loopback], TimeSpan.FromDays(1));
+        DevCertificateAuthority.WritePem(server, Path.Combine(_dir, "server.pem"), Path.Combine(_dir, "server.key"));
+        File.WriteAllText(Path.Combine(_dir, "token.txt"), "t");
+    }
+
+    private const string ValidYaml = """
+        listeners:
+          - name: mtls
+            url: https://127.0.0.1:0
+            certificate: { cert: server.pem, key: server.key }
+            trustBundles: { example.org: example.org.pem }
+          - name: admin
+            role: admin
+            url: http://127.0.0.1:0
+        identities:
+          api: { spiffeId: spiffe://example.org/ns/payments/sa/api }
+        credentials:
+          github: { provider: file, path: token.txt }
+        policies:
+          - name: api-reads
+            allow: [api]
+            routes: [github]
+            methods: [GET]
+            paths: ["/github/**"]
+            schedule: { days: [weekdays], from: "08:00", to: "18:00", timeZone: UTC }
+        ReverseProxy:
+          Routes:
+            github: { ClusterId: gh, Match: { Path: "/github/{**rest}" }, Metadata: { Credential: github } }
+          Clusters:
+            gh: { Destinations: { d1: { Address: "https://api.github.com/" } }, HttpRequest: { Version: "2" } }
+        """;
+
+    private async Task<ConfigCompilation> CompileAsync(string text, string name = "config.yaml")
+    {
+        var path = Path.Combine(_dir, name);
+        await File.WriteAllTextAsync(path, text);
+        var result = await ValidateCommand.CompileAsync(path);
+        result.Config?.Dispose();
+        return result;
+    }
+
+    [Fact]
+    public async Task Valid_yaml_compiles()
+    {
+        var result = await CompileAsync(ValidYaml);
+        Assert.Empty(result.Errors);
+        Assert.NotNull(result.Config);
+    }
+
+    [Fact]
+    public async Task Json_is_accepted_too()
+    {
+        var json = """
+            {
+              "listeners": [ { "name": "mtls", "url": "https://127.0.0.1:0", "certificate": { "cert": "server.pem", "key": "server.key" }, "trustBundles": { "example.org": "example.org.pem" } } ],
+              "credentials": { "k": { "provider": "env", "variable": "SOME_VAR", "inject": { "type": "query", "name": "key" } } },
+              "policies": [ { "name": "p", "allow": ["spiffe://example.org/*"], "routes": ["r"] } ],
+              "ReverseProxy": { "Routes": { "r": { "ClusterId": "c", "Match": { "Path": "/{**rest}" }, "Metadata": { "Credential": "k" } } },
+                                "Clusters": { "c": { "Destinations": { "d": { "Address": "http://127.0.0.1:1/" } } } } }
+            }
+            """;
+        var result = await CompileAsync(json, "config.json");
+        Assert.Empty(result.Errors);
+    }
+
+    [Fact]
+    public async Task Reports_every_error_with_file_line_key_and_fix()
+    {
+        var broken = ValidYaml
+            .Replace("cert: server.pem", "cert: missing.pem", StringComparison.Ordinal)
+            .Replace("spiffeId: spiffe://example.org/ns/payments/sa/api", "spiffeId: spiffe://Example.org/ns/payments", StringComparison.Ordinal)
+            .Replace("provider: file", "provider: fil", StringComparison.Ordinal)
+            .Replace("Metadata: { Credential: github }", "Metadata: { Credential: gitlab }", StringComparison.Ordinal)
+            .Replace("methods: [GET]", "methods: [FETCH]", StringComparison.Ordinal)
+            + "\nlisteners_extra: 1\n";
+        var result = await CompileAsync(broken);
+        Assert.Null(result.Config);
+        var text = string.Join("\n", result.Errors);
+        Assert.Contains("config.yaml:4: listeners[0].certificate.cert: the file", text, StringComparison.Ordinal);
+        Assert.Contains("missing.pem' does not exist", text, StringComparison.Ordinal);
+        Assert.Contains("identities.api.spiffeId: is not a valid SPIFFE ID or pattern: the trust domain must be lowercase (value: 'spiffe://Example.org/ns/payments')", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.provider: 'fil' is not a known credential provider (value: 'fil'). Fix: did you mean 'file'?", text, StringComparison.Ordinal);
+        Assert.Contains("ReverseProxy.Routes.github.Metadata.Credential: names credential 'gitlab', which is not defined under credentials", text, StringComparison.Ordinal);
+        Assert.Contains("policies[0].methods[0]: 'FETCH' is not an HTTP method", text, StringComparison.Ordinal);
+        Assert.Contains("listeners_extra", text, StringComparison.Ordinal);
+        Assert.True(result.Errors.Count >= 6, text);
+        Assert.All(result.Errors, e => Assert.False(string.IsNullOrWhiteSpace(e.Fix)));
+        Assert.All(result.Errors, e => Assert.NotNull(e.Line));
+    }
+
+    [Fact]
+    public async Task Policy_references_are_checked()
+    {
+        var broken = ValidYaml
+            .Replace("allow: [api]", "allow: [apii, \"spiffe://example.org/a/*/b\"]", StringComparison.Ordinal)
+            .Replace("routes: [github]", "routes: [githb]", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("policies[0].allow[0]: 'apii' is not a defined identity", text, StringComparison.Ordinal);
+        Assert.Contains("did you mean 'api'?", text, StringComparison.Ordinal);
+        Assert.Contains("policies[0].allow[1]: is not a valid SPIFFE ID pattern", text, StringComparison.Ordinal);
+        Assert.Contains("policies[0].routes[0]: names route 'githb'", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Yarp_validation_and_cluster_references_are_reported()
+    {
+        var broken = ValidYaml.Replace("ClusterId: gh, Match: { Path: \"/github/{**rest}\" }", "ClusterId: ghh, Match: { Methods: [GET] }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("ReverseProxy.Routes.github.ClusterId: names cluster 'ghh'", text, StringComparison.Ordinal);
+        Assert.Contains("ReverseProxy.Routes.github:", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Syntax_error_names_the_line()
+    {
+        var result = await CompileAsync("listeners:\n  - name: a\n   url: [unclosed\n");
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("config.yaml", error.File);
+        Assert.NotNull(error.Line);
+        Assert.Contains("not valid YAML", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Proxy_listener_must_be_https_with_bundles()
+    {
+        var broken = ValidYaml.Replace("url: https://127.0.0.1:0", "url: http://127.0.0.1:0", StringComparison.Ordinal)
+            .Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { Example.org: example.org.pem }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("a proxy listener must use https", text, StringComparison.Ordinal);
+        Assert.Contains("'Example.org' is not a valid trust domain name", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provider_keys_are_validated_by_the_provider()
+    {
+        var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }", "github: { provider: file, pth: token.txt }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("credentials.github.path: is required", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.pth: 'pth' is not a key of a 'file' credential", text, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
