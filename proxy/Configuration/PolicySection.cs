@@ -72,7 +72,7 @@ internal static class PolicySection
                     "write allow: [identities...] for an allow rule or deny: [identities...] for a deny rule (split into two rules if you need both)", showValue: false);
             }
             var isDeny = deny.Exists();
-            var who = ReadIdentities(isDeny ? deny : allow, identities, errors);
+            var who = ReadIdentities(document, isDeny ? deny : allow, identities, errors);
 
             var ruleRoutes = new List<string>();
             var routesSection = item.GetSection("routes");
@@ -177,7 +177,7 @@ internal static class PolicySection
         return model;
     }
 
-    private static List<SpiffeIdPattern> ReadIdentities(IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
+    private static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
     {
         var result = new List<SpiffeIdPattern>();
         foreach (var entry in ConfigSections.Items(section))
@@ -201,6 +201,10 @@ internal static class PolicySection
             else if (identities.TryGetValue(text, out var named))
             {
                 result.Add(named);
+            }
+            else if (document.Root.GetSection("identities:" + text).Exists())
+            {
+                // Declared under 'identities' but invalid: that error is already reported there.
             }
             else
             {

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Net;
+using SecretlessProxy.Cli;
+using SecretlessProxy.IntegrationTests.Infrastructure;
+
+namespace SecretlessProxy.IntegrationTests;
+
+/// <summary>The secretless-proxy command line, in process and as a real process (the demo).</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await CliApp.RunAsync(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Validate_accepts_a_good_file_and_lists_every_error_of_a_bad_one()
+    {
+        var upstream = new Uri("http://127.0.0.1:1/");
+        var good = Path.Combine(_pki.Directory, "good.yaml");
+        await File.WriteAllTextAsync(good, ProxyUnderTest.DefaultConfig(upstream));
+        var ok = await RunAsync("validate", "--config", good);
+        Assert.Equal(0, ok.Exit);
+        Assert.Contains("valid (2 listener(s), 2 route(s)", ok.Out, StringComparison.Ordinal);
+
+        var bad = Path.Combine(_pki.Directory, "bad.yaml");
+        await File.WriteAllTextAsync(bad, ProxyUnderTest.DefaultConfig(upstream)
+            .Replace("cert: server.pem", "cert: nope.pem", StringComparison.Ordinal)
+            .Replace("provider: file", "provider: filee", StringComparison.Ordinal)
+            .Replace("spiffeId: spiffe://example.org/ns/payments/sa/api", "spiffeId: spiffe://example.org/ns/payments/", StringComparison.Ordinal)
+            .Replace("routes: [allowed]", "routes: [alowed]", StringComparison.Ordinal));
+        var failed = await RunAsync("validate", "--config", bad);
+        Assert.Equal(1, failed.Exit);
+        Assert.Contains("bad.yaml: 4 error(s)", failed.Err, StringComparison.Ordinal);
+        Assert.Contains("bad.yaml:4: listeners[0].certificate.cert", failed.Err, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.provider", failed.Err, StringComparison.Ordinal);
+        Assert.Contains("identities.payments.spiffeId", failed.Err, StringComparison.Ordinal);
+        Assert.Contains("policies[0].routes[0]: names route 'alowed'", failed.Err, StringComparison.Ordinal);
+        Assert.Contains("Fix: did you mean 'allowed'?", failed.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_refuses_to_start_on_a_bad_config_and_says_why()
+    {
+        var bad = Path.Combine(_pki.Directory, "bad-run.yaml");
+        await File.WriteAllTextAsync(bad, "listeners: []\nReverseProxy: { Routes: { r: { ClusterId: none, Match: { Path: /x } } } }\n");
+        var result = await RunAsync("run", "--config", bad);
+        Assert.Equal(2, result.Exit);
+        Assert.Contains("refusing to start", result.Err, StringComparison.Ordinal);
+        Assert.Contains("ReverseProxy.Routes.r.ClusterId: names cluster 'none'", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_command_has_help()
+    {
+        foreach (var command in new[] { "run", "validate", "demo", "dev-ca", "dev-ca init", "dev-ca issue", "dev-ca server" })
+        {
+            var result = await RunAsync([.. command.Split(' '), "--help"]);
+            Assert.Equal(0, result.Exit);
+            Assert.Contains("Usage:", result.Out, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Dev_ca_mints_certificates_the_proxy_accepts()
+    {
+        var dir = Path.Combine(_pki.Directory, "devca");
+        Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", dir)).Exit);
+        Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", dir, "--out", dir)).Exit);
+        var issued = await RunAsync("dev-ca", "issue", "--ca", dir, "--spiffe-id", TestPki.PaymentsId, "--out", dir, "--ttl", "1h");
+        Assert.Equal(0, issued.Exit);
+        foreach (var file in new[] { "ca.pem", "ca.key", "server.pem", "server.key", "svid.pem", "svid.key" })
+        {
+            Assert.True(File.Exists(Path.Combine(dir, file)), file);
+        }
+        Assert.Equal(1, (await RunAsync("dev-ca", "issue", "--ca", dir, "--spiffe-id", "spiffe://example.org", "--out", dir)).Exit);
+        Assert.Equal(1, (await RunAsync("dev-ca", "issue", "--ca", dir, "--spiffe-id", "spiffe://Bad/x", "--out", dir)).Exit);
+
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => ProxyUnderTest.DefaultConfig(u)
+            .Replace("cert: server.pem, key: server.key", "cert: devca/server.pem, key: devca/server.key", StringComparison.Ordinal)
+            .Replace("example.org: example.org.pem", "example.org: devca/ca.pem", StringComparison.Ordinal));
+        var result = await Curl.RunAsync("--cacert", Path.Combine(dir, "ca.pem"), "--cert", Path.Combine(dir, "svid.pem"), "--key", Path.Combine(dir, "svid.key"),
+            $"https://localhost:{proxy.ProxyUri.Port}/allowed/devca");
+        Assert.True(result.Status == 200, result.StdErr + result.Body);
+        Assert.Equal("Bearer " + ProxyUnderTest.Canary, proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/devca").Headers["Authorization"]);
+    }
+
+    [Fact]
+    public async Task Demo_prints_a_curl_command_that_shows_the_injected_header()
+    {
+        var dll = typeof(CliApp).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { dll, "demo", "--port", "0", "--admin-port", "0", "--dir", Path.Combine(_pki.Directory, "demo") })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        try
+        {
+            _ = process.StandardError.ReadToEndAsync();
+            var lines = new List<string>();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (lines.Count(l => l.StartsWith("curl ", StringComparison.Ordinal)) < 2)
+            {
+                var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("demo exited: " + string.Join("\n", lines));
+                lines.Add(line);
+            }
+            var curls = lines.Where(l => l.StartsWith("curl ", StringComparison.Ordinal)).ToList();
+            var allowed = await Shell(curls[0] + " -sS -i");
+            Assert.Contains("200", allowed.Split('\n')[0], StringComparison.Ordinal);
+            Assert.Matches("authorization: Bearer demo-[0-9a-f]{24}", allowed);
+            var denied = await Shell(curls[1] + " -sS -i");
+            Assert.Contains("403", denied.Split('\n')[0], StringComparison.Ordinal);
+            Assert.Contains("\"rule\":\"nobody-uses-admin-api\"", denied, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<string> Shell(string command)
+    {
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(command);
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        output += await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output;
+    }
+
+    public void Dispose() => _pki.Dispose();
+}
