@@ -40,9 +40,16 @@ public sealed class ConfigValidationTests : IDisposable
             schedule: { days: [weekdays], from: "08:00", to: "18:00", timeZone: UTC }
         ReverseProxy:
           Routes:
-            github: { ClusterId: gh, Match: { Path: "/github/{**rest}" }, Metadata: { Credential: github } }
+            github:
+              ClusterId: gh
+              Match: { Path: "/github/{**rest}" }
+              Metadata: { Credential: github }
+              Transforms: [ { PathRemovePrefix: /github }, { RequestHeader: X-Source, Set: secretless } ]
           Clusters:
-            gh: { Destinations: { d1: { Address: "https://api.github.com/" } }, HttpRequest: { Version: "2" } }
+            gh:
+              Destinations: { d1: { Address: "https://api.github.com/" } }
+              HttpRequest: { Version: "2" }
+              HealthCheck: { Active: { Enabled: true, Interval: "00:00:10", Timeout: "00:00:02", Policy: ConsecutiveFailures, Path: /healthz } }
         """;
 
     private async Task<ConfigCompilation> CompileAsync(string text, string name = "config.yaml")
@@ -119,10 +126,13 @@ public sealed class ConfigValidationTests : IDisposable
     [Fact]
     public async Task Yarp_validation_and_cluster_references_are_reported()
     {
-        var broken = ValidYaml.Replace("ClusterId: gh, Match: { Path: \"/github/{**rest}\" }", "ClusterId: ghh, Match: { Methods: [GET] }", StringComparison.Ordinal);
+        var broken = ValidYaml.Replace("ClusterId: gh\n", "ClusterId: ghh\n", StringComparison.Ordinal)
+            .Replace("Match: { Path: \"/github/{**rest}\" }", "Match: { Methods: [GET] }", StringComparison.Ordinal)
+            .Replace("PathRemovePrefix: /github", "PathRemovePrefx: /github", StringComparison.Ordinal);
         var text = string.Join("\n", (await CompileAsync(broken)).Errors);
         Assert.Contains("ReverseProxy.Routes.github.ClusterId: names cluster 'ghh'", text, StringComparison.Ordinal);
         Assert.Contains("ReverseProxy.Routes.github:", text, StringComparison.Ordinal);
+        Assert.Contains("PathRemovePrefx", text, StringComparison.Ordinal);
     }
 
     [Fact]
