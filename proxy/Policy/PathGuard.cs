@@ -32,8 +32,8 @@ public static class PathGuard
                     {
                         return ("path_bad_encoding", "the path has a '%' that is not followed by two hex digits");
                     }
-                    var value = Convert.ToByte(path.Slice(i + 1, 2).ToString(), 16);
-                    if (value is (byte)'/' or (byte)'\\' or (byte)'.' or (byte)'%' or (byte)';' or < 0x20 or 0x7F)
+                    var value = (HexDigit(path[i + 1]) << 4) | HexDigit(path[i + 2]);
+                    if (value is '/' or '\\' or '.' or '%' or ';' or < 0x20 or 0x7F)
                     {
                         return ("path_ambiguous_encoding", $"the path encodes '%{path.Slice(i + 1, 2).ToString().ToUpperInvariant()}', which is ambiguous; send the character plainly or not at all");
                     }
@@ -61,6 +61,8 @@ public static class PathGuard
         }
         return segmentStart < path.Length ? CheckSegment(path[segmentStart..]) : null;
     }
+
+    private static int HexDigit(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
     private static (string, string)? CheckSegment(ReadOnlySpan<char> segment)
     {

@@ -16,9 +16,12 @@ public sealed class PolicyRule
         Routes = routes;
         Methods = methods;
         Paths = paths;
+        _paths = paths?.ToArray();
         Schedule = schedule;
         Decision = isDeny ? Decision.DeniedBy(this) : Decision.AllowedBy(this);
     }
+
+    private readonly PathPattern[]? _paths;
 
     public string Name { get; }
 
@@ -63,9 +66,11 @@ public sealed class PolicyRule
 
     private bool MatchesAnyPath(string path)
     {
-        foreach (var pattern in Paths!)
+        // An array and an index: enumerating the interface would box an enumerator on every request.
+        var paths = _paths!;
+        for (var i = 0; i < paths.Length; i++)
         {
-            if (pattern.IsMatch(path))
+            if (paths[i].IsMatch(path))
             {
                 return true;
             }
