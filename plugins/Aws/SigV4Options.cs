@@ -1,0 +1,9 @@
+namespace SecretlessProxy.Plugins.Aws;
+
+/// <summary>Per-route signing settings.</summary>
+/// <param name="Region">e.g. us-east-1.</param>
+/// <param name="Service">e.g. s3, execute-api.</param>
+/// <param name="NormalizePath">Remove dot segments and repeated slashes from the path before signing (every service but S3).</param>
+/// <param name="SignPayloadHashHeader">Add and sign <c>x-amz-content-sha256</c> (S3 requires it).</param>
+/// <param name="SignSessionToken">Sign <c>x-amz-security-token</c>; when false it is added after signing (some services want that).</param>
+public sealed record SigV4Options(string Region, string Service, bool NormalizePath = true, bool SignPayloadHashHeader = false, bool SignSessionToken = true);
