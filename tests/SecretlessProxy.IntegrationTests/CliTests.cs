@@ -44,6 +44,26 @@ public sealed class CliTests : IDisposable
         Assert.Contains("Fix: did you mean 'allowed'?", failed.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("gateway.yaml")]
+    [InlineData("sidecar.yaml")]
+    public async Task Example_configs_in_the_repository_validate(string name)
+    {
+        var repo = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(repo!.FullName, "SecretlessProxy.sln")))
+        {
+            repo = repo.Parent;
+        }
+        var dir = Path.Combine(_pki.Directory, "examples");
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(repo.FullName, "config", name), Path.Combine(dir, name));
+        Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", Path.Combine(dir, "certs"))).Exit);
+        Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", Path.Combine(dir, "certs"), "--out", Path.Combine(dir, "certs"))).Exit);
+        var result = await RunAsync("validate", "--config", Path.Combine(dir, name));
+        Assert.True(result.Exit == 0, result.Err);
+        Assert.Contains("valid (", result.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Run_refuses_to_start_on_a_bad_config_and_says_why()
     {
