@@ -4,8 +4,8 @@ namespace SecretlessProxy.Plugins.Stores;
 
 /// <summary>
 /// A secret held in one file, read at start and re-read when the file changes (checked on a timer: size,
-/// modification time and the resolved target, so Kubernetes' <c>..data</c> symlink swap is seen). Readers get
-/// the last value read and never touch the disk.
+/// modification time and the resolved target, so Kubernetes' <c>..data</c> symlink swap is seen; a change is
+/// read once it has held still for one interval). Readers get the last value read and never touch the disk.
 /// </summary>
 internal sealed class WatchedSecretFile : IDisposable
 {
@@ -16,6 +16,7 @@ internal sealed class WatchedSecretFile : IDisposable
     private readonly ITimer _timer;
     private readonly Lock _gate = new();
     private (DateTime Modified, long Length, string? Target) _stamp;
+    private (DateTime Modified, long Length, string? Target)? _pending;
     private volatile State _state;
 
     public WatchedSecretFile(string path, bool trim, TimeProvider timeProvider, TimeSpan pollInterval)
@@ -44,8 +45,17 @@ internal sealed class WatchedSecretFile : IDisposable
             var stamp = Stamp();
             if (stamp == _stamp)
             {
+                _pending = null;
                 return;
             }
+            // Read a changed file only once it has held still for a whole poll interval, so a file
+            // rewritten in place is never read half-written.
+            if (_pending != stamp)
+            {
+                _pending = stamp;
+                return;
+            }
+            _pending = null;
             var next = Read();
             var previous = _state;
             _state = next;

@@ -24,6 +24,7 @@ public sealed partial class ConfigManager : IDisposable
     private ProxyConfig? _current;
     private ITimer? _watchTimer;
     private Dictionary<string, (DateTime, long)> _stamps = [];
+    private Dictionary<string, (DateTime, long)>? _pending;
     private long _generation;
 
     public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, ILogger<ConfigManager> logger, TimeProvider time)
@@ -81,10 +82,19 @@ public sealed partial class ConfigManager : IDisposable
         try
         {
             var stamps = Stamp(Current.WatchedFiles);
-            if (stamps.Count == _stamps.Count && stamps.All(s => _stamps.TryGetValue(s.Key, out var old) && old == s.Value))
+            if (Same(stamps, _stamps))
             {
+                _pending = null;
                 return;
             }
+            // A file caught mid-write (truncated, half written) must not be compiled: reload only once the
+            // changed files have stayed the same for one whole poll interval.
+            if (_pending is null || !Same(stamps, _pending))
+            {
+                _pending = stamps;
+                return;
+            }
+            _pending = null;
             _stamps = stamps;
             await ReloadCoreAsync();
         }
@@ -152,6 +162,9 @@ public sealed partial class ConfigManager : IDisposable
         _yarp.Update(config.Routes, config.Clusters);
         Interlocked.Increment(ref _generation);
     }
+
+    private static bool Same(Dictionary<string, (DateTime, long)> a, Dictionary<string, (DateTime, long)> b) =>
+        a.Count == b.Count && a.All(pair => b.TryGetValue(pair.Key, out var other) && other == pair.Value);
 
     private static Dictionary<string, (DateTime, long)> Stamp(IEnumerable<string> files)
     {

@@ -59,6 +59,9 @@ public sealed class SecretDirProviderTests : IDisposable
         Publish("..2026_11_23_02", "token-v2");
         Assert.Equal("token-v1", (await provider.GetCredentialAsync(request, default)).Secret.Reveal());
         _time.Advance(TimeSpan.FromSeconds(1));
+        // Seen, but read only after it has held still for one more interval.
+        Assert.Equal("token-v1", (await provider.GetCredentialAsync(request, default)).Secret.Reveal());
+        _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("token-v2", (await provider.GetCredentialAsync(request, default)).Secret.Reveal());
     }
 
