@@ -8,7 +8,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>credentials</c>: each names a provider and an injector, which validate their own keys.</summary>
 internal static class CredentialSection
 {
-    private static readonly string[] CommonKeys = ["provider", "inject", "description"];
+    private static readonly string[] CommonKeys = ["provider", "inject", "description", "maxTtl", "refreshFraction"];
 
     public static Dictionary<string, CredentialBinding> Compile(
         ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers)
@@ -51,12 +51,49 @@ internal static class CredentialSection
                 injector.Validate(injectorConfig);
             }
 
+            var maxTtl = ReadMaxTtl(credential, errors);
+            var refreshFraction = ReadRefreshFraction(credential, errors);
+
             if (errors.Errors.Count == before && provider is not null && injector is not null)
             {
-                result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, provider.Build(providerConfig), injector.Name, injector.Build(injectorConfig));
+                result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, provider.Build(providerConfig), injector.Name, injector.Build(injectorConfig))
+                {
+                    MaxTtl = maxTtl,
+                    RefreshFraction = refreshFraction,
+                };
             }
         }
         return result;
+    }
+
+    private static TimeSpan? ReadMaxTtl(IConfigurationSection credential, ConfigErrorList errors)
+    {
+        var text = ConfigSections.Value(credential, "maxTtl");
+        if (text is null)
+        {
+            return null;
+        }
+        if (TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var ttl) && ttl >= TimeSpan.FromSeconds(1))
+        {
+            return ttl;
+        }
+        errors.Add(credential.Path + ":maxTtl", "is not a duration of at least one second", "write it as hh:mm:ss, e.g. maxTtl: 00:05:00 for five minutes");
+        return null;
+    }
+
+    private static double ReadRefreshFraction(IConfigurationSection credential, ConfigErrorList errors)
+    {
+        var text = ConfigSections.Value(credential, "refreshFraction");
+        if (text is null)
+        {
+            return CredentialBinding.DefaultRefreshFraction;
+        }
+        if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var fraction) && fraction is >= 0.1 and <= 0.95)
+        {
+            return fraction;
+        }
+        errors.Add(credential.Path + ":refreshFraction", "must be a number from 0.1 to 0.95", "write e.g. refreshFraction: 0.8 (refresh after 80% of the lifetime)");
+        return CredentialBinding.DefaultRefreshFraction;
     }
 
     private static PluginConfig Plugin(ConfigDocument document, ConfigErrorList errors, IConfigurationSection section, string entity, TimeProvider time, ILoggerFactory loggers) =>

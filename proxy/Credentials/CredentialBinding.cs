@@ -2,9 +2,14 @@ using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Credentials;
 
-/// <summary>A configured credential: where it comes from, how it is put on a request, which inbound headers to strip.</summary>
+/// <summary>
+/// A configured credential: where it comes from, how it is put on a request, how long it may be cached,
+/// and its cache.
+/// </summary>
 public sealed class CredentialBinding(string name, string providerName, ICredentialProvider provider, string injectorName, ICredentialInjector injector) : IDisposable
 {
+    public const double DefaultRefreshFraction = 0.8;
+
     public string Name { get; } = name;
 
     public string ProviderName { get; } = providerName;
@@ -14,6 +19,14 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     public string InjectorName { get; } = injectorName;
 
     public ICredentialInjector Injector { get; } = injector;
+
+    /// <summary>The longest a credential is cached, whatever lifetime its issuer gave it; null for no cap.</summary>
+    public TimeSpan? MaxTtl { get; init; }
+
+    /// <summary>The fraction of a credential's lifetime after which it is refreshed in the background.</summary>
+    public double RefreshFraction { get; init; } = DefaultRefreshFraction;
+
+    public CredentialCache Cache { get; } = new();
 
     public void Dispose() => Provider.Dispose();
 }

@@ -73,6 +73,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             time)
         { PollInterval = options.ConfigPollInterval });
         builder.Services.AddSingleton<AdminEndpoints>();
+        builder.Services.AddSingleton<CredentialBroker>();
         // Nothing the proxy does needs persisted data-protection keys; keep them in memory.
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Primitives;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
 using SecretlessProxy.Listeners;
 
 namespace SecretlessProxy.Pipeline;
@@ -13,7 +14,7 @@ namespace SecretlessProxy.Pipeline;
 /// Strips credentials and forwarding headers the client sent, obtains the route's credential and prepares its
 /// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted.
 /// </summary>
-internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, ILogger<CredentialMiddleware> logger)
+internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, CredentialBroker broker, ILogger<CredentialMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -32,7 +33,7 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         IPreparedInjection prepared;
         try
         {
-            var credential = await binding.Provider.GetCredentialAsync(
+            var credential = await broker.GetAsync(binding,
                 new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted);
             prepared = binding.Injector.Prepare(credential);
         }

@@ -1,0 +1,19 @@
+using SecretlessProxy.Abstractions;
+
+namespace SecretlessProxy.Credentials;
+
+/// <summary>The cached state of one credential: the current entry and the fetch in flight, if any.</summary>
+public sealed class CredentialCache
+{
+    internal Lock Gate { get; } = new();
+
+    internal volatile CachedCredential? Current;
+
+    internal Task<Credential>? InFlight;
+
+    /// <summary>Set once the provider returned a credential without expiry: nothing to cache, call it directly.</summary>
+    internal volatile bool PassThrough;
+}
+
+/// <summary>A credential with the instants the broker acts on (expiry already capped by maxTtl).</summary>
+internal sealed record CachedCredential(Credential Credential, DateTimeOffset ExpiresAt, DateTimeOffset RefreshAt);

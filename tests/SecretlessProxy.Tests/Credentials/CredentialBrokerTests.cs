@@ -1,0 +1,158 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Credentials;
+
+namespace SecretlessProxy.Tests.Credentials;
+
+public sealed class CredentialBrokerTests
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero));
+    private static readonly CredentialRequest Request = new("api", "route", "spiffe://example.org/a");
+
+    private sealed class FakeProvider(FakeTimeProvider time) : ICredentialProvider
+    {
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public TimeSpan? Lifetime { get; set; } = TimeSpan.FromHours(1);
+
+        public bool Down { get; set; }
+
+        public TaskCompletionSource? Gate { get; set; }
+
+        public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
+        {
+            var call = Interlocked.Increment(ref _calls);
+            if (Gate is not null)
+            {
+                await Gate.Task;
+            }
+            if (Down)
+            {
+                throw new CredentialUnavailableException("api", "token endpoint unreachable");
+            }
+            return new Credential("api", new SecretValue("tok-" + call)) { ExpiresAt = Lifetime is { } lifetime ? time.GetUtcNow() + lifetime : null };
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private (CredentialBroker Broker, CredentialBinding Binding, FakeProvider Provider) Create(TimeSpan? maxTtl = null)
+    {
+        var provider = new FakeProvider(_time);
+        var binding = new CredentialBinding("api", "fake", provider, "header", null!) { MaxTtl = maxTtl };
+        return (new CredentialBroker(_time, NullLogger<CredentialBroker>.Instance), binding, provider);
+    }
+
+    private static async Task<string> EventuallyAsync(Func<Task<string>> get, string expected)
+    {
+        var value = await get();
+        for (var i = 0; i < 200 && value != expected; i++)
+        {
+            await Task.Delay(10);
+            value = await get();
+        }
+        return value;
+    }
+
+    [Fact]
+    public async Task Two_hundred_concurrent_misses_fetch_once()
+    {
+        var (broker, binding, provider) = Create();
+        provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = Enumerable.Range(0, 200).Select(_ => broker.GetAsync(binding, Request, default).AsTask()).ToList();
+        await Task.Delay(50);
+        provider.Gate.SetResult();
+        var credentials = await Task.WhenAll(calls);
+        Assert.Equal(1, provider.Calls);
+        Assert.All(credentials, c => Assert.Same(credentials[0], c));
+    }
+
+    [Fact]
+    public async Task Serves_the_cached_credential_then_refreshes_ahead_of_expiry_in_the_background()
+    {
+        var (broker, binding, provider) = Create();
+        Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+        _time.Advance(TimeSpan.FromMinutes(30));
+        Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+        Assert.Equal(1, provider.Calls);
+
+        _time.Advance(TimeSpan.FromMinutes(21)); // 85% of the hour: past the refresh point, before expiry
+        Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+        Assert.Equal("tok-2", await EventuallyAsync(async () => (await broker.GetAsync(binding, Request, default)).Secret.Reveal(), "tok-2"));
+        Assert.Equal(2, provider.Calls);
+    }
+
+    [Fact]
+    public async Task Never_serves_an_expired_credential()
+    {
+        var (broker, binding, provider) = Create();
+        await broker.GetAsync(binding, Request, default);
+        provider.Down = true;
+        _time.Advance(TimeSpan.FromMinutes(61));
+        var ex = await Assert.ThrowsAsync<CredentialUnavailableException>(async () => await broker.GetAsync(binding, Request, default));
+        Assert.Equal("api", ex.CredentialName);
+        provider.Down = false;
+        var fresh = await broker.GetAsync(binding, Request, default);
+        Assert.True(fresh.ExpiresAt > _time.GetUtcNow());
+    }
+
+    [Fact]
+    public async Task Provider_down_keeps_serving_a_still_valid_credential()
+    {
+        var (broker, binding, provider) = Create();
+        await broker.GetAsync(binding, Request, default);
+        provider.Down = true;
+        _time.Advance(TimeSpan.FromMinutes(54)); // refresh due, refresh fails
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+            await Task.Delay(20);
+        }
+        Assert.True(provider.Calls >= 2);
+        var callsWhileBackingOff = provider.Calls;
+        Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+        Assert.Equal(callsWhileBackingOff, provider.Calls);
+    }
+
+    [Fact]
+    public async Task Max_ttl_cuts_a_longer_lifetime()
+    {
+        var (broker, binding, provider) = Create(maxTtl: TimeSpan.FromMinutes(5));
+        var first = await broker.GetAsync(binding, Request, default);
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromMinutes(5), first.ExpiresAt);
+        _time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
+        var second = await broker.GetAsync(binding, Request, default);
+        Assert.Equal("tok-2", second.Secret.Reveal());
+        Assert.Equal(2, provider.Calls);
+    }
+
+    [Fact]
+    public async Task Credentials_without_expiry_pass_straight_through()
+    {
+        var (broker, binding, provider) = Create();
+        provider.Lifetime = null;
+        await broker.GetAsync(binding, Request, default);
+        await broker.GetAsync(binding, Request, default);
+        Assert.Equal(2, provider.Calls);
+    }
+
+    [Fact]
+    public async Task A_caller_giving_up_does_not_fail_the_shared_fetch()
+    {
+        var (broker, binding, provider) = Create();
+        provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var impatient = new CancellationTokenSource();
+        var cancelled = broker.GetAsync(binding, Request, impatient.Token).AsTask();
+        var patient = broker.GetAsync(binding, Request, default).AsTask();
+        await impatient.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        provider.Gate.SetResult();
+        Assert.Equal("tok-1", (await patient).Secret.Reveal());
+        Assert.Equal(1, provider.Calls);
+    }
+}
