@@ -12,6 +12,9 @@ public sealed partial class DecisionLog : IAsyncDisposable
 {
     private const int Capacity = 10_000;
 
+    // Records are JSON lines for log pipelines, never embedded in HTML: keep quotes and apostrophes readable.
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private readonly Channel<DecisionRecord> _queue = Channel.CreateBounded<DecisionRecord>(
         new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly Stream? _stdoutOverride;
@@ -60,7 +63,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
         while (await _queue.Reader.WaitToReadAsync())
         {
             buffer.SetLength(0);
-            await using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            await using (var json = new Utf8JsonWriter(buffer, JsonOptions))
             {
                 while (_queue.Reader.TryRead(out var record))
                 {

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using SecretlessProxy.DevCa;
 using SecretlessProxy.Identity;
 
@@ -10,13 +12,13 @@ internal static class DevCaCommand
     public static Command Build(TextWriter output, TextWriter error)
     {
         var command = new Command("dev-ca", "A development CA that mints workload SVIDs and proxy server certificates as PEM files (no openssl needed)");
-        command.Add(Init(output));
+        command.Add(Init(output, error));
         command.Add(Issue(output, error));
         command.Add(Server(output, error));
         return command;
     }
 
-    private static Command Init(TextWriter output)
+    private static Command Init(TextWriter output, TextWriter error)
     {
         var outDir = new Option<string>("--out") { Description = "Folder to write ca.pem and ca.key to", Required = true };
         var name = new Option<string>("--name") { Description = "The CA's common name", DefaultValueFactory = _ => "SecretlessProxy dev CA" };
@@ -24,9 +26,8 @@ internal static class DevCaCommand
         var command = new Command("init", "Create a dev CA (ca.pem, ca.key); use ca.pem as the trust bundle of your trust domain") { outDir, name, ttl };
         command.SetAction(async parse =>
         {
-            if (CliApp.ParseDuration(parse.GetValue(ttl)!) is not { } validity)
+            if (await ValidityAsync(parse.GetValue(ttl)!, error) is not { } validity)
             {
-                await output.WriteLineAsync("--ttl must look like 90s, 30m, 24h or 7d");
                 return 1;
             }
             var dir = parse.GetValue(outDir)!;
@@ -58,25 +59,11 @@ internal static class DevCaCommand
                 await error.WriteLineAsync($"--spiffe-id '{id}' has no path; a workload ID looks like spiffe://{parsed.TrustDomain}/ns/NAME/sa/NAME");
                 return 1;
             }
-            if (CliApp.ParseDuration(parse.GetValue(ttl)!) is not { } validity)
+            if (await ValidityAsync(parse.GetValue(ttl)!, error) is not { } validity)
             {
-                await error.WriteLineAsync("--ttl must look like 90s, 30m, 24h or 7d");
                 return 1;
             }
-            try
-            {
-                using var ca = DevCertificateAuthority.Load(parse.GetValue(caDir)!);
-                using var svid = ca.IssueSvid(parsed.Value, validity);
-                var dir = parse.GetValue(outDir)!;
-                DevCertificateAuthority.WritePem(svid, Path.Combine(dir, "svid.pem"), Path.Combine(dir, "svid.key"));
-                await output.WriteLineAsync($"wrote {Path.Combine(dir, "svid.pem")} and {Path.Combine(dir, "svid.key")} for {parsed.Value} (valid until {svid.NotAfter.ToUniversalTime():u})");
-                return 0;
-            }
-            catch (FileNotFoundException ex)
-            {
-                await error.WriteLineAsync(ex.Message);
-                return 1;
-            }
+            return await IssueAsync(parse.GetValue(caDir)!, parse.GetValue(outDir)!, "svid", ca => ca.IssueSvid(parsed.Value, validity), output, error);
         });
         return command;
     }
@@ -101,26 +88,47 @@ internal static class DevCaCommand
                 }
                 addresses.Add(address);
             }
-            if (CliApp.ParseDuration(parse.GetValue(ttl)!) is not { } validity)
+            if (await ValidityAsync(parse.GetValue(ttl)!, error) is not { } validity)
             {
-                await error.WriteLineAsync("--ttl must look like 90s, 30m, 24h or 7d");
                 return 1;
             }
-            try
-            {
-                using var ca = DevCertificateAuthority.Load(parse.GetValue(caDir)!);
-                using var server = ca.IssueServer(parse.GetValue(dns)!, addresses, validity);
-                var dir = parse.GetValue(outDir)!;
-                DevCertificateAuthority.WritePem(server, Path.Combine(dir, "server.pem"), Path.Combine(dir, "server.key"));
-                await output.WriteLineAsync($"wrote {Path.Combine(dir, "server.pem")} and {Path.Combine(dir, "server.key")}");
-                return 0;
-            }
-            catch (FileNotFoundException ex)
-            {
-                await error.WriteLineAsync(ex.Message);
-                return 1;
-            }
+            return await IssueAsync(parse.GetValue(caDir)!, parse.GetValue(outDir)!, "server", ca => ca.IssueServer(parse.GetValue(dns)!, addresses, validity), output, error);
         });
         return command;
+    }
+
+    private static async Task<TimeSpan?> ValidityAsync(string text, TextWriter error)
+    {
+        var validity = CliApp.ParseDuration(text);
+        if (validity is null)
+        {
+            await error.WriteLineAsync($"--ttl '{text}' must look like 90s, 30m, 24h or 7d");
+        }
+        return validity;
+    }
+
+    /// <summary>Loads the CA, issues one certificate, writes NAME.pem and NAME.key; a missing or unreadable CA is a one-line error.</summary>
+    private static async Task<int> IssueAsync(string caDir, string outDir, string name, Func<DevCertificateAuthority, X509Certificate2> issue, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            using var ca = DevCertificateAuthority.Load(caDir);
+            using var certificate = issue(ca);
+            var certPath = Path.Combine(outDir, name + ".pem");
+            var keyPath = Path.Combine(outDir, name + ".key");
+            DevCertificateAuthority.WritePem(certificate, certPath, keyPath);
+            await output.WriteLineAsync($"wrote {certPath} and {keyPath} (valid until {certificate.NotAfter.ToUniversalTime():u})");
+            return 0;
+        }
+        catch (FileNotFoundException ex)
+        {
+            await error.WriteLineAsync(ex.Message);
+            return 1;
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"cannot use the dev CA in '{caDir}' or write to '{outDir}': {ex.Message}");
+            return 1;
+        }
     }
 }

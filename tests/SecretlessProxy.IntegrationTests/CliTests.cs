@@ -100,6 +100,15 @@ public sealed class CliTests : IDisposable
         }
         Assert.Equal(1, (await RunAsync("dev-ca", "issue", "--ca", dir, "--spiffe-id", "spiffe://example.org", "--out", dir)).Exit);
         Assert.Equal(1, (await RunAsync("dev-ca", "issue", "--ca", dir, "--spiffe-id", "spiffe://Bad/x", "--out", dir)).Exit);
+        Assert.Contains("no dev CA", (await RunAsync("dev-ca", "issue", "--ca", Path.Combine(dir, "missing"), "--spiffe-id", TestPki.PaymentsId, "--out", dir)).Err, StringComparison.Ordinal);
+        var broken = Path.Combine(_pki.Directory, "broken-ca");
+        Directory.CreateDirectory(broken);
+        File.Copy(Path.Combine(dir, "ca.pem"), Path.Combine(broken, "ca.pem"));
+        await File.WriteAllTextAsync(Path.Combine(broken, "ca.key"), "not a key");
+        var corrupt = await RunAsync("dev-ca", "server", "--ca", broken, "--out", broken);
+        Assert.Equal(1, corrupt.Exit);
+        Assert.Contains("cannot use the dev CA", corrupt.Err, StringComparison.Ordinal);
+        Assert.Contains("must look like", (await RunAsync("dev-ca", "init", "--out", broken, "--ttl", "soon")).Err, StringComparison.Ordinal);
 
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => ProxyUnderTest.DefaultConfig(u)
             .Replace("cert: server.pem, key: server.key", "cert: devca/server.pem, key: devca/server.key", StringComparison.Ordinal)
