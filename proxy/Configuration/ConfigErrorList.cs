@@ -5,6 +5,20 @@ public sealed class ConfigErrorList(ConfigDocument document)
 {
     private const int MaxValueLength = 120;
 
+    /// <summary>
+    /// Under <c>credentials</c> only enum-like values are echoed: a user who pastes a token where a variable
+    /// name or path belongs must not see it repeated in validate output and the proxy's logs.
+    /// </summary>
+    private static bool MayEcho(string key)
+    {
+        if (!key.StartsWith("credentials:", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        var last = key[(key.LastIndexOf(':') + 1)..];
+        return last.Equals("provider", StringComparison.OrdinalIgnoreCase) || last.Equals("type", StringComparison.OrdinalIgnoreCase);
+    }
+
     public List<ConfigError> Errors { get; } = [];
 
     public List<ConfigError> Warnings { get; } = [];
@@ -19,7 +33,7 @@ public sealed class ConfigErrorList(ConfigDocument document)
 
     private ConfigError Create(string key, string message, string fix, bool showValue)
     {
-        var value = showValue ? document.Root[key] : null;
+        var value = showValue && MayEcho(key) ? document.Root[key] : null;
         if (value is { Length: > MaxValueLength })
         {
             value = value[..MaxValueLength] + "…";

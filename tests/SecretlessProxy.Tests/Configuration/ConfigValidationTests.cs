@@ -164,5 +164,15 @@ public sealed class ConfigValidationTests : IDisposable
         Assert.Contains("credentials.github.pth: 'pth' is not a key of a 'file' credential", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_secret_pasted_into_a_credential_key_is_not_echoed()
+    {
+        const string Canary = "ghp_canary0123456789=abcdef";
+        var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }", $"github: {{ provider: env, variable: \"{Canary}\", trim: x }}", StringComparison.Ordinal);
+        var errors = (await CompileAsync(broken)).Errors;
+        Assert.Contains(errors, e => e.KeyPath == "credentials.github.variable");
+        Assert.DoesNotContain(Canary, string.Join("\n", errors), StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
