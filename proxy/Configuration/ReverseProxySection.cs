@@ -14,8 +14,6 @@ internal static partial class ReverseProxySection
     public const string CredentialMetadataKey = "Credential";
     public const string PolicyMetadataKey = "Policy";
 
-    private static readonly string[] RouteKeys = typeof(RouteConfig).GetProperties().Select(p => p.Name).Where(n => n != nameof(RouteConfig.RouteId)).ToArray();
-    private static readonly string[] ClusterKeys = typeof(ClusterConfig).GetProperties().Select(p => p.Name).Where(n => n != nameof(ClusterConfig.ClusterId)).ToArray();
 
     public sealed record Result(List<RouteConfig> Routes, List<ClusterConfig> Clusters);
 
@@ -32,7 +30,7 @@ internal static partial class ReverseProxySection
 
         foreach (var child in section.GetSection("Clusters").GetChildren())
         {
-            ConfigSections.CheckKnownKeys(child, ClusterKeys, errors, "a YARP cluster");
+            ConfigShapeChecker.Check(child, typeof(ClusterConfig), errors, "a YARP cluster");
             // YARP's own loader accepts "2" for a version; the generic binder wants "2.0".
             var version = child.GetSection("HttpRequest:Version");
             if (version.Value is { } v && IntegerVersion().IsMatch(v))
@@ -55,7 +53,7 @@ internal static partial class ReverseProxySection
         var clusterIds = section.GetSection("Clusters").GetChildren().Select(c => c.Key).ToList();
         foreach (var child in section.GetSection("Routes").GetChildren())
         {
-            ConfigSections.CheckKnownKeys(child, RouteKeys, errors, "a YARP route");
+            ConfigShapeChecker.Check(child, typeof(RouteConfig), errors, "a YARP route");
             var route = Bind<RouteConfig>(child, errors);
             if (route is null)
             {

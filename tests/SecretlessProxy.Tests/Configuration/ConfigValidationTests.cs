@@ -136,6 +136,20 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Typos_deep_inside_yarp_config_are_reported()
+    {
+        var broken = ValidYaml
+            .Replace("Match: { Path: \"/github/{**rest}\" }", "Match: { Path: \"/github/{**rest}\", Hedaers: [] , Methds: [GET] }", StringComparison.Ordinal)
+            .Replace("Active: { Enabled: true,", "Actve: { Enabled: true,", StringComparison.Ordinal)
+            .Replace("d1: { Address: \"https://api.github.com/\" }", "d1: { Adress: \"https://api.github.com/\" }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("ReverseProxy.Routes.github.Match.Methds: 'Methds' is not a key of 'Match'", text, StringComparison.Ordinal);
+        Assert.Contains("did you mean 'Methods'?", text, StringComparison.Ordinal);
+        Assert.Contains("ReverseProxy.Clusters.gh.HealthCheck.Actve", text, StringComparison.Ordinal);
+        Assert.Contains("ReverseProxy.Clusters.gh.Destinations.d1.Adress", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Syntax_error_names_the_line()
     {
         var result = await CompileAsync("listeners:\n  - name: a\n   url: [unclosed\n");
