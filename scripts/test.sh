@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl when missing) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, the npm oidc-provider test server) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,20 @@ if ((${#need[@]})); then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.
+oidc=tests/SecretlessProxy.IntegrationTests/oidc
+if [ ! -d "$oidc/node_modules/oidc-provider" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing Node.js and npm (Debian packages)"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "== installing the test OAuth2 server (oidc-provider from npm)"
+  (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

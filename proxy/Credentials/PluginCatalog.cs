@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Injection;
+using SecretlessProxy.Plugins.OAuth2;
 using SecretlessProxy.Plugins.Stores;
 
 namespace SecretlessProxy.Credentials;
@@ -15,6 +16,6 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
         injectors.ToFrozenDictionary(i => i.Name, StringComparer.OrdinalIgnoreCase);
 
     public static PluginCatalog CreateDefault() => new(
-        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory()],
+        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory()],
         [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory()]);
 }

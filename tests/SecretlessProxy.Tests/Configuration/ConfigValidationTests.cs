@@ -150,6 +150,21 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Oauth2_provider_validates_its_keys()
+    {
+        var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }",
+            "github: { provider: oauth2-client-credentials, tokenUrl: not-a-url, clientAuth: private_key_jwt, privateKey: missing.pem }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("credentials.github.tokenUrl: is not an http(s) URL", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.clientId: is required", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.privateKey: the file", text, StringComparison.Ordinal);
+
+        var twoSecrets = ValidYaml.Replace("github: { provider: file, path: token.txt }",
+            "github: { provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientSecretFile: s, clientSecretEnv: S, maxTtl: \"00:05:00\" }", StringComparison.Ordinal);
+        Assert.Contains("needs exactly one of clientSecretFile and clientSecretEnv", string.Join("\n", (await CompileAsync(twoSecrets)).Errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Syntax_error_names_the_line()
     {
         var result = await CompileAsync("listeners:\n  - name: a\n   url: [unclosed\n");

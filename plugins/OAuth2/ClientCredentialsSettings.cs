@@ -1,0 +1,16 @@
+namespace SecretlessProxy.Plugins.OAuth2;
+
+internal sealed record ClientCredentialsSettings(
+    string Name,
+    Uri TokenUrl,
+    string ClientId,
+    string ClientAuth,
+    string? ClientSecretFile,
+    string? ClientSecretEnv,
+    string? PrivateKeyFile,
+    string? KeyId,
+    string? AssertionAudience,
+    string? Scope,
+    string? Resource,
+    IReadOnlyList<KeyValuePair<string, string>> Parameters,
+    TimeSpan Timeout);

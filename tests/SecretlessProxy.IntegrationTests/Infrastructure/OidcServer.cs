@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace SecretlessProxy.IntegrationTests.Infrastructure;
+
+/// <summary>A real oidc-provider (npm) on 127.0.0.1, started for a test and stopped after; counts the tokens it issues.</summary>
+public sealed class OidcServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private OidcServer(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri TokenUrl => new($"http://127.0.0.1:{Port}/token");
+
+    public int TokensIssued => _lines.Count(l => l.StartsWith("token-issued", StringComparison.Ordinal));
+
+    public string Output => string.Join("\n", _lines);
+
+    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
+        {
+            root = root.Parent;
+        }
+        var oidcDir = Path.Combine(root.FullName, "tests", "SecretlessProxy.IntegrationTests", "oidc");
+        Assert.True(Directory.Exists(Path.Combine(oidcDir, "node_modules", "oidc-provider")),
+            $"oidc-provider is not installed in {oidcDir}: run 'bash scripts/test.sh' (it runs npm ci there)");
+
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var configPath = Path.Combine(workDir, $"oidc-{port}.json");
+        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds }));
+        var start = new ProcessStartInfo("node") { WorkingDirectory = oidcDir, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("server.mjs");
+        start.ArgumentList.Add(configPath);
+        var process = Process.Start(start)!;
+        var server = new OidcServer(process, port);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            if (e.Data.StartsWith("listening", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+            else
+            {
+                server._lines.Enqueue(e.Data);
+            }
+        };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+}
