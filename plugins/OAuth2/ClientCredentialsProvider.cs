@@ -66,7 +66,7 @@ internal sealed class ClientCredentialsProvider : ICredentialProvider
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} unreachable ({ex.GetType().Name})");
+            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} unreachable ({ex.GetType().Name})", isOutage: true);
         }
         if (response.IsError || string.IsNullOrEmpty(response.AccessToken))
         {
@@ -81,7 +81,8 @@ internal sealed class ClientCredentialsProvider : ICredentialProvider
                 ResponseErrorType.Http => $"token endpoint answered HTTP {(int)response.HttpStatusCode}",
                 _ => "the token endpoint's answer could not be read",
             };
-            throw new CredentialUnavailableException(_settings.Name, reason);
+            var outage = response.ErrorType == ResponseErrorType.Exception || (int)response.HttpStatusCode >= 500;
+            throw new CredentialUnavailableException(_settings.Name, reason, outage);
         }
         var lifetime = response.ExpiresIn > 0 ? TimeSpan.FromSeconds(response.ExpiresIn) : TimeSpan.FromMinutes(5);
         return new Credential(_settings.Name, new SecretValue(response.AccessToken)) { ExpiresAt = _time.GetUtcNow() + lifetime };

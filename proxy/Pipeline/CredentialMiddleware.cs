@@ -39,26 +39,27 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         }
         catch (CredentialUnavailableException ex)
         {
-            await RefuseAsync(context, record, "credential_unavailable", binding.Name, ex.Reason, routeId);
+            await RefuseAsync(context, record, ex.IsOutage ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway,
+                ex.IsOutage ? "credential_issuer_unavailable" : "credential_unavailable", binding.Name, ex.Reason, routeId);
             return;
         }
         catch (CredentialInjectionException ex)
         {
-            await RefuseAsync(context, record, "credential_invalid", binding.Name, ex.Reason, routeId);
+            await RefuseAsync(context, record, StatusCodes.Status502BadGateway, "credential_invalid", binding.Name, ex.Reason, routeId);
             return;
         }
         context.Features.Set(new InjectionFeature(prepared));
         await next(context);
     }
 
-    private async Task RefuseAsync(HttpContext context, DecisionRecord record, string reason, string credential, string detail, string routeId)
+    private async Task RefuseAsync(HttpContext context, DecisionRecord record, int status, string reason, string credential, string detail, string routeId)
     {
         record.Outcome = DecisionRecord.Error;
         record.Reason = reason;
         Log.CredentialFailed(logger, credential, routeId, detail);
-        await Problem.WriteAsync(context, StatusCodes.Status502BadGateway, reason, "Upstream credential unavailable",
+        await Problem.WriteAsync(context, status, reason, "Upstream credential unavailable",
             $"the proxy could not obtain credential '{credential}' for route '{routeId}' ({detail}); the upstream was not called",
-            route: routeId, credential: credential);
+            route: routeId, credential: credential, retryAfterSeconds: status == StatusCodes.Status503ServiceUnavailable ? 5 : null);
     }
 
     /// <summary>

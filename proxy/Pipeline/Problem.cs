@@ -15,7 +15,7 @@ public static class Problem
     internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static async Task WriteAsync(HttpContext context, int status, string reason, string title, string detail,
-        string? identity = null, string? route = null, string? rule = null, string? credential = null)
+        string? identity = null, string? route = null, string? rule = null, string? credential = null, int? retryAfterSeconds = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (context.Response.HasStarted)
@@ -26,6 +26,10 @@ public static class Problem
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
         context.Response.Headers.CacheControl = "no-store";
+        if (retryAfterSeconds is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         var buffer = new MemoryStream();
         await using (var json = new Utf8JsonWriter(buffer, JsonOptions))
         {

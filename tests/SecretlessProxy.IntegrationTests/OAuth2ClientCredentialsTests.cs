@@ -90,15 +90,19 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
     }
 
     [Fact]
-    public async Task Token_endpoint_down_with_nothing_cached_refuses_without_calling_upstream()
+    public async Task Token_endpoint_down_with_nothing_cached_gives_503_without_calling_upstream()
     {
         await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "client-secret"), ClientSecret);
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential(
             "    provider: oauth2-client-credentials\n    tokenUrl: http://127.0.0.1:1/token\n    clientId: proxy\n    clientSecretFile: client-secret\n    timeout: \"00:00:02\"")));
         using var client = proxy.Client();
         using var response = await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/down"));
-        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Contains("unreachable", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("credential_issuer_unavailable", problem.GetProperty("reason").GetString());
+        Assert.Equal("oauth", problem.GetProperty("credential").GetString());
+        Assert.Contains("unreachable", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.NotNull(response.Headers.RetryAfter);
         Assert.Empty(proxy.Upstream.Requests);
     }
 
