@@ -48,6 +48,25 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
     }
 
     [Fact]
+    public async Task Cached_token_keeps_serving_while_the_token_endpoint_is_down()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "client-secret"), ClientSecret);
+        var oidc = await OidcServer.StartAsync(_pki.Directory,
+        [
+            new { client_id = "proxy", client_secret = ClientSecret, grant_types = new[] { "client_credentials" }, redirect_uris = Array.Empty<string>(), response_types = Array.Empty<string>(), token_endpoint_auth_method = "client_secret_basic" },
+        ]);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential(
+            $"    provider: oauth2-client-credentials\n    tokenUrl: {oidc.TokenUrl}\n    clientId: proxy\n    clientSecretFile: client-secret\n    timeout: \"00:00:02\"")));
+        using var client = proxy.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/before-outage"))).StatusCode);
+        await oidc.DisposeAsync();
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/during-outage"))).StatusCode);
+        var tokens = proxy.Upstream.Requests.Select(r => r.Headers["Authorization"]).Distinct();
+        Assert.Single(tokens);
+    }
+
+    [Fact]
     public async Task Private_key_jwt_needs_no_shared_secret()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
