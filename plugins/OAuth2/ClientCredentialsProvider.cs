@@ -4,14 +4,20 @@ using Duende.IdentityModel;
 using Duende.IdentityModel.Client;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.OAuth2;
 
 /// <summary>
 /// Fetches an access token with the client credentials grant. Caching, refresh-ahead and single flight are the
-/// broker's job: every call here is one token request. Failures name the credential and the OAuth2 error code,
-/// never the client secret, the assertion or a token.
+/// broker's job. Each fetch runs through a Polly pipeline: a timeout per attempt, retries with exponential
+/// backoff and jitter on transient failures only (network, 408, 429, 5xx; never an auth refusal), and a circuit
+/// breaker that stops hammering an endpoint that keeps failing. Failures name the credential and the OAuth2
+/// error code, never the client secret, the assertion or a token.
 /// </summary>
 internal sealed class ClientCredentialsProvider : ICredentialProvider
 {
@@ -20,12 +26,33 @@ internal sealed class ClientCredentialsProvider : ICredentialProvider
     private readonly HttpClient _http;
     private readonly SecurityKey? _signingKey;
     private readonly string? _algorithm;
+    private readonly ResiliencePipeline<TokenResponse> _pipeline;
 
     public ClientCredentialsProvider(ClientCredentialsSettings settings, TimeProvider time)
     {
         _settings = settings;
         _time = time;
-        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = settings.Timeout };
+        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
+        var transient = new PredicateBuilder<TokenResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient);
+        _pipeline = new ResiliencePipelineBuilder<TokenResponse> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<TokenResponse>
+            {
+                ShouldHandle = transient,
+                MaxRetryAttempts = 2,
+                Delay = TimeSpan.FromMilliseconds(200),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<TokenResponse>
+            {
+                ShouldHandle = transient,
+                FailureRatio = 0.5,
+                MinimumThroughput = 6,
+                SamplingDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = TimeSpan.FromSeconds(15),
+            })
+            .AddTimeout(settings.Timeout)
+            .Build();
         if (settings.PrivateKeyFile is not null)
         {
             (_signingKey, _algorithm) = LoadKey(settings.PrivateKeyFile, settings.KeyId);
@@ -33,6 +60,35 @@ internal sealed class ClientCredentialsProvider : ICredentialProvider
     }
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
+    {
+        TokenResponse response;
+        try
+        {
+            response = await _pipeline.ExecuteAsync(async token => await _http.RequestClientCredentialsTokenAsync(BuildRequest(), token), cancellationToken);
+        }
+        catch (TimeoutRejectedException)
+        {
+            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} timed out after {_settings.Timeout.TotalSeconds:0.#} s", isOutage: true);
+        }
+        catch (BrokenCircuitException)
+        {
+            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} keeps failing; not called for a while (circuit open)", isOutage: true);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} unreachable ({ex.GetType().Name})", isOutage: true);
+        }
+        return ToCredential(response);
+    }
+
+    /// <summary>Network failures, 408, 429 and 5xx are worth another try; a 4xx refusal is not.</summary>
+    private static bool IsTransient(TokenResponse response) =>
+        response.ErrorType == ResponseErrorType.Exception
+        || (int)response.HttpStatusCode >= 500
+        || response.HttpStatusCode is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests;
+
+    /// <summary>A fresh request per attempt (a new assertion, with a new jti, every time).</summary>
+    private ClientCredentialsTokenRequest BuildRequest()
     {
         var tokenRequest = new ClientCredentialsTokenRequest
         {
@@ -58,16 +114,11 @@ internal sealed class ClientCredentialsProvider : ICredentialProvider
         {
             tokenRequest.ClientSecret = ReadClientSecret();
         }
+        return tokenRequest;
+    }
 
-        TokenResponse response;
-        try
-        {
-            response = await _http.RequestClientCredentialsTokenAsync(tokenRequest, cancellationToken);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            throw new CredentialUnavailableException(_settings.Name, $"token endpoint {_settings.TokenUrl.GetLeftPart(UriPartial.Path)} unreachable ({ex.GetType().Name})", isOutage: true);
-        }
+    private Credential ToCredential(TokenResponse response)
+    {
         if (response.IsError || string.IsNullOrEmpty(response.AccessToken))
         {
             // A 401 with an OAuth2 error body comes back as an HTTP error; the error code is still in the JSON.

@@ -1,0 +1,109 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Plugins.OAuth2;
+
+namespace SecretlessProxy.IntegrationTests;
+
+/// <summary>
+/// The OAuth2 provider's Polly pipeline against a token endpoint that fails on purpose (a real OAuth2 server
+/// cannot be told to fail on cue): transient failures are retried, refusals are not, slow answers time out.
+/// </summary>
+public sealed class TokenEndpointResilienceTests : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+    private int _requests;
+    private Func<int, HttpContext, Task> _behaviour = (_, _) => Task.CompletedTask;
+    private Uri _tokenUrl = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        _app = builder.Build();
+        _app.Run(context => _behaviour(Interlocked.Increment(ref _requests), context));
+        await _app.StartAsync();
+        _tokenUrl = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/token");
+    }
+
+    private ICredentialProvider Provider(string timeout = "00:00:05")
+    {
+        Environment.SetEnvironmentVariable("SECRETLESS_TEST_CLIENT_SECRET", "s3cret");
+        var section = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["c:tokenUrl"] = _tokenUrl.ToString(),
+            ["c:clientId"] = "proxy",
+            ["c:clientSecretEnv"] = "SECRETLESS_TEST_CLIENT_SECRET",
+            ["c:timeout"] = timeout,
+        }).Build().GetSection("c");
+        var errors = new List<string>();
+        var config = new PluginConfig("api", section, "/", TimeProvider.System, NullLoggerFactory.Instance, (k, m, _) => errors.Add(k + m));
+        var factory = new ClientCredentialsProviderFactory();
+        factory.Validate(config);
+        Assert.Empty(errors);
+        return factory.Build(config);
+    }
+
+    private static Task Token(HttpContext context)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync("{\"access_token\":\"tok-ok\",\"token_type\":\"Bearer\",\"expires_in\":60}");
+    }
+
+    private static Task Fail(HttpContext context, int status, string error)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync($"{{\"error\":\"{error}\"}}");
+    }
+
+    [Fact]
+    public async Task Transient_failures_are_retried()
+    {
+        _behaviour = (n, context) => n <= 2 ? Fail(context, 503, "temporarily_unavailable") : Token(context);
+        using var provider = Provider();
+        var credential = await provider.GetCredentialAsync(new CredentialRequest("api", "r", null), default);
+        Assert.Equal("tok-ok", credential.Secret.Reveal());
+        Assert.Equal(3, _requests);
+    }
+
+    [Fact]
+    public async Task Auth_refusals_are_not_retried()
+    {
+        _behaviour = (_, context) => Fail(context, 401, "invalid_client");
+        using var provider = Provider();
+        var ex = await Assert.ThrowsAsync<CredentialUnavailableException>(async () => await provider.GetCredentialAsync(new CredentialRequest("api", "r", null), default));
+        Assert.False(ex.IsOutage);
+        Assert.Contains("invalid_client", ex.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, _requests);
+    }
+
+    [Fact]
+    public async Task A_slow_endpoint_times_out_as_an_outage()
+    {
+        _behaviour = async (_, context) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        using var provider = Provider(timeout: "00:00:00.300");
+        var ex = await Assert.ThrowsAsync<CredentialUnavailableException>(async () => await provider.GetCredentialAsync(new CredentialRequest("api", "r", null), default));
+        Assert.True(ex.IsOutage);
+        Assert.Contains("timed out", ex.Reason, StringComparison.Ordinal);
+        Assert.Equal(3, _requests);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
