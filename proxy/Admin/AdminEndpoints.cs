@@ -1,16 +1,28 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
 using SecretlessProxy.Pipeline;
 
 namespace SecretlessProxy.Admin;
 
-/// <summary>The admin listener: <c>/healthz</c> (the process serves) and <c>/readyz</c> (config loaded, listeners up).</summary>
-internal sealed class AdminEndpoints(ConfigManager configs, IHostApplicationLifetime lifetime)
+/// <summary>
+/// The admin listener: <c>/healthz</c> (the process serves), <c>/readyz</c> (config loaded, listeners up) and
+/// <c>POST /credentials/{name}/revoke</c> (drop a cached credential on this replica).
+/// </summary>
+internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime)
 {
+    private const string RevokePrefix = "/credentials/";
+    private const string RevokeSuffix = "/revoke";
+
     public Task HandleAsync(HttpContext context)
     {
-        switch (context.Request.Path.Value)
+        var path = context.Request.Path.Value ?? "";
+        if (path.StartsWith(RevokePrefix, StringComparison.Ordinal) && path.EndsWith(RevokeSuffix, StringComparison.Ordinal) && path.Length > RevokePrefix.Length + RevokeSuffix.Length)
+        {
+            return RevokeAsync(context, path[RevokePrefix.Length..^RevokeSuffix.Length]);
+        }
+        switch (path)
         {
             case "/healthz":
                 return WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
@@ -23,8 +35,26 @@ internal sealed class AdminEndpoints(ConfigManager configs, IHostApplicationLife
                         loaded ? "the listeners are not up yet (or the proxy is stopping)" : "no config is loaded yet");
             default:
                 return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_admin_endpoint", "No such admin endpoint",
-                    "the admin listener serves /healthz and /readyz");
+                    "the admin listener serves /healthz, /readyz and POST /credentials/{name}/revoke");
         }
+    }
+
+    /// <summary>POST /credentials/{name}/revoke: drop the cached credential so the next request fetches anew.</summary>
+    private Task RevokeAsync(HttpContext context, string name)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            return Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Use POST", "revoking a credential takes POST");
+        }
+        if (!configs.Current.Credentials.TryGetValue(name, out var binding))
+        {
+            return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "unknown_credential", "No such credential",
+                "no credential of that name is configured", credential: name.Length <= 100 ? name : null);
+        }
+        var wasCached = broker.Revoke(binding);
+        return WriteAsync(context, StatusCodes.Status200OK,
+            $"{{\"credential\":{System.Text.Json.JsonSerializer.Serialize(binding.Name)},\"revoked\":true,\"wasCached\":{(wasCached ? "true" : "false")}}}");
     }
 
     private static Task WriteAsync(HttpContext context, int status, string json)

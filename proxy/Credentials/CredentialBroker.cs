@@ -38,6 +38,24 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         return new ValueTask<Credential>(Fetch(binding, request).WaitAsync(cancellationToken));
     }
 
+    /// <summary>Drops the cached credential: the next request fetches a new one. Returns whether one was cached.</summary>
+    public bool Revoke(CredentialBinding binding)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        var cache = binding.Cache;
+        lock (cache.Gate)
+        {
+            var had = cache.Current is not null;
+            cache.Current = null;
+            cache.Generation++;
+            // A fetch already in flight may carry a token issued before the revocation: let it finish, but do not
+            // let late callers join it.
+            cache.InFlight = null;
+            Log.Revoked(logger, binding.Name, had);
+            return had;
+        }
+    }
+
     /// <summary>The single fetch for this credential: joins the one in flight or starts it.</summary>
     private Task<Credential> Fetch(CredentialBinding binding, CredentialRequest request)
     {
@@ -48,13 +66,13 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
             {
                 return running;
             }
-            var task = FetchCoreAsync(binding, request);
+            var task = FetchCoreAsync(binding, request, cache.Generation);
             cache.InFlight = task;
             return task;
         }
     }
 
-    private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialRequest request)
+    private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialRequest request, int generation)
     {
         await Task.Yield();
         var fetchedAt = time.GetUtcNow();
@@ -74,7 +92,13 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         // Jitter (up to 5% of the lifetime, earlier only) spreads the refreshes of many replicas.
         var jitter = lifetime * (Random.Shared.NextDouble() * 0.05);
         var refreshAt = fetchedAt + lifetime * binding.RefreshFraction - jitter;
-        binding.Cache.Current = new CachedCredential(credential, expiresAt, refreshAt);
+        lock (binding.Cache.Gate)
+        {
+            if (binding.Cache.Generation == generation)
+            {
+                binding.Cache.Current = new CachedCredential(credential, expiresAt, refreshAt);
+            }
+        }
         Log.Issued(logger, binding.Name, binding.ProviderName, expiresAt);
         return credential;
     }
@@ -114,6 +138,9 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
 
         [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Credential {Credential} refreshed ahead of expiry")]
         public static partial void Refreshed(ILogger logger, string credential);
+
+        [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Credential {Credential} revoked (a cached one was dropped: {WasCached})")]
+        public static partial void Revoked(ILogger logger, string credential, bool wasCached);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Refreshing credential {Credential} failed ({Reason}); serving the cached one while it is valid")]
         public static partial void RefreshFailed(ILogger logger, string credential, string reason);

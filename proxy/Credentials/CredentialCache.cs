@@ -13,6 +13,9 @@ public sealed class CredentialCache
 
     /// <summary>Set once the provider returned a credential without expiry: nothing to cache, call it directly.</summary>
     internal volatile bool PassThrough;
+
+    /// <summary>Bumped by every revocation; a fetch stores its result only if no revocation happened meanwhile.</summary>
+    internal int Generation;
 }
 
 /// <summary>A credential with the instants the broker acts on (expiry already capped by maxTtl).</summary>

@@ -67,6 +67,34 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
     }
 
     [Fact]
+    public async Task Revoke_makes_the_next_request_fetch_a_new_token()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "client-secret"), ClientSecret);
+        await using var oidc = await OidcServer.StartAsync(_pki.Directory,
+        [
+            new { client_id = "proxy", client_secret = ClientSecret, grant_types = new[] { "client_credentials" }, redirect_uris = Array.Empty<string>(), response_types = Array.Empty<string>(), token_endpoint_auth_method = "client_secret_basic" },
+        ]);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential(
+            $"    provider: oauth2-client-credentials\n    tokenUrl: {oidc.TokenUrl}\n    clientId: proxy\n    clientSecretFile: client-secret")));
+        using var client = proxy.Client();
+        using var admin = new HttpClient();
+        await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/one"));
+        await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/two"));
+        Assert.Equal(1, oidc.TokensIssued);
+
+        using var revoked = await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"), null);
+        Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        Assert.Contains("\"wasCached\":true", await revoked.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/three"));
+        Assert.Equal(2, oidc.TokensIssued);
+        var tokens = proxy.Upstream.Requests.OrderBy(r => r.PathAndQuery, StringComparer.Ordinal).Select(r => r.Headers["Authorization"]).ToList();
+        Assert.Equal(2, tokens.Distinct().Count());
+
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/nope/revoke"), null)).StatusCode);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await admin.GetAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"))).StatusCode);
+    }
+
+    [Fact]
     public async Task Private_key_jwt_needs_no_shared_secret()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -142,6 +142,25 @@ public sealed class CredentialBrokerTests
     }
 
     [Fact]
+    public async Task Revocation_drops_the_cache_and_a_fetch_in_flight_does_not_restore_it()
+    {
+        var (broker, binding, provider) = Create();
+        await broker.GetAsync(binding, Request, default);
+        Assert.True(broker.Revoke(binding));
+        Assert.Equal("tok-2", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+
+        provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        broker.Revoke(binding);
+        var inFlight = broker.GetAsync(binding, Request, default).AsTask(); // tok-3, issued "before" the next revocation
+        await Task.Delay(20);
+        broker.Revoke(binding);
+        provider.Gate.SetResult();
+        Assert.Equal("tok-3", (await inFlight).Secret.Reveal());
+        provider.Gate = null;
+        Assert.Equal("tok-4", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
+    }
+
+    [Fact]
     public async Task A_caller_giving_up_does_not_fail_the_shared_fetch()
     {
         var (broker, binding, provider) = Create();
