@@ -8,4 +8,10 @@ public interface ICredentialProvider : IDisposable
     /// never contains the secret when the credential cannot be had.
     /// </summary>
     ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when the credential is issued for the calling workload (it carries the caller's identity), so it is
+    /// cached per workload and never handed to another caller.
+    /// </summary>
+    bool IsWorkloadBound => false;
 }

@@ -24,6 +24,8 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         }
         switch (path)
         {
+            case "/.well-known/jwks.json":
+                return WriteAsync(context, StatusCodes.Status200OK, configs.SigningKeys.Document(), "application/jwk-set+json");
             case "/healthz":
                 return WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
             case "/readyz":
@@ -35,7 +37,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
                         loaded ? "the listeners are not up yet (or the proxy is stopping)" : "no config is loaded yet");
             default:
                 return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_admin_endpoint", "No such admin endpoint",
-                    "the admin listener serves /healthz, /readyz and POST /credentials/{name}/revoke");
+                    "the admin listener serves /healthz, /readyz, /.well-known/jwks.json and POST /credentials/{name}/revoke");
         }
     }
 
@@ -57,10 +59,10 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
             $"{{\"credential\":{System.Text.Json.JsonSerializer.Serialize(binding.Name)},\"revoked\":true,\"wasCached\":{(wasCached ? "true" : "false")}}}");
     }
 
-    private static Task WriteAsync(HttpContext context, int status, string json)
+    private static Task WriteAsync(HttpContext context, int status, string json, string contentType = "application/json")
     {
         context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json";
+        context.Response.ContentType = contentType;
         context.Response.Headers.CacheControl = "no-store";
         return context.Response.WriteAsync(json);
     }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Credentials;
 using Yarp.ReverseProxy.Configuration;
 
 namespace SecretlessProxy.Configuration;
@@ -29,6 +30,7 @@ public sealed partial class ConfigManager : IDisposable
 
     public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, ILogger<ConfigManager> logger, TimeProvider time)
     {
+        SigningKeys = new SigningKeyDirectory(time);
         _path = Path.GetFullPath(path);
         _compiler = compiler;
         _yarp = yarp;
@@ -39,6 +41,9 @@ public sealed partial class ConfigManager : IDisposable
 
     /// <summary>The config in force. Never null after <see cref="LoadInitialAsync"/>.</summary>
     public ProxyConfig Current => Volatile.Read(ref _current) ?? throw new InvalidOperationException("no config is loaded yet");
+
+    /// <summary>Public keys of the proxy's own token signers, including retired ones still needed.</summary>
+    public SigningKeyDirectory SigningKeys { get; }
 
     /// <summary>How many configs have been applied (1 after start).</summary>
     public long Generation => Interlocked.Read(ref _generation);
@@ -158,6 +163,7 @@ public sealed partial class ConfigManager : IDisposable
     private void Apply(ProxyConfig config)
     {
         _decisionLog.Configure(config.DecisionLog);
+        SigningKeys.Publish(config.Credentials.Values);
         Volatile.Write(ref _current, config);
         _yarp.Update(config.Routes, config.Clusters);
         Interlocked.Increment(ref _generation);

@@ -28,5 +28,14 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
 
     public CredentialCache Cache { get; } = new();
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CredentialCache> _perWorkload = new(StringComparer.Ordinal);
+
+    /// <summary>The cache for this call: one per workload when the provider issues workload-bound credentials.</summary>
+    public CredentialCache CacheFor(CredentialRequest request) =>
+        Provider.IsWorkloadBound && request.WorkloadId is { } workload ? _perWorkload.GetOrAdd(workload, static _ => new CredentialCache()) : Cache;
+
+    /// <summary>Every cache of this credential (revocation drops them all).</summary>
+    public IEnumerable<CredentialCache> AllCaches => _perWorkload.Values.Prepend(Cache);
+
     public void Dispose() => Provider.Dispose();
 }

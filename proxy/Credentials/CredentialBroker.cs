@@ -17,7 +17,8 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
     public ValueTask<Credential> GetAsync(CredentialBinding binding, CredentialRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(binding);
-        var cache = binding.Cache;
+        ArgumentNullException.ThrowIfNull(request);
+        var cache = binding.CacheFor(request);
         if (cache.PassThrough)
         {
             return binding.Provider.GetCredentialAsync(request, cancellationToken);
@@ -30,49 +31,51 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
             {
                 if (now >= entry.RefreshAt)
                 {
-                    _ = RefreshInBackgroundAsync(binding, request);
+                    _ = RefreshInBackgroundAsync(binding, cache, request);
                 }
                 return ValueTask.FromResult(entry.Credential);
             }
         }
-        return new ValueTask<Credential>(Fetch(binding, request).WaitAsync(cancellationToken));
+        return new ValueTask<Credential>(Fetch(binding, cache, request).WaitAsync(cancellationToken));
     }
 
     /// <summary>Drops the cached credential: the next request fetches a new one. Returns whether one was cached.</summary>
     public bool Revoke(CredentialBinding binding)
     {
         ArgumentNullException.ThrowIfNull(binding);
-        var cache = binding.Cache;
-        lock (cache.Gate)
+        var had = false;
+        foreach (var cache in binding.AllCaches)
         {
-            var had = cache.Current is not null;
-            cache.Current = null;
-            cache.Generation++;
-            // A fetch already in flight may carry a token issued before the revocation: let it finish, but do not
-            // let late callers join it.
-            cache.InFlight = null;
-            Log.Revoked(logger, binding.Name, had);
-            return had;
+            lock (cache.Gate)
+            {
+                had |= cache.Current is not null;
+                cache.Current = null;
+                cache.Generation++;
+                // A fetch already in flight may carry a token issued before the revocation: let it finish, but do
+                // not let late callers join it.
+                cache.InFlight = null;
+            }
         }
+        Log.Revoked(logger, binding.Name, had);
+        return had;
     }
 
     /// <summary>The single fetch for this credential: joins the one in flight or starts it.</summary>
-    private Task<Credential> Fetch(CredentialBinding binding, CredentialRequest request)
+    private Task<Credential> Fetch(CredentialBinding binding, CredentialCache cache, CredentialRequest request)
     {
-        var cache = binding.Cache;
         lock (cache.Gate)
         {
             if (cache.InFlight is { IsCompleted: false } running)
             {
                 return running;
             }
-            var task = FetchCoreAsync(binding, request, cache.Generation);
+            var task = FetchCoreAsync(binding, cache, request, cache.Generation);
             cache.InFlight = task;
             return task;
         }
     }
 
-    private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialRequest request, int generation)
+    private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation)
     {
         await Task.Yield();
         var fetchedAt = time.GetUtcNow();
@@ -80,7 +83,7 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         var credential = await binding.Provider.GetCredentialAsync(request, CancellationToken.None);
         if (credential.ExpiresAt is not { } expiresAt)
         {
-            binding.Cache.PassThrough = true;
+            cache.PassThrough = true;
             return credential;
         }
         if (binding.MaxTtl is { } maxTtl && expiresAt > fetchedAt + maxTtl)
@@ -92,20 +95,19 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         // Jitter (up to 5% of the lifetime, earlier only) spreads the refreshes of many replicas.
         var jitter = lifetime * (Random.Shared.NextDouble() * 0.05);
         var refreshAt = fetchedAt + lifetime * binding.RefreshFraction - jitter;
-        lock (binding.Cache.Gate)
+        lock (cache.Gate)
         {
-            if (binding.Cache.Generation == generation)
+            if (cache.Generation == generation)
             {
-                binding.Cache.Current = new CachedCredential(credential, expiresAt, refreshAt);
+                cache.Current = new CachedCredential(credential, expiresAt, refreshAt);
             }
         }
         Log.Issued(logger, binding.Name, binding.ProviderName, expiresAt);
         return credential;
     }
 
-    private async Task RefreshInBackgroundAsync(CredentialBinding binding, CredentialRequest request)
+    private async Task RefreshInBackgroundAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request)
     {
-        var cache = binding.Cache;
         lock (cache.Gate)
         {
             if (cache.InFlight is { IsCompleted: false })
@@ -115,7 +117,7 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         }
         try
         {
-            await Fetch(binding, request);
+            await Fetch(binding, cache, request);
             Log.Refreshed(logger, binding.Name);
         }
         catch (Exception ex) when (ex is CredentialUnavailableException or HttpRequestException or TimeoutException or OperationCanceledException)

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Injection;
+using SecretlessProxy.Plugins.Jwt;
 using SecretlessProxy.Plugins.OAuth2;
 using SecretlessProxy.Plugins.Stores;
 
@@ -16,6 +17,6 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
         injectors.ToFrozenDictionary(i => i.Name, StringComparer.OrdinalIgnoreCase);
 
     public static PluginCatalog CreateDefault() => new(
-        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory()],
+        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new JwtProviderFactory()],
         [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory()]);
 }

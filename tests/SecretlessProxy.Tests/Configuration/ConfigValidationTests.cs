@@ -165,6 +165,20 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Jwt_provider_validates_its_keys()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "not-a-key.pem"), "hello");
+        var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }",
+            "github: { provider: jwt, signingKey: not-a-key.pem, ttl: \"00:30:00\", maxTtl: \"00:05:00\", claims: { sub: x } }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("credentials.github.signingKey: is not a usable PEM private key", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.issuer: is required", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.audience: is required", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.ttl: is longer than the credential's maxTtl", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.claims.sub: is a registered claim", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Syntax_error_names_the_line()
     {
         var result = await CompileAsync("listeners:\n  - name: a\n   url: [unclosed\n");
