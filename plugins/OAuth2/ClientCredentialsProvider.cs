@@ -20,6 +20,10 @@ internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settin
                 {
                     tokenRequest.Resource.Add(settings.Resource);
                 }
+                if (settings.Audience is not null)
+                {
+                    tokenRequest.Parameters.Add("audience", settings.Audience);
+                }
                 foreach (var (key, value) in settings.Parameters)
                 {
                     tokenRequest.Parameters.Add(key, value);

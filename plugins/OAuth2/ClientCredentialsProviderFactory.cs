@@ -1,4 +1,3 @@
-using System.Globalization;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.OAuth2;
@@ -11,83 +10,15 @@ namespace SecretlessProxy.Plugins.OAuth2;
 /// </summary>
 public sealed class ClientCredentialsProviderFactory : ICredentialProviderFactory
 {
-    internal static readonly string[] AuthMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
-
     public string Name => "oauth2-client-credentials";
 
-    public IReadOnlyCollection<string> Keys { get; } =
-        ["tokenUrl", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout"];
+    public IReadOnlyCollection<string> Keys { get; } = OAuth2Keys.Client;
 
-    public void Validate(PluginConfig config)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        var tokenUrl = config.Get("tokenUrl");
-        if (tokenUrl is null)
-        {
-            config.Error("tokenUrl", "is required", "set the token endpoint, e.g. tokenUrl: https://idp.example.org/oauth2/token");
-        }
-        else if (!Uri.TryCreate(tokenUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
-        {
-            config.Error("tokenUrl", "is not an http(s) URL", "write the token endpoint's full URL");
-        }
-        if (config.Get("clientId") is null)
-        {
-            config.Error("clientId", "is required", "set the client id registered at the authorization server");
-        }
-        var auth = config.Get("clientAuth") ?? "client_secret_basic";
-        if (!AuthMethods.Contains(auth))
-        {
-            config.Error("clientAuth", $"'{auth}' is not a supported client authentication", $"use one of: {string.Join(", ", AuthMethods)}");
-        }
-        else if (auth == "private_key_jwt")
-        {
-            var key = config.Get("privateKey");
-            if (key is null)
-            {
-                config.Error("privateKey", "is required for private_key_jwt", "point it at the client's PEM private key (EC P-256 or RSA)");
-            }
-            else if (!File.Exists(config.ResolvePath(key)))
-            {
-                config.Error("privateKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at the client's PEM private key (relative paths start at the config file's folder)");
-            }
-        }
-        else if ((config.Get("clientSecretFile") is null) == (config.Get("clientSecretEnv") is null))
-        {
-            config.Error("clientSecretFile", $"{auth} needs exactly one of clientSecretFile and clientSecretEnv", "name the file or environment variable holding the client secret (never the secret itself)");
-        }
-        var timeout = config.Get("timeout");
-        if (timeout is not null && (!TimeSpan.TryParse(timeout, CultureInfo.InvariantCulture, out var t) || t <= TimeSpan.Zero))
-        {
-            config.Error("timeout", "is not a positive duration", "write it as hh:mm:ss, e.g. timeout: 00:00:10");
-        }
-    }
+    public void Validate(PluginConfig config) => OAuth2Keys.ValidateClient(config);
 
     public ICredentialProvider Build(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var scopes = config.Section.GetSection("scopes");
-        var scope = scopes.Value ?? string.Join(' ', scopes.GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrEmpty(v)));
-        var parameters = config.Section.GetSection("parameters").GetChildren()
-            .Where(c => c.Value is not null)
-            .Select(c => new KeyValuePair<string, string>(c.Key, c.Value!)).ToList();
-        if (config.Get("audience") is { } audience)
-        {
-            parameters.Add(new("audience", audience));
-        }
-        var settings = new ClientCredentialsSettings(
-            config.EntityName,
-            new Uri(config.Get("tokenUrl")!),
-            config.Get("clientId")!,
-            config.Get("clientAuth") ?? "client_secret_basic",
-            config.Get("clientSecretFile") is { } file ? config.ResolvePath(file) : null,
-            config.Get("clientSecretEnv"),
-            config.Get("privateKey") is { } key ? config.ResolvePath(key) : null,
-            config.Get("keyId"),
-            config.Get("assertionAudience"),
-            string.IsNullOrWhiteSpace(scope) ? null : scope,
-            config.Get("resource"),
-            parameters,
-            config.Get("timeout") is { } timeout ? TimeSpan.Parse(timeout, CultureInfo.InvariantCulture) : TimeSpan.FromSeconds(10));
-        return new ClientCredentialsProvider(settings, config.TimeProvider);
+        return new ClientCredentialsProvider(OAuth2Keys.Settings(config), config.TimeProvider);
     }
 }

@@ -12,5 +12,6 @@ internal sealed record ClientCredentialsSettings(
     string? AssertionAudience,
     string? Scope,
     string? Resource,
+    string? Audience,
     IReadOnlyList<KeyValuePair<string, string>> Parameters,
     TimeSpan Timeout);

@@ -17,6 +17,6 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
         injectors.ToFrozenDictionary(i => i.Name, StringComparer.OrdinalIgnoreCase);
 
     public static PluginCatalog CreateDefault() => new(
-        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new JwtProviderFactory()],
+        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory()],
         [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory()]);
 }

@@ -26,7 +26,9 @@ public sealed class OidcServer : IAsyncDisposable
 
     public string Output => string.Join("\n", _lines);
 
-    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300)
+    public IEnumerable<string> Exchanged => _lines.Where(l => l.StartsWith("exchanged ", StringComparison.Ordinal)).Select(l => l["exchanged ".Length..]);
+
+    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null)
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
@@ -44,7 +46,7 @@ public sealed class OidcServer : IAsyncDisposable
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
         var configPath = Path.Combine(workDir, $"oidc-{port}.json");
-        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds }));
+        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString() }));
         var start = new ProcessStartInfo("node") { WorkingDirectory = oidcDir, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("server.mjs");
         start.ArgumentList.Add(configPath);

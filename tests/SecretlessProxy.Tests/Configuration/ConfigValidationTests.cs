@@ -179,6 +179,16 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Token_exchange_provider_validates_its_keys()
+    {
+        var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }",
+            "github: { provider: oauth2-token-exchange, tokenUrl: \"https://idp/token\", clientId: c, clientSecretEnv: S, subjectTtl: \"01:00:00\" }", StringComparison.Ordinal);
+        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
+        Assert.Contains("credentials.github.subjectSigningKey: is required", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.subjectTtl: is not a duration between 10 seconds and 10 minutes", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Syntax_error_names_the_line()
     {
         var result = await CompileAsync("listeners:\n  - name: a\n   url: [unclosed\n");

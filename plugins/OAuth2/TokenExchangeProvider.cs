@@ -1,0 +1,49 @@
+using Duende.IdentityModel.Client;
+using Microsoft.IdentityModel.Tokens;
+using SecretlessProxy.Abstractions;
+
+namespace SecretlessProxy.Plugins.OAuth2;
+
+/// <summary>Exchanges a proxy-signed subject token for the calling workload for an access token (RFC 8693).</summary>
+internal sealed class TokenExchangeProvider(
+    ClientCredentialsSettings settings,
+    (SecurityKey Key, string Algorithm) subjectKey,
+    string subjectJwk,
+    string subjectIssuer,
+    string subjectAudience,
+    TimeSpan subjectTtl,
+    string? requestedTokenType,
+    TimeProvider time) : ICredentialProvider, IPublishesSigningKeys
+{
+    public const string JwtTokenType = "urn:ietf:params:oauth:token-type:jwt";
+
+    private readonly TokenEndpoint _endpoint = new(settings, time);
+
+    public bool IsWorkloadBound => true;
+
+    public IReadOnlyList<string> PublicJwks { get; } = [subjectJwk];
+
+    public TimeSpan TokenLifetime => subjectTtl;
+
+    public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
+    {
+        if (request.WorkloadId is not { } workload)
+        {
+            throw new CredentialUnavailableException(settings.Name, "token exchange needs a verified caller identity");
+        }
+        return await _endpoint.RequestAsync(
+            () => new TokenExchangeTokenRequest
+            {
+                SubjectToken = _endpoint.Sign(subjectKey, subjectIssuer, workload, subjectAudience, subjectTtl, null),
+                SubjectTokenType = JwtTokenType,
+                RequestedTokenType = requestedTokenType,
+                Audience = settings.Audience,
+                Resource = settings.Resource,
+                Scope = settings.Scope,
+            },
+            (http, exchange, token) => http.RequestTokenExchangeTokenAsync(exchange, token),
+            cancellationToken);
+    }
+
+    public void Dispose() => _endpoint.Dispose();
+}
