@@ -32,7 +32,7 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         using var client = proxy.Client();
         var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => client.GetAsync(new Uri(proxy.ProxyUri, $"/allowed/c{i}"))));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
-        Assert.Equal(1, oidc.TokensIssued);
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
         var tokens = proxy.Upstream.Requests.Select(r => r.Headers["Authorization"]).Distinct().ToList();
         var token = Assert.Single(tokens);
         Assert.StartsWith("Bearer ", token, StringComparison.Ordinal);
@@ -80,13 +80,13 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         using var admin = new HttpClient();
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/one"));
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/two"));
-        Assert.Equal(1, oidc.TokensIssued);
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
 
         using var revoked = await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
         Assert.Contains("\"wasCached\":true", await revoked.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/three"));
-        Assert.Equal(2, oidc.TokensIssued);
+        Assert.Equal(2, await oidc.TokensIssuedAsync(2));
         var tokens = proxy.Upstream.Requests.OrderBy(r => r.PathAndQuery, StringComparer.Ordinal).Select(r => r.Headers["Authorization"]).ToList();
         Assert.Equal(2, tokens.Distinct().Count());
 
@@ -111,7 +111,7 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         using var client = proxy.Client();
         using var response = await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/jwt"));
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync() + "\n" + oidc.Output);
-        Assert.Equal(1, oidc.TokensIssued);
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
         Assert.StartsWith("Bearer ", proxy.Upstream.Requests.Single().Headers["Authorization"], StringComparison.Ordinal);
     }
 

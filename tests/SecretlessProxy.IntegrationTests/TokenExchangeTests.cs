@@ -52,6 +52,7 @@ public sealed class TokenExchangeTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await payments.GetAsync(new Uri(proxy.ProxyUri, "/allowed/p2"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await billing.GetAsync(new Uri(proxy.ProxyUri, "/allowed/b"))).StatusCode);
 
+        Assert.Equal(2, await oidc.TokensIssuedAsync(2));
         Assert.Equal(new[] { Other, TestPki.PaymentsId }, oidc.Exchanged.Order(StringComparer.Ordinal));
         string Token(string path) => proxy.Upstream.Requests.Single(r => r.PathAndQuery == path).Headers["Authorization"];
         Assert.Equal(Token("/allowed/p"), Token("/allowed/p2"));

@@ -26,6 +26,20 @@ public sealed class OidcServer : IAsyncDisposable
 
     public string Output => string.Join("\n", _lines);
 
+    /// <summary>
+    /// The server's log arrives through a pipe, a moment after the HTTP answer: wait (up to 10 s) until at least
+    /// <paramref name="atLeast"/> tokens were issued, then a little longer so an extra one would be seen too.
+    /// </summary>
+    public async Task<int> TokensIssuedAsync(int atLeast)
+    {
+        for (var i = 0; i < 200 && TokensIssued < atLeast; i++)
+        {
+            await Task.Delay(50);
+        }
+        await Task.Delay(200);
+        return TokensIssued;
+    }
+
     public IEnumerable<string> Exchanged => _lines.Where(l => l.StartsWith("exchanged ", StringComparison.Ordinal)).Select(l => l["exchanged ".Length..]);
 
     public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null)

@@ -104,12 +104,16 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         return new ProxyUnderTest(pki, upstream, host, configPath, logs, decisions);
     }
 
-    /// <summary>Rewrites the config file and waits until the proxy applied it (true) or refused it (false).</summary>
+    /// <summary>Replaces the config file and waits until the proxy applied it (true) or refused it (false).</summary>
     public async Task<bool> RewriteConfigAsync(string text)
     {
         var generation = Host.Config.Generation;
         var refusals = Host.Config.Refusals;
-        await File.WriteAllTextAsync(ConfigPath, text);
+        // Replace the file atomically, as deployment tools do: an in-place write can be caught half done when
+        // the machine is loaded (the proxy then rightly refuses the half file, which is not what a test means).
+        var temp = ConfigPath + ".tmp";
+        await File.WriteAllTextAsync(temp, text);
+        File.Move(temp, ConfigPath, overwrite: true);
         for (var i = 0; i < 200; i++)
         {
             if (Host.Config.Generation > generation)
