@@ -2,7 +2,8 @@ namespace SecretlessProxy.Plugins.OAuth2;
 
 internal sealed record ClientCredentialsSettings(
     string Name,
-    Uri TokenUrl,
+    Uri? TokenUrl,
+    Uri? Issuer,
     string ClientId,
     string ClientAuth,
     string? ClientSecretFile,

@@ -9,19 +9,23 @@ internal static class OAuth2Keys
     internal static readonly string[] AuthMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
 
     public static readonly string[] Client =
-        ["tokenUrl", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout"];
+        ["tokenUrl", "issuer", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout"];
 
     public static void ValidateClient(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         var tokenUrl = config.Get("tokenUrl");
-        if (tokenUrl is null)
+        var issuer = config.Get("issuer");
+        if ((tokenUrl is null) == (issuer is null))
         {
-            config.Error("tokenUrl", "is required", "set the token endpoint, e.g. tokenUrl: https://idp.example.org/oauth2/token");
+            config.Error("tokenUrl", "exactly one of tokenUrl and issuer is required", "set tokenUrl to the token endpoint, or issuer to use OIDC discovery (issuer/.well-known/openid-configuration)");
         }
-        else if (!Uri.TryCreate(tokenUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+        foreach (var (key, value) in new[] { ("tokenUrl", tokenUrl), ("issuer", issuer) })
         {
-            config.Error("tokenUrl", "is not an http(s) URL", "write the token endpoint's full URL");
+            if (value is not null && (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http")))
+            {
+                config.Error(key, "is not an http(s) URL", "write the full URL, e.g. https://idp.example.org/oauth2/token");
+            }
         }
         if (config.Get("clientId") is null)
         {
@@ -64,7 +68,8 @@ internal static class OAuth2Keys
             .Select(c => new KeyValuePair<string, string>(c.Key, c.Value!)).ToList();
         return new ClientCredentialsSettings(
             config.EntityName,
-            new Uri(config.Get("tokenUrl")!),
+            config.Get("tokenUrl") is { } tokenUrl ? new Uri(tokenUrl) : null,
+            config.Get("issuer") is { } issuer ? new Uri(issuer) : null,
             config.Get("clientId")!,
             config.Get("clientAuth") ?? "client_secret_basic",
             config.Get("clientSecretFile") is { } file ? config.ResolvePath(file) : null,

@@ -24,12 +24,14 @@ internal sealed class TokenEndpoint : IDisposable
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<TokenResponse> _pipeline;
     private readonly (SecurityKey Key, string Algorithm)? _clientKey;
+    private string? _address;
 
     public TokenEndpoint(ClientCredentialsSettings settings, TimeProvider time)
     {
         _settings = settings;
         _time = time;
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
+        _address = settings.TokenUrl?.ToString();
         if (settings.PrivateKeyFile is not null)
         {
             _clientKey = LoadKey(settings.PrivateKeyFile, settings.KeyId);
@@ -56,17 +58,54 @@ internal sealed class TokenEndpoint : IDisposable
             .Build();
     }
 
-    public string Address => _settings.TokenUrl.ToString();
+    /// <summary>The token endpoint: as configured, or found once by OIDC discovery from the issuer.</summary>
+    private async Task<string> AddressAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _address) is { } known)
+        {
+            return known;
+        }
+        var issuer = _settings.Issuer!;
+        DiscoveryDocumentResponse discovery;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(_settings.Timeout);
+            try
+            {
+                discovery = await _http.GetDiscoveryDocumentAsync(new DiscoveryDocumentRequest
+                {
+                    Address = issuer.ToString(),
+                    Policy = { RequireHttps = issuer.Scheme == Uri.UriSchemeHttps },
+                }, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {issuer} timed out", isOutage: true);
+            }
+        }
+        if (discovery.IsError || string.IsNullOrEmpty(discovery.TokenEndpoint))
+        {
+            var outage = discovery.ErrorType == ResponseErrorType.Exception || (int)discovery.HttpStatusCode >= 500;
+            throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {issuer} failed ({discovery.ErrorType})", outage);
+        }
+        Volatile.Write(ref _address, discovery.TokenEndpoint);
+        return discovery.TokenEndpoint;
+    }
+
+    /// <summary>The audience subject tokens are issued for: the issuer, or the token URL's origin.</summary>
+    public string DefaultSubjectAudience =>
+        _settings.Issuer?.ToString().TrimEnd('/') ?? _settings.TokenUrl!.GetLeftPart(UriPartial.Authority);
 
     /// <summary>Sends a token request built fresh for every attempt (a new client assertion each time).</summary>
     public async Task<Credential> RequestAsync<TRequest>(Func<TRequest> build, Func<HttpClient, TRequest, CancellationToken, Task<TokenResponse>> send, CancellationToken cancellationToken)
         where TRequest : ProtocolRequest
     {
-        var where = _settings.TokenUrl.GetLeftPart(UriPartial.Path);
+        var address = await AddressAsync(cancellationToken);
+        var where = new Uri(address).GetLeftPart(UriPartial.Path);
         TokenResponse response;
         try
         {
-            response = await _pipeline.ExecuteAsync(async token => await send(_http, Authenticate(build()), token), cancellationToken);
+            response = await _pipeline.ExecuteAsync(async token => await send(_http, Authenticate(build(), address), token), cancellationToken);
         }
         catch (TimeoutRejectedException)
         {
@@ -83,16 +122,16 @@ internal sealed class TokenEndpoint : IDisposable
         return ToCredential(response, where);
     }
 
-    private TRequest Authenticate<TRequest>(TRequest request)
+    private TRequest Authenticate<TRequest>(TRequest request, string address)
         where TRequest : ProtocolRequest
     {
-        request.Address = Address;
+        request.Address = address;
         request.ClientId = _settings.ClientId;
         request.ClientCredentialStyle = _settings.ClientAuth == "client_secret_post" ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader;
         if (_clientKey is { } key)
         {
             request.ClientCredentialStyle = ClientCredentialStyle.PostBody;
-            request.ClientAssertion = new ClientAssertion { Type = OidcConstants.ClientAssertionTypes.JwtBearer, Value = Sign(key, _settings.ClientId, _settings.ClientId, _settings.AssertionAudience ?? Address, TimeSpan.FromSeconds(60), null) };
+            request.ClientAssertion = new ClientAssertion { Type = OidcConstants.ClientAssertionTypes.JwtBearer, Value = Sign(key, _settings.ClientId, _settings.ClientId, _settings.AssertionAudience ?? address, TimeSpan.FromSeconds(60), null) };
         }
         else
         {

@@ -10,7 +10,7 @@ internal sealed class TokenExchangeProvider(
     (SecurityKey Key, string Algorithm) subjectKey,
     string subjectJwk,
     string subjectIssuer,
-    string subjectAudience,
+    string? subjectAudience,
     TimeSpan subjectTtl,
     string? requestedTokenType,
     TimeProvider time) : ICredentialProvider, IPublishesSigningKeys
@@ -34,7 +34,7 @@ internal sealed class TokenExchangeProvider(
         return await _endpoint.RequestAsync(
             () => new TokenExchangeTokenRequest
             {
-                SubjectToken = _endpoint.Sign(subjectKey, subjectIssuer, workload, subjectAudience, subjectTtl, null),
+                SubjectToken = _endpoint.Sign(subjectKey, subjectIssuer, workload, subjectAudience ?? _endpoint.DefaultSubjectAudience, subjectTtl, null),
                 SubjectTokenType = JwtTokenType,
                 RequestedTokenType = requestedTokenType,
                 Audience = settings.Audience,

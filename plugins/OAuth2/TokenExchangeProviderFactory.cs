@@ -46,7 +46,7 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
             key,
             jwk,
             config.Get("subjectIssuer") ?? "secretless-proxy",
-            config.Get("subjectAudience") ?? settings.TokenUrl.GetLeftPart(UriPartial.Authority),
+            config.Get("subjectAudience"),
             config.Get("subjectTtl") is { } ttl ? TimeSpan.Parse(ttl, CultureInfo.InvariantCulture) : TimeSpan.FromMinutes(1),
             config.Get("requestedTokenType"),
             config.TimeProvider);

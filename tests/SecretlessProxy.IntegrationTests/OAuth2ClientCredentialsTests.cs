@@ -95,6 +95,22 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
     }
 
     [Fact]
+    public async Task Issuer_discovery_finds_the_token_endpoint()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "client-secret"), ClientSecret);
+        await using var oidc = await OidcServer.StartAsync(_pki.Directory,
+        [
+            new { client_id = "proxy", client_secret = ClientSecret, grant_types = new[] { "client_credentials" }, redirect_uris = Array.Empty<string>(), response_types = Array.Empty<string>(), token_endpoint_auth_method = "client_secret_post" },
+        ]);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential(
+            $"    provider: oauth2-client-credentials\n    issuer: {oidc.Issuer}\n    clientId: proxy\n    clientAuth: client_secret_post\n    clientSecretFile: client-secret")));
+        using var client = proxy.Client();
+        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/discovered"));
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync() + "\n" + oidc.Output);
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
+    }
+
+    [Fact]
     public async Task Private_key_jwt_needs_no_shared_secret()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -22,6 +22,8 @@ public sealed class OidcServer : IAsyncDisposable
 
     public Uri TokenUrl => new($"http://127.0.0.1:{Port}/token");
 
+    public Uri Issuer => new($"http://127.0.0.1:{Port}");
+
     public int TokensIssued => _lines.Count(l => l.StartsWith("token-issued", StringComparison.Ordinal));
 
     public string Output => string.Join("\n", _lines);

@@ -162,6 +162,9 @@ public sealed class ConfigValidationTests : IDisposable
         var twoSecrets = ValidYaml.Replace("github: { provider: file, path: token.txt }",
             "github: { provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientSecretFile: s, clientSecretEnv: S, maxTtl: \"00:05:00\" }", StringComparison.Ordinal);
         Assert.Contains("needs exactly one of clientSecretFile and clientSecretEnv", string.Join("\n", (await CompileAsync(twoSecrets)).Errors), StringComparison.Ordinal);
+
+        var both = twoSecrets.Replace("tokenUrl: \"https://idp/token\"", "tokenUrl: \"https://idp/token\", issuer: \"https://idp\"", StringComparison.Ordinal);
+        Assert.Contains("exactly one of tokenUrl and issuer is required", string.Join("\n", (await CompileAsync(both)).Errors), StringComparison.Ordinal);
     }
 
     [Fact]
