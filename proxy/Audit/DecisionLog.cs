@@ -109,6 +109,10 @@ public sealed partial class DecisionLog : IAsyncDisposable
         json.WriteString("outcome", record.Outcome);
         WriteOrNull(json, "reason", record.Reason);
         WriteOrNull(json, "credential", record.Credential);
+        if (record.CredentialStatic is { } isStatic)
+        {
+            json.WriteBoolean("credentialStatic", isStatic);
+        }
         json.WriteNumber("status", record.Status);
         json.WriteEndObject();
     }

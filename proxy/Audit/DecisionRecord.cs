@@ -38,5 +38,8 @@ public sealed class DecisionRecord
     /// <summary>The credential's name (never its value).</summary>
     public string? Credential { get; set; }
 
+    /// <summary>True when the credential came from a static store (a long-lived secret: migration debt).</summary>
+    public bool? CredentialStatic { get; set; }
+
     public int Status { get; set; }
 }

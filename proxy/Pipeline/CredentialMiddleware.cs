@@ -35,6 +35,7 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         {
             var credential = await broker.GetAsync(binding,
                 new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted);
+            record.CredentialStatic = credential.IsStatic;
             prepared = binding.Injector.Prepare(credential);
         }
         catch (CredentialUnavailableException ex)

@@ -28,6 +28,7 @@ public sealed class GatewayTests(SharedProxy shared) : IClassFixture<SharedProxy
         Assert.Equal("allowed", record.GetProperty("route").GetString());
         Assert.Equal("payments-uses-allowed", record.GetProperty("rule").GetString());
         Assert.Equal("github", record.GetProperty("credential").GetString());
+        Assert.True(record.GetProperty("credentialStatic").GetBoolean());
         Assert.Equal("GET", record.GetProperty("method").GetString());
         Assert.Equal("mtls", record.GetProperty("listener").GetString());
     }

@@ -38,6 +38,9 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         Assert.StartsWith("Bearer ", token, StringComparison.Ordinal);
         Assert.True(token.Length > 20);
 
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/allowed/c0");
+        Assert.False(record.GetProperty("credentialStatic").GetBoolean());
+
         // Neither the client secret nor the token shows up anywhere but at the upstream.
         var accessToken = token["Bearer ".Length..];
         foreach (var text in new[] { proxy.Logs.Text, proxy.Decisions.Text })
