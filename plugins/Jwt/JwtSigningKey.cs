@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using Microsoft.IdentityModel.Tokens;
+using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Jwt;
 
@@ -34,9 +34,7 @@ internal sealed class JwtSigningKey : IDisposable
             {
                 throw new NotSupportedException("only P-256 EC keys are supported");
             }
-            var p = ec.ExportParameters(false);
-            var kid = keyId ?? Thumbprint($"{{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"{B64(p.Q.X!)}\",\"y\":\"{B64(p.Q.Y!)}\"}}");
-            var jwk = JsonSerializer.Serialize(new { kty = "EC", crv = "P-256", x = B64(p.Q.X!), y = B64(p.Q.Y!), kid, use = "sig", alg = "ES256" });
+            var (jwk, kid) = JsonWebKeys.Public(ec, keyId);
             return new JwtSigningKey(ec, new ECDsaSecurityKey(ec) { KeyId = kid }, SecurityAlgorithms.EcdsaSha256, jwk);
         }
         catch (ArgumentException)
@@ -47,17 +45,10 @@ internal sealed class JwtSigningKey : IDisposable
             {
                 throw new NotSupportedException("RSA keys need at least 2048 bits");
             }
-            var p = rsa.ExportParameters(false);
-            var kid = keyId ?? Thumbprint($"{{\"e\":\"{B64(p.Exponent!)}\",\"kty\":\"RSA\",\"n\":\"{B64(p.Modulus!)}\"}}");
-            var jwk = JsonSerializer.Serialize(new { kty = "RSA", n = B64(p.Modulus!), e = B64(p.Exponent!), kid, use = "sig", alg = "RS256" });
+            var (jwk, kid) = JsonWebKeys.Public(rsa, keyId);
             return new JwtSigningKey(rsa, new RsaSecurityKey(rsa) { KeyId = kid }, SecurityAlgorithms.RsaSha256, jwk);
         }
     }
-
-    /// <summary>RFC 7638 thumbprint over the required members in lexicographic order.</summary>
-    private static string Thumbprint(string canonicalJwk) => B64(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(canonicalJwk)));
-
-    private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     public void Dispose() => _key.Dispose();
 }
