@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, the npm oidc-provider test server) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl and redis-server, the npm oidc-provider test server) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The shared credential cache tests run a real redis-server (the package brings redis-cli too).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
   echo "== installing ${need[*]} (Debian packages)"
   sudo=""

@@ -42,20 +42,23 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
     }
 
     /// <summary>POST /credentials/{name}/revoke: drop the cached credential so the next request fetches anew.</summary>
-    private Task RevokeAsync(HttpContext context, string name)
+    private async Task RevokeAsync(HttpContext context, string name)
     {
         if (!HttpMethods.IsPost(context.Request.Method))
         {
             context.Response.Headers.Allow = "POST";
-            return Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Use POST", "revoking a credential takes POST");
+            await Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Use POST", "revoking a credential takes POST");
+            return;
         }
         if (!configs.Current.Credentials.TryGetValue(name, out var binding))
         {
-            return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "unknown_credential", "No such credential",
+            await Problem.WriteAsync(context, StatusCodes.Status404NotFound, "unknown_credential", "No such credential",
                 "no credential of that name is configured", credential: name.Length <= 100 ? name : null);
+            return;
         }
-        var wasCached = broker.Revoke(binding);
-        return WriteAsync(context, StatusCodes.Status200OK,
+        // Drops it here, deletes it from Redis and tells the other replicas (when Redis is configured).
+        var wasCached = await broker.RevokeAsync(binding);
+        await WriteAsync(context, StatusCodes.Status200OK,
             $"{{\"credential\":{System.Text.Json.JsonSerializer.Serialize(binding.Name)},\"revoked\":true,\"wasCached\":{(wasCached ? "true" : "false")}}}");
     }
 

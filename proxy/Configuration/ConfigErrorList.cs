@@ -29,7 +29,7 @@ public sealed class ConfigErrorList(ConfigDocument document)
     public void Add(string key, string message, string fix, bool showValue = true) =>
         Errors.Add(Create(key, message, fix, showValue));
 
-    public void Warn(string key, string message, string fix) => Warnings.Add(Create(key, message, fix, showValue: true));
+    public void Warn(string key, string message, string fix, bool showValue = true) => Warnings.Add(Create(key, message, fix, showValue));
 
     private ConfigError Create(string key, string message, string fix, bool showValue)
     {

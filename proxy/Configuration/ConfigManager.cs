@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Credentials.Shared;
 using Yarp.ReverseProxy.Configuration;
 
 namespace SecretlessProxy.Configuration;
@@ -19,6 +20,7 @@ public sealed partial class ConfigManager : IDisposable
     private readonly ConfigCompiler _compiler;
     private readonly InMemoryConfigProvider _yarp;
     private readonly DecisionLog _decisionLog;
+    private readonly CredentialBroker _broker;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
@@ -28,8 +30,18 @@ public sealed partial class ConfigManager : IDisposable
     private Dictionary<string, (DateTime, long)>? _pending;
     private long _generation;
 
-    public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, ILogger<ConfigManager> logger, TimeProvider time)
+    public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, CredentialBroker broker, RedisCredentialCache shared, ILogger<ConfigManager> logger, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(shared);
+        _broker = broker;
+        // Another replica revoked a credential: drop this replica's copy of it.
+        shared.RevocationReceived += (credential, workload) =>
+        {
+            if (Volatile.Read(ref _current) is { } current && current.Credentials.TryGetValue(credential, out var binding))
+            {
+                broker.RevokeLocal(binding, workload);
+            }
+        };
         SigningKeys = new SigningKeyDirectory(time);
         _path = Path.GetFullPath(path);
         _compiler = compiler;
@@ -163,6 +175,18 @@ public sealed partial class ConfigManager : IDisposable
     private void Apply(ProxyConfig config)
     {
         _decisionLog.Configure(config.DecisionLog);
+        _broker.Configure(config.Cache);
+        if (Volatile.Read(ref _current) is { } previous)
+        {
+            // Unchanged credentials keep their cached tokens across the reload.
+            foreach (var (name, binding) in config.Credentials)
+            {
+                if (previous.Credentials.TryGetValue(name, out var old))
+                {
+                    binding.AdoptCachesFrom(old);
+                }
+            }
+        }
         SigningKeys.Publish(config.Credentials.Values);
         Volatile.Write(ref _current, config);
         _yarp.Update(config.Routes, config.Clusters);

@@ -60,10 +60,22 @@ internal static class CredentialSection
                 {
                     MaxTtl = maxTtl,
                     RefreshFraction = refreshFraction,
+                    Fingerprint = Fingerprint(credential),
                 };
             }
         }
         return result;
+    }
+
+    /// <summary>SHA-256 over the credential's keys and values (relative to the credential), sorted.</summary>
+    private static string Fingerprint(IConfigurationSection credential)
+    {
+        var prefix = credential.Path.Length + 1;
+        var text = string.Join('\n', credential.AsEnumerable()
+            .Where(pair => pair.Value is not null && pair.Key.Length > prefix)
+            .Select(pair => pair.Key[prefix..] + "=" + pair.Value)
+            .Order(StringComparer.Ordinal));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)).AsSpan(0, 12));
     }
 
     private static TimeSpan? ReadMaxTtl(IConfigurationSection credential, ConfigErrorList errors)

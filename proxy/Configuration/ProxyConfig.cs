@@ -30,6 +30,9 @@ public sealed class ProxyConfig : IDisposable
 
     public required DecisionLogSettings DecisionLog { get; init; }
 
+    /// <summary>The in-memory cache switch and the optional Redis layer.</summary>
+    public CacheSettings Cache { get; init; } = CacheSettings.MemoryOnly;
+
     /// <summary>Files whose change triggers a reload: the config itself, certificates, keys, bundles.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 

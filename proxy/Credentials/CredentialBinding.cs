@@ -26,9 +26,29 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     /// <summary>The fraction of a credential's lifetime after which it is refreshed in the background.</summary>
     public double RefreshFraction { get; init; } = DefaultRefreshFraction;
 
-    public CredentialCache Cache { get; } = new();
+    /// <summary>
+    /// A hash of the credential's provider and settings: two replicas (or two generations of the config) share
+    /// cached tokens only when it matches, so an edited scope or client never serves a token issued for the old one.
+    /// </summary>
+    public string Fingerprint { get; init; } = "";
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CredentialCache> _perWorkload = new(StringComparer.Ordinal);
+    public CredentialCache Cache { get; private set; } = new();
+
+    private System.Collections.Concurrent.ConcurrentDictionary<string, CredentialCache> _perWorkload = new(StringComparer.Ordinal);
+
+    /// <summary>Takes over the caches of the same credential from the previous config, so a reload does not refetch tokens.</summary>
+    public void AdoptCachesFrom(CredentialBinding previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        if (previous.Fingerprint.Length > 0 && previous.Fingerprint == Fingerprint && previous.Provider.IsWorkloadBound == Provider.IsWorkloadBound)
+        {
+            Cache = previous.Cache;
+            _perWorkload = previous._perWorkload;
+        }
+    }
+
+    /// <summary>The cache of one workload, when it has one (workload-bound providers only).</summary>
+    public CredentialCache? CacheOfWorkload(string workloadId) => _perWorkload.GetValueOrDefault(workloadId);
 
     /// <summary>The cache for this call: one per workload when the provider issues workload-bound credentials.</summary>
     public CredentialCache CacheFor(CredentialRequest request) =>

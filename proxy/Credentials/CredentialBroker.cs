@@ -1,18 +1,31 @@
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Abstractions;
+using SecretlessProxy.Credentials.Shared;
 
 namespace SecretlessProxy.Credentials;
 
 /// <summary>
 /// Owns caching for credentials that expire: serves a cached credential until its refresh point, then
 /// refreshes ahead of expiry in the background while still serving it; fetches once however many callers miss
-/// at the same time; cuts lifetimes to the credential's <c>maxTtl</c>; and keeps serving a still-valid
-/// credential when a refresh fails. Credentials without an expiry (static stores, which watch their own
-/// files) pass straight through. No I/O on a cache hit.
+/// at the same time (and, with Redis, once across replicas); cuts lifetimes to the credential's <c>maxTtl</c>;
+/// and keeps serving a still-valid credential when a refresh fails. Credentials without an expiry (static
+/// stores, which watch their own files) pass straight through. No I/O on an in-memory hit.
 /// </summary>
-public sealed partial class CredentialBroker(TimeProvider time, ILogger<CredentialBroker> logger)
+public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialCache shared, ILogger<CredentialBroker> logger)
 {
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MinMargin = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxMargin = TimeSpan.FromSeconds(30);
+
+    private volatile bool _memory = true;
+
+    /// <summary>Applies the <c>cache</c> section of a (re)loaded config.</summary>
+    public void Configure(Configuration.CacheSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        shared.Configure(settings.Redis);
+        _memory = settings.Memory || settings.Redis is null;
+    }
 
     public ValueTask<Credential> GetAsync(CredentialBinding binding, CredentialRequest request, CancellationToken cancellationToken)
     {
@@ -24,10 +37,10 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
             return binding.Provider.GetCredentialAsync(request, cancellationToken);
         }
         var entry = cache.Current;
-        if (entry is not null)
+        if (entry is not null && _memory)
         {
             var now = time.GetUtcNow();
-            if (now < entry.ExpiresAt)
+            if (now < entry.UsableUntil)
             {
                 if (now >= entry.RefreshAt)
                 {
@@ -39,12 +52,34 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         return new ValueTask<Credential>(Fetch(binding, cache, request).WaitAsync(cancellationToken));
     }
 
-    /// <summary>Drops the cached credential: the next request fetches a new one. Returns whether one was cached.</summary>
-    public bool Revoke(CredentialBinding binding)
+    /// <summary>
+    /// Drops a credential (or, for a workload-bound one, only <paramref name="workloadId"/>'s copy) from memory and
+    /// Redis on every replica: the next request fetches a new one. Returns whether this replica had one cached.
+    /// </summary>
+    public async Task<bool> RevokeAsync(CredentialBinding binding, string? workloadId = null)
     {
         ArgumentNullException.ThrowIfNull(binding);
+        var had = RevokeLocal(binding, workloadId);
+        if (shared.IsConfigured)
+        {
+            IReadOnlyList<string>? keys = workloadId is null ? null : [shared.KeyFor(binding, workloadId)];
+            await shared.RevokeAsync(binding, keys, workloadId);
+        }
+        return had;
+    }
+
+    /// <summary>Drops the in-memory copies only (a revocation another replica announced).</summary>
+    public bool RevokeLocal(CredentialBinding binding, string? workloadId = null)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        if (workloadId is not null && !binding.Provider.IsWorkloadBound)
+        {
+            // One credential shared by every caller: it is not this workload's to drop.
+            return false;
+        }
+        var caches = workloadId is null ? binding.AllCaches : binding.CacheOfWorkload(workloadId) is { } one ? [one] : [];
         var had = false;
-        foreach (var cache in binding.AllCaches)
+        foreach (var cache in caches)
         {
             lock (cache.Gate)
             {
@@ -56,7 +91,7 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
                 cache.InFlight = null;
             }
         }
-        Log.Revoked(logger, binding.Name, had);
+        Log.Revoked(logger, binding.Name, workloadId ?? "(all)", had);
         return had;
     }
 
@@ -78,6 +113,45 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
     private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation)
     {
         await Task.Yield();
+        if (!shared.IsConfigured || !shared.IsAvailable)
+        {
+            return await FetchFromProviderAsync(binding, cache, request, generation, null);
+        }
+        var key = shared.KeyFor(binding, request.WorkloadId);
+        var found = await shared.GetAsync(key, binding.Name);
+        var fromRedis = found is null ? null : Admit(binding, found.Credential, found.IssuedAt, found.ExpiresAt);
+        var now = time.GetUtcNow();
+        if (fromRedis is not null && now < fromRedis.RefreshAt && now < fromRedis.UsableUntil)
+        {
+            Store(cache, generation, fromRedis);
+            return fromRedis.Credential;
+        }
+        // Missing or due for refresh: one replica fetches, the others wait for its result.
+        await using var lease = await shared.TryLockAsync(key);
+        if (lease is null)
+        {
+            var other = await shared.WaitForOtherFetchAsync(key, binding.Name, fromRedis?.IssuedAt, time);
+            if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
+            {
+                Store(cache, generation, admitted);
+                return admitted.Credential;
+            }
+        }
+        try
+        {
+            return await FetchFromProviderAsync(binding, cache, request, generation, key);
+        }
+        catch (Exception ex) when (fromRedis is not null && time.GetUtcNow() < fromRedis.UsableUntil && IsFetchFailure(ex))
+        {
+            // The shared copy is due for refresh but still valid: serve it.
+            Log.RefreshFailed(logger, binding.Name, Reason(ex));
+            Store(cache, generation, fromRedis with { RefreshAt = Earlier(time.GetUtcNow() + RetryAfterFailure, fromRedis.UsableUntil) });
+            return fromRedis.Credential;
+        }
+    }
+
+    private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey)
+    {
         var fetchedAt = time.GetUtcNow();
         // Not the caller's token: one caller giving up must not fail the fetch the others wait for.
         var credential = await binding.Provider.GetCredentialAsync(request, CancellationToken.None);
@@ -86,24 +160,51 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
             cache.PassThrough = true;
             return credential;
         }
-        if (binding.MaxTtl is { } maxTtl && expiresAt > fetchedAt + maxTtl)
+        var entry = Admit(binding, credential, fetchedAt, expiresAt);
+        Store(cache, generation, entry);
+        Log.Issued(logger, binding.Name, binding.ProviderName, entry.ExpiresAt);
+        if (sharedKey is not null)
         {
-            expiresAt = fetchedAt + maxTtl;
+            await shared.SetAsync(sharedKey, binding, new SharedEntry(entry.Credential, entry.IssuedAt, entry.ExpiresAt), time.GetUtcNow());
+        }
+        return entry.Credential;
+    }
+
+    /// <summary>Caps the lifetime at maxTtl and computes the margin and refresh point (with jitter, earlier only).</summary>
+    private static CachedCredential Admit(CredentialBinding binding, Credential credential, DateTimeOffset issuedAt, DateTimeOffset expiresAt)
+    {
+        if (binding.MaxTtl is { } maxTtl && expiresAt > issuedAt + maxTtl)
+        {
+            expiresAt = issuedAt + maxTtl;
+        }
+        if (credential.ExpiresAt != expiresAt)
+        {
             credential = new Credential(credential.Name, credential.Secret) { Username = credential.Username, ExpiresAt = expiresAt, IsStatic = credential.IsStatic };
         }
-        var lifetime = expiresAt - fetchedAt;
-        // Jitter (up to 5% of the lifetime, earlier only) spreads the refreshes of many replicas.
+        var lifetime = expiresAt - issuedAt;
+        if (lifetime < TimeSpan.Zero)
+        {
+            lifetime = TimeSpan.Zero;
+        }
+        // Hand a credential out only until shortly before it expires: issuers round lifetimes to whole seconds,
+        // and the request still has to reach the upstream.
+        var margin = lifetime * 0.1;
+        margin = margin < MinMargin ? MinMargin : margin > MaxMargin ? MaxMargin : margin;
+        // Jitter (up to 5% of the lifetime) spreads the refreshes of many replicas.
         var jitter = lifetime * (Random.Shared.NextDouble() * 0.05);
-        var refreshAt = fetchedAt + lifetime * binding.RefreshFraction - jitter;
+        var refreshAt = issuedAt + lifetime * binding.RefreshFraction - jitter;
+        return new CachedCredential(credential, issuedAt, expiresAt, expiresAt - margin, refreshAt);
+    }
+
+    private static void Store(CredentialCache cache, int generation, CachedCredential entry)
+    {
         lock (cache.Gate)
         {
             if (cache.Generation == generation)
             {
-                cache.Current = new CachedCredential(credential, expiresAt, refreshAt);
+                cache.Current = entry;
             }
         }
-        Log.Issued(logger, binding.Name, binding.ProviderName, expiresAt);
-        return credential;
     }
 
     private async Task RefreshInBackgroundAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request)
@@ -120,18 +221,25 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
             await Fetch(binding, cache, request);
             Log.Refreshed(logger, binding.Name);
         }
-        catch (Exception ex) when (ex is CredentialUnavailableException or HttpRequestException or TimeoutException or OperationCanceledException)
+        catch (Exception ex) when (IsFetchFailure(ex))
         {
             // Keep serving the still-valid credential; try again a little later, never after expiry.
-            var entry = cache.Current;
-            if (entry is not null)
+            lock (cache.Gate)
             {
-                var retry = time.GetUtcNow() + RetryAfterFailure;
-                cache.Current = entry with { RefreshAt = retry < entry.ExpiresAt ? retry : entry.ExpiresAt };
+                if (cache.Current is { } entry && entry.RefreshAt <= time.GetUtcNow())
+                {
+                    cache.Current = entry with { RefreshAt = Earlier(time.GetUtcNow() + RetryAfterFailure, entry.UsableUntil) };
+                }
             }
-            Log.RefreshFailed(logger, binding.Name, ex is CredentialUnavailableException unavailable ? unavailable.Reason : ex.GetType().Name);
+            Log.RefreshFailed(logger, binding.Name, Reason(ex));
         }
     }
+
+    private static DateTimeOffset Earlier(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static bool IsFetchFailure(Exception ex) => ex is CredentialUnavailableException or HttpRequestException or TimeoutException or OperationCanceledException;
+
+    private static string Reason(Exception ex) => ex is CredentialUnavailableException unavailable ? unavailable.Reason : ex.GetType().Name;
 
     private static partial class Log
     {
@@ -141,8 +249,8 @@ public sealed partial class CredentialBroker(TimeProvider time, ILogger<Credenti
         [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Credential {Credential} refreshed ahead of expiry")]
         public static partial void Refreshed(ILogger logger, string credential);
 
-        [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Credential {Credential} revoked (a cached one was dropped: {WasCached})")]
-        public static partial void Revoked(ILogger logger, string credential, bool wasCached);
+        [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Credential {Credential} revoked for {Workload} (a cached one was dropped: {WasCached})")]
+        public static partial void Revoked(ILogger logger, string credential, string workload, bool wasCached);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Refreshing credential {Credential} failed ({Reason}); serving the cached one while it is valid")]
         public static partial void RefreshFailed(ILogger logger, string credential, string reason);

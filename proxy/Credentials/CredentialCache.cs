@@ -18,5 +18,9 @@ public sealed class CredentialCache
     internal int Generation;
 }
 
-/// <summary>A credential with the instants the broker acts on (expiry already capped by maxTtl).</summary>
-internal sealed record CachedCredential(Credential Credential, DateTimeOffset ExpiresAt, DateTimeOffset RefreshAt);
+/// <summary>
+/// A credential with the instants the broker acts on: when it was issued, when it expires (already capped by
+/// maxTtl), until when it is handed out (a safety margin before expiry, for clock granularity and transit), and
+/// when it is refreshed in the background.
+/// </summary>
+internal sealed record CachedCredential(Credential Credential, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, DateTimeOffset UsableUntil, DateTimeOffset RefreshAt);

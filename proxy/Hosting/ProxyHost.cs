@@ -16,6 +16,7 @@ using SecretlessProxy.Admin;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Credentials.Shared;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Pipeline;
@@ -69,10 +70,13 @@ public sealed partial class ProxyHost : IAsyncDisposable
             new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>()),
             sp.GetRequiredService<InMemoryConfigProvider>(),
             sp.GetRequiredService<DecisionLog>(),
+            sp.GetRequiredService<CredentialBroker>(),
+            sp.GetRequiredService<RedisCredentialCache>(),
             sp.GetRequiredService<ILogger<ConfigManager>>(),
             time)
         { PollInterval = options.ConfigPollInterval });
         builder.Services.AddSingleton<AdminEndpoints>();
+        builder.Services.AddSingleton<RedisCredentialCache>();
         builder.Services.AddSingleton<CredentialBroker>();
         // Nothing the proxy does needs persisted data-protection keys; keep them in memory.
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();

@@ -42,6 +42,13 @@ public sealed class OidcServer : IAsyncDisposable
         return TokensIssued;
     }
 
+    /// <summary>Every client-credentials token issued so far: its value and when it expires (the server's own word).</summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> IssuedTokens => _lines
+        .Where(l => l.StartsWith("token-issued ", StringComparison.Ordinal))
+        .Select(l => l.Split(' '))
+        .Where(parts => parts.Length == 4 && long.TryParse(parts[3], out _))
+        .ToDictionary(parts => parts[2], parts => DateTimeOffset.FromUnixTimeSeconds(long.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture)));
+
     public IEnumerable<string> Exchanged => _lines.Where(l => l.StartsWith("exchanged ", StringComparison.Ordinal)).Select(l => l["exchanged ".Length..]);
 
     public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null)

@@ -82,10 +82,10 @@ public sealed class ProxyUnderTest : IAsyncDisposable
                 d1: { Address: "{{upstream}}" }
         """;
 
-    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary)
+    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml")
     {
         var upstream = await RecordingUpstream.StartAsync();
-        var configPath = Path.Combine(pki.Directory, "config.yaml");
+        var configPath = Path.Combine(pki.Directory, configName);
         await File.WriteAllTextAsync(configPath, (config ?? (u => DefaultConfig(u)))(upstream.Address));
         if (token is not null)
         {

@@ -39,7 +39,10 @@ public sealed class RecordingUpstream : IAsyncDisposable
             self!.Requests.Enqueue(new ReceivedRequest(
                 context.Request.Method,
                 context.Request.Path.Value + context.Request.QueryString.Value,
-                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)));
+                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase))
+            {
+                ReceivedAt = DateTimeOffset.UtcNow,
+            });
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(Body);
         });
@@ -56,4 +59,8 @@ public sealed class RecordingUpstream : IAsyncDisposable
     }
 }
 
-public sealed record ReceivedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers);
+public sealed record ReceivedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers)
+{
+    /// <summary>When the upstream received it (its own clock).</summary>
+    public DateTimeOffset ReceivedAt { get; init; }
+}

@@ -1,6 +1,7 @@
 // Test OAuth2/OIDC server: `node server.mjs CONFIG.json`.
 // CONFIG: { "port", "clients": [...], "tokenTtl": seconds, "subjectJwks": "http://.../.well-known/jwks.json" }.
-// Prints "listening PORT" once up, "token-issued CLIENT_ID" for every access token it issues, and
+// Prints "listening PORT" once up, "token-issued CLIENT_ID TOKEN EXP" for every client-credentials access token it
+// issues (TOKEN: the opaque token value, EXP: its expiry in Unix seconds), and
 // "exchanged SUB" for every token exchange (RFC 8693, registered through oidc-provider's registerGrantType).
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
@@ -15,7 +16,18 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'repo:read'],
   ttl: { ClientCredentials: config.tokenTtl ?? 300 },
 });
-provider.on('grant.success', (ctx) => console.log(`token-issued ${ctx.oidc.client?.clientId}`));
+provider.on('grant.success', (ctx) => {
+  const clientId = ctx.oidc.client?.clientId;
+  const issued = ctx.oidc.entities.ClientCredentials;
+  if (!issued) {
+    console.log(`token-issued ${clientId} - -`);
+    return;
+  }
+  // The stored token carries the expiry the server enforces (iat + lifetime, in whole seconds).
+  provider.ClientCredentials.find(issued.jti, { ignoreExpiration: true })
+    .then((stored) => console.log(`token-issued ${clientId} ${issued.jti} ${stored?.exp ?? '-'}`))
+    .catch(() => console.log(`token-issued ${clientId} ${issued.jti} -`));
+});
 provider.on('grant.error', (ctx, err) => console.log(`token-refused ${ctx.oidc.client?.clientId ?? '-'} ${err.error}`));
 
 const tokenExchange = 'urn:ietf:params:oauth:grant-type:token-exchange';

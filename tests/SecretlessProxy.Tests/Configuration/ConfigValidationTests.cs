@@ -231,4 +231,42 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Redis_cache_needs_an_encryption_key_and_never_echoes_the_connection_string()
+    {
+        var result = await CompileAsync(ValidYaml + "\ncache:\n  redis:\n    configuration: \"127.0.0.1:6379,password=canary-redis-pw,=,\"\n    lockTimout: 00:00:01\n");
+        Assert.Null(result.Config);
+        var text = string.Join("\n", result.Errors);
+        Assert.Contains("cache.redis.encryptionKey: is required", text, StringComparison.Ordinal);
+        Assert.Contains("openssl rand -base64 32", text, StringComparison.Ordinal);
+        Assert.Contains("'lockTimout' is not a key of cache.redis", text, StringComparison.Ordinal);
+        Assert.Contains("did you mean 'lockTimeout'", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("canary-redis-pw", text, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(Path.Combine(_dir, "cache.key"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        var warned = await CompileAsync(ValidYaml + "\ncache:\n  redis:\n    configuration: \"127.0.0.1:6379,password=canary-redis-pw\"\n    encryptionKey: cache.key\n");
+        Assert.Empty(warned.Errors);
+        var warning = Assert.Single(warned.Warnings, w => w.KeyPath.Contains("cache", StringComparison.Ordinal));
+        Assert.Contains("passwordFile", warning.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("canary-redis-pw", warning.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Redis_cache_key_file_must_hold_32_bytes()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "weak.key"), "hunter2");
+        var result = await CompileAsync(ValidYaml + "\ncache:\n  memory: false\n  redis:\n    configuration: 127.0.0.1:6379\n    encryptionKey: weak.key\n    previousEncryptionKeys: [gone.key]\n    operationTimeout: forever\n");
+        var text = string.Join("\n", result.Errors);
+        Assert.Contains("cache.redis.encryptionKey: the file does not hold a 32-byte key in base64 or hex", text, StringComparison.Ordinal);
+        Assert.Contains("cache.redis.previousEncryptionKeys[0]: the file", text, StringComparison.Ordinal);
+        Assert.Contains("gone.key' does not exist", text, StringComparison.Ordinal);
+        Assert.Contains("cache.redis.operationTimeout: is not a duration", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", text, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(Path.Combine(_dir, "cache.key"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        var valid = await CompileAsync(ValidYaml + "\ncache:\n  redis:\n    configuration: 127.0.0.1:6379\n    encryptionKey: cache.key\n");
+        Assert.Empty(valid.Errors);
+        Assert.Null((await CompileAsync(ValidYaml + "\ncache:\n  memory: false\n")).Config);
+    }
 }

@@ -45,7 +45,7 @@ public sealed class CredentialBrokerTests
     {
         var provider = new FakeProvider(_time);
         var binding = new CredentialBinding("api", "fake", provider, "header", null!) { MaxTtl = maxTtl };
-        return (new CredentialBroker(_time, NullLogger<CredentialBroker>.Instance), binding, provider);
+        return (new CredentialBroker(_time, new SecretlessProxy.Credentials.Shared.RedisCredentialCache(NullLogger<SecretlessProxy.Credentials.Shared.RedisCredentialCache>.Instance), NullLogger<CredentialBroker>.Instance), binding, provider);
     }
 
     private static async Task<string> EventuallyAsync(Func<Task<string>> get, string expected)
@@ -148,14 +148,14 @@ public sealed class CredentialBrokerTests
     {
         var (broker, binding, provider) = Create();
         await broker.GetAsync(binding, Request, default);
-        Assert.True(broker.Revoke(binding));
+        Assert.True(broker.RevokeLocal(binding));
         Assert.Equal("tok-2", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
 
         provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        broker.Revoke(binding);
+        broker.RevokeLocal(binding);
         var inFlight = broker.GetAsync(binding, Request, default).AsTask(); // tok-3, issued "before" the next revocation
         await Task.Delay(20);
-        broker.Revoke(binding);
+        broker.RevokeLocal(binding);
         provider.Gate.SetResult();
         Assert.Equal("tok-3", (await inFlight).Secret.Reveal());
         provider.Gate = null;

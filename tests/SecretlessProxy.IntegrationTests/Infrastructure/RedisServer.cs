@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace SecretlessProxy.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real redis-server (Debian's package) on a free loopback port, with no persistence and uncompressed dumps
+/// (so a test scanning a dump for plaintext cannot be fooled by compression). Can be stopped and started again
+/// on the same port.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly string _directory;
+    private Process? _process;
+
+    private RedisServer(int port, string directory)
+    {
+        Port = port;
+        _directory = directory;
+    }
+
+    public int Port { get; }
+
+    public string Configuration => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServer> StartAsync(string workDir)
+    {
+        Assert.True(File.Exists("/usr/bin/redis-server"), "redis-server is not installed: run 'bash scripts/test.sh' (it installs Debian's redis-server)");
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var directory = Path.Combine(workDir, $"redis-{port}");
+        Directory.CreateDirectory(directory);
+        var server = new RedisServer(port, directory);
+        await server.StartAgainAsync();
+        return server;
+    }
+
+    /// <summary>Starts the server (again) on its port and waits until it answers PING.</summary>
+    public async Task StartAgainAsync()
+    {
+        var start = new ProcessStartInfo("redis-server") { WorkingDirectory = _directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--rdbcompression", "no", "--dir", _directory, "--daemonize", "no" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        for (var i = 0; i < 200; i++)
+        {
+            if ((await CliAsync("PING")).Trim() == "PONG")
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"redis-server did not start on port {Port}");
+    }
+
+    /// <summary>Kills the server at once (no shutdown save), as a crash would.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Runs redis-cli against this server and returns its output.</summary>
+    public async Task<string> CliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-p");
+        start.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return await output + await error;
+    }
+
+    /// <summary>Dumps the whole dataset with <c>redis-cli --rdb</c> and returns the file's bytes.</summary>
+    public async Task<byte[]> DumpAsync()
+    {
+        var file = Path.Combine(_directory, $"dump-{Guid.NewGuid():N}.rdb");
+        var output = await CliAsync("--rdb", file);
+        Assert.True(File.Exists(file), "redis-cli --rdb failed: " + output);
+        return await File.ReadAllBytesAsync(file);
+    }
+
+    public async ValueTask DisposeAsync() => await KillAsync();
+}
