@@ -158,6 +158,11 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         if (credential.ExpiresAt is not { } expiresAt)
         {
             cache.PassThrough = true;
+            if (credential.IsStatic)
+            {
+                // Once per credential (later calls pass through): a long-lived secret is migration debt.
+                Log.StaticInUse(logger, binding.Name, binding.ProviderName);
+            }
             return credential;
         }
         var entry = Admit(binding, credential, fetchedAt, expiresAt);
@@ -251,6 +256,9 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
 
         [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Credential {Credential} revoked for {Workload} (a cached one was dropped: {WasCached})")]
         public static partial void Revoked(ILogger logger, string credential, string workload, bool wasCached);
+
+        [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Credential {Credential} is a static secret from the '{Provider}' store: a long-lived secret is migration debt; prefer a minted, short-lived credential (oauth2-client-credentials, oauth2-token-exchange, jwt)")]
+        public static partial void StaticInUse(ILogger logger, string credential, string provider);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Refreshing credential {Credential} failed ({Reason}); serving the cached one while it is valid")]
         public static partial void RefreshFailed(ILogger logger, string credential, string reason);

@@ -29,6 +29,7 @@ public sealed class GatewayTests(SharedProxy shared) : IClassFixture<SharedProxy
         Assert.Equal("payments-uses-allowed", record.GetProperty("rule").GetString());
         Assert.Equal("github", record.GetProperty("credential").GetString());
         Assert.True(record.GetProperty("credentialStatic").GetBoolean());
+        Assert.Contains("Credential github is a static secret from the 'file' store", Proxy.Logs.Text, StringComparison.Ordinal);
         Assert.Equal("GET", record.GetProperty("method").GetString());
         Assert.Equal("mtls", record.GetProperty("listener").GetString());
     }
