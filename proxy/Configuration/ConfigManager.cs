@@ -26,6 +26,7 @@ public sealed partial class ConfigManager : IDisposable
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
     private ProxyConfig? _current;
     private ITimer? _watchTimer;
+    private ITimer? _sweepTimer;
     private Dictionary<string, (DateTime, long)> _stamps = [];
     private Dictionary<string, (DateTime, long)>? _pending;
     private long _generation;
@@ -88,6 +89,19 @@ public sealed partial class ConfigManager : IDisposable
     {
         _stamps = Stamp(Current.WatchedFiles);
         _watchTimer = _time.CreateTimer(_ => _ = CheckForChangesAsync(), null, PollInterval, PollInterval);
+        _sweepTimer = _time.CreateTimer(_ => SweepIdleCaches(), null, SweepInterval, SweepInterval);
+    }
+
+    /// <summary>How often per-workload credential caches whose credential expired unused are forgotten.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    private void SweepIdleCaches()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var binding in Current.Credentials.Values)
+        {
+            binding.SweepIdle(now);
+        }
     }
 
     private async Task CheckForChangesAsync()
@@ -217,6 +231,7 @@ public sealed partial class ConfigManager : IDisposable
     public void Dispose()
     {
         _watchTimer?.Dispose();
+        _sweepTimer?.Dispose();
         _current?.Dispose();
         _reloadGate.Dispose();
     }

@@ -54,6 +54,31 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     public CredentialCache CacheFor(CredentialRequest request) =>
         Provider.IsWorkloadBound && request.WorkloadId is { } workload ? _perWorkload.GetOrAdd(workload, static _ => new CredentialCache()) : Cache;
 
+    /// <summary>How many workloads have a cache of their own right now.</summary>
+    public int WorkloadCacheCount => _perWorkload.Count;
+
+    /// <summary>
+    /// Forgets the caches of workloads whose credential has expired and is not being fetched, so the number of
+    /// caches follows the workloads active within a credential lifetime, not every workload ever seen.
+    /// </summary>
+    public int SweepIdle(DateTimeOffset now)
+    {
+        var removed = 0;
+        foreach (var (workload, cache) in _perWorkload)
+        {
+            bool idle;
+            lock (cache.Gate)
+            {
+                idle = (cache.Current is null || now >= cache.Current.ExpiresAt) && cache.InFlight is null or { IsCompleted: true };
+            }
+            if (idle && _perWorkload.TryRemove(new KeyValuePair<string, CredentialCache>(workload, cache)))
+            {
+                removed++;
+            }
+        }
+        return removed;
+    }
+
     /// <summary>Every cache of this credential (revocation drops them all).</summary>
     public IEnumerable<CredentialCache> AllCaches => _perWorkload.Values.Prepend(Cache);
 

@@ -176,4 +176,39 @@ public sealed class CredentialBrokerTests
         Assert.Equal("tok-1", (await patient).Secret.Reveal());
         Assert.Equal(1, provider.Calls);
     }
+
+    private sealed class BoundProvider(FakeTimeProvider time) : ICredentialProvider
+    {
+        public bool IsWorkloadBound => true;
+
+        public ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new Credential("api", new SecretValue("for-" + request.WorkloadId)) { ExpiresAt = time.GetUtcNow() + TimeSpan.FromMinutes(5) });
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
+    public async Task Workload_caches_are_forgotten_once_their_credential_expired_unused()
+    {
+        var (broker, _, _) = Create();
+        var binding = new CredentialBinding("api", "fake", new BoundProvider(_time), "header", null!);
+        for (var i = 0; i < 1000; i++)
+        {
+            await broker.GetAsync(binding, Request with { WorkloadId = $"spiffe://example.org/w{i}" }, CancellationToken.None);
+        }
+        Assert.Equal(1000, binding.WorkloadCacheCount);
+        Assert.Equal(0, binding.SweepIdle(_time.GetUtcNow()));
+
+        _time.Advance(TimeSpan.FromMinutes(4));
+        // Workload 7 stays active: its credential is refreshed and its cache kept.
+        await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w7" }, CancellationToken.None);
+        _time.Advance(TimeSpan.FromMinutes(2));
+        await EventuallyAsync(async () => (await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w7" }, CancellationToken.None)).Secret.Reveal(), "for-spiffe://example.org/w7");
+        Assert.Equal(999, binding.SweepIdle(_time.GetUtcNow()));
+        Assert.Equal(1, binding.WorkloadCacheCount);
+        var again = await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w1" }, CancellationToken.None);
+        Assert.Equal("for-spiffe://example.org/w1", again.Secret.Reveal());
+    }
 }
