@@ -45,7 +45,7 @@ public class HotPathBenchmarks
         _record = new DecisionRecord
         {
             Time = Now, RequestId = "0HNQ902UJIVGO:00000001", Listener = "mtls", Identity = Id, Route = "github",
-            Method = "GET", Path = "/github/repos/org/repo", Rule = "payments-reads-github", Outcome = "allow", Reason = "allowed",
+            Method = "GET", PathTemplate = "/github/{**rest}", Rule = "payments-reads-github", Outcome = "allow", Reason = "allowed",
             Credential = "github", Status = 200,
         };
         _buffer = new MemoryStream();

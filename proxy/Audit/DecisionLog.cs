@@ -1,30 +1,36 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace SecretlessProxy.Audit;
 
 /// <summary>
-/// Writes decision records as JSON lines to the configured sink. Requests only enqueue (bounded, never
-/// blocking); a background loop writes. When the queue is full, records are dropped and counted.
+/// The audit trail: writes decision records and lifecycle events as JSON lines to the configured sink (stdout, a
+/// size-rotated file, or none). Callers only enqueue: bounded and never blocking. A background loop writes; when
+/// the sink is slow and the queue is full, new records are dropped and counted (<see cref="Dropped"/>), so a
+/// stalled sink never slows a request.
 /// </summary>
 public sealed partial class DecisionLog : IAsyncDisposable
 {
-    private const int Capacity = 10_000;
-
     // Records are JSON lines for log pipelines, never embedded in HTML: keep quotes and apostrophes readable.
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    private readonly Channel<DecisionRecord> _queue = Channel.CreateBounded<DecisionRecord>(
-        new BoundedChannelOptions(Capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly ConcurrentQueue<AuditRecord> _queue = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly CancellationTokenSource _stopping = new();
     private readonly Stream? _stdoutOverride;
     private readonly ILogger _logger;
     private readonly Task _writer;
     private readonly Lock _gate = new();
     private DecisionLogSettings _settings = DecisionLogSettings.Default;
-    private Stream? _sink;
-    private bool _sinkOwned;
+    private Stream? _stdout;
+    private RotatingFileSink? _file;
+    private int _queued;
+    private int _waiting;
+    private volatile int _capacity = DecisionLogSettings.DefaultQueueCapacity;
     private long _dropped;
+    private long _written;
+    private int _disposed;
 
     /// <param name="stdoutOverride">Where 'stdout' records go instead of the process's stdout (tests, the demo).</param>
     public DecisionLog(ILogger<DecisionLog> logger, Stream? stdoutOverride = null)
@@ -34,149 +40,226 @@ public sealed partial class DecisionLog : IAsyncDisposable
         _writer = Task.Run(WriteLoopAsync);
     }
 
+    /// <summary>Records dropped because the queue was full (the sink could not keep up).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Records handed to the sink.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Records waiting for the sink right now.</summary>
+    public int Queued => Volatile.Read(ref _queued);
 
     public void Configure(DecisionLogSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         lock (_gate)
         {
-            if (settings == _settings && _sink is not null)
+            _capacity = settings.QueueCapacity;
+            if (settings == _settings)
             {
                 return;
             }
-            CloseSink();
+            CloseSinks();
             _settings = settings;
         }
     }
 
-    public void Write(DecisionRecord record)
+    /// <summary>Queues a record; drops and counts it when the queue is full. Never blocks.</summary>
+    public void Write(AuditRecord record)
     {
-        if (!_queue.Writer.TryWrite(record))
+        if (Interlocked.Increment(ref _queued) > _capacity)
         {
+            Interlocked.Decrement(ref _queued);
             Interlocked.Increment(ref _dropped);
+            return;
+        }
+        _queue.Enqueue(record);
+        // Wake the writer only when it sleeps: a busy writer drains the queue anyway.
+        if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
+        {
+            _signal.Release();
         }
     }
 
     private async Task WriteLoopAsync()
     {
         var buffer = new MemoryStream();
-        while (await _queue.Reader.WaitToReadAsync())
+        using var json = new Utf8JsonWriter(buffer, JsonOptions);
+        while (true)
         {
+            if (_queue.IsEmpty)
+            {
+                Volatile.Write(ref _waiting, 1);
+                if (_queue.IsEmpty)
+                {
+                    if (_stopping.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    try
+                    {
+                        await _signal.WaitAsync(TimeSpan.FromMilliseconds(200), _stopping.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Drain what is left, then stop.
+                    }
+                }
+                Volatile.Write(ref _waiting, 0);
+                continue;
+            }
             buffer.SetLength(0);
-            await using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+            var count = 0;
+            // Batch up to 256 records per sink write.
+            while (count < 256 && _queue.TryDequeue(out var record))
             {
-                while (_queue.Reader.TryRead(out var record))
-                {
-                    Format(json, record);
-                    await json.FlushAsync();
-                    buffer.WriteByte((byte)'\n');
-                    json.Reset();
-                }
+                Interlocked.Decrement(ref _queued);
+                record.WriteTo(json);
+                json.Flush();
+                json.Reset();
+                buffer.WriteByte((byte)'\n');
+                count++;
             }
-            try
+            await WriteToSinkAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), count);
+        }
+    }
+
+    private async Task WriteToSinkAsync(ReadOnlyMemory<byte> data, int count)
+    {
+        DecisionLogSettings settings;
+        lock (_gate)
+        {
+            settings = _settings;
+        }
+        try
+        {
+            switch (settings.Sink)
             {
-                var sink = Sink();
-                if (sink is not null)
-                {
-                    await sink.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length));
-                    await sink.FlushAsync();
-                }
+                case DecisionSink.Stdout:
+                    var stdout = Stdout();
+                    await stdout.WriteAsync(data);
+                    await stdout.FlushAsync();
+                    break;
+                case DecisionSink.File:
+                    await File(settings).WriteAsync(data);
+                    break;
+                default:
+                    return;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            Interlocked.Add(ref _written, count);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Interlocked.Add(ref _dropped, count);
+            Log.SinkFailed(_logger, settings.Sink.ToString(), ex.GetType().Name);
+            lock (_gate)
             {
-                Log.SinkFailed(_logger, _settings.Sink.ToString(), ex.GetType().Name);
-                lock (_gate)
-                {
-                    CloseSink();
-                }
+                CloseSinks();
             }
         }
     }
 
-    /// <summary>Formats one record as a JSON object (no trailing newline).</summary>
+    /// <summary>Formats one decision record as a JSON object (no trailing newline).</summary>
     public static void Format(Utf8JsonWriter json, DecisionRecord record)
     {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(record);
         json.WriteStartObject();
         json.WriteString("time", record.Time);
         json.WriteString("kind", "decision");
-        WriteOrNull(json, "requestId", record.RequestId);
-        WriteOrNull(json, "listener", record.Listener);
-        WriteOrNull(json, "identity", record.Identity);
-        WriteOrNull(json, "route", record.Route);
-        WriteOrNull(json, "method", record.Method);
-        WriteOrNull(json, "path", record.Path);
-        WriteOrNull(json, "rule", record.Rule);
+        DecisionRecord.WriteOrNull(json, "requestId", record.RequestId);
+        DecisionRecord.WriteOrNull(json, "traceId", record.TraceId);
+        DecisionRecord.WriteOrNull(json, "listener", record.Listener);
+        DecisionRecord.WriteOrNull(json, "identity", record.Identity);
+        DecisionRecord.WriteOrNull(json, "route", record.Route);
+        DecisionRecord.WriteOrNull(json, "method", record.Method);
+        DecisionRecord.WriteOrNull(json, "pathTemplate", record.PathTemplate);
+        DecisionRecord.WriteOrNull(json, "rule", record.Rule);
         json.WriteString("outcome", record.Outcome);
-        WriteOrNull(json, "reason", record.Reason);
-        WriteOrNull(json, "credential", record.Credential);
+        DecisionRecord.WriteOrNull(json, "reason", record.Reason);
+        DecisionRecord.WriteOrNull(json, "credential", record.Credential);
+        if (record.Credential is not null)
+        {
+            DecisionRecord.WriteOrNull(json, "credentialProvider", record.CredentialProvider);
+        }
         if (record.CredentialStatic is { } isStatic)
         {
             json.WriteBoolean("credentialStatic", isStatic);
         }
+        if (DecisionRecord.SourceName(record.CredentialSource) is { } source)
+        {
+            json.WriteString("credentialSource", source);
+            if (record.CredentialExpiresAt is { } expiresAt)
+            {
+                json.WriteString("credentialExpiresAt", expiresAt);
+            }
+            else
+            {
+                json.WriteNull("credentialExpiresAt");
+            }
+        }
         json.WriteNumber("status", record.Status);
+        if (record.UpstreamStatus is { } upstreamStatus)
+        {
+            json.WriteNumber("upstreamStatus", upstreamStatus);
+        }
+        if (record.UpstreamLatency is { } latency)
+        {
+            json.WriteNumber("upstreamLatencyMs", Math.Round(latency.TotalMilliseconds, 3));
+        }
+        if (record.CompletedAt != 0)
+        {
+            json.WriteNumber("durationMs", Math.Round(record.Duration.TotalMilliseconds, 3));
+        }
         json.WriteEndObject();
     }
 
-    private static void WriteOrNull(Utf8JsonWriter json, string name, string? value)
-    {
-        if (value is null)
-        {
-            json.WriteNull(name);
-        }
-        else
-        {
-            json.WriteString(name, value);
-        }
-    }
-
-    private Stream? Sink()
+    private Stream Stdout()
     {
         lock (_gate)
         {
-            if (_sink is not null)
-            {
-                return _sink;
-            }
-            switch (_settings.Sink)
-            {
-                case DecisionSink.None:
-                    return null;
-                case DecisionSink.Stdout:
-                    _sink = _stdoutOverride ?? Console.OpenStandardOutput();
-                    _sinkOwned = _stdoutOverride is null;
-                    break;
-                case DecisionSink.File:
-                    _sink = new FileStream(_settings.Path!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                    _sinkOwned = true;
-                    break;
-            }
-            return _sink;
+            return _stdout ??= _stdoutOverride ?? Console.OpenStandardOutput();
         }
     }
 
-    private void CloseSink()
+    private RotatingFileSink File(DecisionLogSettings settings)
     {
-        if (_sinkOwned)
+        lock (_gate)
         {
-            _sink?.Dispose();
+            return _file ??= new RotatingFileSink(settings.Path!, settings.MaxFileBytes, settings.MaxFiles);
         }
-        _sink = null;
-        _sinkOwned = false;
+    }
+
+    private void CloseSinks()
+    {
+        if (_stdout is not null && !ReferenceEquals(_stdout, _stdoutOverride))
+        {
+            _stdout.Dispose();
+        }
+        _stdout = null;
+        _file?.Dispose();
+        _file = null;
     }
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await _stopping.CancelAsync();
         await _writer;
         lock (_gate)
         {
-            CloseSink();
+            CloseSinks();
         }
+        _signal.Dispose();
+        _stopping.Dispose();
     }
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Decision log sink {Sink} failed ({Error}); reopening on the next record")]
+        [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Audit sink {Sink} failed ({Error}); the batch was dropped and the sink reopens on the next record")]
         public static partial void SinkFailed(ILogger logger, string sink, string error);
     }
 }

@@ -1,11 +1,15 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SecretlessProxy.Credentials;
+
 namespace SecretlessProxy.Audit;
 
 /// <summary>
 /// One allow/deny/error decision about one request, filled in by each stage as the request passes and written
-/// once when it ends. Holds names and codes only, never a secret value. New fields can be added freely: the
-/// record is written as JSON with named fields.
+/// once when the response has completed. Holds names and codes only, never a secret value, and the route's path
+/// template rather than the request's path (no identifiers or query values). Stage timestamps feed the metrics.
 /// </summary>
-public sealed class DecisionRecord
+public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink
 {
     public const string Allow = "allow";
     public const string Deny = "deny";
@@ -14,6 +18,9 @@ public sealed class DecisionRecord
     public DateTimeOffset Time { get; set; }
 
     public string? RequestId { get; set; }
+
+    /// <summary>The W3C trace id (from the caller's <c>traceparent</c> or the current activity), or null.</summary>
+    public string? TraceId { get; set; }
 
     public string? Listener { get; set; }
 
@@ -24,7 +31,8 @@ public sealed class DecisionRecord
 
     public string? Method { get; set; }
 
-    public string? Path { get; set; }
+    /// <summary>The matched route's path template (e.g. <c>/github/{**rest}</c>); null before routing.</summary>
+    public string? PathTemplate { get; set; }
 
     /// <summary>The policy rule that decided, or null.</summary>
     public string? Rule { get; set; }
@@ -38,8 +46,65 @@ public sealed class DecisionRecord
     /// <summary>The credential's name (never its value).</summary>
     public string? Credential { get; set; }
 
+    /// <summary>The credential's provider (<c>file</c>, <c>oauth2-client-credentials</c>, ...).</summary>
+    public string? CredentialProvider { get; set; }
+
     /// <summary>True when the credential came from a static store (a long-lived secret: migration debt).</summary>
     public bool? CredentialStatic { get; set; }
 
+    /// <summary>Where the credential came from: memory (L1), Redis (L2), a fresh issuance or a static store.</summary>
+    public CredentialSource CredentialSource { get; set; }
+
+    /// <summary>When the served credential expires (null for static secrets).</summary>
+    public DateTimeOffset? CredentialExpiresAt { get; set; }
+
     public int Status { get; set; }
+
+    /// <summary>The upstream's status code, when the request was forwarded and answered.</summary>
+    public int? UpstreamStatus { get; set; }
+
+    // Stage timestamps (Stopwatch ticks; 0 = not reached). Not written: the metrics read them.
+    internal long StartedAt;
+    internal long IdentityDoneAt;
+    internal long PolicyTicks;
+    internal long CredentialTicks;
+    internal long InjectionTicks;
+    internal long UpstreamSentAt;
+    internal long UpstreamAnsweredAt;
+    internal long CompletedAt;
+
+    /// <summary>From forwarding the request until the upstream's response headers arrived.</summary>
+    public TimeSpan? UpstreamLatency => UpstreamSentAt != 0 && UpstreamAnsweredAt != 0 ? Stopwatch.GetElapsedTime(UpstreamSentAt, UpstreamAnsweredAt) : null;
+
+    /// <summary>From the request's arrival until its response completed.</summary>
+    public TimeSpan Duration => CompletedAt != 0 ? Stopwatch.GetElapsedTime(StartedAt, CompletedAt) : TimeSpan.Zero;
+
+    void ICredentialSourceSink.Served(CredentialSource source, DateTimeOffset? expiresAt)
+    {
+        CredentialSource = source;
+        CredentialExpiresAt = expiresAt;
+    }
+
+    public override void WriteTo(Utf8JsonWriter json) => DecisionLog.Format(json, this);
+
+    internal static string? SourceName(CredentialSource source) => source switch
+    {
+        CredentialSource.Memory => "l1",
+        CredentialSource.Redis => "redis",
+        CredentialSource.Issued => "fresh",
+        CredentialSource.Store => "store",
+        _ => null,
+    };
+
+    internal static void WriteOrNull(Utf8JsonWriter json, string name, string? value)
+    {
+        if (value is null)
+        {
+            json.WriteNull(name);
+        }
+        else
+        {
+            json.WriteString(name, value);
+        }
+    }
 }

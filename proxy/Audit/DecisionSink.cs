@@ -3,6 +3,8 @@ namespace SecretlessProxy.Audit;
 public enum DecisionSink
 {
     Stdout,
+
+    /// <summary>A file, rotated by size.</summary>
     File,
     None,
 }

@@ -27,7 +27,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
-        var decisionLog = CompileDecisionLog(document, errors);
+        var decisionLog = DecisionLogSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
 
         if (errors.HasErrors)
@@ -63,36 +63,5 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Warnings = errors.Warnings,
         };
         return new ConfigCompilation(config, [], errors.Warnings);
-    }
-
-    private static DecisionLogSettings CompileDecisionLog(ConfigDocument document, ConfigErrorList errors)
-    {
-        var section = document.Root.GetSection("decisionLog");
-        if (!section.Exists())
-        {
-            return DecisionLogSettings.Default;
-        }
-        ConfigSections.CheckKnownKeys(section, ["sink", "path"], errors, "decisionLog");
-        var sinkText = ConfigSections.Value(section, "sink") ?? "stdout";
-        if (!Enum.TryParse<DecisionSink>(sinkText, ignoreCase: true, out var sink) || int.TryParse(sinkText, out _))
-        {
-            errors.Add(section.Path + ":sink", $"'{sinkText}' is not a decision log sink", "use stdout (default), file or none");
-            return DecisionLogSettings.Default;
-        }
-        var path = ConfigSections.Value(section, "path");
-        if (sink == DecisionSink.File)
-        {
-            if (path is null)
-            {
-                errors.Add(section.Path + ":path", "is required when sink is file", "set path to the file decisions are appended to, e.g. path: /var/log/secretless/decisions.jsonl");
-                return DecisionLogSettings.Default;
-            }
-            path = Path.GetFullPath(path, document.Directory);
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
-            {
-                errors.Add(section.Path + ":path", $"the folder of '{path}' does not exist", "create the folder or choose another path");
-            }
-        }
-        return new DecisionLogSettings(sink, path);
     }
 }

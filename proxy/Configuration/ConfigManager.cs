@@ -82,6 +82,7 @@ public sealed partial class ConfigManager : IDisposable
             Log.ConfigWarning(_logger, warning.ToString());
         }
         Apply(compilation.Config);
+        _decisionLog.Write(AuditEvents.Loaded(_time.GetUtcNow(), compilation.Config, Generation));
         Log.ConfigLoaded(_logger, _path, compilation.Config.Summary);
     }
 
@@ -161,6 +162,7 @@ public sealed partial class ConfigManager : IDisposable
         {
             LastRefusal = compilation.Errors;
             Refusals++;
+            _decisionLog.Write(AuditEvents.Refused(_time.GetUtcNow(), _path, compilation.Errors));
             Log.ReloadRefused(_logger, _path, compilation.Errors.Count, string.Join(Environment.NewLine, compilation.Errors));
             return false;
         }
@@ -179,6 +181,7 @@ public sealed partial class ConfigManager : IDisposable
         }
         LastRefusal = [];
         Apply(compilation.Config);
+        _decisionLog.Write(AuditEvents.Reloaded(_time.GetUtcNow(), previous, compilation.Config, Generation));
         _stamps = Stamp(compilation.Config.WatchedFiles);
         Log.ConfigReloaded(_logger, _path, compilation.Config.Summary);
         // Requests in flight may still hold the old config's providers: dispose them later.

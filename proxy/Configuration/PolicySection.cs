@@ -10,7 +10,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>identities</c> and <c>policies</c> into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
@@ -50,7 +50,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -134,7 +134,17 @@ internal static class PolicySection
             }
 
             var schedule = item.GetSection("schedule").Exists() ? ReadSchedule(item.GetSection("schedule"), errors) : null;
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule));
+            var requireGrant = false;
+            if (ConfigSections.Value(item, "requireGrant") is { } grantText && !bool.TryParse(grantText, out requireGrant))
+            {
+                errors.Add(item.Path + ":requireGrant", "must be true or false", "write requireGrant: true to allow only callers holding a live grant (POST /grants on the admin listener)");
+            }
+            if (requireGrant && isDeny)
+            {
+                errors.Add(item.Path + ":requireGrant", "applies to allow rules only", "remove requireGrant from this deny rule (a deny rule always applies)");
+                requireGrant = false;
+            }
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -162,9 +172,9 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule) in pending)
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule));
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant));
         }
         var model = new PolicyModel(rules);
         foreach (var route in routeIds)

@@ -79,6 +79,10 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
         return removed;
     }
 
+    /// <summary>Every cache with the workload it belongs to (null for the one shared by every caller).</summary>
+    public IEnumerable<(string? WorkloadId, CredentialCache Cache)> CachesByWorkload =>
+        _perWorkload.Select(pair => ((string?)pair.Key, pair.Value)).Prepend((null, Cache));
+
     /// <summary>Every cache of this credential (revocation drops them all).</summary>
     public IEnumerable<CredentialCache> AllCaches => _perWorkload.Values.Prepend(Cache);
 

@@ -11,8 +11,10 @@ namespace SecretlessProxy.Credentials;
 /// and keeps serving a still-valid credential when a refresh fails. Credentials without an expiry (static
 /// stores, which watch their own files) pass straight through. No I/O on an in-memory hit.
 /// </summary>
-public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialCache shared, ILogger<CredentialBroker> logger)
+public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialCache shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null)
 {
+    private readonly ICredentialObserver _observer = observer ?? NullCredentialObserver.Instance;
+
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MinMargin = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxMargin = TimeSpan.FromSeconds(30);
@@ -27,29 +29,53 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         _memory = settings.Memory || settings.Redis is null;
     }
 
-    public ValueTask<Credential> GetAsync(CredentialBinding binding, CredentialRequest request, CancellationToken cancellationToken)
+    /// <param name="sink">Told where the credential came from (memory, Redis, a fresh issuance, a static store).</param>
+    public ValueTask<Credential> GetAsync(CredentialBinding binding, CredentialRequest request, CancellationToken cancellationToken, ICredentialSourceSink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(binding);
         ArgumentNullException.ThrowIfNull(request);
         var cache = binding.CacheFor(request);
         if (cache.PassThrough)
         {
+            sink?.Served(CredentialSource.Store, null);
             return binding.Provider.GetCredentialAsync(request, cancellationToken);
         }
         var entry = cache.Current;
-        if (entry is not null && _memory)
+        if (_memory)
         {
-            var now = time.GetUtcNow();
-            if (now < entry.UsableUntil)
+            if (entry is not null)
             {
-                if (now >= entry.RefreshAt)
+                var now = time.GetUtcNow();
+                if (now < entry.UsableUntil)
                 {
-                    _ = RefreshInBackgroundAsync(binding, cache, request);
+                    _observer.CacheLookup(CacheLayer.Memory, hit: true);
+                    if (now >= entry.RefreshAt)
+                    {
+                        _ = RefreshInBackgroundAsync(binding, cache, request);
+                    }
+                    sink?.Served(CredentialSource.Memory, entry.ExpiresAt);
+                    return ValueTask.FromResult(entry.Credential);
                 }
-                return ValueTask.FromResult(entry.Credential);
             }
+            _observer.CacheLookup(CacheLayer.Memory, hit: false);
         }
-        return new ValueTask<Credential>(Fetch(binding, cache, request).WaitAsync(cancellationToken));
+        var fetch = Fetch(binding, cache, request);
+        return sink is null ? new ValueTask<Credential>(fetch.WaitAsync(cancellationToken)) : FetchReportingAsync(fetch, cache, sink, cancellationToken);
+    }
+
+    /// <summary>Awaits the (possibly shared) fetch and tells the sink whether Redis or the provider answered.</summary>
+    private static async ValueTask<Credential> FetchReportingAsync(Task<Credential> fetch, CredentialCache cache, ICredentialSourceSink sink, CancellationToken cancellationToken)
+    {
+        var credential = await fetch.WaitAsync(cancellationToken);
+        if (cache.Current is { } entry && ReferenceEquals(entry.Credential, credential))
+        {
+            sink.Served(entry.Source, entry.ExpiresAt);
+        }
+        else
+        {
+            sink.Served(cache.PassThrough ? CredentialSource.Store : CredentialSource.Issued, credential.ExpiresAt);
+        }
+        return credential;
     }
 
     /// <summary>
@@ -92,6 +118,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
             }
         }
         Log.Revoked(logger, binding.Name, workloadId ?? "(all)", had);
+        _observer.Revoked(binding, workloadId, had);
         return had;
     }
 
@@ -119,9 +146,11 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         }
         var key = shared.KeyFor(binding, request.WorkloadId);
         var found = await shared.GetAsync(key, binding.Name);
-        var fromRedis = found is null ? null : Admit(binding, found.Credential, found.IssuedAt, found.ExpiresAt);
+        var fromRedis = found is null ? null : Admit(binding, found.Credential, found.IssuedAt, found.ExpiresAt, CredentialSource.Redis);
         var now = time.GetUtcNow();
-        if (fromRedis is not null && now < fromRedis.RefreshAt && now < fromRedis.UsableUntil)
+        var redisHit = fromRedis is not null && now < fromRedis.RefreshAt && now < fromRedis.UsableUntil;
+        _observer.CacheLookup(CacheLayer.Redis, redisHit);
+        if (redisHit && fromRedis is not null)
         {
             Store(cache, generation, fromRedis);
             return fromRedis.Credential;
@@ -131,7 +160,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         if (lease is null)
         {
             var other = await shared.WaitForOtherFetchAsync(key, binding.Name, fromRedis?.IssuedAt, time);
-            if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
+            if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt, CredentialSource.Redis) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
             {
                 Store(cache, generation, admitted);
                 return admitted.Credential;
@@ -153,11 +182,24 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
     private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey)
     {
         var fetchedAt = time.GetUtcNow();
-        // Not the caller's token: one caller giving up must not fail the fetch the others wait for.
-        var credential = await binding.Provider.GetCredentialAsync(request, CancellationToken.None);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var refresh = cache.Current is not null;
+        Credential credential;
+        try
+        {
+            // Not the caller's token: one caller giving up must not fail the fetch the others wait for.
+            credential = await binding.Provider.GetCredentialAsync(request, CancellationToken.None);
+        }
+        catch (Exception ex) when (IsFetchFailure(ex))
+        {
+            _observer.FetchFailed(binding, request.WorkloadId, ex is not CredentialUnavailableException { IsOutage: false }, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            throw;
+        }
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         if (credential.ExpiresAt is not { } expiresAt)
         {
             cache.PassThrough = true;
+            _observer.Issued(binding, request.WorkloadId, null, refresh: false, elapsed);
             if (credential.IsStatic)
             {
                 // Once per credential (later calls pass through): a long-lived secret is migration debt.
@@ -165,9 +207,10 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
             }
             return credential;
         }
-        var entry = Admit(binding, credential, fetchedAt, expiresAt);
+        var entry = Admit(binding, credential, fetchedAt, expiresAt, CredentialSource.Issued);
         Store(cache, generation, entry);
         Log.Issued(logger, binding.Name, binding.ProviderName, entry.ExpiresAt);
+        _observer.Issued(binding, request.WorkloadId, entry.ExpiresAt, refresh, elapsed);
         if (sharedKey is not null)
         {
             await shared.SetAsync(sharedKey, binding, new SharedEntry(entry.Credential, entry.IssuedAt, entry.ExpiresAt), time.GetUtcNow());
@@ -176,7 +219,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
     }
 
     /// <summary>Caps the lifetime at maxTtl and computes the margin and refresh point (with jitter, earlier only).</summary>
-    private static CachedCredential Admit(CredentialBinding binding, Credential credential, DateTimeOffset issuedAt, DateTimeOffset expiresAt)
+    private static CachedCredential Admit(CredentialBinding binding, Credential credential, DateTimeOffset issuedAt, DateTimeOffset expiresAt, CredentialSource source)
     {
         if (binding.MaxTtl is { } maxTtl && expiresAt > issuedAt + maxTtl)
         {
@@ -198,7 +241,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         // Jitter (up to 5% of the lifetime) spreads the refreshes of many replicas.
         var jitter = lifetime * (Random.Shared.NextDouble() * 0.05);
         var refreshAt = issuedAt + lifetime * binding.RefreshFraction - jitter;
-        return new CachedCredential(credential, issuedAt, expiresAt, expiresAt - margin, refreshAt);
+        return new CachedCredential(credential, issuedAt, expiresAt, expiresAt - margin, refreshAt) { Source = source };
     }
 
     private static void Store(CredentialCache cache, int generation, CachedCredential entry)

@@ -23,4 +23,8 @@ public sealed class CredentialCache
 /// maxTtl), until when it is handed out (a safety margin before expiry, for clock granularity and transit), and
 /// when it is refreshed in the background.
 /// </summary>
-internal sealed record CachedCredential(Credential Credential, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, DateTimeOffset UsableUntil, DateTimeOffset RefreshAt);
+internal sealed record CachedCredential(Credential Credential, DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, DateTimeOffset UsableUntil, DateTimeOffset RefreshAt)
+{
+    /// <summary>Whether the provider issued it on this replica or it was read from Redis.</summary>
+    public CredentialSource Source { get; init; } = CredentialSource.Issued;
+}

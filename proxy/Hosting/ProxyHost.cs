@@ -60,11 +60,11 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new DecisionLog(sp.GetRequiredService<ILogger<DecisionLog>>(), options.DecisionOutput));
         builder.Services.AddReverseProxy()
             .LoadFromMemory([], [])
-            .AddTransforms(context => context.AddRequestTransform(transform =>
+            .AddTransforms(context =>
             {
-                transform.HttpContext.Features.Get<InjectionFeature>()?.Apply(transform);
-                return ValueTask.CompletedTask;
-            }));
+                context.AddRequestTransform(UpstreamTransforms.OnRequest);
+                context.AddResponseTransform(UpstreamTransforms.OnResponse);
+            });
         builder.Services.AddSingleton(sp => new ConfigManager(
             options.ConfigPath,
             new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>()),
@@ -76,6 +76,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
             time)
         { PollInterval = options.ConfigPollInterval });
         builder.Services.AddSingleton<AdminEndpoints>();
+        builder.Services.AddSingleton<RequestAudit>();
+        builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time));
+        builder.Services.AddSingleton(sp => new CredentialExpiryWatch(sp.GetRequiredService<ConfigManager>(), sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<RedisCredentialCache>();
         builder.Services.AddSingleton<CredentialBroker>();
         // Nothing the proxy does needs persisted data-protection keys; keep them in memory.
@@ -113,6 +116,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
 
         await app.StartAsync(cancellationToken);
         manager.StartWatching();
+        app.Services.GetRequiredService<CredentialExpiryWatch>().Start(TimeSpan.FromSeconds(1));
         var host = new ProxyHost(app, bound);
         var logger = app.Services.GetRequiredService<ILogger<ProxyHost>>();
         foreach (var listener in manager.Current.Listeners)
@@ -142,6 +146,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
+        _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
         Config.Dispose();
         await _app.Services.GetRequiredService<DecisionLog>().DisposeAsync();
         await _app.DisposeAsync();

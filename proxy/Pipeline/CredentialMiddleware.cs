@@ -29,12 +29,14 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         }
 
         record.Credential = binding.Name;
+        record.CredentialProvider = binding.ProviderName;
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
         IPreparedInjection prepared;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             var credential = await broker.GetAsync(binding,
-                new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted);
+                new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted, record);
             record.CredentialStatic = credential.IsStatic;
             prepared = binding.Injector.Prepare(credential);
         }
@@ -48,6 +50,10 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         {
             await RefuseAsync(context, record, StatusCodes.Status502BadGateway, "credential_invalid", binding.Name, ex.Reason, routeId);
             return;
+        }
+        finally
+        {
+            record.CredentialTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         }
         context.Features.Set(new InjectionFeature(prepared));
         await next(context);

@@ -13,7 +13,7 @@ namespace SecretlessProxy.Pipeline;
 /// a verified workload identity (401 otherwise) and an unambiguous path (400 otherwise). Writes the request's
 /// decision record when it ends, whatever happened.
 /// </summary>
-internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, DecisionLog decisions, TimeProvider time, ILogger<EntryMiddleware> logger)
+internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, RequestAudit requests, TimeProvider time, ILogger<EntryMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -26,11 +26,12 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
 
         var record = new DecisionRecord
         {
+            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp(),
             Time = time.GetUtcNow(),
             RequestId = context.TraceIdentifier,
+            TraceId = TraceIds.Of(context),
             Listener = listener.Name,
             Method = context.Request.Method,
-            Path = context.Request.Path.Value,
         };
         context.Features.Set(record);
         try
@@ -55,6 +56,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
                 return;
             }
 
+            record.IdentityDoneAt = System.Diagnostics.Stopwatch.GetTimestamp();
             await next(context);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -74,7 +76,8 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         finally
         {
             record.Status = context.Response.StatusCode;
-            decisions.Write(record);
+            record.CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            requests.Completed(record);
         }
     }
 

@@ -15,10 +15,14 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
     {
         var record = context.Features.GetRequiredFeature<DecisionRecord>();
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
-        var routeId = context.GetReverseProxyFeature().Route.Config.RouteId;
+        var routeConfig = context.GetReverseProxyFeature().Route.Config;
+        var routeId = routeConfig.RouteId;
         record.Route = routeId;
+        record.PathTemplate = routeConfig.Match.Path;
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var decision = configs.Current.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow());
+        record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         record.Rule = decision.Rule?.Name;
         record.Reason = decision.Reason;
         if (decision.IsAllowed)

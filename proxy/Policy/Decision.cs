@@ -6,6 +6,7 @@ public sealed class Decision
     public const string AllowedReason = "allowed";
     public const string DeniedByRuleReason = "denied_by_rule";
     public const string NoRuleMatchedReason = "no_rule_matched";
+    public const string GrantRequiredReason = "grant_required";
 
     private Decision(bool allowed, PolicyRule? rule, string reason, string detail)
     {
@@ -19,7 +20,7 @@ public sealed class Decision
 
     public PolicyRule? Rule { get; }
 
-    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c> or <c>no_rule_matched</c>.</summary>
+    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c>, <c>grant_required</c> or <c>no_rule_matched</c>.</summary>
     public string Reason { get; }
 
     public string Detail { get; }
@@ -27,6 +28,9 @@ public sealed class Decision
     internal static Decision AllowedBy(PolicyRule rule) => new(true, rule, AllowedReason, $"rule '{rule.Name}' allows it");
 
     internal static Decision DeniedBy(PolicyRule rule) => new(false, rule, DeniedByRuleReason, $"rule '{rule.Name}' denies it");
+
+    internal static Decision GrantRequiredBy(PolicyRule rule) =>
+        new(false, rule, GrantRequiredReason, $"rule '{rule.Name}' allows it only with a live grant, and the caller holds none for this route");
 
     internal static Decision NoRuleMatched(string detail) => new(false, null, NoRuleMatchedReason, detail);
 }

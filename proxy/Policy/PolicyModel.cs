@@ -49,7 +49,8 @@ public sealed class PolicyModel
 
     public IReadOnlyList<PolicyRule> Rules { get; }
 
-    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now)
+    /// <param name="grants">The live grants (rules with <c>requireGrant</c> allow only with one); null means none.</param>
+    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
         if (!_routes.TryGetValue(routeId, out var route))
@@ -58,15 +59,20 @@ public sealed class PolicyModel
         }
 
         // Explicit deny beats allow: look for an applying deny rule first.
-        var found = route.Find(caller, method, path, now, deny: true, out _);
+        var request = new RequestFacts(caller, routeId, method, path, now, grants);
+        var found = route.Find(in request, deny: true, out _, out _);
         if (found is not null)
         {
             return found.Decision;
         }
-        found = route.Find(caller, method, path, now, deny: false, out var nearMiss);
+        found = route.Find(in request, deny: false, out var nearMiss, out var grantMissing);
         if (found is not null)
         {
             return found.Decision;
+        }
+        if (grantMissing is not null)
+        {
+            return grantMissing.GrantMissing;
         }
         return Decision.NoRuleMatched(nearMiss is null
             ? $"no rule allows '{caller.Value}' on route '{routeId}'"
@@ -90,12 +96,14 @@ public sealed class PolicyModel
         }
 
         /// <summary>The most specific applying rule of the wanted effect (exact ID first, then longest prefix).</summary>
-        public PolicyRule? Find(SpiffeId caller, string method, string path, DateTimeOffset now, bool deny, out (PolicyRule Rule, string What)? nearMiss)
+        public PolicyRule? Find(in RequestFacts request, bool deny, out (PolicyRule Rule, string What)? nearMiss, out PolicyRule? grantMissing)
         {
             nearMiss = null;
+            grantMissing = null;
+            var caller = request.Caller;
             if (_exact.TryGetValue(caller.Value, out var rules))
             {
-                var rule = FirstApplying(rules, method, path, now, deny, ref nearMiss);
+                var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing);
                 if (rule is not null)
                 {
                     return rule;
@@ -114,7 +122,7 @@ public sealed class PolicyModel
                 }
                 if (_prefix.TryGetValue(id[..(end + 1)], out rules))
                 {
-                    var rule = FirstApplying(rules, method, path, now, deny, ref nearMiss);
+                    var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing);
                     if (rule is not null)
                     {
                         return rule;
@@ -124,7 +132,7 @@ public sealed class PolicyModel
             return null;
         }
 
-        private static PolicyRule? FirstApplying(PolicyRule[] rules, string method, string path, DateTimeOffset now, bool deny, ref (PolicyRule, string)? nearMiss)
+        private static PolicyRule? FirstApplying(PolicyRule[] rules, in RequestFacts request, bool deny, ref (PolicyRule, string)? nearMiss, ref PolicyRule? grantMissing)
         {
             foreach (var rule in rules)
             {
@@ -132,9 +140,14 @@ public sealed class PolicyModel
                 {
                     continue;
                 }
-                var mismatch = rule.Mismatch(method, path, now);
+                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now);
                 if (mismatch is null)
                 {
+                    if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller.Value, request.RouteId, request.Now)))
+                    {
+                        grantMissing ??= rule;
+                        continue;
+                    }
                     return rule;
                 }
                 nearMiss ??= (rule, mismatch);

@@ -7,8 +7,9 @@ namespace SecretlessProxy.Policy;
 public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
-        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule)
+        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false)
     {
+        RequireGrant = requireGrant;
         Name = name;
         Index = index;
         IsDeny = isDeny;
@@ -19,6 +20,7 @@ public sealed class PolicyRule
         _paths = paths?.ToArray();
         Schedule = schedule;
         Decision = isDeny ? Decision.DeniedBy(this) : Decision.AllowedBy(this);
+        GrantMissing = Decision.GrantRequiredBy(this);
     }
 
     private readonly PathPattern[]? _paths;
@@ -45,6 +47,16 @@ public sealed class PolicyRule
 
     /// <summary>The decision this rule makes when it applies (allocated once).</summary>
     public Decision Decision { get; }
+
+    /// <summary>An allow rule that applies only while the caller holds a live grant for the route (or its credential).</summary>
+    public bool RequireGrant { get; }
+
+    /// <summary>The denial when the rule would allow but the caller holds no live grant (allocated once).</summary>
+    public Decision GrantMissing { get; }
+
+    /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
+    public string Signature =>
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
     public string? Mismatch(string method, string path, DateTimeOffset now)

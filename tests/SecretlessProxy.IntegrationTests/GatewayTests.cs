@@ -17,12 +17,17 @@ public sealed class GatewayTests(SharedProxy shared) : IClassFixture<SharedProxy
     public async Task Allowed_call_reaches_upstream_with_injected_credential(string version)
     {
         using var client = Proxy.Client(Version.Parse(version));
-        using var response = await client.GetAsync(new Uri(Proxy.ProxyUri, $"/allowed/repos?v={version}"));
+        using var request = TraceParent.Get(new Uri(Proxy.ProxyUri, $"/allowed/repos?v={version}"), out var traceId);
+        request.Version = Version.Parse(version);
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(Version.Parse(version), response.Version);
         var received = Assert.Single(Proxy.Upstream.Requests, r => r.PathAndQuery == $"/allowed/repos?v={version}");
         Assert.Equal("Bearer " + ProxyUnderTest.Canary, received.Headers["Authorization"]);
-        var record = await Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/allowed/repos" && r.GetProperty("status").GetInt32() == 200);
+        var record = await Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("traceId").GetString() == traceId);
+        Assert.Equal(200, record.GetProperty("status").GetInt32());
+        Assert.Equal("/allowed/{**rest}", record.GetProperty("pathTemplate").GetString());
         Assert.Equal("allow", record.GetProperty("outcome").GetString());
         Assert.Equal(TestPki.PaymentsId, record.GetProperty("identity").GetString());
         Assert.Equal("allowed", record.GetProperty("route").GetString());
@@ -47,7 +52,7 @@ public sealed class GatewayTests(SharedProxy shared) : IClassFixture<SharedProxy
         Assert.Equal(TestPki.PaymentsId, problem.GetProperty("identity").GetString());
         Assert.Equal("denied", problem.GetProperty("route").GetString());
         Assert.DoesNotContain(Proxy.Upstream.Requests, r => r.PathAndQuery.StartsWith("/denied", StringComparison.Ordinal));
-        var record = await Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/denied/secrets");
+        var record = await Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("requestId").GetString() == problem.GetProperty("requestId").GetString());
         Assert.Equal("deny", record.GetProperty("outcome").GetString());
         Assert.Equal(403, record.GetProperty("status").GetInt32());
     }

@@ -30,7 +30,8 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
             $"    provider: oauth2-client-credentials\n    tokenUrl: {oidc.TokenUrl}\n    clientId: proxy\n    clientSecretFile: client-secret\n    scopes: [repo:read]")));
 
         using var client = proxy.Client();
-        var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => client.GetAsync(new Uri(proxy.ProxyUri, $"/allowed/c{i}"))));
+        var traced = TraceParent.Get(new Uri(proxy.ProxyUri, "/allowed/c0"), out var traceId);
+        var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => i == 0 ? client.SendAsync(traced) : client.GetAsync(new Uri(proxy.ProxyUri, $"/allowed/c{i}"))));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.Equal(1, await oidc.TokensIssuedAsync(1));
         var tokens = proxy.Upstream.Requests.Select(r => r.Headers["Authorization"]).Distinct().ToList();
@@ -38,7 +39,7 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         Assert.StartsWith("Bearer ", token, StringComparison.Ordinal);
         Assert.True(token.Length > 20);
 
-        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/allowed/c0");
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("traceId").GetString() == traceId);
         Assert.False(record.GetProperty("credentialStatic").GetBoolean());
 
         // Neither the client secret nor the token shows up anywhere but at the upstream.

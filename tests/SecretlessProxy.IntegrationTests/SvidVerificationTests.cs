@@ -121,7 +121,8 @@ public sealed class SvidVerificationTests(SharedProxy shared) : IClassFixture<Sh
         using var client = shared.Pki.Client(Make(shared.Pki, "expired").Leaf);
         using var response = await client.GetAsync(new Uri(shared.Proxy.ProxyUri, "/allowed/logged"));
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var record = await shared.Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/allowed/logged");
+        var requestId = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("requestId").GetString();
+        var record = await shared.Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("requestId").GetString() == requestId);
         Assert.Equal("deny", record.GetProperty("outcome").GetString());
         Assert.Equal("certificate_expired", record.GetProperty("reason").GetString());
         Assert.Equal(JsonValueKind.Null, record.GetProperty("identity").ValueKind);

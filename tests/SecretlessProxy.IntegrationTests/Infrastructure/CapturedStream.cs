@@ -23,19 +23,42 @@ public sealed class CapturedStream : Stream
     public List<JsonElement> Records() =>
         Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
 
-    /// <summary>Waits (up to 10 s) for a record that satisfies <paramref name="match"/>.</summary>
+    /// <summary>Waits (up to 30 s) for a record that satisfies <paramref name="match"/>.</summary>
     public async Task<JsonElement> WaitForRecordAsync(Func<JsonElement, bool> match)
     {
-        for (var i = 0; i < 200; i++)
+        for (var i = 0; i < 600; i++)
         {
-            var found = Records().FirstOrDefault(match);
+            var found = Records().FirstOrDefault(record => Matches(match, record));
             if (found.ValueKind != JsonValueKind.Undefined)
             {
                 return found;
             }
             await Task.Delay(50);
         }
-        throw new TimeoutException("no matching decision record; records so far:\n" + Text);
+        throw new TimeoutException("no matching audit record; records so far:\n" + Text);
+    }
+
+    /// <summary>Decision records only (lifecycle events have another <c>kind</c>).</summary>
+    public List<JsonElement> DecisionRecords() => Records().Where(r => r.GetProperty("kind").GetString() == "decision").ToList();
+
+    /// <summary>Lifecycle events of one kind (<c>credential.issued</c>, <c>grant.expired</c>, ...).</summary>
+    public List<JsonElement> Events(string kind) => Records().Where(r => r.GetProperty("kind").GetString() == kind).ToList();
+
+    // A record without the field the test looks at (an event, not a decision) does not match.
+    private static bool Matches(Func<JsonElement, bool> match, JsonElement record)
+    {
+        try
+        {
+            return match(record);
+        }
+        catch (KeyNotFoundException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     public override void Write(byte[] buffer, int offset, int count)

@@ -82,7 +82,8 @@ public sealed class ProxyUnderTest : IAsyncDisposable
                 d1: { Address: "{{upstream}}" }
         """;
 
-    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml")
+    /// <param name="decisionOutput">Where the stdout sink writes instead of <see cref="Decisions"/> (a deliberately slow sink).</param>
+    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml", Stream? decisionOutput = null)
     {
         var upstream = await RecordingUpstream.StartAsync();
         var configPath = Path.Combine(pki.Directory, configName);
@@ -96,7 +97,7 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         var host = await ProxyHost.StartAsync(new ProxyHostOptions
         {
             ConfigPath = configPath,
-            DecisionOutput = decisions,
+            DecisionOutput = decisionOutput ?? decisions,
             ConfigPollInterval = TimeSpan.FromMilliseconds(100),
             LogLevel = LogLevel.Debug,
             ConfigureLogging = logging => logging.AddProvider(logs),
