@@ -7,9 +7,11 @@ namespace SecretlessProxy.Plugins.OAuth2;
 /// An access token by the client credentials grant (RFC 6749 §4.4). Caching, refresh-ahead and single flight
 /// are the broker's job; client authentication and resilience are the <see cref="TokenEndpoint"/>'s.
 /// </summary>
-internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settings, TimeProvider time) : ICredentialProvider
+internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settings, TimeProvider time) : ICredentialProvider, IReportsCircuitState
 {
     private readonly TokenEndpoint _endpoint = new(settings, time);
+
+    public CircuitState CircuitState => _endpoint.CircuitState;
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken) =>
         await _endpoint.RequestAsync(

@@ -24,6 +24,7 @@ internal sealed class TokenEndpoint : IDisposable
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<TokenResponse> _pipeline;
     private readonly (SecurityKey Key, string Algorithm)? _clientKey;
+    private readonly CircuitBreakerStateProvider _circuit = new();
     private string? _address;
 
     public TokenEndpoint(ClientCredentialsSettings settings, TimeProvider time)
@@ -53,10 +54,20 @@ internal sealed class TokenEndpoint : IDisposable
                 MinimumThroughput = 6,
                 SamplingDuration = TimeSpan.FromSeconds(30),
                 BreakDuration = TimeSpan.FromSeconds(15),
+                StateProvider = _circuit,
             })
             .AddTimeout(settings.Timeout)
             .Build();
     }
+
+    /// <summary>The circuit breaker's state, for metrics.</summary>
+    public Abstractions.CircuitState CircuitState => _circuit.CircuitState switch
+    {
+        Polly.CircuitBreaker.CircuitState.Open => Abstractions.CircuitState.Open,
+        Polly.CircuitBreaker.CircuitState.HalfOpen => Abstractions.CircuitState.HalfOpen,
+        Polly.CircuitBreaker.CircuitState.Isolated => Abstractions.CircuitState.Isolated,
+        _ => Abstractions.CircuitState.Closed,
+    };
 
     /// <summary>The token endpoint: as configured, or found once by OIDC discovery from the issuer.</summary>
     private async Task<string> AddressAsync(CancellationToken cancellationToken)

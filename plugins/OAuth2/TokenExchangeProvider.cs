@@ -13,13 +13,15 @@ internal sealed class TokenExchangeProvider(
     string? subjectAudience,
     TimeSpan subjectTtl,
     string? requestedTokenType,
-    TimeProvider time) : ICredentialProvider, IPublishesSigningKeys
+    TimeProvider time) : ICredentialProvider, IPublishesSigningKeys, IReportsCircuitState
 {
     public const string JwtTokenType = "urn:ietf:params:oauth:token-type:jwt";
 
     private readonly TokenEndpoint _endpoint = new(settings, time);
 
     public bool IsWorkloadBound => true;
+
+    public CircuitState CircuitState => _endpoint.CircuitState;
 
     public IReadOnlyList<string> PublicJwks { get; } = [subjectJwk];
 

@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using SecretlessProxy.Configuration;
+using Prometheus;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Metrics;
 using SecretlessProxy.Pipeline;
 
 namespace SecretlessProxy.Admin;
@@ -10,8 +12,10 @@ namespace SecretlessProxy.Admin;
 /// The admin listener: <c>/healthz</c> (the process serves), <c>/readyz</c> (config loaded, listeners up) and
 /// <c>POST /credentials/{name}/revoke</c> (drop a cached credential on this replica).
 /// </summary>
-internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime)
+internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics)
 {
+    private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
+
     private const string RevokePrefix = "/credentials/";
     private const string RevokeSuffix = "/revoke";
 
@@ -26,6 +30,8 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         {
             case "/.well-known/jwks.json":
                 return WriteAsync(context, StatusCodes.Status200OK, configs.SigningKeys.Document(), "application/jwk-set+json");
+            case "/metrics":
+                return _metrics.Invoke(context);
             case "/healthz":
                 return WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
             case "/readyz":

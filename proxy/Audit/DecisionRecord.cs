@@ -67,6 +67,9 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink
     internal long StartedAt;
     internal long IdentityDoneAt;
     internal long PolicyTicks;
+
+    /// <summary>What the policy decided (allow or deny), before later stages could turn the outcome into an error.</summary>
+    internal string? PolicyOutcome;
     internal long CredentialTicks;
     internal long InjectionTicks;
     internal long UpstreamSentAt;

@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "cache", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "cache", "metrics", "grants", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -28,6 +28,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
         var decisionLog = DecisionLogSection.Compile(document, errors);
+        var metrics = MetricsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
 
         if (errors.HasErrors)
@@ -58,6 +59,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Routes = reverseProxy.Routes,
             Clusters = reverseProxy.Clusters,
             DecisionLog = decisionLog,
+            Metrics = metrics,
             Cache = cache,
             WatchedFiles = watched.Distinct().ToList(),
             Warnings = errors.Warnings,

@@ -30,6 +30,9 @@ public sealed class ProxyConfig : IDisposable
 
     public required DecisionLogSettings DecisionLog { get; init; }
 
+    /// <summary>Opt-in metric labels.</summary>
+    public Metrics.MetricsSettings Metrics { get; init; } = SecretlessProxy.Metrics.MetricsSettings.Default;
+
     /// <summary>The in-memory cache switch and the optional Redis layer.</summary>
     public CacheSettings Cache { get; init; } = CacheSettings.MemoryOnly;
 

@@ -19,6 +19,7 @@ using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Shared;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
+using SecretlessProxy.Metrics;
 using SecretlessProxy.Pipeline;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
@@ -77,7 +78,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         { PollInterval = options.ConfigPollInterval });
         builder.Services.AddSingleton<AdminEndpoints>();
         builder.Services.AddSingleton<RequestAudit>();
-        builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time));
+        builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(sp.GetRequiredService<ConfigManager>(), sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<RedisCredentialCache>();
         builder.Services.AddSingleton<CredentialBroker>();
@@ -98,8 +100,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
+        var metrics = app.Services.GetRequiredService<ProxyMetrics>();
+        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => 0);
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
-        ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound);
+        ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
 
         app.UseMiddleware<EntryMiddleware>();
         app.UseRouting();
@@ -171,7 +175,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         options.ConfigureLogging?.Invoke(logging);
     }
 
-    private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound)
+    private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -180,10 +184,14 @@ public sealed partial class ProxyHost : IAsyncDisposable
             {
                 bound[listener.Name] = listen;
                 listen.Protocols = listener.IsHttps ? listener.Protocols : HttpProtocols.Http1;
-                listen.Use(next => connection =>
+                listen.Use(next => async connection =>
                 {
                     connection.Features.Set<IListenerFeature>(feature);
-                    return next(connection);
+                    await next(connection);
+                    if (listener.IsHttps && connection.Features.Get<IWorkloadIdentityFeature>() is not WorkloadIdentityFeature { Checked: true })
+                    {
+                        metrics.TlsFailed(listener.Name, "handshake_failed");
+                    }
                 });
                 if (listener.Http3Requested)
                 {
@@ -200,7 +208,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 {
                     listen.UseHttps(new TlsHandshakeCallbackOptions
                     {
-                        OnConnection = context => OnTlsConnection(context, listener, manager, time, logger),
+                        OnConnection = context => OnTlsConnection(context, listener, manager, time, logger, metrics),
                     });
                 }
             }
@@ -222,7 +230,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     /// handshake failure; no request on an unverified connection is ever forwarded.
     /// </summary>
     private static ValueTask<SslServerAuthenticationOptions> OnTlsConnection(
-        TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger)
+        TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger, ProxyMetrics metrics)
     {
         var tls = manager.Current.Listeners.FirstOrDefault(l => string.Equals(l.Name, startup.Name, StringComparison.OrdinalIgnoreCase))?.Tls ?? startup.Tls!;
         var identity = new WorkloadIdentityFeature();
@@ -249,8 +257,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 var leaf = certificate as X509Certificate2 ?? (certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
                 var verification = SvidVerifier.Verify(leaf, chain?.ChainPolicy.ExtraStore, tls.Bundles, time.GetUtcNow());
                 identity.Verification = verification;
+                identity.Checked = true;
                 if (verification.Identity is null)
                 {
+                    metrics.TlsFailed(startup.Name, verification.Reason!);
                     Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);
                 }
                 return true;

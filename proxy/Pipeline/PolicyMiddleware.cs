@@ -27,10 +27,10 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         record.Reason = decision.Reason;
         if (decision.IsAllowed)
         {
-            record.Outcome = DecisionRecord.Allow;
+            record.Outcome = record.PolicyOutcome = DecisionRecord.Allow;
             return next(context);
         }
-        record.Outcome = DecisionRecord.Deny;
+        record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
         Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", decision.Reason);
         return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, decision.Reason, "Forbidden by policy",
             $"{decision.Detail}; the call from '{identity.SpiffeId.Value}' to route '{routeId}' was not forwarded",

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Prometheus;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
+using SecretlessProxy.Credentials.Shared;
+
+namespace SecretlessProxy.Metrics;
+
+/// <summary>
+/// The proxy's Prometheus metrics, in a registry of its own (served at the admin listener's <c>/metrics</c>).
+/// Labels are bounded by the config (route, rule, credential, provider and listener names) or by fixed code
+/// lists (outcome, stage, layer, reason); SPIFFE IDs only with <c>metrics.identityLabels: true</c>. The request
+/// path resolves label children from caches keyed by the config's own strings, so recording allocates nothing.
+/// Gauges that mirror state (Redis, circuit breakers, queue, grants, reloads) are read at scrape time.
+/// </summary>
+public sealed class ProxyMetrics : ICredentialObserver
+{
+    private static readonly double[] LatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    private static readonly double[] OverheadBuckets = Histogram.ExponentialBuckets(0.00001, 2, 16);
+
+    private readonly Histogram _requestDuration;
+    private readonly Histogram _upstreamLatency;
+    private readonly Counter _decisions;
+    private readonly Counter _byIdentity;
+    private readonly Counter _tokenFetches;
+    private readonly Histogram _tokenFetchDuration;
+    private readonly Counter _revocations;
+    private readonly Counter _tlsFailures;
+    private readonly Gauge _circuitState;
+    private readonly Gauge _redisAvailable;
+    private readonly Counter _auditDropped;
+    private readonly Counter _auditWritten;
+    private readonly Gauge _auditQueue;
+    private readonly Gauge _activeGrants;
+    private readonly Counter _reloads;
+    private readonly Gauge _generation;
+    private readonly Counter.Child _memoryHit;
+    private readonly Counter.Child _memoryMiss;
+    private readonly Counter.Child _redisHit;
+    private readonly Counter.Child _redisMiss;
+    private readonly Histogram.Child _identityStage;
+    private readonly Histogram.Child _policyStage;
+    private readonly Histogram.Child _credentialStage;
+    private readonly Histogram.Child _injectionStage;
+    private readonly Histogram.Child _totalOverhead;
+    private readonly ConcurrentDictionary<(string, string), Histogram.Child> _durationChildren = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _upstreamChildren = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string, string), Counter.Child> _decisionChildren = new();
+    private ConfigManager? _configs;
+
+    public ProxyMetrics()
+    {
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        DotNetStats.Register(Registry);
+        _requestDuration = factory.CreateHistogram("secretless_request_duration_seconds",
+            "Time from a request's arrival until its response completed, by route and outcome (allow, deny, error).",
+            ["route", "outcome"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        var overhead = factory.CreateHistogram("secretless_proxy_overhead_seconds",
+            "Time the proxy adds, by stage: identity (SVID lookup and path guard), policy, credential (cache or provider), injection; total = arrival until the request left for the upstream.",
+            ["stage"], new HistogramConfiguration { Buckets = OverheadBuckets });
+        _identityStage = overhead.WithLabels("identity");
+        _policyStage = overhead.WithLabels("policy");
+        _credentialStage = overhead.WithLabels("credential");
+        _injectionStage = overhead.WithLabels("injection");
+        _totalOverhead = overhead.WithLabels("total");
+        _upstreamLatency = factory.CreateHistogram("secretless_upstream_latency_seconds",
+            "Time from forwarding a request until the upstream's response headers arrived, by route.",
+            ["route"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        _decisions = factory.CreateCounter("secretless_policy_decisions_total",
+            "Policy decisions by the rule that decided ('none' when no rule matched) and outcome (allow, deny).", ["rule", "outcome"]);
+        _byIdentity = factory.CreateCounter("secretless_requests_by_identity_total",
+            "Requests by caller SPIFFE ID, route and outcome (only with metrics.identityLabels: true).", ["identity", "route", "outcome"]);
+        var lookups = factory.CreateCounter("secretless_credential_cache_lookups_total",
+            "Credential cache lookups by layer (l1 = in memory, redis) and result (hit, miss).", ["layer", "result"]);
+        _memoryHit = lookups.WithLabels("l1", "hit");
+        _memoryMiss = lookups.WithLabels("l1", "miss");
+        _redisHit = lookups.WithLabels("redis", "hit");
+        _redisMiss = lookups.WithLabels("redis", "miss");
+        _tokenFetches = factory.CreateCounter("secretless_token_fetches_total",
+            "Credentials requested from providers, by provider and result (issued, refreshed, refused, outage).", ["provider", "result"]);
+        _tokenFetchDuration = factory.CreateHistogram("secretless_token_fetch_duration_seconds",
+            "Time a provider took to issue a credential (or fail), by provider.", ["provider"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        _revocations = factory.CreateCounter("secretless_credential_revocations_total", "Credential revocations on this replica, by credential.", ["credential"]);
+        _tlsFailures = factory.CreateCounter("secretless_tls_handshake_failures_total",
+            "Connections whose TLS handshake failed or whose client certificate was refused as an X.509-SVID, by listener and reason.", ["listener", "reason"]);
+        _circuitState = factory.CreateGauge("secretless_circuit_breaker_state",
+            "State of a credential's token endpoint circuit breaker: 0 closed, 1 half-open, 2 open, 3 isolated.", ["credential"]);
+        _redisAvailable = factory.CreateGauge("secretless_redis_available", "1 when the Redis cache is configured and connected, 0 when it is configured but unreachable, absent when not configured.",
+            new GaugeConfiguration { SuppressInitialValue = true });
+        _auditDropped = factory.CreateCounter("secretless_audit_records_dropped_total", "Audit records dropped because the sink could not keep up (or failed).");
+        _auditWritten = factory.CreateCounter("secretless_audit_records_written_total", "Audit records handed to the sink.");
+        _auditQueue = factory.CreateGauge("secretless_audit_queue_length", "Audit records waiting for the sink.");
+        _activeGrants = factory.CreateGauge("secretless_active_grants", "Time-boxed access grants that are live now.");
+        _reloads = factory.CreateCounter("secretless_config_reloads_total", "Config reloads by result (applied, refused).", ["result"]);
+        _generation = factory.CreateGauge("secretless_config_generation", "How many configs have been applied since start.");
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>Reads the state-mirroring gauges at each scrape.</summary>
+    public void CollectFrom(ConfigManager configs, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants)
+    {
+        ArgumentNullException.ThrowIfNull(configs);
+        ArgumentNullException.ThrowIfNull(redis);
+        ArgumentNullException.ThrowIfNull(audit);
+        ArgumentNullException.ThrowIfNull(activeGrants);
+        _configs = configs;
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            foreach (var binding in configs.Current.Credentials.Values)
+            {
+                if (binding.Provider is IReportsCircuitState circuit)
+                {
+                    _circuitState.WithLabels(binding.Name).Set((int)circuit.CircuitState);
+                }
+            }
+            if (redis.IsConfigured)
+            {
+                _redisAvailable.Set(redis.IsAvailable ? 1 : 0);
+            }
+            else
+            {
+                _redisAvailable.Unpublish();
+            }
+            _auditDropped.IncTo(audit.Dropped);
+            _auditWritten.IncTo(audit.Written);
+            _auditQueue.Set(audit.Queued);
+            _activeGrants.Set(activeGrants());
+            _reloads.WithLabels("applied").IncTo(Math.Max(0, configs.Generation - 1));
+            _reloads.WithLabels("refused").IncTo(configs.Refusals);
+            _generation.Set(configs.Generation);
+        });
+    }
+
+    /// <summary>Records a completed request: its duration, the proxy's stages, the upstream's latency and the decision.</summary>
+    public void RequestCompleted(DecisionRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var route = record.Route ?? "none";
+        _durationChildren.GetOrAdd((route, record.Outcome), static (key, histogram) => histogram.WithLabels(key.Item1, key.Item2), _requestDuration)
+            .Observe(record.Duration.TotalSeconds);
+        if (record.IdentityDoneAt != 0)
+        {
+            _identityStage.Observe(Seconds(record.IdentityDoneAt - record.StartedAt));
+        }
+        if (record.PolicyOutcome is { } decided)
+        {
+            _policyStage.Observe(Seconds(record.PolicyTicks));
+            _decisionChildren.GetOrAdd((record.Rule ?? "none", decided),
+                static (key, counter) => counter.WithLabels(key.Item1, key.Item2), _decisions).Inc();
+        }
+        if (record.CredentialTicks != 0)
+        {
+            _credentialStage.Observe(Seconds(record.CredentialTicks));
+        }
+        if (record.UpstreamSentAt != 0)
+        {
+            _injectionStage.Observe(Seconds(record.InjectionTicks));
+            _totalOverhead.Observe(Seconds(record.UpstreamSentAt - record.StartedAt));
+            if (record.UpstreamLatency is { } latency)
+            {
+                _upstreamChildren.GetOrAdd(route, static (key, histogram) => histogram.WithLabels(key), _upstreamLatency).Observe(latency.TotalSeconds);
+            }
+        }
+        if (_configs?.Current.Metrics.IdentityLabels == true && record.Identity is { } identity)
+        {
+            _byIdentity.WithLabels(identity, route, record.Outcome).Inc();
+        }
+    }
+
+    /// <summary>A client certificate refused as an X.509-SVID (reason code), or a handshake that did not complete.</summary>
+    public void TlsFailed(string listener, string reason) => _tlsFailures.WithLabels(listener, reason).Inc();
+
+    public void CacheLookup(CacheLayer layer, bool hit) =>
+        (layer == CacheLayer.Memory ? hit ? _memoryHit : _memoryMiss : hit ? _redisHit : _redisMiss).Inc();
+
+    public void Issued(CredentialBinding binding, string? workloadId, DateTimeOffset? expiresAt, bool refresh, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        _tokenFetches.WithLabels(binding.ProviderName, refresh ? "refreshed" : "issued").Inc();
+        _tokenFetchDuration.WithLabels(binding.ProviderName).Observe(elapsed.TotalSeconds);
+    }
+
+    public void FetchFailed(CredentialBinding binding, string? workloadId, bool outage, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        _tokenFetches.WithLabels(binding.ProviderName, outage ? "outage" : "refused").Inc();
+        _tokenFetchDuration.WithLabels(binding.ProviderName).Observe(elapsed.TotalSeconds);
+    }
+
+    public void Revoked(CredentialBinding binding, string? workloadId, bool wasCached)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        _revocations.WithLabels(binding.Name).Inc();
+    }
+
+    private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+}
