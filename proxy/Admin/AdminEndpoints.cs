@@ -1,59 +1,92 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
-using SecretlessProxy.Configuration;
 using Prometheus;
+using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Identity;
+using SecretlessProxy.Listeners;
 using SecretlessProxy.Metrics;
 using SecretlessProxy.Pipeline;
 
 namespace SecretlessProxy.Admin;
 
 /// <summary>
-/// The admin listener: <c>/healthz</c> (the process serves), <c>/readyz</c> (config loaded, listeners up) and
-/// <c>POST /credentials/{name}/revoke</c> (drop a cached credential on this replica).
+/// The admin API on the admin listener: health and readiness, Prometheus metrics, the public JWKS, the effective
+/// config (secrets redacted), revocation of a credential or of everything one workload holds, grants and the
+/// inventory. On an https admin listener every endpoint but health, readiness and JWKS requires an admin SVID.
 /// </summary>
-internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics)
+internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics,
+    GrantEndpoints grants, InventoryEndpoint inventory)
 {
-    private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
-
     private const string RevokePrefix = "/credentials/";
     private const string RevokeSuffix = "/revoke";
+    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /grants, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
 
-    public Task HandleAsync(HttpContext context)
+    private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
+
+    public async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "";
+        if (!AdminAccess.IsPublic(path))
+        {
+            var name = context.Features.Get<IListenerFeature>()?.Name;
+            var listener = configs.Current.Listeners.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase));
+            if (!await AdminAccess.CheckAsync(context, listener))
+            {
+                return;
+            }
+        }
         if (path.StartsWith(RevokePrefix, StringComparison.Ordinal) && path.EndsWith(RevokeSuffix, StringComparison.Ordinal) && path.Length > RevokePrefix.Length + RevokeSuffix.Length)
         {
-            return RevokeAsync(context, path[RevokePrefix.Length..^RevokeSuffix.Length]);
+            await RevokeAsync(context, path[RevokePrefix.Length..^RevokeSuffix.Length]);
+            return;
+        }
+        if (path == "/grants" || path.StartsWith("/grants/", StringComparison.Ordinal))
+        {
+            await grants.HandleAsync(context, path);
+            return;
         }
         switch (path)
         {
             case "/.well-known/jwks.json":
-                return WriteAsync(context, StatusCodes.Status200OK, configs.SigningKeys.Document(), "application/jwk-set+json");
-            case "/metrics":
-                return _metrics.Invoke(context);
+                await WriteAsync(context, StatusCodes.Status200OK, configs.SigningKeys.Document(), "application/jwk-set+json");
+                return;
             case "/healthz":
-                return WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
+                await WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
+                return;
             case "/readyz":
                 var started = lifetime.ApplicationStarted.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested;
                 var loaded = configs.Generation > 0;
-                return started && loaded
+                await (started && loaded
                     ? WriteAsync(context, StatusCodes.Status200OK, $"{{\"status\":\"ready\",\"configGeneration\":{configs.Generation},\"reloadRefusals\":{configs.Refusals}}}")
                     : Problem.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "not_ready", "Not ready",
-                        loaded ? "the listeners are not up yet (or the proxy is stopping)" : "no config is loaded yet");
+                        loaded ? "the listeners are not up yet (or the proxy is stopping)" : "no config is loaded yet"));
+                return;
+            case "/metrics":
+                await _metrics.Invoke(context);
+                return;
+            case "/config":
+                await WriteAsync(context, StatusCodes.Status200OK, configs.Current.EffectiveConfig);
+                return;
+            case "/inventory":
+                await inventory.HandleAsync(context);
+                return;
+            case "/workloads/revoke":
+                await RevokeWorkloadAsync(context);
+                return;
             default:
-                return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_admin_endpoint", "No such admin endpoint",
-                    "the admin listener serves /healthz, /readyz, /.well-known/jwks.json and POST /credentials/{name}/revoke");
+                await Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_admin_endpoint", "No such admin endpoint", "the admin listener serves " + Endpoints);
+                return;
         }
     }
 
     /// <summary>POST /credentials/{name}/revoke: drop the cached credential so the next request fetches anew.</summary>
     private async Task RevokeAsync(HttpContext context, string name)
     {
-        if (!HttpMethods.IsPost(context.Request.Method))
+        if (!await RequireMethodAsync(context, HttpMethods.Post))
         {
-            context.Response.Headers.Allow = "POST";
-            await Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Use POST", "revoking a credential takes POST");
             return;
         }
         if (!configs.Current.Credentials.TryGetValue(name, out var binding))
@@ -65,10 +98,62 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         // Drops it here, deletes it from Redis and tells the other replicas (when Redis is configured).
         var wasCached = await broker.RevokeAsync(binding);
         await WriteAsync(context, StatusCodes.Status200OK,
-            $"{{\"credential\":{System.Text.Json.JsonSerializer.Serialize(binding.Name)},\"revoked\":true,\"wasCached\":{(wasCached ? "true" : "false")}}}");
+            $"{{\"credential\":{JsonSerializer.Serialize(binding.Name)},\"revoked\":true,\"wasCached\":{(wasCached ? "true" : "false")}}}");
     }
 
-    private static Task WriteAsync(HttpContext context, int status, string json, string contentType = "application/json")
+    /// <summary>
+    /// POST /workloads/revoke with <c>{"identity": "spiffe://..."}</c>: drops every credential issued for that workload
+    /// (workload-bound credentials such as jwt and token exchange). Credentials shared by all callers are listed,
+    /// not revoked: they are not this workload's alone (revoke them by name).
+    /// </summary>
+    private async Task RevokeWorkloadAsync(HttpContext context)
+    {
+        if (!await RequireMethodAsync(context, HttpMethods.Post))
+        {
+            return;
+        }
+        var body = await AdminJson.ReadObjectAsync(context);
+        if (body is null)
+        {
+            return;
+        }
+        if (AdminJson.String(body, "identity") is not { } text || !SpiffeId.TryParse(text, out var id, out var error))
+        {
+            await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_identity", "Invalid identity",
+                "the body must be {\"identity\": \"spiffe://trust-domain/path\"} with a valid SPIFFE ID");
+            return;
+        }
+        _ = error;
+        var revoked = new JsonArray();
+        var shared = new JsonArray();
+        foreach (var binding in configs.Current.Credentials.Values.OrderBy(b => b.Name, StringComparer.Ordinal))
+        {
+            if (binding.Provider.IsWorkloadBound)
+            {
+                var wasCached = await broker.RevokeAsync(binding, id.Value);
+                revoked.Add(new JsonObject { ["credential"] = binding.Name, ["wasCached"] = wasCached });
+            }
+            else
+            {
+                shared.Add(binding.Name);
+            }
+        }
+        var answer = new JsonObject { ["identity"] = id.Value, ["revoked"] = revoked, ["sharedNotRevoked"] = shared };
+        await WriteAsync(context, StatusCodes.Status200OK, answer.ToJsonString());
+    }
+
+    internal static async Task<bool> RequireMethodAsync(HttpContext context, params string[] methods)
+    {
+        if (methods.Any(m => string.Equals(m, context.Request.Method, StringComparison.OrdinalIgnoreCase)))
+        {
+            return true;
+        }
+        context.Response.Headers.Allow = string.Join(", ", methods);
+        await Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Method not allowed", $"this endpoint takes {string.Join(" or ", methods)}");
+        return false;
+    }
+
+    internal static Task WriteAsync(HttpContext context, int status, string json, string contentType = "application/json")
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = contentType;

@@ -83,4 +83,29 @@ public static class AuditEvents
             new("errorCount", errors.Count),
             new("errors", errors.Select(e => e.ToString()).ToList()),
         ]);
+
+    public static AuditEvent GrantApprovedEvent(DateTimeOffset now, Grants.Grant grant) =>
+        new(now, GrantApproved, [.. GrantFields(grant)]);
+
+    /// <summary>A grant ended (expired or revoked early) and the credentials issued under it were revoked.</summary>
+    public static AuditEvent GrantEnded(DateTimeOffset now, Grants.Grant grant, bool expired, string? revokedBy, IReadOnlyList<string> revokedCredentials) =>
+        new(now, expired ? GrantExpired : GrantRevoked,
+        [
+            .. GrantFields(grant),
+            new("revokedBy", revokedBy),
+            new("revokedCredentials", revokedCredentials),
+        ]);
+
+    private static IEnumerable<KeyValuePair<string, object?>> GrantFields(Grants.Grant grant) =>
+    [
+        new("grant", grant.Id),
+        new("identity", grant.Identity),
+        new("route", grant.Route),
+        new("credential", grant.Credential),
+        new("from", grant.From),
+        new("until", grant.Until),
+        new("approver", grant.Approver),
+        new("reason", grant.Reason),
+        new("createdBy", grant.CreatedBy),
+    ];
 }

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace SecretlessProxy.Cli;
 
-/// <summary>The <c>secretless-proxy</c> command line: run, validate, demo, dev-ca.</summary>
+/// <summary>The <c>secretless-proxy</c> command line: run, validate, demo, dev-ca, inventory.</summary>
 public static class CliApp
 {
     public static RootCommand Build(TextWriter output, TextWriter error)
@@ -13,6 +13,7 @@ public static class CliApp
         root.Add(ValidateCommand.Build(output, error));
         root.Add(DemoCommand.Build(output, error));
         root.Add(DevCaCommand.Build(output, error));
+        root.Add(InventoryCommand.Build(output, error));
         return root;
     }
 

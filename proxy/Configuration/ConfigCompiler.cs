@@ -29,6 +29,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
+        var grants = GrantsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
 
         if (errors.HasErrors)
@@ -60,6 +61,9 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Clusters = reverseProxy.Clusters,
             DecisionLog = decisionLog,
             Metrics = metrics,
+            Grants = grants,
+            IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),
+            EffectiveConfig = Admin.EffectiveConfig.Render(document),
             Cache = cache,
             WatchedFiles = watched.Distinct().ToList(),
             Warnings = errors.Warnings,

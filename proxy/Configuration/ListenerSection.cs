@@ -11,7 +11,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow"];
 
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
     {
@@ -99,27 +99,34 @@ internal static class ListenerSection
         var (protocols, http3) = ReadProtocols(item, errors);
 
         TlsMaterial? tls = null;
+        List<SpiffeIdPattern>? adminAllow = null;
         if (role == ListenerRole.Proxy && urlOk && !isHttps)
         {
             errors.Add(item.Path + ":url", "a proxy listener must use https: callers are identified by their X.509-SVID over mutual TLS", "change the scheme to https:// and add certificate and trustBundles");
         }
         if (role == ListenerRole.Admin)
         {
+            if (urlOk && !isHttps && address is not null && !IPAddress.IsLoopback(address))
+            {
+                errors.Add(item.Path + ":url", "an admin listener reachable beyond this host must use mutual TLS",
+                    "bind it to loopback (http://127.0.0.1:9901), or use https:// with certificate, trustBundles and allow: [admin SPIFFE IDs]");
+            }
             if (urlOk && isHttps)
             {
-                errors.Add(item.Path + ":url", "the admin listener serves plain http in this version", "use http:// on a loopback address, e.g. http://127.0.0.1:9901");
+                tls = LoadTls(document, item, errors, watchedFiles, now);
+                adminAllow = ReadAdminAllow(item, errors);
             }
-            if (urlOk && address is not null && !IPAddress.IsLoopback(address))
+            else if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists() || item.GetSection("allow").Exists())
             {
-                errors.Warn(item.Path + ":url", "the admin listener is reachable beyond this host", "bind it to 127.0.0.1 unless something else protects it");
-            }
-            if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
-            {
-                errors.Warn(item.Path, "certificate and trustBundles are ignored on the admin listener", "remove them from this listener");
+                errors.Warn(item.Path, "certificate, trustBundles and allow apply only to an https admin listener", "use an https:// url to require mutual TLS, or remove them");
             }
         }
         else if (role == ListenerRole.Proxy)
         {
+            if (item.GetSection("allow").Exists())
+            {
+                errors.Add(item.Path + ":allow", "applies to the admin listener only", "remove it: who may call through a proxy listener is decided by policies");
+            }
             tls = LoadTls(document, item, errors, watchedFiles, now);
         }
 
@@ -138,7 +145,31 @@ internal static class ListenerSection
             Protocols = protocols,
             Http3Requested = http3,
             Tls = tls,
+            AdminAllow = adminAllow,
         };
+    }
+
+    private static List<SpiffeIdPattern> ReadAdminAllow(IConfigurationSection item, ConfigErrorList errors)
+    {
+        var result = new List<SpiffeIdPattern>();
+        var section = item.GetSection("allow");
+        foreach (var entry in ConfigSections.Items(section))
+        {
+            if (SpiffeIdPattern.TryParse(entry.Value?.Trim(), out var pattern, out var error))
+            {
+                result.Add(pattern);
+            }
+            else
+            {
+                errors.Add(entry.Path, $"is not a SPIFFE ID or pattern: {error}", "write the admin workloads' IDs, e.g. allow: [spiffe://example.org/ns/ops/sa/admin]");
+            }
+        }
+        if (result.Count == 0 && !section.GetChildren().Any() && section.Value is null)
+        {
+            errors.Add(item.Path + ":allow", "is required for an https admin listener: it lists the SPIFFE IDs that may use the admin API",
+                "add allow: [spiffe://example.org/ns/ops/sa/admin]");
+        }
+        return result;
     }
 
     private static (HttpProtocols, bool) ReadProtocols(IConfigurationSection item, ConfigErrorList errors)

@@ -30,6 +30,15 @@ public sealed class ProxyConfig : IDisposable
 
     public required DecisionLogSettings DecisionLog { get; init; }
 
+    /// <summary>The config as JSON with secrets redacted (the admin API's <c>GET /config</c>).</summary>
+    public string EffectiveConfig { get; init; } = "{}";
+
+    /// <summary>Where grants are kept (read at start) and the longest window one may have.</summary>
+    public Grants.GrantSettings Grants { get; init; } = new(System.IO.Path.Combine(AppContext.BaseDirectory, "grants.json"), SecretlessProxy.Grants.GrantSettings.DefaultMaxDuration);
+
+    /// <summary>The names under <c>identities</c>, by the SPIFFE ID or pattern they stand for.</summary>
+    public IReadOnlyDictionary<string, string> IdentityNames { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Opt-in metric labels.</summary>
     public Metrics.MetricsSettings Metrics { get; init; } = SecretlessProxy.Metrics.MetricsSettings.Default;
 

@@ -17,7 +17,9 @@ using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Grants;
 using SecretlessProxy.Identity;
+using SecretlessProxy.Inventory;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Metrics;
 using SecretlessProxy.Pipeline;
@@ -79,6 +81,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<AdminEndpoints>();
         builder.Services.AddSingleton<RequestAudit>();
         builder.Services.AddSingleton<ProxyMetrics>();
+        builder.Services.AddSingleton<UsageTracker>();
+        builder.Services.AddSingleton<GrantService>();
+        builder.Services.AddSingleton<GrantEndpoints>();
+        builder.Services.AddSingleton<InventoryEndpoint>();
         builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(sp.GetRequiredService<ConfigManager>(), sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<RedisCredentialCache>();
@@ -101,7 +107,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
             throw;
         }
         var metrics = app.Services.GetRequiredService<ProxyMetrics>();
-        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => 0);
+        var grants = app.Services.GetRequiredService<GrantService>();
+        await grants.StartAsync();
+        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount);
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
 
@@ -151,6 +159,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     {
         await _app.StopAsync();
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
+        _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
         await _app.Services.GetRequiredService<DecisionLog>().DisposeAsync();
         await _app.DisposeAsync();

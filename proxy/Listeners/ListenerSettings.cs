@@ -27,6 +27,9 @@ public sealed class ListenerSettings
     /// <summary>Certificate and bundles for an HTTPS listener.</summary>
     public TlsMaterial? Tls { get; init; }
 
+    /// <summary>The SPIFFE IDs that may use an https admin listener (null: a loopback http admin listener).</summary>
+    public IReadOnlyList<Identity.SpiffeIdPattern>? AdminAllow { get; init; }
+
     /// <summary>What must not change without a restart (address, port, scheme, protocols, role).</summary>
     public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}";
 }

@@ -9,7 +9,7 @@ using Yarp.ReverseProxy.Model;
 namespace SecretlessProxy.Pipeline;
 
 /// <summary>Decides by policy whether the caller may make this call on the matched route; 403 otherwise.</summary>
-internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, TimeProvider time, ILogger<PolicyMiddleware> logger)
+internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, Grants.GrantService grants, TimeProvider time, ILogger<PolicyMiddleware> logger)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -21,7 +21,7 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         record.PathTemplate = routeConfig.Match.Path;
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var decision = configs.Current.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow());
+        var decision = configs.Current.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         record.Rule = decision.Rule?.Name;
         record.Reason = decision.Reason;

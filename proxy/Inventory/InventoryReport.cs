@@ -1,0 +1,236 @@
+using System.Text.Json.Nodes;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
+using SecretlessProxy.Grants;
+using SecretlessProxy.Identity;
+
+namespace SecretlessProxy.Inventory;
+
+/// <summary>
+/// The inventory as JSON, from live state: each identity with the routes it may use (policy and grants), what it
+/// actually called and obtained (first and last use, current TTLs); static credentials still in use; allow rules
+/// not used for N days; identities seen but denied.
+/// </summary>
+internal static class InventoryReport
+{
+    public static JsonObject Build(ProxyConfig config, GrantService grants, UsageTracker usage, DateTimeOffset now, int staleDays)
+    {
+        var live = grants.All.Where(g => g.IsLive(now)).ToList();
+        var ids = new SortedSet<string>(usage.Identities.Keys, StringComparer.Ordinal);
+        foreach (var grant in live)
+        {
+            ids.Add(grant.Identity);
+        }
+        foreach (var rule in config.Policy.Rules)
+        {
+            foreach (var pattern in rule.Identities.Where(p => !p.IsPrefix))
+            {
+                ids.Add(pattern.Key);
+            }
+        }
+
+        var identities = new JsonArray();
+        foreach (var text in ids)
+        {
+            if (!SpiffeId.TryParse(text, out var id, out _))
+            {
+                continue;
+            }
+            usage.Identities.TryGetValue(text, out var seen);
+            var entry = new JsonObject
+            {
+                ["identity"] = text,
+                ["name"] = config.IdentityNames.GetValueOrDefault(text),
+                ["firstSeen"] = seen?.Seen.First,
+                ["lastSeen"] = seen?.Seen.Last,
+                ["allowed"] = seen?.Allowed ?? 0,
+                ["denied"] = seen?.Denied ?? 0,
+                ["mayUse"] = MayUse(config, id, live),
+                ["used"] = Used(seen),
+                ["credentials"] = Credentials(config, text, seen, now),
+            };
+            identities.Add(entry);
+        }
+
+        var patterns = new JsonArray();
+        foreach (var path in PolicyInventory.Paths(config, config.IdentityNames).Where(p => p.Identity.EndsWith("/*", StringComparison.Ordinal)))
+        {
+            patterns.Add(PathJson(path));
+        }
+
+        return new JsonObject
+        {
+            ["generatedAt"] = now,
+            ["trackingSince"] = usage.Since,
+            ["staleAfterDays"] = staleDays,
+            ["untrackedIdentities"] = usage.Untracked,
+            ["identities"] = identities,
+            ["patterns"] = patterns,
+            ["staticCredentialsInUse"] = StaticInUse(usage),
+            ["staleAllowRules"] = StaleRules(config, usage, now, staleDays),
+            ["deniedIdentities"] = Denied(usage),
+        };
+    }
+
+    private static JsonArray MayUse(ProxyConfig config, SpiffeId id, List<Grant> live)
+    {
+        var result = new JsonArray();
+        var paths = PolicyInventory.PathsOf(config, id);
+        foreach (var path in paths.Where(p => !p.IsDeny))
+        {
+            var grant = live.Where(g => g.Identity == id.Value && (g.Route == path.Route || g.Credential is not null && g.Credential == path.Credential))
+                .OrderByDescending(g => g.Until).FirstOrDefault();
+            var json = PathJson(path);
+            json["deniedBy"] = paths.FirstOrDefault(d => d.IsDeny && d.Route == path.Route && d.Methods is null && d.Paths is null && d.Schedule is null)?.Rule;
+            json["grant"] = grant?.Id;
+            json["grantUntil"] = grant?.Until;
+            json["usableNow"] = json["deniedBy"] is null && (!path.RequiresGrant || grant is not null);
+            result.Add(json);
+        }
+        return result;
+    }
+
+    private static JsonObject PathJson(AccessPath path) => new()
+    {
+        ["identity"] = path.Identity,
+        ["name"] = path.IdentityName,
+        ["route"] = path.Route,
+        ["rule"] = path.Rule,
+        ["effect"] = path.IsDeny ? "deny" : "allow",
+        ["methods"] = path.Methods,
+        ["paths"] = path.Paths,
+        ["schedule"] = path.Schedule,
+        ["requiresGrant"] = path.RequiresGrant,
+        ["credential"] = path.Credential,
+        ["provider"] = path.Provider,
+        ["staticCredential"] = path.StaticCredential,
+    };
+
+    private static JsonArray Used(UsageTracker.IdentityUsage? seen)
+    {
+        var result = new JsonArray();
+        if (seen is null)
+        {
+            return result;
+        }
+        foreach (var (route, counter) in seen.Routes.OrderBy(r => r.Key, StringComparer.OrdinalIgnoreCase))
+        {
+            result.Add(new JsonObject
+            {
+                ["route"] = route,
+                ["firstUse"] = counter.First,
+                ["lastUse"] = counter.Last,
+                ["allowed"] = counter.Allowed,
+                ["denied"] = counter.Refused,
+            });
+        }
+        return result;
+    }
+
+    private static JsonArray Credentials(ProxyConfig config, string identity, UsageTracker.IdentityUsage? seen, DateTimeOffset now)
+    {
+        var result = new JsonArray();
+        if (seen is null)
+        {
+            return result;
+        }
+        foreach (var (name, use) in seen.Credentials.OrderBy(c => c.Key, StringComparer.OrdinalIgnoreCase))
+        {
+            DateTimeOffset? expiresAt = null;
+            if (config.Credentials.TryGetValue(name, out var binding))
+            {
+                var cache = binding.Provider.IsWorkloadBound ? binding.CacheOfWorkload(identity) : binding.Cache;
+                if (cache?.Current is { } entry && entry.ExpiresAt > now)
+                {
+                    expiresAt = entry.ExpiresAt;
+                }
+            }
+            result.Add(new JsonObject
+            {
+                ["credential"] = name,
+                ["provider"] = use.Provider,
+                ["static"] = use.Static,
+                ["firstUse"] = use.Counter.First,
+                ["lastUse"] = use.Counter.Last,
+                ["requests"] = use.Counter.Allowed,
+                ["lastSource"] = Audit.DecisionRecord.SourceName(use.LastSource),
+                ["cachedUntil"] = expiresAt,
+                ["ttlSeconds"] = expiresAt is { } until ? Math.Round((until - now).TotalSeconds) : null,
+            });
+        }
+        return result;
+    }
+
+    private static JsonArray StaticInUse(UsageTracker usage)
+    {
+        var byCredential = new SortedDictionary<string, (string? Provider, SortedSet<string> Identities, DateTimeOffset? First, DateTimeOffset? Last, long Requests)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (identity, seen) in usage.Identities)
+        {
+            foreach (var (name, use) in seen.Credentials.Where(c => c.Value.Static))
+            {
+                var current = byCredential.GetValueOrDefault(name, (use.Provider, new SortedSet<string>(StringComparer.Ordinal), null, null, 0));
+                current.Identities.Add(identity);
+                current.First = Min(current.First, use.Counter.First);
+                current.Last = Max(current.Last, use.Counter.Last);
+                current.Requests += use.Counter.Allowed;
+                byCredential[name] = current;
+            }
+        }
+        var result = new JsonArray();
+        foreach (var (name, info) in byCredential)
+        {
+            result.Add(new JsonObject
+            {
+                ["credential"] = name,
+                ["provider"] = info.Provider,
+                ["identities"] = new JsonArray([.. info.Identities.Select(i => (JsonNode)i)]),
+                ["firstUse"] = info.First,
+                ["lastUse"] = info.Last,
+                ["requests"] = info.Requests,
+            });
+        }
+        return result;
+    }
+
+    private static JsonArray StaleRules(ProxyConfig config, UsageTracker usage, DateTimeOffset now, int staleDays)
+    {
+        var cutoff = now - TimeSpan.FromDays(staleDays);
+        var result = new JsonArray();
+        foreach (var rule in config.Policy.Rules.Where(r => !r.IsDeny))
+        {
+            var last = usage.RuleLastUsed.TryGetValue(rule.Name, out var stamp) ? stamp.Value : null;
+            if (last is null ? usage.Since <= cutoff : last < cutoff)
+            {
+                result.Add(new JsonObject
+                {
+                    ["rule"] = rule.Name,
+                    ["routes"] = new JsonArray([.. rule.Routes.Select(r => (JsonNode)r)]),
+                    ["lastUsed"] = last,
+                });
+            }
+        }
+        return result;
+    }
+
+    private static JsonArray Denied(UsageTracker usage)
+    {
+        var result = new JsonArray();
+        foreach (var (identity, seen) in usage.Identities.Where(i => i.Value.Denied > 0).OrderBy(i => i.Key, StringComparer.Ordinal))
+        {
+            result.Add(new JsonObject
+            {
+                ["identity"] = identity,
+                ["denied"] = seen.Denied,
+                ["allowed"] = seen.Allowed,
+                ["lastSeen"] = seen.Seen.Last,
+                ["lastReason"] = seen.LastDeniedReason,
+                ["routes"] = new JsonArray([.. seen.Routes.Where(r => r.Value.Refused > 0).Select(r => (JsonNode)r.Key).OrderBy(r => r!.GetValue<string>(), StringComparer.Ordinal)]),
+            });
+        }
+        return result;
+    }
+
+    private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
+    private static DateTimeOffset? Max(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
+}

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Credentials;
+
+namespace SecretlessProxy.Inventory;
+
+/// <summary>
+/// Live usage for the inventory, fed by every completed request: per identity its routes and credentials with
+/// first and last use, allow and deny counts, and when each allow rule last allowed a call. Lock-free: dictionary
+/// lookups keyed by the config's and the connection's own strings, and interlocked writes. Bounded: at most
+/// <see cref="MaxIdentities"/> identities are tracked (the rest are counted in <see cref="Untracked"/>).
+/// Kept in memory since the process started (<see cref="Since"/>).
+/// </summary>
+public sealed class UsageTracker(TimeProvider time)
+{
+    public const int MaxIdentities = 10_000;
+
+    private readonly ConcurrentDictionary<string, IdentityUsage> _identities = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Timestamp> _ruleLastUsed = new(StringComparer.OrdinalIgnoreCase);
+    private long _untracked;
+
+    public DateTimeOffset Since { get; } = time.GetUtcNow();
+
+    public long Untracked => Interlocked.Read(ref _untracked);
+
+    public IReadOnlyDictionary<string, IdentityUsage> Identities => _identities;
+
+    /// <summary>When each allow rule last allowed a call (UTC ticks).</summary>
+    public IReadOnlyDictionary<string, Timestamp> RuleLastUsed => _ruleLastUsed;
+
+    public void Record(DecisionRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Identity is not { } identity)
+        {
+            return;
+        }
+        var ticks = record.Time.UtcTicks;
+        if (!_identities.TryGetValue(identity, out var usage))
+        {
+            if (_identities.Count >= MaxIdentities)
+            {
+                Interlocked.Increment(ref _untracked);
+                return;
+            }
+            usage = _identities.GetOrAdd(identity, static _ => new IdentityUsage());
+        }
+        var allowed = record.PolicyOutcome == DecisionRecord.Allow;
+        usage.Touch(ticks, allowed, record.Reason);
+        if (record.Route is { } route)
+        {
+            usage.Routes.GetOrAdd(route, static _ => new UseCounter()).Touch(ticks, allowed);
+        }
+        if (allowed && record.Rule is { } rule)
+        {
+            _ruleLastUsed.GetOrAdd(rule, static _ => new Timestamp()).Set(ticks);
+        }
+        if (record.CredentialSource != CredentialSource.None && record.Credential is { } credential)
+        {
+            var use = usage.Credentials.GetOrAdd(credential, static _ => new CredentialUse());
+            use.Counter.Touch(ticks, allowed: true);
+            use.Provider = record.CredentialProvider;
+            use.Static = record.CredentialStatic == true;
+            use.LastSource = record.CredentialSource;
+        }
+    }
+
+    /// <summary>An instant updated with interlocked operations (UTC ticks; null until set).</summary>
+    public sealed class Timestamp
+    {
+        private long _ticks;
+
+        public DateTimeOffset? Value => Interlocked.Read(ref _ticks) is var ticks && ticks != 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+        internal void Set(long ticks) => Interlocked.Exchange(ref _ticks, ticks);
+    }
+
+    public sealed class IdentityUsage
+    {
+        private long _allowed;
+        private long _denied;
+
+        public UseCounter Seen { get; } = new();
+
+        public long Allowed => Interlocked.Read(ref _allowed);
+
+        public long Denied => Interlocked.Read(ref _denied);
+
+        /// <summary>The reason of the last refusal (a code), if any.</summary>
+        public string? LastDeniedReason { get; private set; }
+
+        public ConcurrentDictionary<string, UseCounter> Routes { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        public ConcurrentDictionary<string, CredentialUse> Credentials { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        internal void Touch(long ticks, bool allowed, string? reason)
+        {
+            Seen.Touch(ticks, allowed);
+            if (allowed)
+            {
+                Interlocked.Increment(ref _allowed);
+            }
+            else
+            {
+                Interlocked.Increment(ref _denied);
+                LastDeniedReason = reason;
+            }
+        }
+    }
+
+    public sealed class UseCounter
+    {
+        private long _first;
+        private long _last;
+        private long _allowed;
+        private long _refused;
+
+        public DateTimeOffset? First => Read(ref _first);
+
+        public DateTimeOffset? Last => Read(ref _last);
+
+        public long Allowed => Interlocked.Read(ref _allowed);
+
+        public long Refused => Interlocked.Read(ref _refused);
+
+        internal void Touch(long ticks, bool allowed)
+        {
+            Interlocked.CompareExchange(ref _first, ticks, 0);
+            if (ticks > Interlocked.Read(ref _last))
+            {
+                Interlocked.Exchange(ref _last, ticks);
+            }
+            Interlocked.Increment(ref allowed ? ref _allowed : ref _refused);
+        }
+
+        private static DateTimeOffset? Read(ref long field)
+        {
+            var ticks = Interlocked.Read(ref field);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    public sealed class CredentialUse
+    {
+        public UseCounter Counter { get; } = new();
+
+        public string? Provider { get; set; }
+
+        public bool Static { get; set; }
+
+        public CredentialSource LastSource { get; set; }
+    }
+}
