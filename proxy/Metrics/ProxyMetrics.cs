@@ -19,7 +19,7 @@ namespace SecretlessProxy.Metrics;
 public sealed class ProxyMetrics : ICredentialObserver
 {
     private static readonly double[] LatencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-    private static readonly double[] OverheadBuckets = Histogram.ExponentialBuckets(0.00001, 2, 16);
+    private static readonly double[] OverheadBuckets = Histogram.ExponentialBuckets(0.000001, 2, 20);
 
     private readonly Histogram _requestDuration;
     private readonly Histogram _upstreamLatency;
