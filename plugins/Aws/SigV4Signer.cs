@@ -45,8 +45,8 @@ public static class SigV4Signer
 
         var canonical = new StringBuilder();
         canonical.Append(request.Method.ToUpperInvariant()).Append('\n');
-        canonical.Append(CanonicalPath(request.Path, options.NormalizePath)).Append('\n');
-        canonical.Append(CanonicalQuery(request.Query)).Append('\n');
+        canonical.Append(options.EncodePath ? CanonicalPath(request.Path, options.NormalizePath) : (request.Path.Length == 0 ? "/" : request.Path)).Append('\n');
+        canonical.Append(CanonicalQuery(request.Query, options.EncodeQuery)).Append('\n');
         foreach (var (name, values) in headers)
         {
             canonical.Append(name).Append(':').Append(string.Join(',', values)).Append('\n');
@@ -125,19 +125,19 @@ public static class SigV4Signer
         return string.Join('/', path.Split('/').Select(Encode));
     }
 
-    private static string CanonicalQuery(IReadOnlyList<KeyValuePair<string, string>> query)
+    private static string CanonicalQuery(IReadOnlyList<KeyValuePair<string, string>> query, bool encode)
     {
         if (query.Count == 0)
         {
             return "";
         }
-        var pairs = query.Select(p => (Key: Encode(p.Key), Value: Encode(p.Value)))
+        var pairs = query.Select(p => encode ? (Key: Encode(p.Key), Value: Encode(p.Value)) : (p.Key, p.Value))
             .OrderBy(p => p.Key, StringComparer.Ordinal)
             .ThenBy(p => p.Value, StringComparer.Ordinal);
         return string.Join('&', pairs.Select(p => p.Key + "=" + p.Value));
     }
 
-    private static string Encode(string value)
+    internal static string Encode(string value)
     {
         var builder = new StringBuilder(value.Length);
         Encode(builder, value);
