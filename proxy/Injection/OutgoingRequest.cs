@@ -59,8 +59,16 @@ internal sealed class OutgoingRequest(HttpRequestMessage request, string? payloa
 
     public void RemoveHeader(string name)
     {
-        request.Headers.Remove(name);
-        request.Content?.Headers.Remove(name);
+        // Remove validates the name against the collection's kind: only call it where the header is.
+        if (request.Headers.NonValidated.Contains(name))
+        {
+            request.Headers.Remove(name);
+        }
+        if (request.Content is { } content && content.Headers.NonValidated.Contains(name))
+        {
+            // Remove validates the name: only call it for a header the content really has.
+            content.Headers.Remove(name);
+        }
     }
 
     public void SetHeader(string name, string value)

@@ -38,7 +38,11 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, bool signsRe
     {
         var request = _context!.ProxyRequest;
         request.Headers.Remove(name);
-        request.Content?.Headers.Remove(name);
+        if (request.Content is { } content && content.Headers.NonValidated.Contains(name))
+        {
+            // Remove validates the name: only call it for a header the content really has.
+            content.Headers.Remove(name);
+        }
         request.Headers.TryAddWithoutValidation(name, value);
     }
 
