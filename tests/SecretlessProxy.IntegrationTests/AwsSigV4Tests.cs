@@ -254,6 +254,31 @@ public sealed class AwsSigV4Tests : IDisposable
         Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/s3/bucket/caf%C3%A9%20menu.txt?acl", 200)]
+    [InlineData("/s3/bucket/odd%FFbyte?q=%zz&x=a+b&=&&k=1&k=0&emoji=%F0%9F%98%80", 200)]
+    [InlineData("/s3/bucket/key!$'()*,=:@~?q=!$'()*,;:@/", 200)]
+    [InlineData("/s3/bucket/a%2Fb", 400)]
+    [InlineData("/s3/bucket/../../etc/passwd", 400)]
+    public async Task Odd_paths_and_queries_are_signed_as_sent_or_refused_cleanly(string target, int expected)
+    {
+        await WriteBaseKeysAsync();
+        await using var aws = await AwsTestServer.StartAsync(_pki.Directory);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, aws.S3Uri,
+            "    provider: aws-static\n    accessKeyIdFile: aws-access-key-id\n    secretAccessKeyFile: aws-secret-access-key"));
+        var svid = _pki.WritePem(_pki.Svid(), "aws-client");
+        var curl = await Curl.RunAsync([.. Curl.Mtls(_pki, svid), "--path-as-is", "-g", proxy.ProxyUri.ToString().TrimEnd('/') + target]);
+        Assert.True(curl.Status == expected, $"{curl.Status}: {curl.Body}{curl.StdErr}\n{aws.Output}");
+        if (expected == 200)
+        {
+            Assert.True(JsonDocument.Parse(curl.Body).RootElement.GetProperty("verified").GetBoolean());
+        }
+        else
+        {
+            Assert.Contains("\"reason\"", curl.Body, StringComparison.Ordinal);
+        }
+    }
+
     private static void AssertNoSecretsIn(string text, JsonElement issued)
     {
         Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, text, StringComparison.Ordinal);
