@@ -14,6 +14,8 @@ internal sealed class PreparedSigV4(Credential credential, AwsSigningCredentials
         "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
     };
 
+    private readonly SigV4SigningKeyCache _keyCache = new();
+
     public Credential Credential => credential;
 
     public void Apply(IOutboundRequest request)
@@ -46,7 +48,7 @@ internal sealed class PreparedSigV4(Credential credential, AwsSigningCredentials
         var payloadHash = options.SignPayloadHashHeader && outgoing.PayloadSha256 is null
             ? SigV4Request.UnsignedPayload
             : outgoing.PayloadSha256 ?? throw new CredentialInjectionException(credential.Name, "the payload must be signed but its hash is missing");
-        var signature = SigV4Signer.Sign(new SigV4Request(outgoing.Method, path, query, headers, payloadHash), keys, options, time.GetUtcNow());
+        var signature = SigV4Signer.Sign(new SigV4Request(outgoing.Method, path, query, headers, payloadHash), keys, options, time.GetUtcNow(), _keyCache);
         foreach (var (name, value) in signature.HeadersToSet)
         {
             outgoing.SetHeader(name, value);
