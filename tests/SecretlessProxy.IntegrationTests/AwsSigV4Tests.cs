@@ -254,6 +254,26 @@ public sealed class AwsSigV4Tests : IDisposable
         Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Services_other_than_s3_get_a_signed_payload_and_a_double_encoded_path()
+    {
+        await WriteBaseKeysAsync();
+        await using var aws = await AwsTestServer.StartAsync(_pki.Directory);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, aws.S3Uri,
+            "    provider: aws-static\n    accessKeyIdFile: aws-access-key-id\n    secretAccessKeyFile: aws-secret-access-key",
+            "{ type: sigv4, service: execute-api, region: eu-west-1 }"));
+        using var client = proxy.Client();
+        using var content = new StringContent("{\"amount\":42}", Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync(new Uri(proxy.ProxyUri, "/s3/prod/orders/caf%C3%A9%20bar?sort=desc"), content);
+        var verified = await VerifiedAsync(response, aws);
+        Assert.Equal("execute-api", verified.GetProperty("service").GetString());
+        Assert.Equal("eu-west-1", verified.GetProperty("region").GetString());
+        Assert.Equal("/prod/orders/caf%C3%A9%20bar?sort=desc", verified.GetProperty("url").GetString());
+        // Signed payload: no x-amz-content-sha256 header needed, the verifier hashed the body itself.
+        Assert.Equal(JsonValueKind.Null, verified.GetProperty("contentSha256").ValueKind);
+        Assert.Equal(13, verified.GetProperty("bodyLength").GetInt32());
+    }
+
     [Theory]
     [InlineData("/s3/bucket/caf%C3%A9%20menu.txt?acl", 200)]
     [InlineData("/s3/bucket/odd%FFbyte?q=%zz&x=a+b&=&&k=1&k=0&emoji=%F0%9F%98%80", 200)]
