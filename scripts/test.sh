@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl and redis-server, the npm oidc-provider test server) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl and redis-server, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,14 @@ if [ ! -d "$oidc/node_modules/oidc-provider" ]; then
   fi
   echo "== installing the test OAuth2 server (oidc-provider from npm)"
   (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The AWS tests run a SigV4-verifying upstream and a small STS on Node, with AWS's own @smithy/signature-v4
+# (npm, pinned by package-lock.json) recomputing every signature.
+aws=tests/SecretlessProxy.IntegrationTests/aws
+if [ ! -d "$aws/node_modules/@smithy/signature-v4" ] || [ ! -d "$aws/node_modules/@smithy/hash-node" ]; then
+  echo "== installing the AWS test servers' packages (@smithy/signature-v4 from npm)"
+  (cd "$aws" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -27,6 +27,22 @@ public sealed class Credential
     /// <summary>True for long-lived secrets read from a store (migration debt), false for minted ones.</summary>
     public bool IsStatic { get; init; }
 
+    /// <summary>
+    /// A second secret that goes with <see cref="Secret"/>, when the issuer returns one: the session token of
+    /// AWS STS session credentials (whose <see cref="Username"/> is the access key id and <see cref="Secret"/>
+    /// the secret access key). Null for single-secret credentials.
+    /// </summary>
+    public SecretValue? SessionToken { get; init; }
+
+    /// <summary>A copy with another expiry; every other part (secrets included) is kept.</summary>
+    public Credential WithExpiresAt(DateTimeOffset? expiresAt) => new(Name, Secret)
+    {
+        Username = Username,
+        ExpiresAt = expiresAt,
+        IsStatic = IsStatic,
+        SessionToken = SessionToken,
+    };
+
     /// <inheritdoc />
     public override string ToString() => $"Credential {Name} (secret {SecretValue.Redacted})";
 }

@@ -1,10 +1,23 @@
 namespace SecretlessProxy.Abstractions;
 
-/// <summary>Puts a credential on an outgoing request: a header, HTTP Basic, a query parameter.</summary>
+/// <summary>Puts a credential on an outgoing request: a header, HTTP Basic, a query parameter, a signature.</summary>
 public interface ICredentialInjector
 {
     /// <summary>Headers this injector writes; the proxy strips client-sent copies of them.</summary>
     IReadOnlyList<string> HeaderNames { get; }
+
+    /// <summary>
+    /// True when the injection reads the request it goes on (a signature over method, URL, headers, body). It then
+    /// runs at the last moment, on the request as YARP sends it, and <see cref="IPreparedInjection.Apply"/>
+    /// receives an <see cref="ISignableRequest"/>. False (the default): it runs as a YARP request transform.
+    /// </summary>
+    bool SignsRequest => false;
+
+    /// <summary>
+    /// Above zero, the proxy buffers the request body (up to this many bytes; a larger body is refused with 413
+    /// before the upstream is called) and hands its SHA-256 to <see cref="ISignableRequest.PayloadSha256"/>.
+    /// </summary>
+    long PayloadHashLimit => 0;
 
     /// <summary>
     /// Formats the credential once (implementations cache per credential instance) and checks it is safe to

@@ -12,16 +12,23 @@ public static class SigV4Signer
 {
     public const string Algorithm = "AWS4-HMAC-SHA256";
 
-    public static SigV4Signature Sign(SigV4Request request, AwsSigningCredentials credentials, SigV4Options options, DateTimeOffset time)
+    public static SigV4Signature Sign(SigV4Request request, AwsSigningCredentials credentials, SigV4Options options, DateTimeOffset time) =>
+        Sign(request, credentials, options, time, keyCache: null);
+
+    /// <summary>
+    /// Signs <paramref name="request"/>. <paramref name="keyCache"/> (one per set of credentials) keeps the
+    /// derived signing key for the day, so only the final HMAC runs per request.
+    /// </summary>
+    public static SigV4Signature Sign(SigV4Request request, AwsSigningCredentials credentials, SigV4Options options, DateTimeOffset time, SigV4SigningKeyCache? keyCache)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(credentials);
         ArgumentNullException.ThrowIfNull(options);
         var amzDate = time.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
         var date = amzDate[..8];
-        var scope = $"{date}/{options.Region}/{options.Service}/aws4_request";
+        var scope = string.Concat(date, "/", options.Region, "/", options.Service, "/aws4_request");
 
-        var added = new List<KeyValuePair<string, string>> { new("X-Amz-Date", amzDate) };
+        var added = new List<KeyValuePair<string, string>>(4) { new("X-Amz-Date", amzDate) };
         if (options.SignPayloadHashHeader)
         {
             added.Add(new("X-Amz-Content-Sha256", request.PayloadHash));
@@ -31,48 +38,110 @@ public static class SigV4Signer
             added.Add(new("X-Amz-Security-Token", credentials.SessionToken.Reveal()));
         }
 
-        var headers = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var (name, value) in request.Headers.Concat(added))
+        // (lowercase name, canonical value), sorted by name; values of a repeated name keep their order.
+        var headers = new List<(string Name, string Value)>(request.Headers.Count + added.Count);
+        foreach (var (name, value) in request.Headers)
         {
-            var lower = name.Trim().ToLowerInvariant();
-            if (!headers.TryGetValue(lower, out var values))
-            {
-                headers[lower] = values = [];
-            }
-            values.Add(CanonicalHeaderValue(value));
+            headers.Add((name.Trim().ToLowerInvariant(), CanonicalHeaderValue(value)));
         }
-        var signedHeaders = string.Join(';', headers.Keys);
+        foreach (var (name, value) in added)
+        {
+            headers.Add((name.ToLowerInvariant(), CanonicalHeaderValue(value)));
+        }
+        StableSortByName(headers);
 
-        var canonical = new StringBuilder();
-        canonical.Append(request.Method.ToUpperInvariant()).Append('\n');
-        canonical.Append(CanonicalPath(request.Path, options.NormalizePath)).Append('\n');
-        canonical.Append(CanonicalQuery(request.Query)).Append('\n');
-        foreach (var (name, values) in headers)
+        var signedHeaders = new StringBuilder(headers.Count * 16);
+        var length = 64 + request.Path.Length * 3 + request.PayloadHash.Length;
+        foreach (var (name, value) in headers)
         {
-            canonical.Append(name).Append(':').Append(string.Join(',', values)).Append('\n');
+            length += name.Length * 2 + value.Length + 3;
         }
-        canonical.Append('\n').Append(signedHeaders).Append('\n').Append(request.PayloadHash);
+        var canonical = new StringBuilder(length);
+        canonical.Append(request.Method.ToUpperInvariant()).Append('\n');
+        canonical.Append(options.EncodePath ? CanonicalPath(request.Path, options.NormalizePath) : (request.Path.Length == 0 ? "/" : request.Path)).Append('\n');
+        canonical.Append(CanonicalQuery(request.Query, options.EncodeQuery)).Append('\n');
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var name = headers[i].Name;
+            canonical.Append(name).Append(':').Append(headers[i].Value);
+            while (i + 1 < headers.Count && headers[i + 1].Name == name)
+            {
+                canonical.Append(',').Append(headers[++i].Value);
+            }
+            canonical.Append('\n');
+            if (signedHeaders.Length > 0)
+            {
+                signedHeaders.Append(';');
+            }
+            signedHeaders.Append(name);
+        }
+        var signedHeaderList = signedHeaders.ToString();
+        canonical.Append('\n').Append(signedHeaderList).Append('\n').Append(request.PayloadHash);
         var canonicalRequest = canonical.ToString();
 
-        var stringToSign = $"{Algorithm}\n{amzDate}\n{scope}\n{Hex(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
-        var key = Hmac(Encoding.UTF8.GetBytes("AWS4" + credentials.SecretAccessKey.Reveal()), date);
-        key = Hmac(key, options.Region);
-        key = Hmac(key, options.Service);
-        key = Hmac(key, "aws4_request");
+        var stringToSign = string.Concat(Algorithm + "\n", amzDate, "\n", scope, "\n", Sha256Hex(canonicalRequest));
+        var key = keyCache is null ? DeriveKey(credentials, date, options.Region, options.Service) : keyCache.Get(credentials, date, options.Region, options.Service);
         var signature = Hex(Hmac(key, stringToSign));
 
-        var result = new List<KeyValuePair<string, string>>(added);
+        var result = new List<KeyValuePair<string, string>>(added.Count + 2);
+        result.AddRange(added);
         if (credentials.SessionToken is not null && !options.SignSessionToken)
         {
             result.Add(new("X-Amz-Security-Token", credentials.SessionToken.Reveal()));
         }
-        result.Add(new("Authorization", $"{Algorithm} Credential={credentials.AccessKeyId}/{scope}, SignedHeaders={signedHeaders}, Signature={signature}"));
+        result.Add(new("Authorization", string.Concat(Algorithm + " Credential=", credentials.AccessKeyId, "/", scope, ", SignedHeaders=", signedHeaderList, ", Signature=", signature)));
         return new SigV4Signature(canonicalRequest, stringToSign, signature, result);
+    }
+
+    /// <summary>The signing key of one day, region and service (four chained HMACs from the secret).</summary>
+    internal static byte[] DeriveKey(AwsSigningCredentials credentials, string date, string region, string service)
+    {
+        var key = Hmac(Encoding.UTF8.GetBytes("AWS4" + credentials.SecretAccessKey.Reveal()), date);
+        key = Hmac(key, region);
+        key = Hmac(key, service);
+        return Hmac(key, "aws4_request");
+    }
+
+    /// <summary>Insertion sort by name (ordinal), stable: the header lists are short.</summary>
+    private static void StableSortByName(List<(string Name, string Value)> headers)
+    {
+        for (var i = 1; i < headers.Count; i++)
+        {
+            var item = headers[i];
+            var j = i - 1;
+            while (j >= 0 && string.CompareOrdinal(headers[j].Name, item.Name) > 0)
+            {
+                headers[j + 1] = headers[j];
+                j--;
+            }
+            headers[j + 1] = item;
+        }
+    }
+
+    private static string Sha256Hex(string text)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max);
+        try
+        {
+            var count = Encoding.UTF8.GetBytes(text, rented);
+            Span<byte> hash = stackalloc byte[32];
+            SHA256.HashData(rented.AsSpan(0, count), hash);
+            return Convert.ToHexStringLower(hash);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Trims, and folds every run of whitespace (line folds included) into one space.</summary>
     private static string CanonicalHeaderValue(string value)
     {
+        if (IsCanonical(value))
+        {
+            return value;
+        }
         var result = new StringBuilder(value.Length);
         var pendingSpace = false;
         foreach (var c in value.AsSpan().Trim())
@@ -90,6 +159,23 @@ public static class SigV4Signer
             result.Append(c);
         }
         return result.ToString();
+    }
+
+    private static bool IsCanonical(string value)
+    {
+        if (value.Length > 0 && (value[0] is ' ' or '\t' || value[^1] is ' ' or '\t'))
+        {
+            return false;
+        }
+        for (var i = 0; i < value.Length; i++)
+        {
+            var c = value[i];
+            if (c is '\t' or '\r' or '\n' || (c == ' ' && i + 1 < value.Length && value[i + 1] == ' '))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     internal static string CanonicalPath(string path, bool normalize)
@@ -125,19 +211,19 @@ public static class SigV4Signer
         return string.Join('/', path.Split('/').Select(Encode));
     }
 
-    private static string CanonicalQuery(IReadOnlyList<KeyValuePair<string, string>> query)
+    private static string CanonicalQuery(IReadOnlyList<KeyValuePair<string, string>> query, bool encode)
     {
         if (query.Count == 0)
         {
             return "";
         }
-        var pairs = query.Select(p => (Key: Encode(p.Key), Value: Encode(p.Value)))
+        var pairs = query.Select(p => encode ? (Key: Encode(p.Key), Value: Encode(p.Value)) : (p.Key, p.Value))
             .OrderBy(p => p.Key, StringComparer.Ordinal)
             .ThenBy(p => p.Value, StringComparer.Ordinal);
         return string.Join('&', pairs.Select(p => p.Key + "=" + p.Value));
     }
 
-    private static string Encode(string value)
+    internal static string Encode(string value)
     {
         var builder = new StringBuilder(value.Length);
         Encode(builder, value);

@@ -227,7 +227,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         }
         if (credential.ExpiresAt != expiresAt)
         {
-            credential = new Credential(credential.Name, credential.Secret) { Username = credential.Username, ExpiresAt = expiresAt, IsStatic = credential.IsStatic };
+            credential = credential.WithExpiresAt(expiresAt);
         }
         var lifetime = expiresAt - issuedAt;
         if (lifetime < TimeSpan.Zero)

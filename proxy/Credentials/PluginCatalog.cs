@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Injection;
+using SecretlessProxy.Plugins.Aws;
 using SecretlessProxy.Plugins.Jwt;
 using SecretlessProxy.Plugins.OAuth2;
 using SecretlessProxy.Plugins.Stores;
@@ -17,6 +18,7 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
         injectors.ToFrozenDictionary(i => i.Name, StringComparer.OrdinalIgnoreCase);
 
     public static PluginCatalog CreateDefault() => new(
-        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory()],
-        [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory()]);
+        [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory(),
+         new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory()],
+        [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory(), new SigV4InjectorFactory()]);
 }

@@ -61,6 +61,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton(sp => new DecisionLog(sp.GetRequiredService<ILogger<DecisionLog>>(), options.DecisionOutput));
+        // Before AddReverseProxy, which only adds its own factory when none is registered.
+        builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, Injection.InjectingHttpClientFactory>();
         builder.Services.AddReverseProxy()
             .LoadFromMemory([], [])
             .AddTransforms(context =>

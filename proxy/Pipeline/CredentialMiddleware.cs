@@ -6,6 +6,7 @@ using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Injection;
 using SecretlessProxy.Listeners;
 
 namespace SecretlessProxy.Pipeline;
@@ -55,7 +56,20 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         {
             record.CredentialTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         }
-        context.Features.Set(new InjectionFeature(prepared));
+        string? payloadSha256 = null;
+        if (binding.Injector.PayloadHashLimit > 0)
+        {
+            var payload = await PayloadHasher.BufferAndHashAsync(context.Request, binding.Injector.PayloadHashLimit, context.RequestAborted);
+            if (payload.Refusal is { } refusal)
+            {
+                record.Outcome = DecisionRecord.Error;
+                record.Reason = refusal.Reason;
+                await Problem.WriteAsync(context, refusal.Status, refusal.Reason, refusal.Title, refusal.Detail, route: routeId, credential: binding.Name);
+                return;
+            }
+            payloadSha256 = payload.Sha256;
+        }
+        context.Features.Set(new InjectionFeature(prepared, binding.Injector.SignsRequest, payloadSha256));
         await next(context);
     }
 

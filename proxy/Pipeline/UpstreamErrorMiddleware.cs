@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -23,6 +24,15 @@ internal sealed class UpstreamErrorMiddleware(RequestDelegate next)
             record.Reason = "client_canceled";
             return;
         }
+        if (FindInjectionFailure(error.Exception) is { } injection)
+        {
+            // The signing injection runs inside the forwarder's client; its failure is ours, not the upstream's.
+            record.Reason = "credential_invalid";
+            await Problem.WriteAsync(context, StatusCodes.Status502BadGateway, record.Reason, "Upstream credential unavailable",
+                $"the proxy could not put credential '{injection.CredentialName}' on the request for route '{record.Route}' ({injection.Reason}); the upstream was not called",
+                route: record.Route, credential: injection.CredentialName);
+            return;
+        }
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
         record.Reason = timedOut ? "upstream_timeout" : "upstream_unavailable";
         if (context.Response.HasStarted)
@@ -32,5 +42,17 @@ internal sealed class UpstreamErrorMiddleware(RequestDelegate next)
         await Problem.WriteAsync(context, timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, record.Reason,
             timedOut ? "Upstream timed out" : "Upstream unavailable",
             $"the upstream of route '{record.Route}' could not be reached ({error.Error})", route: record.Route);
+    }
+
+    private static CredentialInjectionException? FindInjectionFailure(Exception? exception)
+    {
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is CredentialInjectionException injection)
+            {
+                return injection;
+            }
+        }
+        return null;
     }
 }

@@ -98,7 +98,12 @@ public sealed class TokenEndpointResilienceTests : IAsyncLifetime
         var ex = await Assert.ThrowsAsync<CredentialUnavailableException>(async () => await provider.GetCredentialAsync(new CredentialRequest("api", "r", null), default));
         Assert.True(ex.IsOutage);
         Assert.Contains("timed out", ex.Reason, StringComparison.Ordinal);
-        Assert.Equal(3, _requests);
+        // The last attempt may reach the server a moment after the client gave up on it (a loaded machine).
+        for (var i = 0; i < 100 && Volatile.Read(ref _requests) < 3; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.Equal(3, Volatile.Read(ref _requests));
     }
 
     public async Task DisposeAsync()

@@ -442,6 +442,10 @@ public sealed record SharedEntry(Credential Credential, DateTimeOffset IssuedAt,
             {
                 writer.WriteString("username", Credential.Username);
             }
+            if (Credential.SessionToken is not null)
+            {
+                writer.WriteString("sessionToken", Credential.SessionToken.Reveal());
+            }
             writer.WriteNumber("issuedAt", IssuedAt.ToUnixTimeMilliseconds());
             writer.WriteNumber("expiresAt", ExpiresAt.ToUnixTimeMilliseconds());
             if (Credential.IsStatic)
@@ -476,6 +480,7 @@ public sealed record SharedEntry(Credential Credential, DateTimeOffset IssuedAt,
                 Username = root.TryGetProperty("username", out var user) && user.ValueKind == JsonValueKind.String ? user.GetString() : null,
                 ExpiresAt = expiresAt,
                 IsStatic = root.TryGetProperty("static", out var isStatic) && isStatic.ValueKind == JsonValueKind.True,
+                SessionToken = root.TryGetProperty("sessionToken", out var token) && token.ValueKind == JsonValueKind.String ? new SecretValue(token.GetString()!) : null,
             };
             return new SharedEntry(credential, DateTimeOffset.FromUnixTimeMilliseconds(issuedMs), expiresAt);
         }

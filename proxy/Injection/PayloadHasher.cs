@@ -1,0 +1,66 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace SecretlessProxy.Injection;
+
+/// <summary>
+/// Reads a request body into memory (bounded) and hashes it, for injectors that sign the payload. The body is
+/// put back as a memory stream, so YARP forwards the very bytes that were hashed.
+/// </summary>
+internal static class PayloadHasher
+{
+    /// <summary>SHA-256 (hex) of the empty body.</summary>
+    public const string EmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    public readonly record struct Refusal(int Status, string Reason, string Title, string Detail);
+
+    public readonly record struct Result(string? Sha256, Refusal? Refusal);
+
+    public static async Task<Result> BufferAndHashAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    {
+        var canHaveBody = request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
+        if (!canHaveBody || request.ContentLength == 0)
+        {
+            return new Result(EmptySha256, null);
+        }
+        if (request.ContentLength > limit)
+        {
+            return new Result(null, TooLarge(limit));
+        }
+        var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 4096);
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    return new Result(null, TooLarge(limit));
+                }
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's own body limits and malformed chunking surface here.
+            return new Result(null, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? TooLarge(limit)
+                : new Refusal(StatusCodes.Status400BadRequest, "body_unreadable", "Request body unreadable",
+                    "the request body could not be read in full, so it cannot be signed; the upstream was not called"));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        buffer.Position = 0;
+        var hash = Convert.ToHexStringLower(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+        request.Body = buffer;
+        return new Result(hash, null);
+    }
+
+    private static Refusal TooLarge(long limit) => new(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Request body too large to sign",
+        $"the request body is larger than the {limit} bytes this route's signer hashes (inject.maxPayloadBytes); the upstream was not called");
+}
