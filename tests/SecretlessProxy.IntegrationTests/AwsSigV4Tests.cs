@@ -72,7 +72,7 @@ public sealed class AwsSigV4Tests : IDisposable
         Assert.StartsWith("/reports/2026%20Q3/summary.csv?", verified.GetProperty("url").GetString(), StringComparison.Ordinal);
         Assert.Empty(proxy.Upstream.Requests);
 
-        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/s3/reports/other.csv");
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("route").GetString() == "s3");
         Assert.False(record.GetProperty("credentialStatic").GetBoolean());
         AssertNoSecretsIn(proxy.Logs.Text + proxy.Decisions.Text, issued);
     }
@@ -249,7 +249,7 @@ public sealed class AwsSigV4Tests : IDisposable
         Assert.Equal(AwsTestServer.BaseAccessKeyId, verified.GetProperty("accessKeyId").GetString());
         Assert.False(verified.GetProperty("sessionCredentials").GetBoolean());
         Assert.DoesNotContain("x-amz-security-token", verified.GetProperty("headerNames").EnumerateArray().Select(h => h.GetString()));
-        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("path").GetString() == "/s3/bucket/static");
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("route").GetString() == "s3");
         Assert.True(record.GetProperty("credentialStatic").GetBoolean());
         Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
     }

@@ -95,7 +95,7 @@ public sealed class ListenerTests : IDisposable
         {
             await Task.Delay(50);
             records = File.Exists(file)
-                ? File.ReadAllLines(file).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList()
+                ? File.ReadAllLines(file).Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(r => r.GetProperty("kind").GetString() == "decision").ToList()
                 : [];
         }
         Assert.Equal(["allow", "deny"], records.Select(r => r.GetProperty("outcome").GetString()));
