@@ -29,8 +29,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
-        var grants = GrantsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
+        var grants = GrantsSection.Compile(document, errors, redisConfigured: document.Root.GetSection("cache:redis").Exists());
 
         if (errors.HasErrors)
         {

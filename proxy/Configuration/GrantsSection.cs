@@ -2,24 +2,43 @@ using SecretlessProxy.Grants;
 
 namespace SecretlessProxy.Configuration;
 
-/// <summary>Compiles <c>grants</c>: the grant store (a local file) and the longest window a grant may have.</summary>
+/// <summary>
+/// Compiles <c>grants</c>: the grant store and the longest window a grant may have. The store is Redis when
+/// <c>cache.redis</c> is configured (replicas share grants), otherwise a local file; <c>store</c> chooses explicitly.
+/// </summary>
 internal static class GrantsSection
 {
     public const string DefaultFileName = "grants.json";
 
-    public static GrantSettings Compile(ConfigDocument document, ConfigErrorList errors)
+    public static GrantSettings Compile(ConfigDocument document, ConfigErrorList errors, bool redisConfigured)
     {
+        var kind = redisConfigured ? GrantStoreKind.Redis : GrantStoreKind.File;
         var section = document.Root.GetSection("grants");
         var path = Path.Combine(document.Directory, DefaultFileName);
         var maxDuration = GrantSettings.DefaultMaxDuration;
         if (!section.Exists())
         {
-            return new GrantSettings(path, maxDuration);
+            return new GrantSettings(path, maxDuration, kind);
         }
         ConfigSections.CheckKnownKeys(section, ["store", "path", "maxDuration"], errors, "grants");
-        if (ConfigSections.Value(section, "store") is { } store && !store.Equals("file", StringComparison.OrdinalIgnoreCase))
+        if (ConfigSections.Value(section, "store") is { } store)
         {
-            errors.Add(section.Path + ":store", $"'{store}' is not a grant store", "use store: file (the default), with path naming the file");
+            if (store.Equals("file", StringComparison.OrdinalIgnoreCase))
+            {
+                kind = GrantStoreKind.File;
+            }
+            else if (store.Equals("redis", StringComparison.OrdinalIgnoreCase))
+            {
+                kind = GrantStoreKind.Redis;
+                if (!redisConfigured)
+                {
+                    errors.Add(section.Path + ":store", "is redis, but cache.redis is not configured", "configure cache.redis (grants use the same Redis), or use store: file");
+                }
+            }
+            else
+            {
+                errors.Add(section.Path + ":store", $"'{store}' is not a grant store", "use store: redis (the default when cache.redis is set; replicas share grants) or store: file (the default otherwise), with path naming the file");
+            }
         }
         if (ConfigSections.Value(section, "path") is { } configured)
         {
@@ -40,6 +59,6 @@ internal static class GrantsSection
                 errors.Add(section.Path + ":maxDuration", "is not a duration of at least one second", "write it as d.hh:mm:ss or hh:mm:ss, e.g. maxDuration: 08:00:00");
             }
         }
-        return new GrantSettings(path, maxDuration);
+        return new GrantSettings(path, maxDuration, kind);
     }
 }

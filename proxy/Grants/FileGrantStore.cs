@@ -10,6 +10,8 @@ internal sealed class FileGrantStore(string path) : IGrantStore
 {
     public string Location => path;
 
+    public bool IsShared => false;
+
     public async Task<IReadOnlyList<Grant>> LoadAsync(CancellationToken cancellationToken)
     {
         if (!File.Exists(path))
@@ -22,8 +24,9 @@ internal sealed class FileGrantStore(string path) : IGrantStore
         return file.Grants ?? [];
     }
 
-    public async Task SaveAsync(IReadOnlyList<Grant> grants, CancellationToken cancellationToken)
+    public async Task SaveAsync(IReadOnlyList<Grant> all, IReadOnlyList<Grant> added, IReadOnlyList<string> removedIds, CancellationToken cancellationToken)
     {
+        var grants = all;
         var temp = $"{path}.{Environment.ProcessId}.tmp";
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {

@@ -6,5 +6,6 @@ namespace SecretlessProxy.Grants;
 internal sealed record GrantFile(int Version, IReadOnlyList<Grant> Grants);
 
 [JsonSerializable(typeof(GrantFile))]
+[JsonSerializable(typeof(Grant))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 internal sealed partial class GrantJson : JsonSerializerContext;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Credentials.Shared;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Policy;
 
@@ -14,8 +15,13 @@ namespace SecretlessProxy.Grants;
 /// change; reading it is one reference comparison). Once a second it ends grants whose window is over. When a grant
 /// ends, the credentials issued under it are revoked from the cache (per workload) and the trail records it.
 /// </summary>
-public sealed partial class GrantService(ConfigManager configs, CredentialBroker broker, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
+public sealed partial class GrantService(ConfigManager configs, CredentialBroker broker, RedisCredentialCache shared, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
 {
+    /// <summary>How often a shared store is read again, besides the change notices other replicas publish.</summary>
+    private const int ReloadEveryChecks = 10;
+
+    private int _checks;
+    private volatile bool _loaded;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile Snapshot _snapshot = new(null, GrantSet.Empty, []);
     private List<Grant> _grants = [];
@@ -47,27 +53,86 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
 
     public string? StoreLocation => _store?.Location;
 
-    /// <summary>Loads the saved grants (a corrupt file is set aside and logged) and starts the expiry check.</summary>
+    /// <summary>
+    /// Loads the saved grants (a corrupt file is set aside and logged; an unreachable Redis is tried again at every
+    /// check, and until then no grant is in force) and starts the expiry check.
+    /// </summary>
     public async Task StartAsync(IGrantStore? store = null, TimeSpan? checkInterval = null)
     {
-        _store = store ?? new FileGrantStore(configs.Current.Grants.Path);
+        var settings = configs.Current.Grants;
+        _store = store ?? (settings.Store == GrantStoreKind.Redis && configs.Current.Cache.Redis is { } redis
+            ? new RedisGrantStore(shared, redis.KeyPrefix)
+            : new FileGrantStore(settings.Path));
+        if (_store.IsShared)
+        {
+            shared.GrantsChanged += () => _ = ReloadAsync();
+            await ReloadAsync();
+        }
+        else
+        {
+            await LoadFileAsync();
+        }
+        Rebuild(configs.Current);
+        var interval = checkInterval ?? TimeSpan.FromSeconds(1);
+        _timer = time.CreateTimer(_ => _ = CheckAsync(), null, interval, interval);
+    }
+
+    private async Task LoadFileAsync()
+    {
         try
         {
-            _grants = [.. await _store.LoadAsync(CancellationToken.None)];
-            Log.Loaded(logger, _grants.Count, _store.Location);
+            _grants = [.. await _store!.LoadAsync(CancellationToken.None)];
+            _loaded = true;
+            Log.Loaded(logger, _grants.Count, _store!.Location);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidDataException)
         {
-            Log.LoadFailed(logger, _store.Location, ex.GetType().Name);
+            Log.LoadFailed(logger, _store!.Location, ex.GetType().Name);
             if (_store is FileGrantStore && File.Exists(_store.Location))
             {
                 File.Move(_store.Location, $"{_store.Location}.unreadable-{time.GetUtcNow():yyyyMMddHHmmss}", overwrite: true);
             }
             _grants = [];
+            _loaded = true;
         }
-        Rebuild(configs.Current);
-        var interval = checkInterval ?? TimeSpan.FromSeconds(1);
-        _timer = time.CreateTimer(_ => _ = EndExpiredAsync(), null, interval, interval);
+    }
+
+    /// <summary>Reads a shared store again (another replica changed it, or it was unreachable before).</summary>
+    internal async Task ReloadAsync()
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            var grants = await _store!.LoadAsync(CancellationToken.None);
+            if (!_loaded)
+            {
+                Log.Loaded(logger, grants.Count, _store.Location);
+            }
+            _grants = [.. grants];
+            _loaded = true;
+            Rebuild(configs.Current);
+        }
+        catch (IOException ex)
+        {
+            if (_loaded || _checks == 0)
+            {
+                Log.SharedLoadFailed(logger, _store!.Location, ex.Message);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task CheckAsync()
+    {
+        await EndExpiredAsync();
+        var check = Interlocked.Increment(ref _checks);
+        if (_store is { IsShared: true } && (!_loaded || check % ReloadEveryChecks == 0))
+        {
+            await ReloadAsync();
+        }
     }
 
     /// <summary>Validates and approves a grant; returns it, or the problems with the request.</summary>
@@ -155,7 +220,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         try
         {
             var next = new List<Grant>(_grants) { grant };
-            if (!await SaveAsync(next))
+            if (!await SaveAsync(next, [grant], []))
             {
                 return (null, ["the grant store could not be written, so the grant would not survive a restart; nothing was granted"], true);
             }
@@ -221,7 +286,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
             var next = _grants.Where(g => !which(g)).ToList();
             // Access ends now even if the store cannot be written (it would only bring the grant back after a restart,
             // and the expiry check ends it again then).
-            await SaveAsync(next);
+            await SaveAsync(next, [], [.. ended.Select(g => g.Id)]);
             _grants = next;
             Rebuild(configs.Current);
             return ended;
@@ -257,11 +322,11 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         return revoked;
     }
 
-    private async Task<bool> SaveAsync(List<Grant> grants)
+    private async Task<bool> SaveAsync(List<Grant> grants, IReadOnlyList<Grant> added, IReadOnlyList<string> removedIds)
     {
         try
         {
-            await _store!.SaveAsync(grants, CancellationToken.None);
+            await _store!.SaveAsync(grants, added, removedIds, CancellationToken.None);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -326,6 +391,9 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
 
         [LoggerMessage(EventId = 4006, Level = LogLevel.Error, Message = "Grants could not be saved to {Store} ({Error})")]
         public static partial void SaveFailed(ILogger logger, string store, string error);
+
+        [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Grants could not be read from {Store} ({Error}); no grant from it is in force until it can be read (tried again every second)")]
+        public static partial void SharedLoadFailed(ILogger logger, string store, string error);
 
         [LoggerMessage(EventId = 4007, Level = LogLevel.Error, Message = "Ending expired grants failed; retrying at the next check")]
         public static partial void ExpiryFailed(ILogger logger, Exception exception);

@@ -29,6 +29,9 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
     /// <summary>Raised when another replica revoked a credential (all of it, or one workload's): drop it from memory.</summary>
     public event Action<string, string?>? RevocationReceived;
 
+    /// <summary>Raised when another replica changed the grants kept in Redis: reload them.</summary>
+    public event Action? GrantsChanged;
+
     /// <summary>True when <c>cache.redis</c> is configured.</summary>
     public bool IsConfigured => _settings is not null;
 
@@ -94,6 +97,13 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
                 Log.Unavailable(logger, string.Join(", ", options.EndPoints.Select(e => e.ToString())), "not reachable at start");
             }
             await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Literal(connection.Prefix + "revocations"), (_, message) => OnRevocation(message));
+            await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Literal(connection.Prefix + "grants"), (_, message) =>
+            {
+                if (message != _replicaId)
+                {
+                    GrantsChanged?.Invoke();
+                }
+            });
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
@@ -292,6 +302,66 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         {
             Failed("revoke", ex);
             Log.RevokeNotShared(logger, binding.Name);
+        }
+    }
+
+    /// <summary>The grants kept in Redis, one JSON document each. Throws <see cref="IOException"/> when Redis is unavailable.</summary>
+    public async Task<IReadOnlyList<string>> ReadGrantsAsync()
+    {
+        var (db, settings) = Database();
+        if (db is null || settings is null)
+        {
+            throw new IOException("Redis is not connected");
+        }
+        try
+        {
+            var entries = await db.HashGetAllAsync(settings.KeyPrefix + "grants");
+            return [.. entries.Select(e => e.Value.ToString())];
+        }
+        catch (Exception ex) when (IsRedisFailure(ex))
+        {
+            Failed("read grants", ex);
+            throw new IOException($"Redis failed ({ex.GetType().Name})", ex);
+        }
+    }
+
+    /// <summary>
+    /// Adds and removes grants (by id) in one transaction and tells the other replicas to reload. Throws
+    /// <see cref="IOException"/> when Redis is unavailable.
+    /// </summary>
+    public async Task ChangeGrantsAsync(IReadOnlyList<KeyValuePair<string, string>> added, IReadOnlyList<string> removedIds)
+    {
+        ArgumentNullException.ThrowIfNull(added);
+        ArgumentNullException.ThrowIfNull(removedIds);
+        var (db, settings) = Database();
+        if (db is null || settings is null)
+        {
+            throw new IOException("Redis is not connected");
+        }
+        try
+        {
+            var key = settings.KeyPrefix + "grants";
+            var transaction = db.CreateTransaction();
+            var writes = new List<Task>();
+            if (added.Count > 0)
+            {
+                writes.Add(transaction.HashSetAsync(key, [.. added.Select(a => new HashEntry(a.Key, a.Value))]));
+            }
+            if (removedIds.Count > 0)
+            {
+                writes.Add(transaction.HashDeleteAsync(key, [.. removedIds.Select(id => (RedisValue)id)]));
+            }
+            if (!await transaction.ExecuteAsync())
+            {
+                throw new IOException("Redis did not apply the grant change");
+            }
+            await Task.WhenAll(writes);
+            await db.Multiplexer.GetSubscriber().PublishAsync(RedisChannel.Literal(settings.KeyPrefix + "grants"), _replicaId);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex))
+        {
+            Failed("write grants", ex);
+            throw new IOException($"Redis failed ({ex.GetType().Name})", ex);
         }
     }
 

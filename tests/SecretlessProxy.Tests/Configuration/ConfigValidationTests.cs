@@ -253,6 +253,27 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Grants_are_kept_in_redis_when_the_cache_uses_redis_and_store_redis_needs_it()
+    {
+        var refused = await CompileAsync(ValidYaml + "\ngrants: { store: redis }\n");
+        Assert.Contains(refused.Errors, e => e.ToString().Contains("grants.store: is redis, but cache.redis is not configured", StringComparison.Ordinal));
+        Assert.Contains(refused.Errors, e => e.ToString().Contains("store: file", StringComparison.Ordinal));
+        Assert.Contains((await CompileAsync(ValidYaml + "\ngrants: { store: disk }\n")).Errors, e => e.ToString().Contains("'disk' is not a grant store", StringComparison.Ordinal));
+
+        var byDefault = await CompileAsync(ValidYaml);
+        Assert.Empty(byDefault.Errors);
+        await File.WriteAllTextAsync(Path.Combine(_dir, "cache.key"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        const string Redis = "\ncache:\n  redis: { configuration: 127.0.0.1:6379, encryptionKey: cache.key }\n";
+        var shared = await CompileAsync(ValidYaml + Redis);
+        Assert.Empty(shared.Errors);
+        var local = await CompileAsync(ValidYaml + Redis + "grants: { store: file }\n");
+        Assert.Empty(local.Errors);
+        Assert.Equal(SecretlessProxy.Grants.GrantStoreKind.File, byDefault.Config!.Grants.Store);
+        Assert.Equal(SecretlessProxy.Grants.GrantStoreKind.Redis, shared.Config!.Grants.Store);
+        Assert.Equal(SecretlessProxy.Grants.GrantStoreKind.File, local.Config!.Grants.Store);
+    }
+
+    [Fact]
     public async Task Redis_cache_key_file_must_hold_32_bytes()
     {
         await File.WriteAllTextAsync(Path.Combine(_dir, "weak.key"), "hunter2");

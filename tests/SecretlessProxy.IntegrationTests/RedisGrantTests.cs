@@ -1,0 +1,109 @@
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.IntegrationTests.Infrastructure;
+
+namespace SecretlessProxy.IntegrationTests;
+
+/// <summary>
+/// Grants kept in a real redis-server when <c>cache.redis</c> is configured: a grant approved on one replica opens
+/// access on the other, survives a restart of either, and a revocation on one closes access on both.
+/// </summary>
+public sealed class RedisGrantTests : IAsyncLifetime
+{
+    private const string Runner = "spiffe://example.org/ns/ci/sa/runner";
+
+    private readonly TestPki _pki = new();
+    private RedisServer _redis = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync(_pki.Directory);
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "cache.key"), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "deploy.key"), ec.ExportPkcs8PrivateKeyPem());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _redis.DisposeAsync();
+        _pki.Dispose();
+    }
+
+    private string Config(Uri upstream) =>
+        ProxyUnderTest.DefaultConfig(upstream,
+            extraCredentials: "  deploy-token: { provider: jwt, signingKey: deploy.key, issuer: https://secretless.test, audience: deploy-api }",
+            extraPolicies: $"  - name: ci-deploys\n    allow: [\"{Runner}\"]\n    routes: [deploy]\n    requireGrant: true",
+            extraRoutes: "    deploy: { ClusterId: upstream, Match: { Path: \"/deploy/{**rest}\" }, Metadata: { Credential: deploy-token } }")
+        + $"\ncache:\n  redis:\n    configuration: \"127.0.0.1:{_redis.Port}\"\n    encryptionKey: cache.key\n    operationTimeout: \"00:00:00.500\"\n";
+
+    private Task<ProxyUnderTest> StartReplicaAsync(string name) => ProxyUnderTest.StartAsync(_pki, Config, configName: name + ".yaml");
+
+    private static async Task WaitForStatusAsync(ProxyUnderTest proxy, HttpClient client, string path, HttpStatusCode expected)
+    {
+        var last = HttpStatusCode.OK;
+        for (var i = 0; i < 300; i++)
+        {
+            using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
+            last = response.StatusCode;
+            if (last == expected)
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail($"{proxy.ProxyUri}{path} still answers {(int)last}, expected {(int)expected}");
+    }
+
+    [Fact]
+    public async Task A_grant_approved_on_one_replica_opens_access_on_the_other_and_survives_restarts()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        var b = await StartReplicaAsync("replica-b");
+        using var runnerA = _pki.Client(_pki.Svid(Runner));
+        using var runnerB = _pki.Client(_pki.Svid(Runner));
+        foreach (var replica in new[] { a, b })
+        {
+            for (var i = 0; i < 200 && !replica.Host.Services.GetRequiredService<RedisCredentialCache>().IsAvailable; i++)
+            {
+                await Task.Delay(50);
+            }
+        }
+        Assert.Equal(HttpStatusCode.Forbidden, (await runnerB.GetAsync(new Uri(b.ProxyUri, "/deploy/before"))).StatusCode);
+
+        string id;
+        using (var adminA = new AdminClient(a))
+        {
+            var (status, grant) = await adminA.PostAsync("/grants", new { identity = Runner, route = "deploy", duration = "1h", approver = "carol", reason = "CHG-42" });
+            Assert.Equal(201, status);
+            id = grant.GetProperty("id").GetString()!;
+        }
+
+        // Replica B hears of it (pub/sub) and opens access; the grant is in Redis, not in a local file.
+        await WaitForStatusAsync(b, runnerB, "/deploy/on-b", HttpStatusCode.OK);
+        using (var adminB = new AdminClient(b))
+        {
+            var (found, kept) = await adminB.GetAsync("/grants/" + id);
+            Assert.Equal(200, found);
+            Assert.Equal("carol", kept.GetProperty("approver").GetString());
+        }
+        Assert.Contains(id, await _redis.CliAsync("HKEYS", "secretless:grants"), StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_pki.Directory, "grants.json")));
+
+        // B restarts and reads the grant back from Redis.
+        await b.DisposeAsync();
+        await using var b2 = await StartReplicaAsync("replica-b");
+        using var runnerB2 = _pki.Client(_pki.Svid(Runner));
+        await WaitForStatusAsync(b2, runnerB2, "/deploy/after-restart", HttpStatusCode.OK);
+
+        // Revoked on the restarted B: A closes access too.
+        using (var adminB2 = new AdminClient(b2))
+        {
+            var (deleted, _) = await adminB2.SendAsync(HttpMethod.Delete, "/grants/" + id);
+            Assert.Equal(200, deleted);
+        }
+        await WaitForStatusAsync(a, runnerA, "/deploy/after-revoke", HttpStatusCode.Forbidden);
+        Assert.DoesNotContain(id, await _redis.CliAsync("HKEYS", "secretless:grants"), StringComparison.Ordinal);
+    }
+}
