@@ -20,7 +20,7 @@ internal static class DemoCommand
             var folder = parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), "secretless-demo-" + Guid.NewGuid().ToString("N")[..8]);
             await using var upstream = await EchoUpstream.StartAsync();
             var demo = DemoEnvironment.Create(folder, parse.GetValue(port), parse.GetValue(adminPort), upstream.Address);
-            await using var host = await ProxyHost.StartAsync(new ProxyHostOptions { ConfigPath = demo.ConfigPath }, cancellationToken);
+            await using var host = await ProxyHost.StartAsync(new ProxyHostOptions { ConfigPath = demo.ConfigPath, Tracing = Telemetry.TracingSettings.FromEnvironment() }, cancellationToken);
             await output.WriteLineAsync($"""
 
                 SecretlessProxy demo is running.

@@ -19,7 +19,7 @@ internal static class RunCommand
             ProxyHost host;
             try
             {
-                host = await ProxyHost.StartAsync(new ProxyHostOptions { ConfigPath = path }, cancellationToken);
+                host = await ProxyHost.StartAsync(new ProxyHostOptions { ConfigPath = path, Tracing = Telemetry.TracingSettings.FromEnvironment() }, cancellationToken);
             }
             catch (ConfigRejectedException ex)
             {

@@ -91,6 +91,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(sp.GetRequiredService<ConfigManager>(), sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<RedisCredentialCache>();
         builder.Services.AddSingleton<CredentialBroker>();
+        if (options.Tracing is { } tracing)
+        {
+            Telemetry.Tracing.Add(builder.Services, tracing);
+        }
         // Nothing the proxy does needs persisted data-protection keys; keep them in memory.
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
 

@@ -18,6 +18,12 @@ public sealed class ProxyHostOptions
     /// <summary>How often the config file and the files it names are checked for changes.</summary>
     public TimeSpan ConfigPollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Export OpenTelemetry traces over OTLP. Null: off. <see cref="Telemetry.TracingSettings.FromEnvironment"/> turns it on
+    /// when the standard <c>OTEL_EXPORTER_OTLP_*</c> variables are set.
+    /// </summary>
+    public Telemetry.TracingSettings? Tracing { get; init; }
+
     /// <summary>Minimum level of the proxy's own log categories.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 }

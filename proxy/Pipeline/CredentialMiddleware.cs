@@ -34,6 +34,9 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
         IPreparedInjection prepared;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var activity = Telemetry.Tracing.Source.StartActivity("secretless.credential");
+        activity?.SetTag("secretless.credential", binding.Name);
+        activity?.SetTag("secretless.provider", binding.ProviderName);
         try
         {
             var credential = await broker.GetAsync(binding,
@@ -55,6 +58,12 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         finally
         {
             record.CredentialTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+            if (activity is not null)
+            {
+                activity.SetTag("secretless.source", DecisionRecord.SourceName(record.CredentialSource));
+                activity.SetTag("secretless.outcome", record.Outcome == DecisionRecord.Error ? "error" : "ok");
+                activity.Dispose();
+            }
         }
         string? payloadSha256 = null;
         if (binding.Injector.PayloadHashLimit > 0)

@@ -37,6 +37,14 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         try
         {
             var verification = context.Features.Get<IWorkloadIdentityFeature>()?.Verification;
+            var activity = Telemetry.Tracing.Source.StartActivity("secretless.identity");
+            if (activity is not null)
+            {
+                activity.SetTag("secretless.listener", listener.Name);
+                activity.SetTag("secretless.identity", verification?.Identity?.SpiffeId.Value);
+                activity.SetTag("secretless.outcome", verification?.Identity is null ? verification?.Reason ?? "client_certificate_required" : "verified");
+                activity.Dispose();
+            }
             if (verification?.Identity is null)
             {
                 record.Reason = verification?.Reason ?? "client_certificate_required";

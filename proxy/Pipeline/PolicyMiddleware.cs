@@ -21,8 +21,17 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         record.PathTemplate = routeConfig.Match.Path;
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
         var decision = configs.Current.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        if (activity is not null)
+        {
+            activity.SetTag("secretless.route", routeId);
+            activity.SetTag("secretless.rule", decision.Rule?.Name);
+            activity.SetTag("secretless.outcome", decision.IsAllowed ? DecisionRecord.Allow : DecisionRecord.Deny);
+            activity.SetTag("secretless.reason", decision.Reason);
+            activity.Dispose();
+        }
         record.Rule = decision.Rule?.Name;
         record.Reason = decision.Reason;
         if (decision.IsAllowed)

@@ -83,7 +83,7 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         """;
 
     /// <param name="decisionOutput">Where the stdout sink writes instead of <see cref="Decisions"/> (a deliberately slow sink).</param>
-    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml", Stream? decisionOutput = null)
+    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml", Stream? decisionOutput = null, SecretlessProxy.Telemetry.TracingSettings? tracing = null)
     {
         var upstream = await RecordingUpstream.StartAsync();
         var configPath = Path.Combine(pki.Directory, configName);
@@ -101,6 +101,7 @@ public sealed class ProxyUnderTest : IAsyncDisposable
             ConfigPollInterval = TimeSpan.FromMilliseconds(100),
             LogLevel = LogLevel.Debug,
             ConfigureLogging = logging => logging.AddProvider(logs),
+            Tracing = tracing,
         });
         return new ProxyUnderTest(pki, upstream, host, configPath, logs, decisions);
     }
