@@ -12,6 +12,18 @@ public interface ICredentialProviderFactory
     /// <summary>The config keys this provider reads; any other key under the credential is reported as unknown.</summary>
     IReadOnlyCollection<string> Keys { get; }
 
+    /// <summary>
+    /// True when the provider hands out long-lived secrets from a store (no expiry): caching knobs such as
+    /// <c>maxTtl</c> and <c>refreshFraction</c> do not apply to it.
+    /// </summary>
+    bool IssuesStaticSecrets => false;
+
+    /// <summary>
+    /// The keys whose values name files the provider reads once when built (signing keys): the proxy watches them
+    /// and reloads the config when one changes.
+    /// </summary>
+    IReadOnlyCollection<string> KeyFileKeys => [];
+
     /// <summary>Reports every problem with the provider's keys through <see cref="PluginConfig.Error"/>.</summary>
     void Validate(PluginConfig config);
 

@@ -13,6 +13,8 @@ public sealed class StaticKeysProviderFactory : ICredentialProviderFactory
 
     public string Name => "aws-static";
 
+    public bool IssuesStaticSecrets => true;
+
     public IReadOnlyCollection<string> Keys { get; } = AwsKeySource.KeyNames;
 
     public void Validate(PluginConfig config)

@@ -15,6 +15,8 @@ public sealed class JwtProviderFactory : ICredentialProviderFactory
 
     public string Name => "jwt";
 
+    public IReadOnlyCollection<string> KeyFileKeys { get; } = ["signingKey"];
+
     public IReadOnlyCollection<string> Keys { get; } = ["signingKey", "keyId", "issuer", "audience", "ttl", "claims"];
 
     public void Validate(PluginConfig config)

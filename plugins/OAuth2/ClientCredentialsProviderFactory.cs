@@ -12,6 +12,8 @@ public sealed class ClientCredentialsProviderFactory : ICredentialProviderFactor
 {
     public string Name => "oauth2-client-credentials";
 
+    public IReadOnlyCollection<string> KeyFileKeys { get; } = ["privateKey"];
+
     public IReadOnlyCollection<string> Keys { get; } = OAuth2Keys.Client;
 
     public void Validate(PluginConfig config) => OAuth2Keys.ValidateClient(config);

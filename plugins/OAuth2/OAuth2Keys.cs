@@ -47,6 +47,18 @@ internal static class OAuth2Keys
             {
                 config.Error("privateKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at the client's PEM private key (relative paths start at the config file's folder)");
             }
+            else if (TokenEndpoint.CheckKey(config.ResolvePath(key)) is { } problem)
+            {
+                config.Error("privateKey", $"the file '{config.ResolvePath(key)}' {problem}", "give a PEM private key: EC P-256 ('openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt') or RSA of 2048 bits or more");
+            }
+            if (config.Get("clientSecretFile") is not null || config.Get("clientSecretEnv") is not null)
+            {
+                config.Error("clientSecretFile", "is not used with private_key_jwt (the client authenticates with its private key)", "remove clientSecretFile/clientSecretEnv, or choose clientAuth: client_secret_basic or client_secret_post");
+            }
+        }
+        else if (config.Get("privateKey") is not null)
+        {
+            config.Error("privateKey", $"is only used with clientAuth: private_key_jwt (this credential uses {auth})", "set clientAuth: private_key_jwt to authenticate with the key, or remove privateKey");
         }
         else if ((config.Get("clientSecretFile") is null) == (config.Get("clientSecretEnv") is null))
         {

@@ -220,6 +220,11 @@ internal sealed class TokenEndpoint : IDisposable
     }
 
     /// <summary>A PEM private key: EC P-256 (ES256) or RSA (RS256).</summary>
+    /// <summary>
+    /// Loads a PEM private key: EC P-256 (ES256) or RSA of at least 2048 bits (RS256). Throws
+    /// <see cref="ArgumentException"/> or <see cref="CryptographicException"/> for anything else (the config
+    /// validation turns that into an error naming the key).
+    /// </summary>
     public static (SecurityKey Key, string Algorithm) LoadKey(string path, string? keyId)
     {
         var pem = File.ReadAllText(path);
@@ -227,13 +232,56 @@ internal sealed class TokenEndpoint : IDisposable
         {
             var ec = ECDsa.Create();
             ec.ImportFromPem(pem);
+            if (ec.KeySize != 256)
+            {
+                var size = ec.KeySize;
+                ec.Dispose();
+                throw new ArgumentException($"an EC key on a {size}-bit curve (only P-256, for ES256, is supported)");
+            }
             return (new ECDsaSecurityKey(ec) { KeyId = keyId }, SecurityAlgorithms.EcdsaSha256);
         }
-        catch (ArgumentException)
+        catch (ArgumentException ex) when (!ex.Message.StartsWith("an EC key", StringComparison.Ordinal))
         {
             var rsa = RSA.Create();
             rsa.ImportFromPem(pem);
+            if (rsa.KeySize < 2048)
+            {
+                var size = rsa.KeySize;
+                rsa.Dispose();
+                throw new ArgumentException($"an RSA key of {size} bits (at least 2048 are needed)");
+            }
             return (new RsaSecurityKey(rsa) { KeyId = keyId }, SecurityAlgorithms.RsaSha256);
+        }
+    }
+
+    /// <summary>Null when <paramref name="path"/> holds a usable private key; else why not (never the key's content).</summary>
+    public static string? CheckKey(string path)
+    {
+        try
+        {
+            var (key, _) = LoadKey(path, null);
+            switch (key)
+            {
+                case ECDsaSecurityKey ec:
+                    ec.ECDsa.Dispose();
+                    break;
+                case RsaSecurityKey rsa:
+                    rsa.Rsa?.Dispose();
+                    break;
+            }
+            return null;
+        }
+        catch (ArgumentException ex) when (ex.Message.StartsWith("an ", StringComparison.Ordinal))
+        {
+            return "holds " + ex.Message;
+        }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        {
+            return "does not hold a PEM private key";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "cannot be read (" + ex.GetType().Name + ")";
         }
     }
 

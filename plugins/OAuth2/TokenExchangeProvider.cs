@@ -34,14 +34,22 @@ internal sealed class TokenExchangeProvider(
             throw new CredentialUnavailableException(settings.Name, "token exchange needs a verified caller identity");
         }
         return await _endpoint.RequestAsync(
-            () => new TokenExchangeTokenRequest
+            () =>
             {
-                SubjectToken = _endpoint.Sign(subjectKey, subjectIssuer, workload, subjectAudience ?? _endpoint.DefaultSubjectAudience, subjectTtl, null),
-                SubjectTokenType = JwtTokenType,
-                RequestedTokenType = requestedTokenType,
-                Audience = settings.Audience,
-                Resource = settings.Resource,
-                Scope = settings.Scope,
+                var exchange = new TokenExchangeTokenRequest
+                {
+                    SubjectToken = _endpoint.Sign(subjectKey, subjectIssuer, workload, subjectAudience ?? _endpoint.DefaultSubjectAudience, subjectTtl, null),
+                    SubjectTokenType = JwtTokenType,
+                    RequestedTokenType = requestedTokenType,
+                    Audience = settings.Audience,
+                    Resource = settings.Resource,
+                    Scope = settings.Scope,
+                };
+                foreach (var (key, value) in settings.Parameters)
+                {
+                    exchange.Parameters.Add(key, value);
+                }
+                return exchange;
             },
             (http, exchange, token) => http.RequestTokenExchangeTokenAsync(exchange, token),
             cancellationToken);

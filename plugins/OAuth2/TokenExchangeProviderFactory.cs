@@ -13,6 +13,8 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
 {
     public string Name => "oauth2-token-exchange";
 
+    public IReadOnlyCollection<string> KeyFileKeys { get; } = ["privateKey", "subjectSigningKey"];
+
     public IReadOnlyCollection<string> Keys { get; } =
         [.. OAuth2Keys.Client, "subjectSigningKey", "subjectKeyId", "subjectIssuer", "subjectAudience", "subjectTtl", "requestedTokenType"];
 
@@ -28,6 +30,10 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
         else if (!File.Exists(config.ResolvePath(key)))
         {
             config.Error("subjectSigningKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at a PEM private key (relative paths start at the config file's folder)");
+        }
+        else if (TokenEndpoint.CheckKey(config.ResolvePath(key)) is { } problem)
+        {
+            config.Error("subjectSigningKey", $"the file '{config.ResolvePath(key)}' {problem}", "give a PEM private key: EC P-256 ('openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt') or RSA of 2048 bits or more");
         }
         if (config.Get("subjectTtl") is { } ttl && (!TimeSpan.TryParse(ttl, CultureInfo.InvariantCulture, out var t) || t < TimeSpan.FromSeconds(10) || t > TimeSpan.FromMinutes(10)))
         {

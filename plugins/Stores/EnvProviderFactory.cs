@@ -7,6 +7,8 @@ public sealed class EnvProviderFactory : ICredentialProviderFactory
 {
     public string Name => "env";
 
+    public bool IssuesStaticSecrets => true;
+
     public IReadOnlyCollection<string> Keys { get; } = ["variable", "username", "usernameVariable"];
 
     public void Validate(PluginConfig config)

@@ -9,6 +9,8 @@ public sealed class FileProviderFactory : ICredentialProviderFactory
 
     public string Name => "file";
 
+    public bool IssuesStaticSecrets => true;
+
     public IReadOnlyCollection<string> Keys { get; } = ["path", "username", "trim", "pollInterval"];
 
     public void Validate(PluginConfig config)

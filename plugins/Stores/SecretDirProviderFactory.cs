@@ -11,6 +11,8 @@ public sealed class SecretDirProviderFactory : ICredentialProviderFactory
 {
     public string Name => "secret-dir";
 
+    public bool IssuesStaticSecrets => true;
+
     public IReadOnlyCollection<string> Keys { get; } = ["path", "key", "usernameKey", "username", "trim", "pollInterval"];
 
     public void Validate(PluginConfig config)

@@ -23,7 +23,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var watched = new List<string> { document.FilePath };
         var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow());
         var identities = PolicySection.CompileIdentities(document, errors);
-        var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers);
+        var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);

@@ -160,10 +160,11 @@ public sealed partial class ConfigManager : IDisposable
         var compilation = await _compiler.CompileAsync(_path);
         if (compilation.Config is null)
         {
-            LastRefusal = compilation.Errors;
-            Refusals++;
             _decisionLog.Write(AuditEvents.Refused(_time.GetUtcNow(), _path, compilation.Errors));
             Log.ReloadRefused(_logger, _path, compilation.Errors.Count, string.Join(Environment.NewLine, compilation.Errors));
+            // Counted last: whoever watches the count (readiness, tests) sees the refusal already reported.
+            LastRefusal = compilation.Errors;
+            Refusals++;
             return false;
         }
         var previous = Current;

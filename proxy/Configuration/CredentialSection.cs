@@ -11,7 +11,7 @@ internal static class CredentialSection
     private static readonly string[] CommonKeys = ["provider", "inject", "description", "maxTtl", "refreshFraction"];
 
     public static Dictionary<string, CredentialBinding> Compile(
-        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers)
+        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers, List<string> watched)
     {
         var result = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
         foreach (var credential in document.Root.GetSection("credentials").GetChildren())
@@ -53,6 +53,28 @@ internal static class CredentialSection
 
             var maxTtl = ReadMaxTtl(credential, errors);
             var refreshFraction = ReadRefreshFraction(credential, errors);
+            if (provider is { IssuesStaticSecrets: true })
+            {
+                foreach (var key in new[] { "maxTtl", "refreshFraction" })
+                {
+                    if (ConfigSections.Value(credential, key) is not null)
+                    {
+                        errors.Warn(credential.Path + ":" + key, $"has no effect on a '{provider.Name}' credential: it is a static secret with no expiry, read from its store",
+                            "remove it, or move the upstream to a minted credential (OAuth2, jwt, STS) whose lifetime it would cap");
+                    }
+                }
+            }
+            if (provider is not null)
+            {
+                // Signing keys are read when the provider is built: a new key file must rebuild it.
+                foreach (var key in provider.KeyFileKeys)
+                {
+                    if (ConfigSections.Value(credential, key) is { } file)
+                    {
+                        watched.Add(Path.GetFullPath(file, document.Directory));
+                    }
+                }
+            }
 
             if (errors.Errors.Count == before && provider is not null && injector is not null)
             {

@@ -106,6 +106,10 @@ internal static class ListenerSection
         }
         if (role == ListenerRole.Admin)
         {
+            if (item.GetSection("protocols").Exists())
+            {
+                errors.Warn(item.Path + ":protocols", "is ignored on the admin listener: it always serves HTTP/1.1", "remove protocols from the admin listener");
+            }
             if (urlOk && !isHttps && address is not null && !IPAddress.IsLoopback(address))
             {
                 errors.Add(item.Path + ":url", "an admin listener reachable beyond this host must use mutual TLS",

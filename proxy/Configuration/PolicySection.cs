@@ -106,7 +106,7 @@ internal static class PolicySection
                     var method = entry.Value?.Trim().ToUpperInvariant();
                     if (method is null || !KnownMethods.Contains(method))
                     {
-                        errors.Add(entry.Path, $"'{entry.Value}' is not an HTTP method", "use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
+                        errors.Add(entry.Path, $"'{entry.Value}' is not an HTTP method", "use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT");
                     }
                     else
                     {

@@ -273,6 +273,17 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 var verification = SvidVerifier.Verify(leaf, chain?.ChainPolicy.ExtraStore, tls.Bundles, time.GetUtcNow());
                 identity.Verification = verification;
                 identity.Checked = true;
+                if (verification.Identity is not null)
+                {
+                    // Kept so a long-lived connection is verified again when its SVID expires or the bundles change.
+                    identity.Leaf = leaf;
+                    identity.Bundles = tls.Bundles;
+                    identity.ConfirmedUnder = manager.Current;
+                    if (chain?.ChainPolicy.ExtraStore is { Count: > 0 } extra)
+                    {
+                        identity.Intermediates = [.. extra.Select(c => X509CertificateLoader.LoadCertificate(c.RawData))];
+                    }
+                }
                 if (verification.Identity is null)
                 {
                     metrics.TlsFailed(startup.Name, verification.Reason!);

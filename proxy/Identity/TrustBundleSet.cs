@@ -19,6 +19,27 @@ public sealed class TrustBundleSet
         AllAuthorities = all;
     }
 
+    /// <summary>
+    /// SHA-256 over every trust domain and its authorities' thumbprints: equal for two sets that trust the same CAs
+    /// (a reload that re-read unchanged bundle files), different when a bundle changed.
+    /// </summary>
+    public string Fingerprint => field ??= ComputeFingerprint();
+
+    private string ComputeFingerprint()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var (domain, bundle) in _bundles.OrderBy(b => b.Key, StringComparer.Ordinal))
+        {
+            text.Append(domain).Append('=');
+            foreach (var thumbprint in bundle.Select(c => c.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256)).Order(StringComparer.Ordinal))
+            {
+                text.Append(thumbprint).Append(',');
+            }
+            text.Append('\n');
+        }
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
     public static TrustBundleSet Empty { get; } = new(new Dictionary<string, X509Certificate2Collection>());
 
     /// <summary>Every CA of every trust domain (used only to let the TLS layer build a chain without system roots).</summary>

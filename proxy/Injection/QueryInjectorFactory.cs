@@ -21,7 +21,7 @@ public sealed class QueryInjectorFactory : ICredentialInjectorFactory
         }
         else if (name.AsSpan().IndexOfAny(Forbidden) >= 0)
         {
-            config.Error("name", "is not a plain query parameter name", "use letters, digits, '-', '_' or '.'");
+            config.Error("name", "holds a character that would change the query's structure (one of & = # ? %, a space or a line break)", "write the parameter name as the upstream expects it, without those characters, e.g. name: api_key");
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using SecretlessProxy.Identity;
 
 namespace SecretlessProxy.Listeners;
@@ -11,4 +12,15 @@ internal sealed class WorkloadIdentityFeature : IWorkloadIdentityFeature
 
     /// <summary>Set when the handshake got as far as the client certificate check (so a connection without it failed its handshake).</summary>
     public bool Checked { get; set; }
+
+    /// <summary>The client's certificate and the intermediates it sent, kept to verify them again on a long-lived connection.</summary>
+    public X509Certificate2? Leaf { get; set; }
+
+    public X509Certificate2Collection? Intermediates { get; set; }
+
+    /// <summary>The trust bundles the verification used.</summary>
+    public TrustBundleSet? Bundles { get; set; }
+
+    /// <summary>The config in force when the verification was last confirmed (a reload may change the bundles).</summary>
+    public object? ConfirmedUnder { get; set; }
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Admin;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Policy;
 
@@ -13,7 +14,7 @@ namespace SecretlessProxy.Pipeline;
 /// a verified workload identity (401 otherwise) and an unambiguous path (400 otherwise). Writes the request's
 /// decision record when it ends, whatever happened.
 /// </summary>
-internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, RequestAudit requests, TimeProvider time, ILogger<EntryMiddleware> logger)
+internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, RequestAudit requests, Configuration.ConfigManager configs, TimeProvider time, ILogger<EntryMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -36,7 +37,18 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         context.Features.Set(record);
         try
         {
-            var verification = context.Features.Get<IWorkloadIdentityFeature>()?.Verification;
+            var feature = context.Features.Get<IWorkloadIdentityFeature>();
+            var verification = feature?.Verification;
+            if (verification?.Identity is { } verified && feature is WorkloadIdentityFeature connection
+                && (!ReferenceEquals(connection.ConfirmedUnder, configs.Current) || record.Time >= verified.ExpiresAt))
+            {
+                verification = Reconfirm(connection, listener.Name, record.Time);
+                if (verification.Identity is null)
+                {
+                    // The caller must handshake again with a valid SVID (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
+                    context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
+                }
+            }
             var activity = Telemetry.Tracing.Source.StartActivity("secretless.identity");
             if (activity is not null)
             {
@@ -89,8 +101,43 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         }
     }
 
+    /// <summary>
+    /// A connection outlives its SVID or the bundles it was verified against: verify its certificate again (at
+    /// most once per reload, or once when it expires). Unchanged bundles only confirm the earlier result.
+    /// </summary>
+    private SvidVerification Reconfirm(WorkloadIdentityFeature connection, string listenerName, DateTimeOffset now)
+    {
+        var config = configs.Current;
+        TrustBundleSet? bundles = null;
+        foreach (var listener in config.Listeners)
+        {
+            if (string.Equals(listener.Name, listenerName, StringComparison.OrdinalIgnoreCase))
+            {
+                bundles = listener.Tls?.Bundles;
+            }
+        }
+        var identity = connection.Verification.Identity!;
+        if (bundles is not null && connection.Bundles is not null && now < identity.ExpiresAt && bundles.Fingerprint == connection.Bundles.Fingerprint)
+        {
+            connection.ConfirmedUnder = config;
+            return connection.Verification;
+        }
+        var verification = SvidVerifier.Verify(connection.Leaf, connection.Intermediates, bundles ?? TrustBundleSet.Empty, now);
+        connection.Verification = verification;
+        connection.Bundles = bundles;
+        connection.ConfirmedUnder = config;
+        if (verification.Identity is null)
+        {
+            Log.SvidNoLongerValid(logger, listenerName, identity.SpiffeId.Value, verification.Reason!, verification.Detail!);
+        }
+        return verification;
+    }
+
     private static partial class Log
     {
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "A connection on listener {Listener} from {Identity} no longer has a valid SVID ({Reason}: {Detail}); its requests are refused until it reconnects")]
+        public static partial void SvidNoLongerValid(ILogger logger, string listener, string identity, string reason, string detail);
+
         [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Refused path from {Identity}: {Reason}")]
         public static partial void PathRefused(ILogger logger, string identity, string reason);
 

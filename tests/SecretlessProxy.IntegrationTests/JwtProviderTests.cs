@@ -87,5 +87,37 @@ public sealed class JwtProviderTests : IDisposable
         Assert.All(jwks.Keys, k => Assert.False(k.HasPrivateKey));
     }
 
+    [Fact]
+    public async Task Replacing_the_key_file_in_place_reloads_and_publishes_the_new_key()
+    {
+        var file = WriteKey("signing.key");
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, file));
+        using var admin = new HttpClient();
+        var before = new JsonWebKeySet(await admin.GetStringAsync(new Uri(proxy.AdminUri, "/.well-known/jwks.json")));
+        var generation = proxy.Host.Config.Generation;
+
+        // Rotated by the secret manager: same path, new content, written atomically.
+        using (var next = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            var temp = Path.Combine(_pki.Directory, "signing.key.tmp");
+            await File.WriteAllTextAsync(temp, next.ExportPkcs8PrivateKeyPem());
+            File.Move(temp, Path.Combine(_pki.Directory, file), overwrite: true);
+        }
+        for (var i = 0; i < 200 && proxy.Host.Config.Generation == generation; i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True(proxy.Host.Config.Generation > generation, "the proxy did not reload after the key file changed");
+        var after = new JsonWebKeySet(await admin.GetStringAsync(new Uri(proxy.AdminUri, "/.well-known/jwks.json")));
+        var added = Assert.Single(after.Keys, k => before.Keys.All(b => b.Kid != k.Kid));
+        // The replaced key stays published while tokens it signed may live.
+        Assert.Contains(after.Keys, k => k.Kid == Assert.Single(before.Keys).Kid);
+        // Tokens minted with the new key verify against the published set.
+        using var client = _pki.Client(_pki.Svid(Other));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/after-key-change"))).StatusCode);
+        var token = proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/after-key-change").Headers["Authorization"]["Bearer ".Length..];
+        Assert.Equal(added.Kid, (await ValidateAsync(token, proxy)).Kid);
+    }
+
     public void Dispose() => _pki.Dispose();
 }

@@ -35,19 +35,32 @@ public sealed class TokenEndpointResilienceTests : IAsyncLifetime
         _tokenUrl = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/token");
     }
 
-    private ICredentialProvider Provider(string timeout = "00:00:05")
+    private ICredentialProvider Provider(string timeout = "00:00:05", Dictionary<string, string?>? extra = null)
+    {
+        var values = new Dictionary<string, string?> { ["c:timeout"] = timeout };
+        foreach (var (key, value) in extra ?? [])
+        {
+            values[key] = value;
+        }
+        return Provider(new ClientCredentialsProviderFactory(), values);
+    }
+
+    private ICredentialProvider Provider(ICredentialProviderFactory factory, Dictionary<string, string?>? extra = null)
     {
         Environment.SetEnvironmentVariable("SECRETLESS_TEST_CLIENT_SECRET", "s3cret");
-        var section = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var values = new Dictionary<string, string?>
         {
             ["c:tokenUrl"] = _tokenUrl.ToString(),
             ["c:clientId"] = "proxy",
             ["c:clientSecretEnv"] = "SECRETLESS_TEST_CLIENT_SECRET",
-            ["c:timeout"] = timeout,
-        }).Build().GetSection("c");
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            values[key] = value;
+        }
+        var section = new ConfigurationBuilder().AddInMemoryCollection(values).Build().GetSection("c");
         var errors = new List<string>();
         var config = new PluginConfig("api", section, "/", TimeProvider.System, NullLoggerFactory.Instance, (k, m, _) => errors.Add(k + m));
-        var factory = new ClientCredentialsProviderFactory();
         factory.Validate(config);
         Assert.Empty(errors);
         return factory.Build(config);
@@ -64,6 +77,42 @@ public sealed class TokenEndpointResilienceTests : IAsyncLifetime
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         return context.Response.WriteAsync($"{{\"error\":\"{error}\"}}");
+    }
+
+    [Fact]
+    public async Task Extra_parameters_are_sent_by_both_grant_types()
+    {
+        var forms = new System.Collections.Concurrent.ConcurrentQueue<IFormCollection>();
+        _behaviour = async (_, context) =>
+        {
+            forms.Enqueue(await context.Request.ReadFormAsync());
+            await Token(context);
+        };
+        var keyFile = Path.Combine(Path.GetTempPath(), $"subject-{Guid.NewGuid():N}.pem");
+        using (var ec = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256))
+        {
+            await File.WriteAllTextAsync(keyFile, ec.ExportPkcs8PrivateKeyPem());
+        }
+        try
+        {
+            using (var clientCredentials = Provider(extra: new() { ["c:parameters:tenant"] = "blue" }))
+            {
+                await clientCredentials.GetCredentialAsync(new CredentialRequest("api", "r", null), default);
+            }
+            using (var exchange = Provider(new TokenExchangeProviderFactory(), new() { ["c:parameters:tenant"] = "green", ["c:subjectSigningKey"] = keyFile }))
+            {
+                await exchange.GetCredentialAsync(new CredentialRequest("api", "r", "spiffe://example.org/ns/a/sa/b"), default);
+            }
+        }
+        finally
+        {
+            File.Delete(keyFile);
+        }
+        var sent = forms.ToArray();
+        Assert.Equal("client_credentials", sent[0]["grant_type"]);
+        Assert.Equal("blue", sent[0]["tenant"]);
+        Assert.Equal("urn:ietf:params:oauth:grant-type:token-exchange", sent[1]["grant_type"]);
+        Assert.Equal("green", sent[1]["tenant"]);
     }
 
     [Fact]

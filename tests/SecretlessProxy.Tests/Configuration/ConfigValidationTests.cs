@@ -168,6 +168,60 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Oauth2_key_files_that_are_not_usable_keys_are_config_errors_not_crashes()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dir, "garbage.pem"), "canary-not-a-key-61c2");
+        using (var p384 = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP384))
+        {
+            await File.WriteAllTextAsync(Path.Combine(_dir, "p384.pem"), p384.ExportPkcs8PrivateKeyPem());
+        }
+        using (var p256 = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256))
+        {
+            await File.WriteAllTextAsync(Path.Combine(_dir, "p256.pem"), p256.ExportPkcs8PrivateKeyPem());
+        }
+        string With(string credential) => ValidYaml.Replace("github: { provider: file, path: token.txt }", "github: " + credential, StringComparison.Ordinal);
+
+        var garbage = await CompileAsync(With("{ provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientAuth: private_key_jwt, privateKey: garbage.pem }"));
+        Assert.Null(garbage.Config);
+        var text = string.Join("\n", garbage.Errors);
+        Assert.Contains("credentials.github.privateKey: the file", text, StringComparison.Ordinal);
+        Assert.Contains("does not hold a PEM private key", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("canary-not-a-key-61c2", text, StringComparison.Ordinal);
+
+        var curve = string.Join("\n", (await CompileAsync(With("{ provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientAuth: private_key_jwt, privateKey: p384.pem }"))).Errors);
+        Assert.Contains("holds an EC key on a 384-bit curve (only P-256, for ES256, is supported)", curve, StringComparison.Ordinal);
+
+        var exchange = string.Join("\n", (await CompileAsync(With("{ provider: oauth2-token-exchange, tokenUrl: \"https://idp/token\", clientId: c, clientSecretFile: token.txt, subjectSigningKey: garbage.pem }"))).Errors);
+        Assert.Contains("credentials.github.subjectSigningKey: the file", exchange, StringComparison.Ordinal);
+        Assert.Contains("does not hold a PEM private key", exchange, StringComparison.Ordinal);
+
+        var unused = string.Join("\n", (await CompileAsync(With("{ provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientSecretFile: token.txt, privateKey: p256.pem }"))).Errors);
+        Assert.Contains("credentials.github.privateKey: is only used with clientAuth: private_key_jwt (this credential uses client_secret_basic)", unused, StringComparison.Ordinal);
+
+        var mixed = string.Join("\n", (await CompileAsync(With("{ provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientAuth: private_key_jwt, privateKey: p256.pem, clientSecretFile: token.txt }"))).Errors);
+        Assert.Contains("is not used with private_key_jwt", mixed, StringComparison.Ordinal);
+
+        Assert.Empty((await CompileAsync(With("{ provider: oauth2-client-credentials, tokenUrl: \"https://idp/token\", clientId: c, clientAuth: private_key_jwt, privateKey: p256.pem }"))).Errors);
+    }
+
+    [Fact]
+    public async Task Caching_knobs_on_static_secrets_and_protocols_on_the_admin_listener_are_flagged()
+    {
+        var result = await CompileAsync(ValidYaml
+            .Replace("github: { provider: file, path: token.txt }", "github: { provider: file, path: token.txt, maxTtl: \"00:05:00\", refreshFraction: 0.5 }", StringComparison.Ordinal)
+            .Replace("    role: admin\n", "    role: admin\n    protocols: [http2]\n", StringComparison.Ordinal));
+        Assert.Empty(result.Errors);
+        var warnings = string.Join("\n", result.Warnings);
+        Assert.Contains("credentials.github.maxTtl: has no effect on a 'file' credential", warnings, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.refreshFraction: has no effect", warnings, StringComparison.Ordinal);
+        Assert.Contains("listeners[1].protocols: is ignored on the admin listener", warnings, StringComparison.Ordinal);
+
+        var methods = string.Join("\n", (await CompileAsync(ValidYaml.Replace("methods: [GET]", "methods: [FETCH]", StringComparison.Ordinal))).Errors);
+        Assert.Contains("'FETCH' is not an HTTP method", methods, StringComparison.Ordinal);
+        Assert.Contains("TRACE or CONNECT", methods, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Jwt_provider_validates_its_keys()
     {
         await File.WriteAllTextAsync(Path.Combine(_dir, "not-a-key.pem"), "hello");
