@@ -108,6 +108,31 @@ public sealed class RedisCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_memory_hit_makes_no_redis_round_trip()
+    {
+        await using var oidc = await StartOidcAsync();
+        var (a, b) = await StartReplicasAsync(oidc);
+        await using var _ = a;
+        await using var __ = b;
+        using var client = a.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(a.ProxyUri, "/allowed/warm"))).StatusCode);
+
+        // Redis counts every command it serves: reset, serve 50 requests from memory, read the counts.
+        await _redis.CliAsync("CONFIG", "RESETSTAT");
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(a.ProxyUri, $"/allowed/hit-{i}"))).StatusCode);
+        }
+        var stats = await _redis.CliAsync("INFO", "commandstats");
+        Assert.Contains("cmdstat_config|resetstat:calls=1", stats, StringComparison.Ordinal);
+        foreach (var command in new[] { "cmdstat_get:", "cmdstat_set:", "cmdstat_sadd:", "cmdstat_del:" })
+        {
+            Assert.DoesNotContain(command, stats, StringComparison.Ordinal);
+        }
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
+    }
+
+    [Fact]
     public async Task Revoke_on_one_replica_makes_both_fetch_anew()
     {
         await using var oidc = await StartOidcAsync();
