@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl and redis-server, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,12 +9,20 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The shared credential cache tests run a real redis-server (the package brings redis-cli too).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The load test's smoke mode (a test) runs nginx, wrk and h2load.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if ((${#need[@]})); then
   echo "== installing ${need[*]} (Debian packages)"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # Packaged servers must not start as services: the tests start their own on free ports.
+  echo 'exit 101' | $sudo tee /usr/sbin/policy-rc.d >/dev/null; $sudo chmod +x /usr/sbin/policy-rc.d
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
 # The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.

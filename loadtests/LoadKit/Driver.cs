@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+
+namespace SecretlessProxy.LoadKit;
+
+/// <summary>What one load run measured.</summary>
+internal sealed record DriveResult(long Requests, long Errors, double Seconds, double Rps, double P50Us, double P90Us, double P99Us, double P999Us, string? FirstError)
+{
+    public static DriveResult From(List<long> latenciesTicks, long errors, double seconds, string? firstError)
+    {
+        var sorted = latenciesTicks.ToArray();
+        Array.Sort(sorted);
+        double At(double q) => sorted.Length == 0 ? double.NaN
+            : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)] * 1_000_000.0 / Stopwatch.Frequency;
+        return new DriveResult(sorted.Length + errors, errors, seconds, sorted.Length / seconds, At(0.50), At(0.90), At(0.99), At(0.999), firstError);
+    }
+}
+
+/// <summary>Options of one load run.</summary>
+internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2);
+
+/// <summary>
+/// The load driver: <c>SocketsHttpHandler</c> with an optional client certificate, N connections. Closed loop: N
+/// workers each send the next request when the last answered. Open loop (<see cref="DriveOptions.Rate"/> &gt; 0):
+/// requests are due at a fixed rate whatever the answers do, and latency counts from when a request was due, so a
+/// stall shows in the latency instead of hiding as fewer requests (coordinated omission).
+/// </summary>
+internal static class Driver
+{
+    public static async Task<DriveResult> RunAsync(DriveOptions options, Action? measuring = null)
+    {
+        using var client = CreateClient(options);
+        if (options.Warmup > TimeSpan.Zero)
+        {
+            await ClosedLoopAsync(client, options with { Duration = options.Warmup });
+        }
+        measuring?.Invoke();
+        return options.Rate > 0 ? await OpenLoopAsync(client, options) : await ClosedLoopAsync(client, options);
+    }
+
+    private static HttpClient CreateClient(DriveOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = options.Concurrency,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            EnableMultipleHttp2Connections = true,
+            UseProxy = false,
+            UseCookies = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ActivityHeadersPropagator = null,
+        };
+        if (options.Url.Scheme == Uri.UriSchemeHttps)
+        {
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
+            if (options.Ca is not null)
+            {
+                policy.CustomTrustStore.Add(X509CertificateLoader.LoadCertificateFromFile(options.Ca));
+            }
+            X509Certificate2? certificate = null;
+            if (options.Cert is not null && options.Key is not null)
+            {
+                using var pem = X509Certificate2.CreateFromPemFile(options.Cert, options.Key);
+                certificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                CertificateChainPolicy = policy,
+                ClientCertificateContext = certificate is null ? null : SslStreamCertificateContext.Create(certificate, null, offline: true),
+            };
+        }
+        return new HttpClient(handler)
+        {
+            DefaultRequestVersion = options.Http2 ? HttpVersion.Version20 : HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+    }
+
+    private static async Task<DriveResult> ClosedLoopAsync(HttpClient client, DriveOptions options)
+    {
+        var end = Stopwatch.GetTimestamp() + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+        var lists = new List<long>[options.Concurrency];
+        long errors = 0;
+        string? firstError = null;
+        var started = Stopwatch.GetTimestamp();
+        var workers = Enumerable.Range(0, options.Concurrency).Select(i => Task.Run(async () =>
+        {
+            var list = lists[i] = new List<long>(64 * 1024);
+            while (Stopwatch.GetTimestamp() < end)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                var error = await SendAsync(client, options.Url);
+                if (error is null)
+                {
+                    list.Add(Stopwatch.GetTimestamp() - t0);
+                }
+                else
+                {
+                    Interlocked.Increment(ref errors);
+                    Interlocked.CompareExchange(ref firstError, error, null);
+                }
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        var seconds = (Stopwatch.GetTimestamp() - started) / (double)Stopwatch.Frequency;
+        return DriveResult.From(lists.SelectMany(l => l).ToList(), errors, seconds, firstError);
+    }
+
+    private static async Task<DriveResult> OpenLoopAsync(HttpClient client, DriveOptions options)
+    {
+        var total = (long)(options.Rate * options.Duration.TotalSeconds);
+        var latencies = new long[total];
+        var ok = new bool[total];
+        long errors = 0;
+        string? firstError = null;
+        var pending = new List<Task>((int)Math.Min(total, 1_000_000));
+        var start = Stopwatch.GetTimestamp();
+        var interval = Stopwatch.Frequency / options.Rate;
+        long next = 0;
+        while (next < total)
+        {
+            var now = Stopwatch.GetTimestamp();
+            // Send everything that is due by now; each request's clock starts when it was due.
+            while (next < total && start + (long)(next * interval) <= now)
+            {
+                var index = next++;
+                var due = start + (long)(index * interval);
+                pending.Add(Task.Run(async () =>
+                {
+                    var error = await SendAsync(client, options.Url);
+                    latencies[index] = Stopwatch.GetTimestamp() - due;
+                    ok[index] = error is null;
+                    if (error is not null)
+                    {
+                        Interlocked.Increment(ref errors);
+                        Interlocked.CompareExchange(ref firstError, error, null);
+                    }
+                }));
+            }
+            var wait = start + (long)(next * interval) - Stopwatch.GetTimestamp();
+            if (wait > Stopwatch.Frequency / 1000)
+            {
+                await Task.Delay(1);
+            }
+            else if (wait > 0)
+            {
+                Thread.SpinWait(50);
+            }
+        }
+        await Task.WhenAll(pending);
+        var seconds = (Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency;
+        var good = new List<long>((int)total);
+        for (var i = 0; i < total; i++)
+        {
+            if (ok[i])
+            {
+                good.Add(latencies[i]);
+            }
+        }
+        return DriveResult.From(good, errors, seconds, firstError);
+    }
+
+    private static async Task<string?> SendAsync(HttpClient client, Uri url)
+    {
+        try
+        {
+            using var response = await client.GetAsync(url, HttpCompletionOption.ResponseContentRead);
+            return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}: {Cut(await response.Content.ReadAsStringAsync())}";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+        {
+            return ex.GetType().Name + ": " + Cut(ex.Message);
+        }
+    }
+
+    private static string Cut(string text) => text.Length <= 200 ? text : text[..200];
+
+    public static string ToJson(DriveResult result) => JsonSerializer.Serialize(result);
+
+    public static DriveResult FromJson(string json) => JsonSerializer.Deserialize<DriveResult>(json)!;
+}

@@ -1,0 +1,870 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace SecretlessProxy.LoadKit;
+
+/// <summary>Options of a harness run.</summary>
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir);
+
+/// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
+internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);
+
+/// <summary>
+/// Runs the whole comparison on loopback: starts the upstream, plain YARP, nginx, redis-server and three
+/// SecretlessProxy processes with a generated dev CA, drives each path with the same load, reads each proxy's CPU
+/// time from /proc before and after, and writes a Markdown table, a CSV and (unless smoke) a plot.
+/// </summary>
+internal sealed partial class Orchestrator : IAsyncDisposable
+{
+    private const string ClientId = "spiffe://example.org/ns/load/sa/client";
+
+    private readonly RunOptions _options;
+    private readonly string _root;
+    private readonly string _work;
+    private readonly List<(string Name, Process Process)> _processes = [];
+    private readonly Dictionary<string, int> _pids = [];
+    private readonly List<Cell> _cells = [];
+    private readonly StringBuilder _notes = new();
+    private readonly long _clockTicks = 100;
+    private int _upstreamPort;
+    private int _upstreamH2cPort;
+
+    private Orchestrator(RunOptions options, string root)
+    {
+        _options = options;
+        _root = root;
+        _work = Directory.CreateTempSubdirectory("secretless-load-").FullName;
+    }
+
+    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server);
+
+    private readonly List<PathDef> _paths = [];
+
+    public static async Task<int> RunAsync(RunOptions options)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "SecretlessProxy.sln")))
+        {
+            root = root.Parent;
+        }
+        if (root is null)
+        {
+            await Console.Error.WriteLineAsync("loadkit: run it from the repository's build output (SecretlessProxy.sln not found above it)");
+            return 2;
+        }
+        await using var harness = new Orchestrator(options, root.FullName);
+        try
+        {
+            return await harness.RunAllAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or FormatException)
+        {
+            await Console.Error.WriteLineAsync("loadkit: " + ex.Message);
+            foreach (var log in Directory.EnumerateFiles(harness._work, "*.log"))
+            {
+                await Console.Error.WriteLineAsync($"--- {Path.GetFileName(log)} (last lines)");
+                foreach (var line in File.ReadLines(log).TakeLast(15))
+                {
+                    await Console.Error.WriteLineAsync("    " + line);
+                }
+            }
+            return 1;
+        }
+    }
+
+    private TimeSpan Warmup => _options.Smoke ? TimeSpan.FromSeconds(0.3) : _options.Quick ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
+
+    private TimeSpan Duration => _options.Smoke ? TimeSpan.FromSeconds(1) : _options.Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(5);
+
+    private int[] Concurrencies => _options.Smoke ? [4] : [16, 64, 256];
+
+    private async Task<int> RunAllAsync()
+    {
+        var started = DateTimeOffset.UtcNow;
+        Log($"work folder {_work}");
+        await StartEverythingAsync();
+        var idle = new Dictionary<string, double>();
+        foreach (var name in new[] { "secretless", "yarp", "nginx" })
+        {
+            idle[name] = RssMiB(name);
+        }
+
+        var driverPaths = _paths.Where(p => p.Name != "direct-h2c").ToList();
+        var wrkPaths = _paths.Where(p => !p.Mtls && p.Name != "direct-h2c").ToList();
+        for (var repeat = 1; repeat <= _options.Repeats; repeat++)
+        {
+            foreach (var c in Concurrencies)
+            {
+                foreach (var path in driverPaths)
+                {
+                    await MeasureAsync("closed", "loadkit", path, c, 0, repeat, http2: false, pinned: false);
+                }
+                foreach (var path in wrkPaths)
+                {
+                    await MeasureWrkAsync(path, c, repeat);
+                }
+            }
+            var h2c = _options.Smoke ? 4 : 64;
+            foreach (var name in new[] { "yarp-mtls", "nginx-mtls", "secretless" })
+            {
+                await MeasureAsync("closed-h2", "loadkit", Find(name), h2c, 0, repeat, http2: true, pinned: false);
+            }
+            await MeasureH2loadAsync(Find("direct-h2c"), h2c, repeat);
+        }
+
+        // Open loop at half the full proxy path's best closed-loop throughput.
+        var best = Medians().Where(m => m.Mode == "closed" && m.Generator == "loadkit" && m.Path == "secretless").Select(m => m.Rps).DefaultIfEmpty(100).Max();
+        var rate = _options.Smoke ? 50 : Math.Max(50, Math.Round(best / 2 / 50) * 50);
+        var openPaths = new[] { "direct", "yarp-mtls", "nginx-mtls", "secretless" };
+        for (var repeat = 1; repeat <= _options.Repeats; repeat++)
+        {
+            foreach (var name in openPaths)
+            {
+                await MeasureAsync("open", "loadkit", Find(name), _options.Smoke ? 8 : 64, rate, repeat, http2: false, pinned: false);
+            }
+        }
+
+        var pinned = !_options.Smoke && Environment.ProcessorCount >= 2;
+        if (pinned)
+        {
+            Pin(true);
+            for (var repeat = 1; repeat <= _options.Repeats; repeat++)
+            {
+                foreach (var name in openPaths)
+                {
+                    await MeasureAsync("pinned", "loadkit", Find(name), 64, 0, repeat, http2: false, pinned: true);
+                }
+            }
+            Pin(false);
+        }
+
+        string? soak = null;
+        if (_options.SoakMinutes > 0)
+        {
+            soak = await SoakAsync(rate);
+        }
+
+        return await ReportAsync(started, idle, rate, soak);
+    }
+
+    private PathDef Find(string name) => _paths.Single(p => p.Name == name);
+
+    // ---------------------------------------------------------------- processes
+
+    private async Task StartEverythingAsync()
+    {
+        var proxyDll = Path.Combine(_root, "proxy", "bin", "Release", "net10.0", "secretless-proxy.dll");
+        var kitDll = Path.Combine(AppContext.BaseDirectory, "loadkit.dll");
+        if (!File.Exists(proxyDll))
+        {
+            throw new InvalidOperationException($"{proxyDll} is missing: build with 'dotnet build SecretlessProxy.sln -c Release' (loadtests/run.sh does)");
+        }
+        var certs = Path.Combine(_work, "certs");
+        await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "init", "--out", certs]);
+        await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "server", "--ca", certs, "--out", certs]);
+        await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "issue", "--ca", certs, "--spiffe-id", ClientId, "--out", Path.Combine(_work, "client")]);
+        await File.WriteAllTextAsync(Path.Combine(_work, "client-secret"), "load-test-client-secret");
+        await File.WriteAllTextAsync(Path.Combine(_work, "aws-key-id"), "AKIDLOADTEST00000001");
+        await File.WriteAllTextAsync(Path.Combine(_work, "aws-secret"), "load-test-aws-secret-access-key");
+        await File.WriteAllTextAsync(Path.Combine(_work, "cache.key"), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+
+        _upstreamPort = FreePort();
+        _upstreamH2cPort = FreePort();
+        Start("upstream", "dotnet", [kitDll, "upstream", "--port", P(_upstreamPort), "--h2c-port", P(_upstreamH2cPort)]);
+        await WaitForPortAsync(_upstreamPort);
+        var upstream = $"http://127.0.0.1:{_upstreamPort}/";
+        _paths.Add(new("direct", "the upstream itself, no proxy (the limit)", upstream + "direct", false, null));
+        _paths.Add(new("direct-h2c", "the upstream over h2c (h2load)", $"http://127.0.0.1:{_upstreamH2cPort}/direct", false, null));
+
+        var yarpPort = FreePort();
+        var yarpTls = FreePort();
+        Start("yarp", "dotnet", [kitDll, "yarp", "--port", P(yarpPort), "--tls-port", P(yarpTls), "--upstream", upstream,
+            "--cert", Path.Combine(certs, "server.pem"), "--key", Path.Combine(certs, "server.key"), "--ca", Path.Combine(certs, "ca.pem")]);
+        _paths.Add(new("yarp-http", "plain YARP reverse proxy (same pipeline, no identity, policy or injection), HTTP", $"http://127.0.0.1:{yarpPort}/yarp", false, "yarp"));
+        _paths.Add(new("yarp-mtls", "plain YARP, mTLS (client certificate required, chain checked)", $"https://127.0.0.1:{yarpTls}/yarp", true, "yarp"));
+
+        if (FindOnPath("nginx") is { } nginx)
+        {
+            var nginxPort = FreePort();
+            var nginxTls = FreePort();
+            var conf = Path.Combine(_work, "nginx.conf");
+            await File.WriteAllTextAsync(conf, NginxConfig(nginxPort, nginxTls, certs));
+            Start("nginx", nginx, ["-p", _work + "/", "-c", conf]);
+            await WaitForPortAsync(nginxTls);
+            _paths.Add(new("nginx-http", "nginx reverse proxy, upstream keep-alive, HTTP", $"http://127.0.0.1:{nginxPort}/nginx", false, "nginx"));
+            _paths.Add(new("nginx-mtls", "nginx, mTLS (ssl_verify_client on, same CA) + static Authorization header", $"https://127.0.0.1:{nginxTls}/nginx", true, "nginx"));
+        }
+        else
+        {
+            _notes.AppendLine("- nginx is not installed: its rows are missing (loadtests/run.sh installs it).");
+        }
+
+        var proxyPort = FreePort();
+        Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null)]);
+        _paths.Add(new("secretless", "SecretlessProxy: mTLS + SPIFFE + policy + cached OAuth2 token injection (L1)", $"https://127.0.0.1:{proxyPort}/oauth/x", true, "secretless"));
+        _paths.Add(new("secretless-sigv4", "SecretlessProxy with SigV4 signing (aws-static keys, service s3)", $"https://127.0.0.1:{proxyPort}/sigv4/bucket/key", true, "secretless"));
+
+        if (FindOnPath("redis-server") is { } redis)
+        {
+            var redisPort = FreePort();
+            Start("redis", redis, ["--port", P(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            await WaitForPortAsync(redisPort);
+            var l1Port = FreePort();
+            var l2Port = FreePort();
+            Start("secretless-l1", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("redis-l1", l1Port, upstream, $"cache:\n  memory: true\n  redis: {{ configuration: \"127.0.0.1:{redisPort}\", encryptionKey: ../cache.key }}\n")]);
+            Start("secretless-l2", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("redis-only", l2Port, upstream, $"cache:\n  memory: false\n  redis: {{ configuration: \"127.0.0.1:{redisPort}\", encryptionKey: ../cache.key }}\n")]);
+            _paths.Add(new("secretless-redis-l1", "SecretlessProxy with Redis as L2, L1 warm", $"https://127.0.0.1:{l1Port}/oauth/x", true, "secretless-l1"));
+            _paths.Add(new("secretless-redis-only", "SecretlessProxy with Redis as L2, L1 off (every request reads Redis)", $"https://127.0.0.1:{l2Port}/oauth/x", true, "secretless-l2"));
+        }
+        else
+        {
+            _notes.AppendLine("- redis-server is not installed: the Redis rows are missing.");
+        }
+
+        foreach (var path in _paths.Where(p => p.Name != "direct-h2c"))
+        {
+            await WaitForPathAsync(path);
+        }
+    }
+
+    private async Task<string> ProxyConfigAsync(string name, int port, string upstream, string? cache)
+    {
+        var dir = Path.Combine(_work, "proxy-" + name);
+        Directory.CreateDirectory(dir);
+        var admin = FreePort();
+        var text = $$"""
+            listeners:
+              - name: mtls
+                url: https://127.0.0.1:{{port}}
+                certificate: { cert: ../certs/server.pem, key: ../certs/server.key }
+                trustBundles: { example.org: ../certs/ca.pem }
+              - name: admin
+                role: admin
+                url: http://127.0.0.1:{{admin}}
+            identities:
+              client: { spiffeId: "{{ClientId}}" }
+            credentials:
+              oauth:
+                provider: oauth2-client-credentials
+                tokenUrl: {{upstream}}token
+                clientId: load
+                clientSecretFile: ../client-secret
+                inject: { type: header, name: Authorization, template: "Bearer {token}" }
+              aws:
+                provider: aws-static
+                accessKeyIdFile: ../aws-key-id
+                secretAccessKeyFile: ../aws-secret
+                inject: { type: sigv4, service: s3, region: us-east-1 }
+            policies:
+              - name: client-calls-upstream
+                allow: [client]
+                routes: [oauth, sigv4]
+            decisionLog: { sink: file, path: audit.jsonl, maxFileSize: 64MiB, maxFiles: 1 }
+            {{cache ?? ""}}
+            ReverseProxy:
+              Routes:
+                oauth: { ClusterId: up, Match: { Path: "/oauth/{**rest}" }, Metadata: { Credential: oauth } }
+                sigv4: { ClusterId: up, Match: { Path: "/sigv4/{**rest}" }, Metadata: { Credential: aws } }
+              Clusters:
+                up:
+                  Destinations: { d1: { Address: "{{upstream}}" } }
+            """;
+        var path = Path.Combine(dir, "config.yaml");
+        await File.WriteAllTextAsync(path, text);
+        return path;
+    }
+
+    private string NginxConfig(int port, int tlsPort, string certs) => $$"""
+        daemon off;
+        worker_processes auto;
+        pid {{_work}}/nginx.pid;
+        error_log {{_work}}/nginx-error.log warn;
+        events { worker_connections 4096; }
+        http {
+            access_log off;
+            client_body_temp_path {{_work}}/nginx-body;
+            proxy_temp_path {{_work}}/nginx-proxy;
+            fastcgi_temp_path {{_work}}/nginx-fastcgi;
+            uwsgi_temp_path {{_work}}/nginx-uwsgi;
+            scgi_temp_path {{_work}}/nginx-scgi;
+            keepalive_requests 1000000;
+            upstream up { server 127.0.0.1:{{_upstreamPort}}; keepalive 256; }
+            server {
+                listen 127.0.0.1:{{port}};
+                location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+            }
+            server {
+                listen 127.0.0.1:{{tlsPort}} ssl http2;
+                ssl_certificate {{certs}}/server.pem;
+                ssl_certificate_key {{certs}}/server.key;
+                ssl_client_certificate {{certs}}/ca.pem;
+                ssl_verify_client on;
+                location / {
+                    proxy_pass http://up;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header Authorization "Bearer static-token";
+                }
+            }
+        }
+        """;
+
+    private void Start(string name, string file, string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _work };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + file);
+        var log = new StreamWriter(Path.Combine(_work, name + ".log")) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add((name, process));
+        _pids[name] = process.Id;
+    }
+
+    private async Task RunToEndAsync(string file, string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {await output}{await error}");
+        }
+    }
+
+    private async Task<string> CaptureAsync(string file, IEnumerable<string> args, bool pinned)
+    {
+        var start = new ProcessStartInfo(pinned ? "taskset" : file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (pinned)
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("1");
+            start.ArgumentList.Add(file);
+        }
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} failed ({process.ExitCode}): {await error}");
+        }
+        return await output;
+    }
+
+    private static async Task WaitForPortAsync(int port)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                using var socket = new TcpClient();
+                await socket.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        throw new TimeoutException($"nothing listens on 127.0.0.1:{port} after 30 s");
+    }
+
+    private async Task WaitForPathAsync(PathDef path)
+    {
+        var uri = new Uri(path.Url);
+        try
+        {
+            await WaitForPortAsync(uri.Port);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{path.Name}: {ex.Message}", ex);
+        }
+        string? last = null;
+        for (var i = 0; i < 100; i++)
+        {
+            var result = await Driver.RunAsync(Options(path, 1, TimeSpan.Zero, TimeSpan.FromMilliseconds(200), 0, http2: false));
+            if (result.Errors == 0 && result.Requests > 0)
+            {
+                return;
+            }
+            last = result.FirstError;
+            await Task.Delay(200);
+        }
+        throw new InvalidOperationException($"{path.Name} ({path.Url}) does not answer 200: {last}");
+    }
+
+    private DriveOptions Options(PathDef path, int concurrency, TimeSpan warmup, TimeSpan duration, double rate, bool http2) =>
+        new(new Uri(path.Url), concurrency, warmup, duration, rate,
+            path.Mtls ? Path.Combine(_work, "client", "svid.pem") : null,
+            path.Mtls ? Path.Combine(_work, "client", "svid.key") : null,
+            path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null, http2);
+
+    // ---------------------------------------------------------------- measuring
+
+    private async Task MeasureAsync(string mode, string generator, PathDef path, int concurrency, double rate, int repeat, bool http2, bool pinned)
+    {
+        var options = Options(path, concurrency, Warmup, Duration, rate, http2);
+        var args = new List<string>
+        {
+            Path.Combine(AppContext.BaseDirectory, "loadkit.dll"), "drive", "--url", path.Url, "--concurrency", P(concurrency),
+            "--warmup", Seconds(options.Warmup), "--duration", Seconds(options.Duration), "--rate", rate.ToString(CultureInfo.InvariantCulture),
+        };
+        if (path.Mtls)
+        {
+            args.AddRange(["--cert", options.Cert!, "--key", options.Key!, "--ca", options.Ca!]);
+        }
+        if (http2)
+        {
+            args.Add("--http2");
+        }
+        // CPU is read around the measured part only: the driver prints "measuring" after its warm-up.
+        var result = await DriveMeasuredAsync(args, path.Server, pinned);
+        Record(new Cell(mode, http2 ? "loadkit-h2" : generator, path.Name, concurrency, rate, repeat, result.Result, result.Cpu));
+    }
+
+    private async Task<(DriveResult Result, double? Cpu)> DriveMeasuredAsync(List<string> args, string? server, bool pinned)
+    {
+        var start = new ProcessStartInfo(pinned ? "taskset" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (pinned)
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("1");
+            start.ArgumentList.Add("dotnet");
+        }
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        long? before = null;
+        string? json = null;
+        while (await process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            if (line == "measuring")
+            {
+                before = server is null ? null : CpuTicks(server);
+            }
+            else if (line.StartsWith('{'))
+            {
+                json = line;
+            }
+        }
+        var after = server is null ? null : CpuTicks(server);
+        await process.WaitForExitAsync();
+        if (json is null)
+        {
+            throw new InvalidOperationException("the load driver failed: " + await error);
+        }
+        var result = Driver.FromJson(json);
+        double? cpu = before is { } b && after is { } a && result.Requests > 0 ? (a - b) * 1_000_000.0 / _clockTicks / result.Requests : null;
+        return (result, cpu);
+    }
+
+    private async Task MeasureWrkAsync(PathDef path, int concurrency, int repeat)
+    {
+        if (FindOnPath("wrk") is not { } wrk)
+        {
+            return;
+        }
+        var threads = Math.Min(2, concurrency).ToString(CultureInfo.InvariantCulture);
+        await CaptureAsync(wrk, ["-t", threads, "-c", P(concurrency), "-d", Seconds(Warmup) + "s", path.Url], pinned: false);
+        var before = path.Server is null ? null : CpuTicks(path.Server);
+        var output = await CaptureAsync(wrk, ["-t", threads, "-c", P(concurrency), "-d", Seconds(Duration) + "s", "--latency", path.Url], pinned: false);
+        var after = path.Server is null ? null : CpuTicks(path.Server);
+        var requests = long.Parse(WrkRequests().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+        var seconds = double.Parse(WrkRequests().Match(output).Groups[2].Value, CultureInfo.InvariantCulture) * WrkUnit(WrkRequests().Match(output).Groups[3].Value) / 1_000_000;
+        long errors = 0;
+        if (WrkNon2xx().Match(output) is { Success: true } non2xx)
+        {
+            errors += long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture);
+        }
+        if (WrkSocketErrors().Match(output) is { Success: true } socket)
+        {
+            errors += Enumerable.Range(1, 4).Sum(i => long.Parse(socket.Groups[i].Value, CultureInfo.InvariantCulture));
+        }
+        double Percentile(string p) => WrkPercentile(p).Match(output) is { Success: true } m
+            ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * WrkUnit(m.Groups[2].Value) : double.NaN;
+        var result = new DriveResult(requests, errors, seconds, requests / seconds, Percentile("50"), Percentile("90"), Percentile("99"), double.NaN, errors > 0 ? "wrk counted errors" : null);
+        double? cpu = before is { } b && after is { } a && requests > 0 ? (a - b) * 1_000_000.0 / _clockTicks / requests : null;
+        Record(new Cell("closed", "wrk", path.Name, concurrency, 0, repeat, result, cpu));
+    }
+
+    private async Task MeasureH2loadAsync(PathDef path, int concurrency, int repeat)
+    {
+        if (FindOnPath("h2load") is not { } h2load)
+        {
+            return;
+        }
+        var log = Path.Combine(_work, "h2load.log");
+        var output = await CaptureAsync(h2load, ["-c", P(concurrency), "-m", "1", "-t", "1", "--warm-up-time", Seconds(Warmup), "-D", Seconds(Duration), "--log-file", log, path.Url], pinned: false);
+        var latencies = new List<long>();
+        long errors = 0;
+        foreach (var line in await File.ReadAllLinesAsync(log))
+        {
+            var parts = line.Split('\t');
+            if (parts.Length >= 3 && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var status) && long.TryParse(parts[2], CultureInfo.InvariantCulture, out var us))
+            {
+                if (status is >= 200 and < 300)
+                {
+                    latencies.Add(us * Stopwatch.Frequency / 1_000_000);
+                }
+                else
+                {
+                    errors++;
+                }
+            }
+        }
+        var failed = H2loadFailed().Match(output) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) + long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) : 0;
+        var result = DriveResult.From(latencies, errors + failed, Duration.TotalSeconds, errors + failed > 0 ? "h2load counted failures" : null);
+        Record(new Cell("closed-h2", "h2load", path.Name, concurrency, 0, repeat, result, null));
+    }
+
+    private void Record(Cell cell)
+    {
+        _cells.Add(cell);
+        var r = cell.Result;
+        Log($"{cell.Mode,-9} {cell.Generator,-10} {cell.Path,-22} c={cell.Concurrency,-3} {(cell.Rate > 0 ? $"rate={cell.Rate} " : "")}#{cell.Repeat}: " +
+            $"{r.Rps,9:F0} req/s  p50 {r.P50Us,8:F0} µs  p99 {r.P99Us,8:F0} µs  cpu/req {(cell.CpuUsPerRequest is { } c ? c.ToString("F1", CultureInfo.InvariantCulture) + " µs" : "-"),9}  errors {r.Errors}{(r.FirstError is { } e ? " (" + e + ")" : "")}");
+    }
+
+    // ---------------------------------------------------------------- /proc
+
+    private long? CpuTicks(string server)
+    {
+        if (!_pids.TryGetValue(server, out var pid))
+        {
+            return null;
+        }
+        long total = 0;
+        foreach (var p in ProcessTree(pid))
+        {
+            if (ReadStat(p) is { } fields)
+            {
+                total += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+        }
+        return total;
+    }
+
+    private double RssMiB(string server)
+    {
+        if (!_pids.TryGetValue(server, out var pid))
+        {
+            return double.NaN;
+        }
+        long kib = 0;
+        foreach (var p in ProcessTree(pid))
+        {
+            try
+            {
+                var line = File.ReadLines($"/proc/{p}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+                if (line is not null)
+                {
+                    kib += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return kib / 1024.0;
+    }
+
+    /// <summary>The fields after "(comm)" of /proc/PID/stat: [0] = state, [1] = ppid, [11] = utime, [12] = stime.</summary>
+    private static string[]? ReadStat(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/stat");
+            return text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static List<int> ProcessTree(int root)
+    {
+        var result = new List<int> { root };
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != root && ReadStat(pid) is { } fields && fields[1] == root.ToString(CultureInfo.InvariantCulture))
+            {
+                result.Add(pid);
+            }
+        }
+        return result;
+    }
+
+    private void Pin(bool on)
+    {
+        var all = $"0-{Environment.ProcessorCount - 1}";
+        foreach (var (name, pid) in _pids)
+        {
+            var cpus = !on ? all : name is "upstream" or "redis" ? "1" : "0";
+            foreach (var p in ProcessTree(pid))
+            {
+                using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", cpus, p.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                taskset.WaitForExit();
+            }
+        }
+        Log(on ? "pinned: proxies on CPU 0; upstream, Redis and load generator on CPU 1" : "unpinned");
+    }
+
+    // ---------------------------------------------------------------- soak
+
+    private async Task<string> SoakAsync(double rate)
+    {
+        var path = Find("secretless");
+        var duration = TimeSpan.FromMinutes(_options.SoakMinutes);
+        Log($"soak: {rate} req/s for {duration} against {path.Name}, RSS every 5 s");
+        var drive = Driver.RunAsync(Options(path, 64, TimeSpan.Zero, duration, rate, http2: false));
+        var samples = new List<(double Minutes, double MiB)>();
+        var started = Stopwatch.GetTimestamp();
+        while (!drive.IsCompleted)
+        {
+            samples.Add((Stopwatch.GetElapsedTime(started).TotalMinutes, RssMiB("secretless")));
+            await Task.WhenAny(drive, Task.Delay(TimeSpan.FromSeconds(5)));
+        }
+        var result = await drive;
+        // The slope after the first fifth (start-up and JIT warm-up grow the heap once).
+        var steady = samples.Where(s => s.Minutes >= duration.TotalMinutes / 5).ToList();
+        var mx = steady.Average(s => s.Minutes);
+        var my = steady.Average(s => s.MiB);
+        var slope = steady.Sum(s => (s.Minutes - mx) * (s.MiB - my)) / Math.Max(1e-9, steady.Sum(s => (s.Minutes - mx) * (s.Minutes - mx)));
+        await File.WriteAllLinesAsync(Path.Combine(OutDir, $"soak-{DateTimeOffset.UtcNow:yyyy-MM-dd}.csv"),
+            ["minutes,rss_mib", .. samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Minutes:F3},{s.MiB:F1}"))]);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{_options.SoakMinutes} min at {rate} req/s (open loop) against `secretless`: {result.Requests} requests, {result.Errors} errors, p99 {result.P99Us / 1000:F2} ms; RSS {samples[0].MiB:F1} MiB at start, {steady.First().MiB:F1} MiB after warm-up, {samples[^1].MiB:F1} MiB at the end; slope after warm-up **{slope:F2} MiB/min** ({steady.Count} samples).");
+    }
+
+    // ---------------------------------------------------------------- report
+
+    private sealed record Median(string Mode, string Generator, string Path, int Concurrency, double Rate, long Requests, long Errors, double Rps, double P50, double P90, double P99, double P999, double? Cpu);
+
+    private List<Median> Medians() => _cells
+        .GroupBy(c => (c.Mode, c.Generator, c.Path, c.Concurrency, c.Rate))
+        .Select(g => new Median(g.Key.Mode, g.Key.Generator, g.Key.Path, g.Key.Concurrency, g.Key.Rate,
+            g.Sum(c => c.Result.Requests), g.Sum(c => c.Result.Errors),
+            Med(g.Select(c => c.Result.Rps)), Med(g.Select(c => c.Result.P50Us)), Med(g.Select(c => c.Result.P90Us)),
+            Med(g.Select(c => c.Result.P99Us)), Med(g.Select(c => c.Result.P999Us)),
+            g.All(c => c.CpuUsPerRequest is not null) ? Med(g.Select(c => c.CpuUsPerRequest!.Value)) : null))
+        .ToList();
+
+    private static double Med(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private string OutDir => _options.OutDir ?? (_options.Smoke ? _work : Path.Combine(_root, "loadtests", "results"));
+
+    private async Task<int> ReportAsync(DateTimeOffset started, Dictionary<string, double> idle, double rate, string? soak)
+    {
+        var medians = Medians();
+        var inv = CultureInfo.InvariantCulture;
+        string Ms(double us) => double.IsNaN(us) ? "—" : (us / 1000).ToString("F2", inv);
+        string Ratio(double a, double? b) => b is { } d && d > 0 && !double.IsNaN(a) ? (a / d).ToString("F2", inv) : "—";
+        double? Rps(string mode, string generator, string path, int c) => medians.FirstOrDefault(m => m.Mode == mode && m.Generator == generator && m.Path == path && m.Concurrency == c)?.Rps;
+
+        var md = new StringBuilder();
+        md.AppendLine(inv, $"# Load test, {started:yyyy-MM-dd HH:mm} UTC{(_options.Smoke ? " (smoke)" : _options.Quick ? " (quick)" : "")}");
+        md.AppendLine();
+        md.Append(inv, $"Machine: {MachineSummary()}. Small-body GETs (3-byte answers) on loopback; {Warmup.TotalSeconds:F1} s warm-up + {Duration.TotalSeconds:F1} s measured per cell, ");
+        md.AppendLine(inv, $"{_options.Repeats} repeat(s), medians shown. CPU/req = the proxy process's user+system CPU time (/proc/PID/stat, all its threads and child processes) during the measured part, divided by the requests served. Ratios compare throughput with the same generator and concurrency.");
+        md.AppendLine();
+        md.AppendLine("| path | what |");
+        md.AppendLine("|---|---|");
+        foreach (var p in _paths)
+        {
+            md.AppendLine(inv, $"| `{p.Name}` | {p.What} |");
+        }
+        md.AppendLine();
+        md.AppendLine("## Closed loop (each connection sends its next request when the last one answered)");
+        md.AppendLine();
+        md.AppendLine("| generator | path | conns | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var m in medians.Where(m => m.Mode is "closed" or "closed-h2").OrderBy(m => m.Mode).ThenBy(m => m.Generator).ThenBy(m => m.Concurrency).ThenBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+        {
+            var direct = Rps(m.Mode == "closed-h2" ? "closed" : m.Mode, "loadkit", "direct", m.Concurrency);
+            if (m.Generator == "wrk")
+            {
+                direct = Rps("closed", "wrk", "direct", m.Concurrency);
+            }
+            var nginx = Rps(m.Mode, m.Generator, "nginx-mtls", m.Concurrency);
+            var yarp = Rps(m.Mode, m.Generator, "yarp-mtls", m.Concurrency);
+            md.AppendLine(inv, $"| {m.Generator} | `{m.Path}` | {m.Concurrency} | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, direct)} | {Ratio(m.Rps, nginx)} | {Ratio(m.Rps, yarp)} | {m.Errors} |");
+        }
+        md.AppendLine();
+        md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
+        md.AppendLine();
+        md.AppendLine("Latency counts from when each request was due, so queueing behind a stall is not hidden (no coordinated omission).");
+        md.AppendLine();
+        md.AppendLine("| path | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | p99 added over direct, ms | errors |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        var openDirect = medians.FirstOrDefault(m => m.Mode == "open" && m.Path == "direct");
+        foreach (var m in medians.Where(m => m.Mode == "open").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+        {
+            md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {(openDirect is null ? "—" : Ms(m.P99 - openDirect.P99))} | {m.Errors} |");
+        }
+        if (medians.Any(m => m.Mode == "pinned"))
+        {
+            md.AppendLine();
+            md.AppendLine("## Pinned: proxies on CPU 0, upstream and load generator on CPU 1 (closed loop, 64 connections)");
+            md.AppendLine();
+            md.AppendLine("| path | req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var m in medians.Where(m => m.Mode == "pinned").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+            {
+                md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, Rps("pinned", "loadkit", "direct", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "nginx-mtls", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "yarp-mtls", 64))} | {m.Errors} |");
+            }
+        }
+        md.AppendLine();
+        md.AppendLine("## Memory");
+        md.AppendLine();
+        md.AppendLine(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB, plain YARP {idle["yarp"]:F1} MiB, nginx (master + workers) {idle["nginx"]:F1} MiB. After the run: SecretlessProxy {RssMiB("secretless"):F1} MiB.");
+        if (soak is not null)
+        {
+            md.AppendLine();
+            md.AppendLine("Soak: " + soak);
+        }
+        if (_notes.Length > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("## Notes");
+            md.AppendLine();
+            md.Append(_notes);
+        }
+
+        var csv = new StringBuilder("mode,generator,path,concurrency,rate,repeat,requests,errors,seconds,rps,p50_us,p90_us,p99_us,p999_us,cpu_us_per_request\n");
+        foreach (var c in _cells)
+        {
+            var r = c.Result;
+            csv.AppendLine(inv, $"{c.Mode},{c.Generator},{c.Path},{c.Concurrency},{c.Rate},{c.Repeat},{r.Requests},{r.Errors},{r.Seconds:F3},{r.Rps:F1},{r.P50Us:F1},{r.P90Us:F1},{r.P99Us:F1},{r.P999Us:F1},{(c.CpuUsPerRequest is { } cpu ? cpu.ToString("F2", inv) : "")}");
+        }
+        Directory.CreateDirectory(OutDir);
+        var stem = Path.Combine(OutDir, $"loadtest-{started:yyyy-MM-dd}{(_options.Smoke ? "-smoke" : _options.Quick ? "-quick" : "")}");
+        await File.WriteAllTextAsync(stem + ".md", md.ToString());
+        await File.WriteAllTextAsync(stem + ".csv", csv.ToString());
+        Console.WriteLine();
+        Console.WriteLine(md.ToString());
+        Console.WriteLine($"results: {stem}.md, {stem}.csv");
+
+        // Smoke: every path served requests and none failed.
+        var bad = medians.Where(m => m.Requests == 0 || m.Errors > 0).ToList();
+        foreach (var m in bad)
+        {
+            Console.Error.WriteLine($"FAILED: {m.Mode} {m.Generator} {m.Path} c={m.Concurrency}: {m.Requests} requests, {m.Errors} errors");
+        }
+        var missing = _paths.Where(p => p.Name != "direct-h2c" && !medians.Any(m => m.Path == p.Name && m.Requests > 0)).ToList();
+        foreach (var p in missing)
+        {
+            Console.Error.WriteLine($"FAILED: {p.Name} served no request");
+        }
+        return bad.Count == 0 && missing.Count == 0 ? 0 : 1;
+    }
+
+    private static string MachineSummary()
+    {
+        var model = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() : null;
+        var memKb = File.Exists("/proc/meminfo") ? File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] : "?";
+        return string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessorCount} logical CPU(s), {model ?? "unknown CPU"}, {long.Parse(memKb, CultureInfo.InvariantCulture) / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
+
+    private static string Seconds(TimeSpan span) => Math.Max(1, (int)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Concat(["/usr/sbin", "/sbin", "/usr/bin"]))
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    private static double WrkUnit(string unit) => unit switch { "us" => 1, "ms" => 1000, "s" => 1_000_000, "m" => 60_000_000, _ => double.NaN };
+
+    private static void Log(string line) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {line}");
+
+    [GeneratedRegex(@"(\d+) requests in ([\d.]+)(us|ms|s|m)")]
+    private static partial Regex WrkRequests();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses: (\d+)")]
+    private static partial Regex WrkNon2xx();
+
+    [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
+    private static partial Regex WrkSocketErrors();
+
+    private static Regex WrkPercentile(string p) => new($@"^\s+{p}%\s+([\d.]+)(us|ms|s)", RegexOptions.Multiline);
+
+    [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored")]
+    private static partial Regex H2loadFailed();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, process) in Enumerable.Reverse(_processes))
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            process.Dispose();
+        }
+        if (!_options.Smoke || Environment.GetEnvironmentVariable("LOADKIT_KEEP") is null)
+        {
+            try
+            {
+                Directory.Delete(_work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The load test: on loopback, in one run, the same small-body GET workload through each path (direct, plain YARP,
+# nginx, SecretlessProxy with OAuth2 / SigV4 / Redis), with throughput, latency percentiles, proxy CPU per request
+# and ratios. Installs wrk, h2load (nghttp2-client), nginx, redis-server and python3-matplotlib when missing.
+# Usage: bash loadtests/run.sh [--smoke | --quick] [--repeats N] [--soak MINUTES] [--out DIR]
+#   --smoke   a few seconds per path, asserting only that each served requests without errors (the test suite runs it)
+#   --quick   shorter cells, one repeat
+# Results: loadtests/results/loadtest-DATE.md and .csv, and latency-vs-load-DATE.png (not for --smoke).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+for arg in "$@"; do [ "$arg" = "--smoke" ] && smoke=1; done
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ "$smoke" = 0 ] && ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then need+=(python3-matplotlib); fi
+if ((${#need[@]})); then
+  echo "== installing ${need[*]} (Debian packages)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # Packaged servers must not start as services here: the harness starts its own on free ports.
+  echo 'exit 101' | $sudo tee /usr/sbin/policy-rc.d >/dev/null; $sudo chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+if [ "${LOADKIT_NO_BUILD:-0}" != 1 ]; then
+  echo "== building (Release)"
+  dotnet build proxy -c Release -nologo -clp:ErrorsOnly >/dev/null
+  dotnet build loadtests/LoadKit -c Release -nologo -clp:ErrorsOnly >/dev/null
+fi
+
+echo "== cores: $(nproc) logical; $(lscpu 2>/dev/null | grep -E '^(Model name|Thread\(s\) per core|Core\(s\) per socket|NUMA node0 CPU)' | sed 's/  */ /g' | paste -sd ';' -)"
+status=0
+dotnet loadtests/LoadKit/bin/Release/net10.0/loadkit.dll run "$@" || status=$?
+
+if [ "$smoke" = 0 ] && [ "$status" = 0 ]; then
+  csv=$(ls -t loadtests/results/loadtest-*.csv 2>/dev/null | grep -v smoke | head -1 || true)
+  if [ -n "$csv" ] && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+    /usr/bin/python3 loadtests/plot.py "$csv"
+  fi
+fi
+exit $status
