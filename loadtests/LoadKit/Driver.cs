@@ -180,7 +180,9 @@ internal static class Driver
 
     private static string Cut(string text) => text.Length <= 200 ? text : text[..200];
 
-    public static string ToJson(DriveResult result) => JsonSerializer.Serialize(result);
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    public static DriveResult FromJson(string json) => JsonSerializer.Deserialize<DriveResult>(json)!;
+    public static string ToJson(DriveResult result) => JsonSerializer.Serialize(result, Json);
+
+    public static DriveResult FromJson(string json) => JsonSerializer.Deserialize<DriveResult>(json, Json)!;
 }

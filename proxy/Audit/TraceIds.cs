@@ -3,7 +3,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace SecretlessProxy.Audit;
 
-/// <summary>The W3C trace id of a request: the current activity's, else the one in the caller's <c>traceparent</c>.</summary>
+/// <summary>
+/// The W3C trace id of a request: the current activity's (tracing on), else the one in the caller's
+/// <c>traceparent</c>, else a new one (<see cref="UpstreamTransforms"/> then sends it upstream in a traceparent).
+/// </summary>
 internal static class TraceIds
 {
     public static string? Of(HttpContext context)
@@ -12,6 +15,12 @@ internal static class TraceIds
         {
             return activity.TraceId.ToHexString();
         }
+        return FromHeader(context) ?? ActivityTraceId.CreateRandom().ToHexString();
+    }
+
+    /// <summary>The trace id of the caller's <c>traceparent</c>, when it sent a valid one.</summary>
+    public static string? FromHeader(HttpContext context)
+    {
         var header = context.Request.Headers.TraceParent;
         if (header.Count != 1)
         {

@@ -186,6 +186,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
         // YARP logs upstream URLs (with query strings, where a query injector puts a secret) at Information.
         logging.AddFilter("Yarp", LogLevel.Warning);
         logging.AddFilter("Microsoft", LogLevel.Warning);
+        // ASP.NET Core starts an Activity for every request while this category is enabled at any level (for log
+        // scopes); nothing here logs through it, and without it a request costs no Activity unless tracing is on.
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         options.ConfigureLogging?.Invoke(logging);
     }

@@ -55,6 +55,9 @@ public sealed class ProxyMetrics : ICredentialObserver
     {
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        // No exemplars: they would read the trace context on every observation (measured on the hot path), and the
+        // audit trail already carries each request's trace id.
+        factory.ExemplarBehavior = Prometheus.ExemplarBehavior.NoExemplars();
         DotNetStats.Register(Registry);
         _requestDuration = factory.CreateHistogram("secretless_request_duration_seconds",
             "Time from a request's arrival until its response completed, by route and outcome (allow, deny, error).",

@@ -7,7 +7,7 @@ namespace SecretlessProxy.Pipeline;
 /// <summary>
 /// The YARP transforms of every route: apply the prepared credential to the outgoing request (timed as the
 /// injection stage) and note when the request left; on the response, note the upstream's status and when its
-/// headers arrived. No allocation.
+/// headers arrived. Allocates only the traceparent it adds when the caller sent none and tracing is off.
 /// </summary>
 internal static class UpstreamTransforms
 {
@@ -19,6 +19,11 @@ internal static class UpstreamTransforms
         features.Get<InjectionFeature>()?.Apply(transform);
         if (record is not null)
         {
+            // No tracing and no traceparent from the caller: the upstream still gets the trace id of the audit record.
+            if (Activity.Current is null && record.TraceId is { } traceId && transform.HttpContext.Request.Headers.TraceParent.Count == 0)
+            {
+                transform.ProxyRequest.Headers.TryAddWithoutValidation("traceparent", string.Concat("00-", traceId, "-", ActivitySpanId.CreateRandom().ToHexString(), "-00"));
+            }
             var now = Stopwatch.GetTimestamp();
             record.InjectionTicks = now - started;
             record.UpstreamSentAt = now;

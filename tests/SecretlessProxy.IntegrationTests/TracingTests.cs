@@ -74,5 +74,23 @@ public sealed class TracingTests : IAsyncLifetime, IDisposable
         Assert.DoesNotContain(ProxyUnderTest.Canary, Encoding.Latin1.GetString([.. _exports.SelectMany(e => e)]), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Without_tracing_the_upstream_still_gets_the_audit_records_trace_id()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki);
+        using var client = proxy.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/untraced"))).StatusCode);
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision");
+        var traceId = record.GetProperty("traceId").GetString()!;
+        Assert.Matches("^[0-9a-f]{32}$", traceId);
+        var traceparent = proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/untraced").Headers["traceparent"].ToString();
+        Assert.Matches($"^00-{traceId}-[0-9a-f]{{16}}-00$", traceparent);
+
+        // A caller's own traceparent is passed on as it came.
+        using var request = TraceParent.Get(new Uri(proxy.ProxyUri, "/allowed/traced-by-caller"), out var callerTrace);
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(request)).StatusCode);
+        Assert.Contains(callerTrace, proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/traced-by-caller").Headers["traceparent"].ToString(), StringComparison.Ordinal);
+    }
+
     public void Dispose() => _pki.Dispose();
 }
