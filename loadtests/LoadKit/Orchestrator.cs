@@ -105,7 +105,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             {
                 Log($"warming {path.Name}");
                 await Driver.RunAsync(Options(path, 64, TimeSpan.Zero, _options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(10), 0, http2: false));
-                await Driver.RunAsync(Options(path, 16, TimeSpan.Zero, TimeSpan.FromSeconds(1), 0, http2: true));
+                if (path.Mtls)
+                {
+                    await Driver.RunAsync(Options(path, 16, TimeSpan.Zero, TimeSpan.FromSeconds(1), 0, http2: true));
+                }
             }
         }
         var wrkPaths = _paths.Where(p => !p.Mtls && p.Name != "direct-h2c").ToList();
