@@ -36,7 +36,7 @@ for ax, title in zip(axes, ["p50", "p99"]):
     ax.set_ylabel(f"{title} latency, ms (log)")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-axes[1].legend(fontsize=8, loc="upper left")
+axes[1].legend(fontsize=8, loc="center right")
 fig.tight_layout()
 out = path.replace("loadtest-", "latency-vs-load-").replace(".csv", ".png")
 fig.savefig(out, dpi=110)
