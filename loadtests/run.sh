@@ -2,7 +2,7 @@
 # The load test: on loopback, in one run, the same small-body GET workload through each path (direct, plain YARP,
 # nginx, SecretlessProxy with OAuth2 / SigV4 / Redis), with throughput, latency percentiles, proxy CPU per request
 # and ratios. Installs wrk, h2load (nghttp2-client), nginx, redis-server and python3-matplotlib when missing.
-# Usage: bash loadtests/run.sh [--smoke | --quick] [--repeats N] [--soak MINUTES] [--out DIR]
+# Usage: bash loadtests/run.sh [--smoke | --quick] [--repeats N] [--soak MINUTES [--soak-only]] [--out DIR]
 #   --smoke   a few seconds per path, asserting only that each served requests without errors (the test suite runs it)
 #   --quick   shorter cells, one repeat
 # Results: loadtests/results/loadtest-DATE.md and .csv, and latency-vs-load-DATE.png (not for --smoke).

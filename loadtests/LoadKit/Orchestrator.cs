@@ -9,7 +9,7 @@ using System.Text.RegularExpressions;
 namespace SecretlessProxy.LoadKit;
 
 /// <summary>Options of a harness run.</summary>
-internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir);
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false);
 
 /// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
 internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);
@@ -96,6 +96,19 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             idle[name] = RssMiB(name);
         }
 
+        if (_options.SoakOnly)
+        {
+            var soakPath = Find("secretless");
+            Log("warming secretless");
+            await Driver.RunAsync(Options(soakPath, 64, TimeSpan.Zero, TimeSpan.FromSeconds(10), 0, http2: false));
+            var max = await Driver.RunAsync(Options(soakPath, 64, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), 0, http2: false));
+            var soakRate = Math.Max(50, Math.Round(max.Rps / 2 / 50) * 50);
+            var line = await SoakAsync(soakRate);
+            Console.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Idle RSS {idle["secretless"]:F1} MiB; closed-loop max {max.Rps:F0} req/s at 64 connections; soak at half of it."));
+            Console.WriteLine("Soak: " + line);
+            return 0;
+        }
         var driverPaths = _paths.Where(p => p.Name != "direct-h2c").ToList();
         if (!_options.Smoke)
         {

@@ -43,12 +43,13 @@ var quick = new Option<bool>("--quick") { Description = "Shorter cells, one repe
 var repeats = new Option<int?>("--repeats") { Description = "Runs per cell (medians are reported); default 3, 1 with --quick or --smoke" };
 var soak = new Option<double>("--soak") { DefaultValueFactory = _ => 0, Description = "Minutes of fixed-rate soak afterwards, sampling the proxy's RSS" };
 var outDir = new Option<string?>("--out") { Description = "Folder for the results (default loadtests/results)" };
-var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir };
+var soakOnly = new Option<bool>("--soak-only") { Description = "Only the soak (with --soak MINUTES): fixed rate at half the proxy's max, RSS sampled" };
+var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly };
 runCommand.SetAction(async parse =>
 {
     var isSmoke = parse.GetValue(smoke);
     var isQuick = parse.GetValue(quick);
-    var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir));
+    var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir), parse.GetValue(soakOnly));
     return await Orchestrator.RunAsync(options);
 });
 root.Add(runCommand);

@@ -17,6 +17,12 @@ public sealed partial class DecisionLog : IAsyncDisposable
 
     private readonly ConcurrentQueue<AuditRecord> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
+    /// <summary>Records per sink write at most.</summary>
+    private const int BatchSize = 256;
+
+    /// <summary>How long the writer lets records gather after it wakes (the trail's extra delay, at most).</summary>
+    private static readonly TimeSpan BatchWindow = TimeSpan.FromMilliseconds(5);
+
     private readonly CancellationTokenSource _stopping = new();
     private readonly Stream? _stdoutOverride;
     private readonly ILogger _logger;
@@ -110,8 +116,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
             }
             buffer.SetLength(0);
             var count = 0;
-            // Batch up to 256 records per sink write.
-            while (count < 256 && _queue.TryDequeue(out var record))
+            while (count < BatchSize && _queue.TryDequeue(out var record))
             {
                 Interlocked.Decrement(ref _queued);
                 record.WriteTo(json);
@@ -121,6 +126,19 @@ public sealed partial class DecisionLog : IAsyncDisposable
                 count++;
             }
             await WriteToSinkAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), count);
+            // Let the next records gather for a moment, so a busy proxy writes (and flushes) one batch per interval
+            // instead of one per request; a quiet one still writes each record at once. Requests never wait for this.
+            if (!_stopping.IsCancellationRequested && Volatile.Read(ref _queued) < BatchSize)
+            {
+                try
+                {
+                    await Task.Delay(BatchWindow, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Drain what is left, then stop.
+                }
+            }
         }
     }
 
