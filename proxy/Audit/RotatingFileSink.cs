@@ -11,18 +11,36 @@ internal sealed class RotatingFileSink(string path, long maxBytes, int maxFiles)
 
     public string Path { get; } = path;
 
+    /// <summary>Appends whole lines (a batch of records), rotating between lines wherever the size limit falls.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {
-        var stream = _stream ??= Open();
-        if (stream.Length > 0 && stream.Length + data.Length > maxBytes)
+        while (data.Length > 0)
         {
-            await stream.DisposeAsync();
-            _stream = null;
-            Rotate();
-            stream = _stream = Open();
+            var stream = _stream ??= Open();
+            var room = maxBytes - stream.Length;
+            // The longest run of whole lines that fits; a single line longer than the limit goes alone.
+            var take = data.Length;
+            if (take > room)
+            {
+                var cut = data.Span[..(int)Math.Max(0, Math.Min(room, data.Length))].LastIndexOf((byte)'\n');
+                take = cut >= 0 ? cut + 1 : 0;
+                if (take == 0)
+                {
+                    if (stream.Length > 0)
+                    {
+                        await stream.DisposeAsync();
+                        _stream = null;
+                        Rotate();
+                        continue;
+                    }
+                    var end = data.Span.IndexOf((byte)'\n');
+                    take = end >= 0 ? end + 1 : data.Length;
+                }
+            }
+            await stream.WriteAsync(data[..take]);
+            await stream.FlushAsync();
+            data = data[take..];
         }
-        await stream.WriteAsync(data);
-        await stream.FlushAsync();
     }
 
     private FileStream Open() => new(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);

@@ -25,6 +25,23 @@ public sealed class RotatingFileSinkTests : IDisposable
         Assert.All(Directory.GetFiles(_directory).SelectMany(File.ReadAllLines), line => Assert.StartsWith("{\"n\":", line, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_batch_of_lines_is_split_between_files_at_line_boundaries()
+    {
+        var path = Path.Combine(_directory, "batch.jsonl");
+        var batch = string.Concat(Enumerable.Range(0, 12).Select(i => $"{{\"n\":{i:D2},\"pad\":\"{new string('y', 20)}\"}}\n"));
+        using (var sink = new RotatingFileSink(path, maxBytes: 100, maxFiles: 10))
+        {
+            await sink.WriteAsync(System.Text.Encoding.UTF8.GetBytes(batch));
+        }
+        var files = Directory.GetFiles(_directory, "batch.jsonl*");
+        Assert.All(files, f => Assert.InRange(new FileInfo(f).Length, 1, 100));
+        // Oldest first (highest suffix), every line whole and none lost or repeated.
+        var lines = files.OrderByDescending(f => f.Length > path.Length ? int.Parse(f[(path.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture) : 0)
+            .SelectMany(File.ReadAllLines).ToList();
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => $"{{\"n\":{i:D2},\"pad\":\"{new string('y', 20)}\"}}"), lines);
+    }
+
     [Theory]
     [InlineData("2048", 2048L)]
     [InlineData("512KiB", 512L * 1024)]
