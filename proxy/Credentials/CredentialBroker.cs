@@ -131,6 +131,12 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
             {
                 return running;
             }
+            // A caller that missed just before the fetch it would have joined stored its result: take that result
+            // instead of starting a second fetch.
+            if (_memory && cache.Current is { } stored && cache.InFlight is { IsCompletedSuccessfully: true } && time.GetUtcNow() is var now && now < stored.RefreshAt && now < stored.UsableUntil)
+            {
+                return Task.FromResult(stored.Credential);
+            }
             var task = FetchCoreAsync(binding, cache, request, cache.Generation);
             cache.InFlight = task;
             return task;
