@@ -671,7 +671,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var path = Find("secretless");
         var duration = TimeSpan.FromMinutes(_options.SoakMinutes);
         Log($"soak: {rate} req/s for {duration} against {path.Name}, RSS every 5 s");
-        var drive = Driver.RunAsync(Options(path, 64, TimeSpan.Zero, duration, rate, http2: false));
+        // On its own thread: the open-loop scheduler spins between requests and would not yield to the sampler.
+        var drive = Task.Run(() => Driver.RunAsync(Options(path, 64, TimeSpan.Zero, duration, rate, http2: false)));
         var samples = new List<(double Minutes, double MiB)>();
         var started = Stopwatch.GetTimestamp();
         while (!drive.IsCompleted)
@@ -682,6 +683,14 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var result = await drive;
         // The slope after the first fifth (start-up and JIT warm-up grow the heap once).
         var steady = samples.Where(s => s.Minutes >= duration.TotalMinutes / 5).ToList();
+        if (steady.Count < 2)
+        {
+            steady = samples;
+        }
+        if (steady.Count < 2)
+        {
+            return $"too short to sample ({samples.Count} RSS samples)";
+        }
         var mx = steady.Average(s => s.Minutes);
         var my = steady.Average(s => s.MiB);
         var slope = steady.Sum(s => (s.Minutes - mx) * (s.MiB - my)) / Math.Max(1e-9, steady.Sum(s => (s.Minutes - mx) * (s.Minutes - mx)));
