@@ -183,7 +183,18 @@ public sealed partial class ConfigManager : IDisposable
         LastRefusal = [];
         Apply(compilation.Config);
         _decisionLog.Write(AuditEvents.Reloaded(_time.GetUtcNow(), previous, compilation.Config, Generation));
-        _stamps = Stamp(compilation.Config.WatchedFiles);
+        // Files already watched keep the stamps taken before they were compiled: a file replaced while this reload
+        // ran (or just after it was applied) then differs at the next poll and is loaded too. Files the new config
+        // added are stamped now.
+        var stamps = Stamp(compilation.Config.WatchedFiles);
+        foreach (var file in stamps.Keys.ToList())
+        {
+            if (_stamps.TryGetValue(file, out var before))
+            {
+                stamps[file] = before;
+            }
+        }
+        _stamps = stamps;
         Log.ConfigReloaded(_logger, _path, compilation.Config.Summary);
         // Requests in flight may still hold the old config's providers: dispose them later.
         _ = Task.Delay(GracePeriod, _time).ContinueWith(_ => previous.Dispose(), TaskScheduler.Default);
