@@ -10,7 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 smoke=0
-for arg in "$@"; do [ "$arg" = "--smoke" ] && smoke=1; done
+out=loadtests/results
+prev=""
+for arg in "$@"; do
+  [ "$arg" = "--smoke" ] && smoke=1
+  [ "$prev" = "--out" ] && out=$arg
+  prev=$arg
+done
 
 need=()
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
@@ -42,7 +48,8 @@ status=0
 dotnet loadtests/LoadKit/bin/Release/net10.0/loadkit.dll run "$@" || status=$?
 
 if [ "$smoke" = 0 ] && [ "$status" = 0 ]; then
-  csv=$(ls -t loadtests/results/loadtest-*.csv 2>/dev/null | grep -v smoke | head -1 || true)
+  # The CSV this run wrote (with --out DIR, there; never re-plot the committed results instead).
+  csv=$(ls -t "$out"/loadtest-*.csv 2>/dev/null | grep -v smoke | head -1 || true)
   if [ -n "$csv" ] && /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
     /usr/bin/python3 loadtests/plot.py "$csv"
   fi
