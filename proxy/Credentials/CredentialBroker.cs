@@ -172,6 +172,15 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
                 return admitted.Credential;
             }
         }
+        else if (await shared.GetAsync(key, binding.Name) is { } stored
+            && (fromRedis is null || stored.IssuedAt > fromRedis.IssuedAt)
+            && Admit(binding, stored.Credential, stored.IssuedAt, stored.ExpiresAt, CredentialSource.Redis) is { } newer
+            && time.GetUtcNow() is var lockedAt && lockedAt < newer.RefreshAt && lockedAt < newer.UsableUntil)
+        {
+            // Another replica fetched, stored and released its lock between our read and our lock: take its value.
+            Store(cache, generation, newer);
+            return newer.Credential;
+        }
         try
         {
             return await FetchFromProviderAsync(binding, cache, request, generation, key);

@@ -145,6 +145,8 @@ public sealed class RedisCacheTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await clientB.GetAsync(new Uri(b.ProxyUri, "/allowed/warm-b"))).StatusCode);
         Assert.Equal(1, await oidc.TokensIssuedAsync(1));
         var first = Token(a.Upstream.Requests.Single());
+        // The fetch released its lock: a lock left behind would make the next fetch on every replica wait it out.
+        Assert.DoesNotContain(":lock", await _redis.CliAsync("--scan", "--pattern", "secretless:*"), StringComparison.Ordinal);
 
         using var admin = new HttpClient();
         using var revoked = await admin.PostAsync(new Uri(a.AdminUri, "/credentials/oauth/revoke"), null);

@@ -445,11 +445,15 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
 
     private sealed class Lease(IDatabase db, string key, string token, RedisCredentialCache owner) : IAsyncDisposable
     {
+        private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
         public async ValueTask DisposeAsync()
         {
             try
             {
-                await db.LockReleaseAsync(key, token);
+                // Compare-and-delete in one script: StackExchange.Redis's LockRelease runs a WATCH/MULTI transaction
+                // that was seen to return false and leave the lock in place, making other replicas wait it out.
+                await db.ScriptEvaluateAsync(ReleaseScript, [key], [token]);
             }
             catch (Exception ex) when (IsRedisFailure(ex))
             {
