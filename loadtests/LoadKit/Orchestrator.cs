@@ -436,6 +436,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             var result = await Driver.RunAsync(Options(path, 1, TimeSpan.Zero, TimeSpan.FromMilliseconds(200), 0, http2: false));
             if (result.Errors == 0 && result.Requests > 0)
             {
+                // Something answered: make sure it is the server started for this path, not a stranger on its port.
+                if (path.Server is not null && _processes.FirstOrDefault(p => p.Name == path.Server).Process is { HasExited: true } gone)
+                {
+                    throw new InvalidOperationException($"{path.Name}: its server '{path.Server}' exited (code {gone.ExitCode}); see {path.Server}.log");
+                }
                 return;
             }
             last = result.FirstError;
@@ -839,12 +844,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
 
     private static string Seconds(TimeSpan span) => Math.Max(1, (int)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => SecretlessProxy.Testing.LoopbackPorts.Next();
 
     private static string? FindOnPath(string name)
     {

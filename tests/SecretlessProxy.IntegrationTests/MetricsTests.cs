@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
@@ -15,10 +14,7 @@ public sealed class MetricsTests : IDisposable
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         File.WriteAllText(Path.Combine(_pki.Directory, "jwt.key"), key.ExportPkcs8PrivateKeyPem());
         // 'broken' asks a closed port for tokens: every attempt fails fast, so its circuit breaker opens.
-        using var closed = new TcpListener(IPAddress.Loopback, 0);
-        closed.Start();
-        var deadPort = ((IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop();
+        var deadPort = LoopbackPorts.Next();
         File.WriteAllText(Path.Combine(_pki.Directory, "client-secret"), "s3cret-client");
         return ProxyUnderTest.DefaultConfig(upstream,
             extraCredentials:

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
@@ -19,12 +18,7 @@ public sealed class TokenExchangeTests : IDisposable
     [Fact]
     public async Task Each_workload_exchanges_its_own_subject_token()
     {
-        int adminPort;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            adminPort = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var adminPort = LoopbackPorts.Next();
         using (var key = ECDsa.Create(ECCurve.NamedCurves.nistP256))
         {
             await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "subject.key"), key.ExportPkcs8PrivateKeyPem());

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
@@ -62,12 +60,7 @@ public sealed class OidcServer : IAsyncDisposable
         Assert.True(Directory.Exists(Path.Combine(oidcDir, "node_modules", "oidc-provider")),
             $"oidc-provider is not installed in {oidcDir}: run 'bash scripts/test.sh' (it runs npm ci there)");
 
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = LoopbackPorts.Next();
         var configPath = Path.Combine(workDir, $"oidc-{port}.json");
         await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString() }));
         var start = new ProcessStartInfo("node") { WorkingDirectory = oidcDir, RedirectStandardOutput = true, RedirectStandardError = true };

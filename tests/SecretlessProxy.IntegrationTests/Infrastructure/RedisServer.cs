@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
 
@@ -27,12 +25,7 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync(string workDir)
     {
         Assert.True(File.Exists("/usr/bin/redis-server"), "redis-server is not installed: run 'bash scripts/test.sh' (it installs Debian's redis-server)");
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = LoopbackPorts.Next();
         var directory = Path.Combine(workDir, $"redis-{port}");
         Directory.CreateDirectory(directory);
         var server = new RedisServer(port, directory);
