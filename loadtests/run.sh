@@ -8,6 +8,7 @@
 # Results: loadtests/results/loadtest-DATE.md and .csv, and latency-vs-load-DATE.png (not for --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/debian-packages.sh
 
 smoke=0
 out=loadtests/results
@@ -25,16 +26,7 @@ command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if [ "$smoke" = 0 ] && ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then need+=(python3-matplotlib); fi
-if ((${#need[@]})); then
-  echo "== installing ${need[*]} (Debian packages)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  # Packaged servers must not start as services here: the harness starts its own on free ports.
-  echo 'exit 101' | $sudo tee /usr/sbin/policy-rc.d >/dev/null; $sudo chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  $sudo rm -f /usr/sbin/policy-rc.d
-fi
+install_debian_packages "${need[@]}"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 if [ "${LOADKIT_NO_BUILD:-0}" != 1 ]; then

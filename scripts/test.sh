@@ -3,6 +3,7 @@
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/debian-packages.sh
 
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -14,26 +15,13 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-if ((${#need[@]})); then
-  echo "== installing ${need[*]} (Debian packages)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  # Packaged servers must not start as services: the tests start their own on free ports.
-  echo 'exit 101' | $sudo tee /usr/sbin/policy-rc.d >/dev/null; $sudo chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  $sudo rm -f /usr/sbin/policy-rc.d
-fi
+install_debian_packages "${need[@]}"
 
 # The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.
 oidc=tests/SecretlessProxy.IntegrationTests/oidc
 if [ ! -d "$oidc/node_modules/oidc-provider" ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "== installing Node.js and npm (Debian packages)"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+    install_debian_packages nodejs npm
   fi
   echo "== installing the test OAuth2 server (oidc-provider from npm)"
   (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)

@@ -360,22 +360,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         _pids[name] = process.Id;
     }
 
-    private async Task RunToEndAsync(string file, string[] args)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {await output}{await error}");
-        }
-    }
+    private Task RunToEndAsync(string file, string[] args) => CaptureAsync(file, args, pinned: false);
 
     private async Task<string> CaptureAsync(string file, IEnumerable<string> args, bool pinned)
     {
@@ -396,7 +381,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{file} failed ({process.ExitCode}): {await error}");
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({process.ExitCode}): {await output}{await error}");
         }
         return await output;
     }
