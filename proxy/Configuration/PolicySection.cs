@@ -179,9 +179,10 @@ internal static class PolicySection
         var model = new PolicyModel(rules);
         foreach (var route in routeIds)
         {
-            if (!rules.Any(r => !r.IsDeny && r.Routes.Contains(route, StringComparer.OrdinalIgnoreCase)))
+            // A route only deny rules name is denied on purpose (e.g. a fence around an admin API): no warning.
+            if (!rules.Any(r => r.Routes.Contains(route, StringComparer.OrdinalIgnoreCase)))
             {
-                errors.Warn($"ReverseProxy:Routes:{route}", $"no allow rule names route '{route}', so every call to it is denied", "add a policy rule with routes: [" + route + "] if workloads should use it");
+                errors.Warn($"ReverseProxy:Routes:{route}", $"no policy rule names route '{route}', so every call to it is denied", "add a policy rule with routes: [" + route + "] if workloads should use it");
             }
         }
         return model;

@@ -205,6 +205,20 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_route_no_rule_names_is_flagged_but_one_a_deny_rule_fences_is_not()
+    {
+        var withAdmin = ValidYaml.Replace("  Routes:\n", "  Routes:\n    admin: { ClusterId: gh, Match: { Path: \"/admin/{**rest}\" } }\n", StringComparison.Ordinal);
+        var unnamed = await CompileAsync(withAdmin);
+        Assert.Empty(unnamed.Errors);
+        var warning = Assert.Single(unnamed.Warnings, w => w.KeyPath.Contains("admin", StringComparison.Ordinal));
+        Assert.Contains("no policy rule names route 'admin', so every call to it is denied", warning.ToString(), StringComparison.Ordinal);
+
+        var fenced = await CompileAsync(withAdmin.Replace("ReverseProxy:\n", "  - name: nobody-uses-admin\n    deny: [api]\n    routes: [admin]\nReverseProxy:\n", StringComparison.Ordinal));
+        Assert.Empty(fenced.Errors);
+        Assert.DoesNotContain(fenced.Warnings, w => w.KeyPath.Contains("admin", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Caching_knobs_on_static_secrets_and_protocols_on_the_admin_listener_are_flagged()
     {
         var result = await CompileAsync(ValidYaml
