@@ -161,25 +161,16 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
             Store(cache, generation, fromRedis);
             return fromRedis.Credential;
         }
-        // Missing or due for refresh: one replica fetches, the others wait for its result.
+        // Missing or due for refresh: one replica fetches, the others wait for its result. The one holding the lock
+        // looks once more: another replica may have written and released between our read and our lock.
         await using var lease = await shared.TryLockAsync(key);
-        if (lease is null)
+        var other = lease is null
+            ? await shared.WaitForOtherFetchAsync(key, binding.Name, fromRedis?.IssuedAt, time)
+            : await shared.GetAsync(key, binding.Name) is { } again && (fromRedis is null || again.IssuedAt > fromRedis.IssuedAt) ? again : null;
+        if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt, CredentialSource.Redis) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
         {
-            var other = await shared.WaitForOtherFetchAsync(key, binding.Name, fromRedis?.IssuedAt, time);
-            if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt, CredentialSource.Redis) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
-            {
-                Store(cache, generation, admitted);
-                return admitted.Credential;
-            }
-        }
-        else if (await shared.GetAsync(key, binding.Name) is { } stored
-            && (fromRedis is null || stored.IssuedAt > fromRedis.IssuedAt)
-            && Admit(binding, stored.Credential, stored.IssuedAt, stored.ExpiresAt, CredentialSource.Redis) is { } newer
-            && time.GetUtcNow() is var lockedAt && lockedAt < newer.RefreshAt && lockedAt < newer.UsableUntil)
-        {
-            // Another replica fetched, stored and released its lock between our read and our lock: take its value.
-            Store(cache, generation, newer);
-            return newer.Credential;
+            Store(cache, generation, admitted);
+            return admitted.Credential;
         }
         try
         {
