@@ -362,28 +362,16 @@ internal sealed partial class Orchestrator : IAsyncDisposable
 
     private Task RunToEndAsync(string file, string[] args) => CaptureAsync(file, args, pinned: false);
 
-    private async Task<string> CaptureAsync(string file, IEnumerable<string> args, bool pinned)
+    private static async Task<string> CaptureAsync(string file, IEnumerable<string> args, bool pinned)
     {
-        var start = new ProcessStartInfo(pinned ? "taskset" : file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (pinned)
+        var (exitCode, output, error) = pinned
+            ? await SecretlessProxy.Testing.ChildProcess.RunAsync("taskset", ["-c", "1", file, .. args])
+            : await SecretlessProxy.Testing.ChildProcess.RunAsync(file, args);
+        if (exitCode != 0)
         {
-            start.ArgumentList.Add("-c");
-            start.ArgumentList.Add("1");
-            start.ArgumentList.Add(file);
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({exitCode}): {output}{error}");
         }
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({process.ExitCode}): {await output}{await error}");
-        }
-        return await output;
+        return output;
     }
 
     private static async Task WaitForPortAsync(int port)

@@ -70,18 +70,8 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Runs redis-cli against this server and returns its output.</summary>
     public async Task<string> CliAsync(params string[] args)
     {
-        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-p");
-        start.ArgumentList.Add(Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return await output + await error;
+        var (_, output, error) = await ChildProcess.RunAsync("redis-cli", ["-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. args]);
+        return output + error;
     }
 
     /// <summary>Dumps the whole dataset with <c>redis-cli --rdb</c> and returns the file's bytes.</summary>
