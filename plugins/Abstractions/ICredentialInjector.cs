@@ -20,6 +20,20 @@ public interface ICredentialInjector
     long PayloadHashLimit => 0;
 
     /// <summary>
+    /// Whether routes using this injector mask the injected value in response bodies unless the route says
+    /// otherwise (<c>RedactResponseBody</c>). True for injectors that send the secret itself (header, Basic,
+    /// query), where an upstream that reflects the request would hand it back.
+    /// </summary>
+    bool RedactsResponsesByDefault => false;
+
+    /// <summary>
+    /// Looks at a request before the credential goes on it: refuse what the credential must not be used to send,
+    /// or name further upstream paths the request reads. Called for every request on a route with this injector
+    /// (keep it cheap); the default passes everything.
+    /// </summary>
+    RequestInspection Inspect(IForwardedRequest request) => RequestInspection.Pass;
+
+    /// <summary>
     /// Formats the credential once (implementations cache per credential instance) and checks it is safe to
     /// send. Throws <see cref="CredentialInjectionException"/> when the value cannot be sent (e.g. it holds CR/LF).
     /// </summary>

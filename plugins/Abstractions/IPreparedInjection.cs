@@ -8,4 +8,12 @@ public interface IPreparedInjection
     /// <see cref="ICredentialInjector.SignsRequest"/>, <paramref name="request"/> is an <see cref="ISignableRequest"/>.
     /// </summary>
     void Apply(IOutboundRequest request);
+
+    /// <summary>
+    /// The exact strings this injection puts on the wire that must never come back to the caller (the header
+    /// value, the secret, its URL-encoded forms). The proxy masks them in the response's link headers
+    /// (<c>Location</c>, <c>Content-Location</c>, <c>Refresh</c>, <c>Link</c>) and, where the route asks, in its
+    /// body. Empty by default.
+    /// </summary>
+    IReadOnlyList<string> EchoForms => [];
 }

@@ -47,6 +47,17 @@ public sealed class PluginConfig
         return string.IsNullOrEmpty(value) ? null : value;
     }
 
+    /// <summary>A list key's values: a YAML/JSON list, or one comma-separated string; empty when absent.</summary>
+    public IReadOnlyList<string> GetList(string key)
+    {
+        var section = Section.GetSection(key);
+        if (section.Value is { Length: > 0 } single)
+        {
+            return single.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        }
+        return [.. section.GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v!.Trim())];
+    }
+
     /// <summary>A path from the config, resolved against the config file's folder.</summary>
     public string ResolvePath(string path) => Path.GetFullPath(path, ConfigDirectory);
 

@@ -3,7 +3,7 @@ using SecretlessProxy.Abstractions;
 namespace SecretlessProxy.Plugins.Aws;
 
 /// <summary>The <c>sigv4</c> injector: prepares AWS credentials once per credential and signs each request as it is sent.</summary>
-internal sealed class SigV4Injector(SigV4Options options, long payloadHashLimit, TimeProvider time) : ICredentialInjector
+internal sealed class SigV4Injector(SigV4Options options, long payloadHashLimit, TimeProvider time, AmzHeaderPolicy headers) : ICredentialInjector
 {
     /// <summary>Headers the client may have signed with: stripped on the way in and re-set by the signature.</summary>
     internal static readonly string[] SignatureHeaders = ["Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"];
@@ -15,6 +15,8 @@ internal sealed class SigV4Injector(SigV4Options options, long payloadHashLimit,
     public bool SignsRequest => true;
 
     public long PayloadHashLimit => payloadHashLimit;
+
+    public RequestInspection Inspect(IForwardedRequest request) => headers.Inspect(request);
 
     public IPreparedInjection Prepare(Credential credential)
     {

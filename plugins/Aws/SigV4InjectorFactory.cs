@@ -15,7 +15,7 @@ public sealed class SigV4InjectorFactory : ICredentialInjectorFactory
 
     public string Name => "sigv4";
 
-    public IReadOnlyCollection<string> Keys { get; } = ["service", "region", "payload", "maxPayloadBytes"];
+    public IReadOnlyCollection<string> Keys { get; } = ["service", "region", "payload", "maxPayloadBytes", "allowHeaders"];
 
     public void Validate(PluginConfig config)
     {
@@ -38,6 +38,13 @@ public sealed class SigV4InjectorFactory : ICredentialInjectorFactory
         {
             config.Error("maxPayloadBytes", "must be a positive whole number of bytes", $"e.g. maxPayloadBytes: {DefaultMaxPayloadBytes}");
         }
+        foreach (var name in config.GetList("allowHeaders"))
+        {
+            if (AmzHeaderPolicy.Problem(name) is { } problem)
+            {
+                config.Error("allowHeaders", $"'{name}' {problem}", "list x-amz-* headers this route may sign, e.g. allowHeaders: [x-amz-copy-source, x-amz-acl]");
+            }
+        }
     }
 
     public ICredentialInjector Build(PluginConfig config)
@@ -55,6 +62,6 @@ public sealed class SigV4InjectorFactory : ICredentialInjectorFactory
             SignPayloadHashHeader: isS3 || !signed,
             EncodePath: !isS3,
             EncodeQuery: false);
-        return new SigV4Injector(options, signed ? maxPayload : 0, config.TimeProvider);
+        return new SigV4Injector(options, signed ? maxPayload : 0, config.TimeProvider, new AmzHeaderPolicy(isS3, config.GetList("allowHeaders")));
     }
 }

@@ -91,13 +91,13 @@ internal sealed class TokenEndpoint : IDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {issuer} timed out", isOutage: true);
+                throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {SafeUrl.Display(issuer)} timed out", isOutage: true);
             }
         }
         if (discovery.IsError || string.IsNullOrEmpty(discovery.TokenEndpoint))
         {
             var outage = discovery.ErrorType == ResponseErrorType.Exception || (int)discovery.HttpStatusCode >= 500;
-            throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {issuer} failed ({discovery.ErrorType})", outage);
+            throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {SafeUrl.Display(issuer)} failed ({discovery.ErrorType})", outage);
         }
         Volatile.Write(ref _address, discovery.TokenEndpoint);
         return discovery.TokenEndpoint;
@@ -112,7 +112,7 @@ internal sealed class TokenEndpoint : IDisposable
         where TRequest : ProtocolRequest
     {
         var address = await AddressAsync(cancellationToken);
-        var where = new Uri(address).GetLeftPart(UriPartial.Path);
+        var where = SafeUrl.Display(address);
         TokenResponse response;
         try
         {

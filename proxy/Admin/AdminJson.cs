@@ -15,19 +15,25 @@ internal static class AdminJson
     {
         if (context.Request.ContentLength > MaxBody)
         {
-            await Problem.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body_too_large", "Body too large", "admin request bodies are at most 64 KiB");
+            await TooLargeAsync(context);
             return null;
         }
         try
         {
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-            if (buffer.Length > MaxBody)
+            // Read through the limit: a chunked body of any size never holds more than MaxBody + one read.
+            var buffer = new byte[MaxBody + 1];
+            var length = 0;
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
             {
-                await Problem.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body_too_large", "Body too large", "admin request bodies are at most 64 KiB");
-                return null;
+                length += read;
+                if (length > MaxBody)
+                {
+                    await TooLargeAsync(context);
+                    return null;
+                }
             }
-            if (buffer.Length > 0 && JsonNode.Parse(buffer.ToArray()) is JsonObject body)
+            if (length > 0 && JsonNode.Parse(buffer.AsSpan(0, length)) is JsonObject body)
             {
                 return body;
             }
@@ -36,9 +42,17 @@ internal static class AdminJson
         {
             // answered below
         }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            await TooLargeAsync(context);
+            return null;
+        }
         await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_json", "Invalid JSON", "the body must be one JSON object");
         return null;
     }
+
+    private static Task TooLargeAsync(HttpContext context) =>
+        Problem.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Body too large", "admin request bodies are at most 64 KiB");
 
     public static string? String(JsonObject body, string name) =>
         body.TryGetPropertyValue(name, out var node) && node is JsonValue value && value.TryGetValue<string>(out var text) && !string.IsNullOrWhiteSpace(text) ? text.Trim() : null;

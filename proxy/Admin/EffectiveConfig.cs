@@ -83,7 +83,7 @@ internal static partial class EffectiveConfig
         if (parts[0].Equals("credentials", StringComparison.OrdinalIgnoreCase))
         {
             return parts.Length >= 3 && CredentialKeys.Contains(last) && !parts.Skip(2).Any(p => p.Equals("parameters", StringComparison.OrdinalIgnoreCase) || p.Equals("claims", StringComparison.OrdinalIgnoreCase))
-                ? value
+                ? Url(value)
                 : Redacted;
         }
         if (SecretName().IsMatch(last))
@@ -94,7 +94,19 @@ internal static partial class EffectiveConfig
         {
             return Redacted;
         }
-        return UserInfo().Replace(value, "://" + Redacted + "@");
+        return Url(value);
+    }
+
+    /// <summary>A URL keeps scheme, host, port and path; user info becomes [redacted] and the query and fragment are cut.</summary>
+    private static string Url(string value)
+    {
+        if (!value.Contains("://", StringComparison.Ordinal))
+        {
+            return value;
+        }
+        var masked = UserInfo().Replace(value, "://" + Redacted + "@");
+        var cut = masked.IndexOfAny(['?', '#']);
+        return cut < 0 ? masked : masked[..cut] + (masked[cut] == '?' ? "?" + Redacted : "");
     }
 
     [GeneratedRegex("secret|password|passwd|token|apikey|api_key|authorization|credential|encryption|privatekey|configuration|connectionstring", RegexOptions.IgnoreCase)]

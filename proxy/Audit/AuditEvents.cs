@@ -14,6 +14,7 @@ public static class AuditEvents
     public const string GrantApproved = "grant.approved";
     public const string GrantExpired = "grant.expired";
     public const string GrantRevoked = "grant.revoked";
+    public const string GrantRejected = "grant.rejected";
     public const string ConfigLoaded = "config.loaded";
     public const string ConfigReloaded = "config.reloaded";
     public const string ConfigRefused = "config.refused";
@@ -94,6 +95,15 @@ public static class AuditEvents
             .. GrantFields(grant),
             new("revokedBy", revokedBy),
             new("revokedCredentials", revokedCredentials),
+        ]);
+
+    /// <summary>A stored grant was not put in force: it could not be opened (forged or tampered with) or breaks the config's rules.</summary>
+    public static AuditEvent GrantRejectedEvent(DateTimeOffset now, string store, string grantId, string problem) =>
+        new(now, GrantRejected,
+        [
+            new("grant", grantId),
+            new("store", store),
+            new("problem", problem),
         ]);
 
     private static IEnumerable<KeyValuePair<string, object?>> GrantFields(Grants.Grant grant) =>

@@ -221,6 +221,13 @@ public sealed partial class DecisionLog : IAsyncDisposable
         {
             json.WriteNumber("upstreamStatus", upstreamStatus);
         }
+        if (record.RedactedInHeaders + record.RedactedInBody > 0)
+        {
+            json.WriteStartObject("redactions");
+            json.WriteNumber("headers", record.RedactedInHeaders);
+            json.WriteNumber("body", record.RedactedInBody);
+            json.WriteEndObject();
+        }
         if (record.UpstreamLatency is { } latency)
         {
             json.WriteNumber("upstreamLatencyMs", Math.Round(latency.TotalMilliseconds, 3));

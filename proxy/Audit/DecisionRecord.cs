@@ -63,6 +63,12 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink
     /// <summary>The upstream's status code, when the request was forwarded and answered.</summary>
     public int? UpstreamStatus { get; set; }
 
+    /// <summary>How many copies of the injected credential were masked in the response's link headers.</summary>
+    public int RedactedInHeaders { get; set; }
+
+    /// <summary>How many copies of the injected credential were masked in the response body.</summary>
+    public int RedactedInBody { get; set; }
+
     // Stage timestamps (Stopwatch ticks; 0 = not reached). Not written: the metrics read them.
     internal long StartedAt;
     internal long IdentityDoneAt;

@@ -31,7 +31,9 @@ internal static class DemoCommand
                   config:        {demo.ConfigPath}  (edit it: valid changes apply live)
 
                 Call the upstream through the proxy as workload {DemoEnvironment.WorkloadId}.
-                The request carries no credential; the upstream shows the Authorization header the proxy injected:
+                The request carries no credential; the upstream shows the Authorization header the proxy injected.
+                Its token is masked (****) on the way back: the proxy never lets an upstream that reflects a request
+                hand its credential to the caller (route metadata RedactResponseBody):
 
                 {demo.CurlCommand("/echo/hello")}
 

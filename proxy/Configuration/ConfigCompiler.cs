@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "cache", "metrics", "grants", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -29,6 +29,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
+        var limits = LimitsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
         var grants = GrantsSection.Compile(document, errors, redisConfigured: document.Root.GetSection("cache:redis").Exists());
 
@@ -43,12 +44,15 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
 
         var frozenCredentials = credentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         var routeCredentials = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
+        var routeSecurity = new Dictionary<string, RouteSecurity>(StringComparer.OrdinalIgnoreCase);
         foreach (var route in reverseProxy.Routes)
         {
+            CredentialBinding? binding = null;
             if (route.Metadata?.GetValueOrDefault(ReverseProxySection.CredentialMetadataKey) is { Length: > 0 } name)
             {
-                routeCredentials[route.RouteId] = frozenCredentials[name];
+                routeCredentials[route.RouteId] = binding = frozenCredentials[name];
             }
+            routeSecurity[route.RouteId] = ReverseProxySection.Security(route, binding?.Injector.RedactsResponsesByDefault ?? false);
         }
         var config = new ProxyConfig
         {
@@ -57,10 +61,12 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Policy = policy,
             Credentials = frozenCredentials,
             RouteCredentials = routeCredentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            RouteSecurity = routeSecurity.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Routes = reverseProxy.Routes,
             Clusters = reverseProxy.Clusters,
             DecisionLog = decisionLog,
             Metrics = metrics,
+            Limits = limits,
             Grants = grants,
             IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),
             EffectiveConfig = Admin.EffectiveConfig.Render(document),

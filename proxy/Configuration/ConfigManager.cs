@@ -25,6 +25,7 @@ public sealed partial class ConfigManager : IDisposable
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
     private ProxyConfig? _current;
+    private ProxyConfig? _previous;
     private ITimer? _watchTimer;
     private ITimer? _sweepTimer;
     private Dictionary<string, (DateTime, long)> _stamps = [];
@@ -55,8 +56,17 @@ public sealed partial class ConfigManager : IDisposable
     /// <summary>The config in force. Never null after <see cref="LoadInitialAsync"/>.</summary>
     public ProxyConfig Current => Volatile.Read(ref _current) ?? throw new InvalidOperationException("no config is loaded yet");
 
+    /// <summary>The config the last reload replaced (null before the first reload); requests routed by YARP just before the swap still use it.</summary>
+    public ProxyConfig? Previous => Volatile.Read(ref _previous);
+
     /// <summary>Public keys of the proxy's own token signers, including retired ones still needed.</summary>
     public SigningKeyDirectory SigningKeys { get; }
+
+    /// <summary>
+    /// Raised with each config as it is applied (at start and on every reload), after it is current. Features
+    /// that keep settings of their own subscribe here instead of reading <see cref="Current"/> on every use.
+    /// </summary>
+    public event Action<ProxyConfig>? Applied;
 
     /// <summary>How many configs have been applied (1 after start).</summary>
     public long Generation => Interlocked.Read(ref _generation);
@@ -217,9 +227,15 @@ public sealed partial class ConfigManager : IDisposable
             }
         }
         SigningKeys.Publish(config.Credentials.Values);
+        if (Volatile.Read(ref _current) is { } replaced)
+        {
+            config.InternFrom(replaced);
+            Volatile.Write(ref _previous, replaced);
+        }
         Volatile.Write(ref _current, config);
         _yarp.Update(config.Routes, config.Clusters);
         Interlocked.Increment(ref _generation);
+        Applied?.Invoke(config);
     }
 
     private static bool Same(Dictionary<string, (DateTime, long)> a, Dictionary<string, (DateTime, long)> b) =>

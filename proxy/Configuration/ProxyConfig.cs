@@ -24,9 +24,51 @@ public sealed class ProxyConfig : IDisposable
     /// <summary>Route id → the credential injected on it (routes without one are absent).</summary>
     public required FrozenDictionary<string, CredentialBinding> RouteCredentials { get; init; }
 
-    public required IReadOnlyList<RouteConfig> Routes { get; init; }
+    /// <summary>Route id → override headers kept and response redaction (every route has an entry).</summary>
+    public FrozenDictionary<string, RouteSecurity> RouteSecurity { get; init; } = FrozenDictionary<string, RouteSecurity>.Empty;
 
-    public required IReadOnlyList<ClusterConfig> Clusters { get; init; }
+    private IReadOnlyList<RouteConfig> _routes = [];
+    private IReadOnlyList<ClusterConfig> _clusters = [];
+    private FrozenDictionary<string, RouteConfig>? _routesById;
+    private FrozenDictionary<string, ClusterConfig>? _clustersById;
+
+    public required IReadOnlyList<RouteConfig> Routes { get => _routes; init => _routes = value; }
+
+    public required IReadOnlyList<ClusterConfig> Clusters { get => _clusters; init => _clusters = value; }
+
+    /// <summary>
+    /// True when YARP matched <paramref name="route"/> (and picked <paramref name="cluster"/>) from this config, so
+    /// policy and credential read the same config the route came from. Compares references: <see cref="InternFrom"/>
+    /// makes unchanged routes and clusters the very objects YARP kept from the previous config.
+    /// </summary>
+    public bool Produced(RouteConfig route, ClusterConfig? cluster)
+    {
+        var routes = _routesById ??= _routes.ToFrozenDictionary(r => r.RouteId, StringComparer.OrdinalIgnoreCase);
+        if (!routes.TryGetValue(route.RouteId, out var mine) || !ReferenceEquals(mine, route))
+        {
+            return false;
+        }
+        if (cluster is null)
+        {
+            return true;
+        }
+        var clusters = _clustersById ??= _clusters.ToFrozenDictionary(c => c.ClusterId, StringComparer.OrdinalIgnoreCase);
+        return clusters.TryGetValue(cluster.ClusterId, out var theirs) && ReferenceEquals(theirs, cluster);
+    }
+
+    /// <summary>
+    /// Before this config is published: routes and clusters equal to the previous config's become those same
+    /// objects (YARP keeps its models of unchanged routes, and with them the old objects).
+    /// </summary>
+    internal void InternFrom(ProxyConfig previous)
+    {
+        var oldRoutes = previous._routes.ToDictionary(r => r.RouteId, StringComparer.OrdinalIgnoreCase);
+        _routes = [.. _routes.Select(r => oldRoutes.TryGetValue(r.RouteId, out var old) && old.Equals(r) ? old : r)];
+        var oldClusters = previous._clusters.ToDictionary(c => c.ClusterId, StringComparer.OrdinalIgnoreCase);
+        _clusters = [.. _clusters.Select(c => oldClusters.TryGetValue(c.ClusterId, out var old) && old.Equals(c) ? old : c)];
+        _routesById = null;
+        _clustersById = null;
+    }
 
     public required DecisionLogSettings DecisionLog { get; init; }
 
@@ -38,6 +80,9 @@ public sealed class ProxyConfig : IDisposable
 
     /// <summary>The names under <c>identities</c>, by the SPIFFE ID or pattern they stand for.</summary>
     public IReadOnlyDictionary<string, string> IdentityNames { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Resource bounds of the whole proxy.</summary>
+    public LimitSettings Limits { get; init; } = LimitSettings.Default;
 
     /// <summary>Opt-in metric labels.</summary>
     public Metrics.MetricsSettings Metrics { get; init; } = SecretlessProxy.Metrics.MetricsSettings.Default;

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using Yarp.ReverseProxy.Configuration;
@@ -13,7 +14,9 @@ internal static partial class ReverseProxySection
 {
     public const string CredentialMetadataKey = "Credential";
     public const string PolicyMetadataKey = "Policy";
-
+    public const string KeepHeadersMetadataKey = "KeepHeaders";
+    public const string RedactBodyMetadataKey = "RedactResponseBody";
+    public const string RedactBodyBytesMetadataKey = "RedactResponseBodyBytes";
 
     public sealed record Result(List<RouteConfig> Routes, List<ClusterConfig> Clusters);
 
@@ -76,9 +79,48 @@ internal static partial class ReverseProxySection
             {
                 errors.Add(child.Path + ":Metadata:" + CredentialMetadataKey, $"names credential '{credential}', which is not defined under credentials", KeySuggestion.Fix(credential, credentialNames, "credentials"));
             }
+            CheckSecurityMetadata(route, child.Path, errors);
             routes.Add(route);
         }
         return new Result(routes, clusters);
+    }
+
+    private static void CheckSecurityMetadata(RouteConfig route, string path, ConfigErrorList errors)
+    {
+        if (route.Metadata?.GetValueOrDefault(KeepHeadersMetadataKey) is { } kept)
+        {
+            foreach (var name in kept.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!RouteSecurity.OverrideHeaders.Contains(name, StringComparer.OrdinalIgnoreCase))
+                {
+                    errors.Add(path + ":Metadata:" + KeepHeadersMetadataKey, $"names '{name}', which is not one of the override headers the proxy strips",
+                        $"list some of {string.Join(", ", RouteSecurity.OverrideHeaders)} (comma-separated); other headers are forwarded anyway");
+                }
+            }
+        }
+        if (route.Metadata?.GetValueOrDefault(RedactBodyMetadataKey) is { } redact && !bool.TryParse(redact, out _))
+        {
+            errors.Add(path + ":Metadata:" + RedactBodyMetadataKey, $"'{redact}' is not true or false", "write RedactResponseBody: \"true\" or \"false\"");
+        }
+        if (route.Metadata?.GetValueOrDefault(RedactBodyBytesMetadataKey) is { } bytes
+            && (!long.TryParse(bytes, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1))
+        {
+            errors.Add(path + ":Metadata:" + RedactBodyBytesMetadataKey, $"'{bytes}' is not a positive whole number of bytes", $"e.g. RedactResponseBodyBytes: \"{RouteSecurity.DefaultRedactBodyScanBytes}\"");
+        }
+    }
+
+    /// <summary>The route's <see cref="RouteSecurity"/> (metadata already validated).</summary>
+    public static RouteSecurity Security(RouteConfig route, bool redactByDefault)
+    {
+        var metadata = route.Metadata;
+        if (metadata is null || (!metadata.ContainsKey(KeepHeadersMetadataKey) && !metadata.ContainsKey(RedactBodyMetadataKey) && !metadata.ContainsKey(RedactBodyBytesMetadataKey)))
+        {
+            return redactByDefault ? RouteSecurity.RedactingDefault : RouteSecurity.Default;
+        }
+        var kept = (metadata.GetValueOrDefault(KeepHeadersMetadataKey) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var redact = metadata.GetValueOrDefault(RedactBodyMetadataKey) is { } r ? bool.Parse(r) : redactByDefault;
+        var scan = metadata.GetValueOrDefault(RedactBodyBytesMetadataKey) is { } b ? long.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : RouteSecurity.DefaultRedactBodyScanBytes;
+        return new RouteSecurity(kept.ToFrozenSet(StringComparer.OrdinalIgnoreCase), redact, scan);
     }
 
     private static T? Bind<T>(IConfigurationSection section, ConfigErrorList errors)

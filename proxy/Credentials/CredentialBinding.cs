@@ -86,5 +86,21 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     /// <summary>Every cache of this credential (revocation drops them all).</summary>
     public IEnumerable<CredentialCache> AllCaches => _perWorkload.Values.Prepend(Cache);
 
+    private Tuple<IPreparedInjection, Injection.EchoMask?>? _lastMask;
+
+    /// <summary>The mask of a prepared injection's wire forms, built once per prepared instance (null when it has none).</summary>
+    internal Injection.EchoMask? MaskFor(IPreparedInjection prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var last = Volatile.Read(ref _lastMask);
+        if (last is not null && ReferenceEquals(last.Item1, prepared))
+        {
+            return last.Item2;
+        }
+        var mask = Injection.EchoMask.For(prepared.EchoForms);
+        Volatile.Write(ref _lastMask, Tuple.Create(prepared, mask));
+        return mask;
+    }
+
     public void Dispose() => Provider.Dispose();
 }

@@ -148,8 +148,10 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         await Task.Yield();
         if (!shared.IsConfigured || !shared.IsAvailable)
         {
-            return await FetchFromProviderAsync(binding, cache, request, generation, null);
+            return await FetchFromProviderAsync(binding, cache, request, generation, null, null);
         }
+        // Read first: a revocation anywhere from now on bumps it, and what this fetch gets is then kept out of Redis.
+        var revocations = await shared.RevocationGenerationAsync(binding);
         var key = shared.KeyFor(binding, request.WorkloadId);
         var found = await shared.GetAsync(key, binding.Name);
         var fromRedis = found is null ? null : Admit(binding, found.Credential, found.IssuedAt, found.ExpiresAt, CredentialSource.Redis);
@@ -174,7 +176,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         }
         try
         {
-            return await FetchFromProviderAsync(binding, cache, request, generation, key);
+            return await FetchFromProviderAsync(binding, cache, request, generation, key, revocations);
         }
         catch (Exception ex) when (fromRedis is not null && time.GetUtcNow() < fromRedis.UsableUntil && IsFetchFailure(ex))
         {
@@ -185,7 +187,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         }
     }
 
-    private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey)
+    private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey, long? revocations)
     {
         var fetchedAt = time.GetUtcNow();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -217,9 +219,9 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
         Store(cache, generation, entry);
         Log.Issued(logger, binding.Name, binding.ProviderName, entry.ExpiresAt);
         _observer.Issued(binding, request.WorkloadId, entry.ExpiresAt, refresh, elapsed);
-        if (sharedKey is not null)
+        if (sharedKey is not null && revocations is { } expected && !await shared.SetAsync(sharedKey, binding, new SharedEntry(entry.Credential, entry.IssuedAt, entry.ExpiresAt), time.GetUtcNow(), expected))
         {
-            await shared.SetAsync(sharedKey, binding, new SharedEntry(entry.Credential, entry.IssuedAt, entry.ExpiresAt), time.GetUtcNow());
+            Log.NotSharedAfterRevocation(logger, binding.Name);
         }
         return entry.Credential;
     }
@@ -297,6 +299,9 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "Credential {Credential} was revoked while it was being fetched; the fetched value is not shared through Redis")]
+        public static partial void NotSharedAfterRevocation(ILogger logger, string credential);
+
         [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Credential {Credential} issued by {Provider}, valid until {ExpiresAt:O}")]
         public static partial void Issued(ILogger logger, string credential, string provider, DateTimeOffset expiresAt);
 

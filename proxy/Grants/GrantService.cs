@@ -61,7 +61,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     {
         var settings = configs.Current.Grants;
         _store = store ?? (settings.Store == GrantStoreKind.Redis && configs.Current.Cache.Redis is { } redis
-            ? new RedisGrantStore(shared, redis.KeyPrefix)
+            ? new RedisGrantStore(shared, redis.KeyPrefix, redis.Keys)
             : new FileGrantStore(settings.Path));
         if (_store.IsShared)
         {
@@ -81,7 +81,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     {
         try
         {
-            _grants = [.. await _store!.LoadAsync(CancellationToken.None)];
+            _grants = Admit(await _store!.LoadAsync(CancellationToken.None));
             _loaded = true;
             Log.Loaded(logger, _grants.Count, _store!.Location);
         }
@@ -108,7 +108,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
             {
                 Log.Loaded(logger, grants.Count, _store.Location);
             }
-            _grants = [.. grants];
+            _grants = Admit(grants);
             _loaded = true;
             Rebuild(configs.Current);
         }
@@ -123,6 +123,78 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         {
             _gate.Release();
         }
+    }
+
+    private readonly HashSet<string> _reportedRejections = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The loaded grants that may be put in force: each is checked again as if it were being approved now (identity,
+    /// route or credential, window, grants.maxDuration), and what the store itself refused (a Redis entry that does
+    /// not open) is reported. A rejected grant is logged and audited once, and never in force.
+    /// </summary>
+    private List<Grant> Admit(IReadOnlyList<Grant> loaded)
+    {
+        var config = configs.Current;
+        var admitted = new List<Grant>(loaded.Count);
+        var rejected = new List<(string Id, string Problem)>();
+        if (_store is RedisGrantStore redis)
+        {
+            rejected.AddRange(redis.Rejected);
+        }
+        foreach (var grant in loaded)
+        {
+            if (Problem(grant, config) is { } problem)
+            {
+                rejected.Add((grant.Id, problem));
+            }
+            else
+            {
+                admitted.Add(grant);
+            }
+        }
+        foreach (var (id, problem) in rejected)
+        {
+            if (_reportedRejections.Add(id))
+            {
+                Log.Rejected(logger, Cut(id), _store!.Location, problem);
+                audit.Write(AuditEvents.GrantRejectedEvent(time.GetUtcNow(), _store!.Location, Cut(id), problem));
+            }
+        }
+        return admitted;
+    }
+
+    /// <summary>Why a stored grant cannot be in force under <paramref name="config"/>, or null.</summary>
+    internal static string? Problem(Grant grant, ProxyConfig config)
+    {
+        if (!SpiffeId.TryParse(grant.Identity, out var id, out _) || id.IsRoot)
+        {
+            return "its identity is not the SPIFFE ID of a workload";
+        }
+        if ((grant.Route is null) == (grant.Credential is null))
+        {
+            return "it must name exactly one of route and credential";
+        }
+        if (grant.Route is not null && !config.Routes.Any(r => string.Equals(r.RouteId, grant.Route, StringComparison.OrdinalIgnoreCase)))
+        {
+            return $"route '{Cut(grant.Route)}' is not configured";
+        }
+        if (grant.Credential is not null && !config.Credentials.ContainsKey(grant.Credential))
+        {
+            return $"credential '{Cut(grant.Credential)}' is not configured";
+        }
+        if (grant.Until <= grant.From)
+        {
+            return "its window ends before it starts";
+        }
+        if (grant.Until - grant.From > config.Grants.MaxDuration)
+        {
+            return $"its window is longer than grants.maxDuration ({config.Grants.MaxDuration})";
+        }
+        if (string.IsNullOrWhiteSpace(grant.Approver) || string.IsNullOrWhiteSpace(grant.Reason))
+        {
+            return "it has no approver or no reason";
+        }
+        return null;
     }
 
     private async Task CheckAsync()
@@ -187,6 +259,14 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         {
             errors.Add("duration or until: give exactly one (e.g. \"duration\": \"30m\")");
         }
+        else if (OutOfRange(from, now) || (request.Until is { } end && OutOfRange(end, now)))
+        {
+            errors.Add($"from and until: must lie within {MaxHorizon.TotalDays:0} days of now");
+        }
+        else if (request.Duration > config.Grants.MaxDuration)
+        {
+            errors.Add($"duration: at most {config.Grants.MaxDuration} (grants.maxDuration)");
+        }
         else
         {
             until = request.Until ?? from + request.Duration!.Value;
@@ -235,6 +315,11 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         Log.Approved(logger, grant.Id, grant.Identity, grant.Route ?? grant.Credential!, grant.Until, grant.Approver);
         return (grant, [], false);
     }
+
+    /// <summary>How far from now a grant's window may start or end: far enough for any planned change, near enough that no date arithmetic overflows.</summary>
+    private static readonly TimeSpan MaxHorizon = TimeSpan.FromDays(3660);
+
+    private static bool OutOfRange(DateTimeOffset instant, DateTimeOffset now) => instant < now - MaxHorizon || instant > now + MaxHorizon;
 
     /// <summary>Ends a grant early. Returns the grant and the credentials revoked, or null when there is no such grant.</summary>
     public async Task<(Grant Grant, IReadOnlyList<string> Revoked)?> RevokeAsync(string id, string? by)
@@ -394,6 +479,9 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
 
         [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Grants could not be read from {Store} ({Error}); no grant from it is in force until it can be read (tried again every second)")]
         public static partial void SharedLoadFailed(ILogger logger, string store, string error);
+
+        [LoggerMessage(EventId = 4009, Level = LogLevel.Warning, Message = "Grant {Grant} in {Store} was not put in force: {Problem}")]
+        public static partial void Rejected(ILogger logger, string grant, string store, string problem);
 
         [LoggerMessage(EventId = 4007, Level = LogLevel.Error, Message = "Ending expired grants failed; retrying at the next check")]
         public static partial void ExpiryFailed(ILogger logger, Exception exception);

@@ -80,6 +80,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             sp.GetRequiredService<ILogger<ConfigManager>>(),
             time)
         { PollInterval = options.ConfigPollInterval });
+        builder.Services.AddSingleton<Injection.BodyBufferBudget>();
         builder.Services.AddSingleton<AdminEndpoints>();
         builder.Services.AddSingleton<RequestAudit>();
         builder.Services.AddSingleton<ProxyMetrics>();
@@ -103,6 +104,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
 
         var app = builder.Build();
         var manager = app.Services.GetRequiredService<ConfigManager>();
+        var bodyBudget = app.Services.GetRequiredService<Injection.BodyBufferBudget>();
+        manager.Applied += config => bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
         try
         {
             await manager.LoadInitialAsync();
@@ -115,7 +118,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var metrics = app.Services.GetRequiredService<ProxyMetrics>();
         var grants = app.Services.GetRequiredService<GrantService>();
         await grants.StartAsync();
-        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount);
+        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, bodyBudget);
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
 

@@ -41,6 +41,8 @@ public sealed class BasicInjectorFactory : ICredentialInjectorFactory
 
         public IReadOnlyList<string> HeaderNames { get; } = [HeaderInjectorFactory.DefaultHeader];
 
+        public bool RedactsResponsesByDefault => true;
+
         IPreparedInjection ICredentialInjector.Prepare(Credential credential) => _cache.Get(credential);
 
         private HeaderInjectorFactory.SetHeader Prepare(Credential credential)
@@ -53,7 +55,8 @@ public sealed class BasicInjectorFactory : ICredentialInjectorFactory
             }
             var pair = username + ":" + credential.Secret.Reveal();
             PreparedInjectionCache.EnsureSafe(credential, pair);
-            return new HeaderInjectorFactory.SetHeader(HeaderInjectorFactory.DefaultHeader, "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(pair)));
+            var encoded = Convert.ToBase64String(Encoding.UTF8.GetBytes(pair));
+            return new HeaderInjectorFactory.SetHeader(HeaderInjectorFactory.DefaultHeader, "Basic " + encoded, [encoded, credential.Secret.Reveal()]);
         }
     }
 }

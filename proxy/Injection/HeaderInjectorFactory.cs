@@ -61,6 +61,8 @@ public sealed class HeaderInjectorFactory : ICredentialInjectorFactory
 
         public IReadOnlyList<string> HeaderNames { get; }
 
+        public bool RedactsResponsesByDefault => true;
+
         IPreparedInjection ICredentialInjector.Prepare(Credential credential) => _cache.Get(credential);
 
         private SetHeader Prepare(Credential credential)
@@ -75,12 +77,15 @@ public sealed class HeaderInjectorFactory : ICredentialInjectorFactory
                 .Replace("{secret}", secret, StringComparison.Ordinal)
                 .Replace("{username}", credential.Username ?? "", StringComparison.Ordinal);
             PreparedInjectionCache.EnsureSafe(credential, value);
-            return new SetHeader(_header, value);
+            // The secret is inside the value: masking it hides every copy and leaves the template readable.
+            return new SetHeader(_header, value, [secret]);
         }
     }
 
-    internal sealed class SetHeader(string name, string value) : IPreparedInjection
+    internal sealed class SetHeader(string name, string value, IReadOnlyList<string> echoForms) : IPreparedInjection
     {
+        public IReadOnlyList<string> EchoForms { get; } = EchoFormSet.Of(echoForms);
+
         public void Apply(IOutboundRequest request) => request.SetHeader(name, value);
 
         public override string ToString() => $"{name}: {SecretValue.Redacted}";

@@ -6,19 +6,20 @@ using Microsoft.AspNetCore.Http.Features;
 namespace SecretlessProxy.Injection;
 
 /// <summary>
-/// Reads a request body into memory (bounded) and hashes it, for injectors that sign the payload. The body is
-/// put back as a memory stream, so YARP forwards the very bytes that were hashed.
+/// Reads a request body into memory (bounded per request by the route, and across requests by the
+/// <see cref="BodyBufferBudget"/>) and hashes it as it arrives, for injectors that sign the payload. The body is
+/// put back as a <see cref="SegmentedBody"/>, so YARP forwards the very bytes that were hashed.
 /// </summary>
 internal static class PayloadHasher
 {
     /// <summary>SHA-256 (hex) of the empty body.</summary>
     public const string EmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-    public readonly record struct Refusal(int Status, string Reason, string Title, string Detail);
+    public readonly record struct Refusal(int Status, string Reason, string Title, string Detail, int? RetryAfterSeconds = null);
 
     public readonly record struct Result(string? Sha256, Refusal? Refusal);
 
-    public static async Task<Result> BufferAndHashAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    public static async Task<Result> BufferAndHashAsync(HttpRequest request, long limit, BodyBufferBudget budget, CancellationToken cancellationToken)
     {
         var canHaveBody = request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
         if (!canHaveBody || request.ContentLength == 0)
@@ -29,18 +30,26 @@ internal static class PayloadHasher
         {
             return new Result(null, TooLarge(limit));
         }
-        var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 4096);
+        var body = new SegmentedBody(budget);
+        // Returned (segments and budget) when the request ends, whatever happens to it.
+        request.HttpContext.Response.RegisterForDispose(body);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
             int read;
             while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
             {
-                if (buffer.Length + read > limit)
+                if (body.Length + read > limit)
                 {
                     return new Result(null, TooLarge(limit));
                 }
-                buffer.Write(chunk, 0, read);
+                if (!body.TryAppend(chunk.AsSpan(0, read)))
+                {
+                    return new Result(null, new Refusal(StatusCodes.Status503ServiceUnavailable, "body_buffer_full", "Proxy busy buffering request bodies",
+                        $"request bodies being signed already hold the {budget.Limit} bytes the proxy buffers at once (limits.maxBufferedBodyBytes); the upstream was not called, retry shortly", 1));
+                }
+                hash.AppendData(chunk, 0, read);
             }
         }
         catch (BadHttpRequestException ex)
@@ -55,10 +64,9 @@ internal static class PayloadHasher
         {
             ArrayPool<byte>.Shared.Return(chunk);
         }
-        buffer.Position = 0;
-        var hash = Convert.ToHexStringLower(SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
-        request.Body = buffer;
-        return new Result(hash, null);
+        body.Position = 0;
+        request.Body = body;
+        return new Result(Convert.ToHexStringLower(hash.GetHashAndReset()), null);
     }
 
     private static Refusal TooLarge(long limit) => new(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Request body too large to sign",

@@ -45,11 +45,15 @@ public sealed class QueryInjectorFactory : ICredentialInjectorFactory
 
         public IReadOnlyList<string> HeaderNames { get; } = [];
 
+        public bool RedactsResponsesByDefault => true;
+
         public IPreparedInjection Prepare(Credential credential) => _cache.Get(credential);
     }
 
     private sealed class SetQuery(string name, string value) : IPreparedInjection
     {
+        public IReadOnlyList<string> EchoForms { get; } = EchoFormSet.Of([value, Uri.EscapeDataString(value), System.Text.Encodings.Web.UrlEncoder.Default.Encode(value)]);
+
         public void Apply(IOutboundRequest request) => request.SetQueryParameter(name, value);
 
         public override string ToString() => $"?{name}={SecretValue.Redacted}";

@@ -36,6 +36,9 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly Gauge _auditQueue;
     private readonly Gauge _activeGrants;
     private readonly Counter _reloads;
+    private readonly Counter _redactions;
+    private readonly Gauge _bufferedBodies;
+    private readonly Gauge _bufferedBodiesLimit;
     private readonly Gauge _generation;
     private readonly Counter.Child _memoryHit;
     private readonly Counter.Child _memoryMiss;
@@ -98,6 +101,10 @@ public sealed class ProxyMetrics : ICredentialObserver
         _auditWritten = factory.CreateCounter("secretless_audit_records_written_total", "Audit records handed to the sink.");
         _auditQueue = factory.CreateGauge("secretless_audit_queue_length", "Audit records waiting for the sink.");
         _activeGrants = factory.CreateGauge("secretless_active_grants", "Time-boxed access grants that are live now.");
+        _bufferedBodies = factory.CreateGauge("secretless_buffered_request_body_bytes", "Request-body bytes held in memory for signing, across requests.");
+        _bufferedBodiesLimit = factory.CreateGauge("secretless_buffered_request_body_limit_bytes", "The most request-body bytes the proxy holds for signing at once (limits.maxBufferedBodyBytes).");
+        _redactions = factory.CreateCounter("secretless_response_redactions_total",
+            "Copies of an injected credential masked in upstream responses, by route and where (headers, body).", ["route", "where"]);
         _reloads = factory.CreateCounter("secretless_config_reloads_total", "Config reloads by result (applied, refused).", ["result"]);
         _generation = factory.CreateGauge("secretless_config_generation", "How many configs have been applied since start.");
     }
@@ -105,7 +112,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     public CollectorRegistry Registry { get; }
 
     /// <summary>Reads the state-mirroring gauges at each scrape.</summary>
-    public void CollectFrom(ConfigManager configs, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants)
+    public void CollectFrom(ConfigManager configs, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants, Injection.BodyBufferBudget? bodies = null)
     {
         ArgumentNullException.ThrowIfNull(configs);
         ArgumentNullException.ThrowIfNull(redis);
@@ -133,6 +140,11 @@ public sealed class ProxyMetrics : ICredentialObserver
             _auditWritten.IncTo(audit.Written);
             _auditQueue.Set(audit.Queued);
             _activeGrants.Set(activeGrants());
+            if (bodies is not null)
+            {
+                _bufferedBodies.Set(bodies.InUse);
+                _bufferedBodiesLimit.Set(bodies.Limit);
+            }
             _reloads.WithLabels("applied").IncTo(Math.Max(0, configs.Generation - 1));
             _reloads.WithLabels("refused").IncTo(configs.Refusals);
             _generation.Set(configs.Generation);
@@ -168,6 +180,14 @@ public sealed class ProxyMetrics : ICredentialObserver
             {
                 _upstreamChildren.GetOrAdd(route, static (key, histogram) => histogram.WithLabels(key), _upstreamLatency).Observe(latency.TotalSeconds);
             }
+        }
+        if (record.RedactedInHeaders > 0)
+        {
+            _redactions.WithLabels(route, "headers").Inc(record.RedactedInHeaders);
+        }
+        if (record.RedactedInBody > 0)
+        {
+            _redactions.WithLabels(route, "body").Inc(record.RedactedInBody);
         }
         if (_configs?.Current.Metrics.IdentityLabels == true && record.Identity is { } identity)
         {

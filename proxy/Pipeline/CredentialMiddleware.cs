@@ -15,14 +15,16 @@ namespace SecretlessProxy.Pipeline;
 /// Strips credentials and forwarding headers the client sent, obtains the route's credential and prepares its
 /// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted.
 /// </summary>
-internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, CredentialBroker broker, ILogger<CredentialMiddleware> logger)
+internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, CredentialBroker broker, Grants.GrantService grants, BodyBufferBudget bodyBudget, ILogger<CredentialMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         var record = context.Features.GetRequiredFeature<DecisionRecord>();
         var routeId = record.Route!;
-        configs.Current.RouteCredentials.TryGetValue(routeId, out var binding);
-        StripInbound(context.Request.Headers, binding?.Injector.HeaderNames);
+        var config = context.Features.Get<ProxyConfig>() ?? configs.Current;
+        config.RouteCredentials.TryGetValue(routeId, out var binding);
+        var security = config.RouteSecurity.GetValueOrDefault(routeId) ?? RouteSecurity.Default;
+        StripInbound(context.Request.Headers, binding?.Injector.HeaderNames, security.Stripped);
         if (binding is null)
         {
             await next(context);
@@ -68,19 +70,56 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         string? payloadSha256 = null;
         if (binding.Injector.PayloadHashLimit > 0)
         {
-            var payload = await PayloadHasher.BufferAndHashAsync(context.Request, binding.Injector.PayloadHashLimit, context.RequestAborted);
+            var payload = await PayloadHasher.BufferAndHashAsync(context.Request, binding.Injector.PayloadHashLimit, bodyBudget, context.RequestAborted);
             if (payload.Refusal is { } refusal)
             {
                 record.Outcome = DecisionRecord.Error;
                 record.Reason = refusal.Reason;
-                await Problem.WriteAsync(context, refusal.Status, refusal.Reason, refusal.Title, refusal.Detail, route: routeId, credential: binding.Name);
+                await Problem.WriteAsync(context, refusal.Status, refusal.Reason, refusal.Title, refusal.Detail, route: routeId, credential: binding.Name, retryAfterSeconds: refusal.RetryAfterSeconds);
                 return;
             }
             payloadSha256 = payload.Sha256;
         }
-        context.Features.Set(new InjectionFeature(prepared, binding.Injector.SignsRequest, payloadSha256));
-        await next(context);
+        var mask = binding.MaskFor(prepared);
+        var injection = new InjectionFeature(prepared, binding.Injector, payloadSha256, mask,
+            new InjectionFeature.PolicyView(config.Policy, identity.SpiffeId, routeId, grants.Current, record.Time));
+        context.Features.Set(injection);
+        if (mask is null || !security.RedactBody)
+        {
+            await next(context);
+            return;
+        }
+        if (IsBodyless(context.Request.Method))
+        {
+            // HEAD answers carry no body; still mask the link headers (the response transform does).
+            await next(context);
+            return;
+        }
+        // A compressed answer cannot be scanned: ask the upstream for an identity-encoded one.
+        context.Request.Headers.Remove("Accept-Encoding");
+        var original = context.Response.Body;
+        var masking = new MaskingResponseBody(original, context.Response, mask, security.RedactBodyScanBytes, record);
+        context.Response.Body = masking;
+        try
+        {
+            await next(context);
+            await masking.CompleteAsync(context.RequestAborted);
+        }
+        finally
+        {
+            context.Response.Body = original;
+            if (record.RedactedInBody > 0)
+            {
+                Log.Redacted(logger, routeId, record.RedactedInBody, "body");
+            }
+            if (masking.SkippedEncoded)
+            {
+                Log.BodyNotScanned(logger, routeId);
+            }
+        }
     }
+
+    private static bool IsBodyless(string method) => HttpMethods.IsHead(method);
 
     private async Task RefuseAsync(HttpContext context, DecisionRecord record, int status, string reason, string credential, string detail, string routeId)
     {
@@ -95,10 +134,18 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
     /// <summary>
     /// Removes what a client must not be able to send upstream: its own Authorization and Proxy-Authorization,
     /// Forwarded and X-Forwarded-* (the proxy sets its own), the header the injector writes, and every header
-    /// the client names in Connection (hop-by-hop by the client's own declaration).
+    /// the client names in Connection (hop-by-hop by the client's own declaration), and the method and URL override
+    /// headers (<see cref="RouteSecurity.OverrideHeaders"/>) the route does not keep.
     /// </summary>
-    internal static void StripInbound(IHeaderDictionary headers, IReadOnlyList<string>? injected)
+    internal static void StripInbound(IHeaderDictionary headers, IReadOnlyList<string>? injected, string[]? overrides = null)
     {
+        if (overrides is not null)
+        {
+            foreach (var name in overrides)
+            {
+                headers.Remove(name);
+            }
+        }
         var connection = headers.Connection;
         if (!StringValues.IsNullOrEmpty(connection))
         {
@@ -141,5 +188,11 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
     {
         [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Credential {Credential} unavailable for route {Route}: {Reason}")]
         public static partial void CredentialFailed(ILogger logger, string credential, string route, string reason);
+
+        [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Route {Route}: the upstream's response carried the injected credential; {Count} cop(ies) masked in the {Where}")]
+        public static partial void Redacted(ILogger logger, string route, int count, string where);
+
+        [LoggerMessage(EventId = 2203, Level = LogLevel.Debug, Message = "Route {Route}: a compressed response body was passed through without scanning it for the injected credential")]
+        public static partial void BodyNotScanned(ILogger logger, string route);
     }
 }

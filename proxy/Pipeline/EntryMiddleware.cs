@@ -21,7 +21,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         var listener = context.Features.Get<IListenerFeature>();
         if (listener is null || listener.Role == ListenerRole.Admin)
         {
-            await admin.HandleAsync(context);
+            await HandleAdminAsync(context);
             return;
         }
 
@@ -35,14 +35,17 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             Method = context.Request.Method,
         };
         context.Features.Set(record);
+        // One config for the whole request: every stage reads this snapshot, never the manager's current one.
+        var config = configs.Current;
+        context.Features.Set(config);
         try
         {
             var feature = context.Features.Get<IWorkloadIdentityFeature>();
             var verification = feature?.Verification;
             if (verification?.Identity is { } verified && feature is WorkloadIdentityFeature connection
-                && (!ReferenceEquals(connection.ConfirmedUnder, configs.Current) || record.Time >= verified.ExpiresAt))
+                && (!ReferenceEquals(connection.ConfirmedUnder, config) || record.Time >= verified.ExpiresAt))
             {
-                verification = Reconfirm(connection, listener.Name, record.Time);
+                verification = Reconfirm(connection, config, listener.Name, record.Time);
                 if (verification.Identity is null)
                 {
                     // The caller must handshake again with a valid SVID (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
@@ -101,13 +104,31 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         }
     }
 
+    /// <summary>The admin API, with the proxy path's guard: a failure is a 500 problem and a log line, never an unhandled exception.</summary>
+    private async Task HandleAdminAsync(HttpContext context)
+    {
+        try
+        {
+            await admin.HandleAsync(context);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            Log.ClientCanceled(logger, context.TraceIdentifier);
+        }
+        catch (Exception ex)
+        {
+            Log.AdminUnhandled(logger, context.Request.Path.Value ?? "", context.TraceIdentifier, ex.GetType().Name);
+            await Problem.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error", "Internal proxy error",
+                "the admin API failed to handle the call; the request id identifies it in the proxy's logs");
+        }
+    }
+
     /// <summary>
     /// A connection outlives its SVID or the bundles it was verified against: verify its certificate again (at
     /// most once per reload, or once when it expires). Unchanged bundles only confirm the earlier result.
     /// </summary>
-    private SvidVerification Reconfirm(WorkloadIdentityFeature connection, string listenerName, DateTimeOffset now)
+    private SvidVerification Reconfirm(WorkloadIdentityFeature connection, Configuration.ProxyConfig config, string listenerName, DateTimeOffset now)
     {
-        var config = configs.Current;
         TrustBundleSet? bundles = null;
         foreach (var listener in config.Listeners)
         {
@@ -145,6 +166,9 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         public static partial void ClientCanceled(ILogger logger, string requestId);
 
         // Only the exception type: messages of third-party exceptions are not guaranteed free of request data.
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in admin request {RequestId} to {Path}")]
+        public static partial void AdminUnhandled(ILogger logger, string path, string requestId, string exceptionType);
+
         [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in request {RequestId}")]
         public static partial void Unhandled(ILogger logger, string requestId, string exceptionType);
     }

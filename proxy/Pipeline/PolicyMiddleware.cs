@@ -8,21 +8,35 @@ using Yarp.ReverseProxy.Model;
 
 namespace SecretlessProxy.Pipeline;
 
-/// <summary>Decides by policy whether the caller may make this call on the matched route; 403 otherwise.</summary>
+/// <summary>
+/// Decides by policy whether the caller may make this call on the matched route; 403 otherwise. First makes sure
+/// the request's config snapshot is the one YARP's route came from (a reload may have swapped them between
+/// entry and routing), so route, policy and credential all come from one config.
+/// </summary>
 internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, Grants.GrantService grants, TimeProvider time, ILogger<PolicyMiddleware> logger)
 {
     public Task InvokeAsync(HttpContext context)
     {
         var record = context.Features.GetRequiredFeature<DecisionRecord>();
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
-        var routeConfig = context.GetReverseProxyFeature().Route.Config;
+        var proxyFeature = context.GetReverseProxyFeature();
+        var routeConfig = proxyFeature.Route.Config;
         var routeId = routeConfig.RouteId;
         record.Route = routeId;
         record.PathTemplate = routeConfig.Match.Path;
 
+        var config = SnapshotFor(context, routeConfig, proxyFeature.Cluster?.Config);
+        if (config is null)
+        {
+            record.Outcome = DecisionRecord.Error;
+            record.Reason = "config_changed";
+            return Problem.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "config_changed", "Configuration changed during the call",
+                $"route '{routeId}' was reloaded twice while this call was being routed; it was not forwarded, try again", route: routeId, retryAfterSeconds: 1);
+        }
+
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
-        var decision = configs.Current.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
+        var decision = config.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         if (activity is not null)
         {
@@ -36,6 +50,15 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         record.Reason = decision.Reason;
         if (decision.IsAllowed)
         {
+            if (context.Request.QueryString.HasValue && config.Policy.RestrictsMethods(routeId) && HasMethodOverride(context.Request.Query))
+            {
+                record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+                record.Reason = "method_override_refused";
+                Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", record.Reason);
+                return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, record.Reason, "Forbidden by policy",
+                    $"the query carries a '_method' override, and the rules of route '{routeId}' allow only some methods: an upstream that honours it would run a method the policy did not decide; the call was not forwarded",
+                    identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
+            }
             record.Outcome = record.PolicyOutcome = DecisionRecord.Allow;
             return next(context);
         }
@@ -46,9 +69,47 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
             identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
     }
 
+    /// <summary>
+    /// The config YARP's route and cluster came from: the entry snapshot in all but the instant of a reload, else
+    /// the current or the replaced config; null when neither produced them (two reloads in one request).
+    /// </summary>
+    private ProxyConfig? SnapshotFor(HttpContext context, Yarp.ReverseProxy.Configuration.RouteConfig route, Yarp.ReverseProxy.Configuration.ClusterConfig? cluster)
+    {
+        var snapshot = context.Features.Get<ProxyConfig>() ?? configs.Current;
+        if (snapshot.Produced(route, cluster))
+        {
+            return snapshot;
+        }
+        foreach (var candidate in (ReadOnlySpan<ProxyConfig?>)[configs.Current, configs.Previous])
+        {
+            if (candidate is not null && !ReferenceEquals(candidate, snapshot) && candidate.Produced(route, cluster))
+            {
+                Log.SnapshotSwitched(logger, route.RouteId);
+                context.Features.Set(candidate);
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    private static bool HasMethodOverride(IQueryCollection query)
+    {
+        foreach (var key in query.Keys)
+        {
+            if (string.Equals(key, "_method", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static partial class Log
     {
         [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Denied {Identity} on route {Route} ({Method}): rule {Rule}, reason {Reason}")]
         public static partial void Denied(ILogger logger, string identity, string route, string method, string rule, string reason);
+
+        [LoggerMessage(EventId = 2102, Level = LogLevel.Debug, Message = "Route {Route} was matched from the config on the other side of a reload; the request uses that config throughout")]
+        public static partial void SnapshotSwitched(ILogger logger, string route);
     }
 }

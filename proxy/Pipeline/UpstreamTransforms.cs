@@ -16,7 +16,15 @@ internal static class UpstreamTransforms
         var features = transform.HttpContext.Features;
         var record = features.Get<DecisionRecord>();
         var started = Stopwatch.GetTimestamp();
-        features.Get<InjectionFeature>()?.Apply(transform);
+        if (features.Get<InjectionFeature>() is { } injection)
+        {
+            if (injection.Inspect(transform) is { } refusal)
+            {
+                // A response set by a request transform stops YARP from forwarding.
+                return RefuseAsync(transform, record, refusal);
+            }
+            injection.Apply(transform);
+        }
         if (record is not null)
         {
             // No tracing and no traceparent from the caller: the upstream still gets the trace id of the audit record.
@@ -37,7 +45,26 @@ internal static class UpstreamTransforms
         {
             record.UpstreamAnsweredAt = Stopwatch.GetTimestamp();
             record.UpstreamStatus = (int)response.StatusCode;
+            if (transform.HttpContext.Features.Get<InjectionFeature>()?.Mask is { } mask)
+            {
+                record.RedactedInHeaders += mask.MaskLinkHeaders(transform.HttpContext.Response.Headers);
+            }
         }
         return ValueTask.CompletedTask;
+    }
+
+    private static async ValueTask RefuseAsync(RequestTransformContext transform, DecisionRecord? record, (int Status, string Reason, string Detail, string? Rule) refusal)
+    {
+        if (record is not null)
+        {
+            record.Outcome = DecisionRecord.Deny;
+            record.Reason = refusal.Reason;
+            if (refusal.Rule is not null)
+            {
+                record.Rule = refusal.Rule;
+            }
+        }
+        await Problem.WriteAsync(transform.HttpContext, refusal.Status, refusal.Reason, refusal.Status == 400 ? "Ambiguous request path" : "Forbidden by policy",
+            refusal.Detail + "; the call was not forwarded", identity: record?.Identity, route: record?.Route, rule: refusal.Rule, credential: record?.Credential);
     }
 }

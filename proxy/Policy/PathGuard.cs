@@ -11,7 +11,11 @@ public static class PathGuard
     /// <summary>Returns null when the raw target's path is unambiguous, else a reason code and detail.</summary>
     public static (string Reason, string Detail)? Check(ReadOnlySpan<char> rawTarget)
     {
-        var query = rawTarget.IndexOfAny('?', '#');
+        if (rawTarget.Contains('#'))
+        {
+            return ("request_target_fragment", "the request target contains '#' (a fragment is never sent to a server, and an upstream could resolve what follows it as path)");
+        }
+        var query = rawTarget.IndexOf('?');
         var path = query < 0 ? rawTarget : rawTarget[..query];
         if (path.IsEmpty || path[0] != '/')
         {
@@ -37,6 +41,16 @@ public static class PathGuard
                     {
                         return ("path_ambiguous_encoding", $"the path encodes '%{path.Slice(i + 1, 2).ToString().ToUpperInvariant()}', which is ambiguous; send the character plainly or not at all");
                     }
+                    if (value >= 0x80)
+                    {
+                        var end = EncodedRunEnd(path, i);
+                        if (NonAsciiSeparator(DecodeUtf8(path[i..end])) is { } separator)
+                        {
+                            return separator;
+                        }
+                        i = end - 1;
+                        break;
+                    }
                     i += 2;
                     break;
                 case '/':
@@ -56,11 +70,76 @@ public static class PathGuard
                     {
                         return ("path_invalid_character", "the path contains a control character or space");
                     }
+                    if (c >= 0x80)
+                    {
+                        var end = i + 1;
+                        while (end < path.Length && path[end] >= 0x80)
+                        {
+                            end++;
+                        }
+                        if (NonAsciiSeparator(path[i..end].ToString()) is { } separator)
+                        {
+                            return separator;
+                        }
+                        i = end - 1;
+                    }
                     break;
             }
         }
         return segmentStart < path.Length ? CheckSegment(path[segmentStart..]) : null;
     }
+
+    /// <summary>The end of a run of <c>%XX</c> triplets starting at <paramref name="start"/> that encode bytes of 0x80 and above.</summary>
+    private static int EncodedRunEnd(ReadOnlySpan<char> path, int start)
+    {
+        var end = start;
+        while (end + 2 < path.Length && path[end] == '%' && char.IsAsciiHexDigit(path[end + 1]) && char.IsAsciiHexDigit(path[end + 2])
+            && ((HexDigit(path[end + 1]) << 4) | HexDigit(path[end + 2])) >= 0x80)
+        {
+            end += 3;
+        }
+        return end;
+    }
+
+    private static string DecodeUtf8(ReadOnlySpan<char> triplets)
+    {
+        Span<byte> bytes = triplets.Length <= 768 ? stackalloc byte[triplets.Length / 3] : new byte[triplets.Length / 3];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)((HexDigit(triplets[i * 3 + 1]) << 4) | HexDigit(triplets[i * 3 + 2]));
+        }
+        // Invalid sequences decode to U+FFFD, which normalizes to nothing dangerous.
+        return System.Text.Encoding.UTF8.GetString(bytes);
+    }
+
+    /// <summary>A refusal when some character of <paramref name="text"/> normalizes (NFKC) to a character that structures a path.</summary>
+    private static (string, string)? NonAsciiSeparator(string text)
+    {
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (rune.Value < 0x80)
+            {
+                continue;
+            }
+            var single = rune.ToString();
+            string normalized;
+            try
+            {
+                normalized = single.Normalize(System.Text.NormalizationForm.FormKC);
+            }
+            catch (ArgumentException)
+            {
+                normalized = single;
+            }
+            if (normalized.AsSpan().IndexOfAny(StructuralCharacters) >= 0)
+            {
+                return ("path_unicode_separator", $"the path contains U+{rune.Value:X4}, which Unicode normalization turns into '{normalized}'; an upstream that normalizes would see another path");
+            }
+        }
+        return null;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> StructuralCharacters = System.Buffers.SearchValues.Create("/\\.%;?#");
 
     private static int HexDigit(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 

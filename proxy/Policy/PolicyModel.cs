@@ -45,7 +45,18 @@ public sealed class PolicyModel
             pair => pair.Key,
             pair => new RouteRules(Freeze(pair.Value.Exact), Freeze(pair.Value.Prefix)),
             StringComparer.OrdinalIgnoreCase);
+        _methodRestricted = rules.Where(r => !r.IsDeny && r.Methods is not null).SelectMany(r => r.Routes)
+            .Where(route => rules.Where(r => !r.IsDeny && r.Routes.Contains(route, StringComparer.OrdinalIgnoreCase)).All(r => r.Methods is not null))
+            .ToFrozenSet(StringComparer.OrdinalIgnoreCase);
     }
+
+    private readonly FrozenSet<string> _methodRestricted;
+
+    /// <summary>
+    /// True when every allow rule naming the route restricts methods: there, a <c>_method</c> override in the query
+    /// could turn an allowed GET or POST into a method the policy never allowed, so it is refused.
+    /// </summary>
+    public bool RestrictsMethods(string routeId) => _methodRestricted.Contains(routeId);
 
     public IReadOnlyList<PolicyRule> Rules { get; }
 

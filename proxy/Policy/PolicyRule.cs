@@ -61,7 +61,16 @@ public sealed class PolicyRule
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
     public string? Mismatch(string method, string path, DateTimeOffset now)
     {
-        if (Methods is not null && !Methods.Contains(method))
+        if (Methods is null)
+        {
+            // TRACE reflects the request (with the injected credential) and CONNECT opens a tunnel: an allow rule
+            // without methods does not cover them; only a rule that names them does.
+            if (!IsDeny && IsReflectingOrTunneling(method))
+            {
+                return "method (TRACE and CONNECT are allowed only by a rule that names them in methods)";
+            }
+        }
+        else if (!Methods.Contains(method))
         {
             return "method";
         }
@@ -75,6 +84,10 @@ public sealed class PolicyRule
         }
         return null;
     }
+
+    private static bool IsReflectingOrTunneling(string method) =>
+        method.Length == 5 ? string.Equals(method, "TRACE", StringComparison.OrdinalIgnoreCase)
+        : method.Length == 7 && string.Equals(method, "CONNECT", StringComparison.OrdinalIgnoreCase);
 
     private bool MatchesAnyPath(string path)
     {

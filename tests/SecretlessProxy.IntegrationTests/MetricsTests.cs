@@ -85,7 +85,7 @@ public sealed class MetricsTests : IDisposable
         Assert.DoesNotContain("secretless_requests_by_identity_total{", text, StringComparison.Ordinal);
         foreach (var family in Scrape.Families(text).Where(f => f.StartsWith("secretless_", StringComparison.Ordinal)))
         {
-            Assert.Matches("_(total|seconds|state|available|grants|length|generation)$", family);
+            Assert.Matches("_(total|seconds|bytes|state|available|grants|length|generation)$", family);
         }
 
         // Per-identity series only when asked for.

@@ -166,7 +166,47 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
     }
 
     /// <summary>Seals and stores a credential until it expires. Best effort.</summary>
-    public async Task SetAsync(string key, CredentialBinding binding, SharedEntry entry, DateTimeOffset now)
+    /// <summary>
+    /// The credential's revocation generation in Redis (0 when never revoked; null when Redis cannot be read). Read
+    /// before a fetch and handed to <see cref="SetAsync"/>: a revocation on any replica while the fetch ran bumps
+    /// it, and the fetched value is then not written.
+    /// </summary>
+    public async Task<long?> RevocationGenerationAsync(CredentialBinding binding)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        var (db, settings) = Database();
+        if (db is null || settings is null)
+        {
+            return null;
+        }
+        try
+        {
+            var value = await db.StringGetAsync(GenerationKey(settings, binding.Name));
+            return value.IsNull ? 0 : (long)value;
+        }
+        catch (Exception ex) when (IsRedisFailure(ex))
+        {
+            Failed("read revocation generation", ex);
+            return null;
+        }
+    }
+
+    // KEYS: value, index, generation. ARGV: sealed value, ttl ms, index ttl ms, expected generation.
+    private const string WriteUnlessRevokedScript = """
+        local g = redis.call('get', KEYS[3])
+        if (g or '0') ~= ARGV[4] then return 0 end
+        redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        redis.call('sadd', KEYS[2], KEYS[1])
+        redis.call('pexpire', KEYS[2], ARGV[3])
+        return 1
+        """;
+
+    /// <summary>
+    /// Stores a fetched credential, unless the credential was revoked (on any replica) since
+    /// <paramref name="generation"/> was read: a token fetched before a revocation never reaches Redis after it.
+    /// Returns false when the write was refused for that reason.
+    /// </summary>
+    public async Task<bool> SetAsync(string key, CredentialBinding binding, SharedEntry entry, DateTimeOffset now, long generation)
     {
         ArgumentNullException.ThrowIfNull(binding);
         ArgumentNullException.ThrowIfNull(entry);
@@ -174,7 +214,7 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         var ttl = entry.ExpiresAt - now;
         if (db is null || settings is null || ttl <= TimeSpan.Zero)
         {
-            return;
+            return true;
         }
         var plaintext = entry.Write();
         string sealedValue;
@@ -186,19 +226,17 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         {
             CryptographicOperations.ZeroMemory(plaintext);
         }
-        var index = IndexKey(settings, binding.Name);
         try
         {
-            var batch = db.CreateBatch();
-            var set = batch.StringSetAsync(key, sealedValue, ttl);
-            var add = batch.SetAddAsync(index, key);
-            var expire = batch.KeyExpireAsync(index, IndexLifetime);
-            batch.Execute();
-            await Task.WhenAll(set, add, expire);
+            var written = await db.ScriptEvaluateAsync(WriteUnlessRevokedScript,
+                [key, IndexKey(settings, binding.Name), GenerationKey(settings, binding.Name)],
+                [sealedValue, (long)Math.Ceiling(ttl.TotalMilliseconds), (long)IndexLifetime.TotalMilliseconds, generation.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            return (long)written == 1;
         }
         catch (Exception ex) when (IsRedisFailure(ex))
         {
             Failed("write", ex);
+            return true;
         }
     }
 
@@ -284,6 +322,8 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         }
         try
         {
+            // First: a fetch that started before this point must not write its value after the keys are gone.
+            await db.StringIncrementAsync(GenerationKey(settings, binding.Name));
             if (keys is null)
             {
                 var index = IndexKey(settings, binding.Name);
@@ -305,8 +345,8 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         }
     }
 
-    /// <summary>The grants kept in Redis, one JSON document each. Throws <see cref="IOException"/> when Redis is unavailable.</summary>
-    public async Task<IReadOnlyList<string>> ReadGrantsAsync()
+    /// <summary>The grants kept in Redis (field, stored value). Throws <see cref="IOException"/> when Redis is unavailable.</summary>
+    public async Task<IReadOnlyList<KeyValuePair<string, string>>> ReadGrantsAsync()
     {
         var (db, settings) = Database();
         if (db is null || settings is null)
@@ -316,7 +356,7 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
         try
         {
             var entries = await db.HashGetAllAsync(settings.KeyPrefix + "grants");
-            return [.. entries.Select(e => e.Value.ToString())];
+            return [.. entries.Select(e => KeyValuePair.Create(e.Name.ToString(), e.Value.ToString()))];
         }
         catch (Exception ex) when (IsRedisFailure(ex))
         {
@@ -385,6 +425,8 @@ public sealed partial class RedisCredentialCache(ILogger<RedisCredentialCache> l
     }
 
     private static string IndexKey(SharedCacheSettings settings, string credential) => $"{settings.KeyPrefix}{{{Tag(credential)}}}:index";
+
+    private static string GenerationKey(SharedCacheSettings settings, string credential) => $"{settings.KeyPrefix}{{{Tag(credential)}}}:revoked";
 
     private (IDatabase? Db, SharedCacheSettings? Settings) Database()
     {

@@ -7,7 +7,7 @@ using SecretlessProxy.Plugins.Aws;
 namespace SecretlessProxy.Tests.Aws;
 
 /// <summary>
-/// The public AWS SigV4 test suite (../shared/testdata/aws-sigv4/v4, read in place): for every case, the
+/// The public AWS SigV4 test suite (vendored under tests/vectors/aws-sigv4/v4 with its LICENSE and NOTICE): for every case, the
 /// canonical request, string to sign, signature and Authorization header must match byte for byte.
 /// </summary>
 public sealed class SigV4VectorTests
@@ -20,7 +20,7 @@ public sealed class SigV4VectorTests
             dir = dir.Parent;
         }
         Assert.NotNull(dir);
-        var suite = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "testdata", "aws-sigv4", "v4"));
+        var suite = Path.GetFullPath(Path.Combine(dir.FullName, "tests", "vectors", "aws-sigv4", "v4"));
         Assert.True(Directory.Exists(suite), $"the SigV4 test suite is expected at {suite}");
         return suite;
     }
