@@ -3,11 +3,19 @@ namespace SecretlessProxy.Policy;
 /// <summary>
 /// Refuses request targets whose path could mean one thing to the policy and another to the upstream:
 /// encoded separators or dots (<c>%2F</c>, <c>%5C</c>, <c>%2E</c>), double encoding (<c>%25</c>), encoded
-/// control characters, backslashes, <c>;</c> path parameters, empty segments (<c>//</c>) and dot segments.
-/// What passes is forwarded exactly as the policy saw it.
+/// control characters, backslashes, <c>;</c> path parameters, empty segments (<c>//</c>), dot segments, a <c>#</c>
+/// anywhere in the target (Kestrel keeps it in the path, so an upstream would resolve what follows it), and
+/// non-ASCII characters, plain or percent-encoded, whose NFKC form holds a separator (U+FF0E, U+FF0F, U+2024: an
+/// upstream that normalizes Unicode would read them as <c>.</c> or <c>/</c>) or that are slash look-alikes some
+/// servers fold into one (U+2215, U+2044). What passes is forwarded exactly as the policy saw it.
 /// </summary>
 public static class PathGuard
 {
+    // Slashes NFKC leaves alone but some servers map to '/' or '\\' ("best fit" code pages, confusable folding).
+    private static readonly int[] SlashLookalikes = [0x2215, 0x2044, 0x29F8, 0x2571, 0x2216, 0x29F5, 0x29F9, 0x2572];
+
+    private static readonly System.Buffers.SearchValues<char> StructuralCharacters = System.Buffers.SearchValues.Create("/\\.%;?#");
+
     /// <summary>Returns null when the raw target's path is unambiguous, else a reason code and detail.</summary>
     public static (string Reason, string Detail)? Check(ReadOnlySpan<char> rawTarget)
     {
@@ -131,15 +139,13 @@ public static class PathGuard
             {
                 normalized = single;
             }
-            if (normalized.AsSpan().IndexOfAny(StructuralCharacters) >= 0)
+            if (normalized.AsSpan().IndexOfAny(StructuralCharacters) >= 0 || SlashLookalikes.Contains(rune.Value))
             {
                 return ("path_unicode_separator", $"the path contains U+{rune.Value:X4}, which Unicode normalization turns into '{normalized}'; an upstream that normalizes would see another path");
             }
         }
         return null;
     }
-
-    private static readonly System.Buffers.SearchValues<char> StructuralCharacters = System.Buffers.SearchValues.Create("/\\.%;?#");
 
     private static int HexDigit(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 

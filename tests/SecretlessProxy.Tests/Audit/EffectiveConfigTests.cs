@@ -16,5 +16,9 @@ public sealed class EffectiveConfigTests
     [InlineData("ReverseProxy:Routes:r:Transforms:0:RequestHeader", "X-Api-Key", "X-Api-Key")]
     [InlineData("ReverseProxy:Clusters:c:Destinations:d1:Address", "https://user:pw@api.example.org/", "https://[redacted]@api.example.org/")]
     [InlineData("listeners:0:url", "https://0.0.0.0:8443", "https://0.0.0.0:8443")]
+    [InlineData("credentials:idp:tokenUrl", "https://proxy:hunter2@idp.example/token?client_secret=s3cr3t", "https://[redacted]@idp.example/token?[redacted]")]
+    [InlineData("credentials:idp:issuer", "https://idp.example/realms/a?key=s3cr3t#x", "https://idp.example/realms/a?[redacted]")]
+    [InlineData("credentials:idp:tokenUrl", "https://idp.example/token", "https://idp.example/token")]
+    [InlineData("ReverseProxy:Clusters:c:Destinations:d1:Address", "https://api.example.org/base?api_key=s3cr3t", "https://api.example.org/base?[redacted]")]
     public void Redacts_what_may_be_a_secret(string key, string value, string expected) => Assert.Equal(expected, EffectiveConfig.Redact(key, value));
 }

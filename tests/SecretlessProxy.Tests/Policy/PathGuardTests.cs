@@ -12,6 +12,10 @@ public sealed class PathGuardTests
     [InlineData("/allowed/file.txt")]
     [InlineData("/allowed/...")]
     [InlineData("/allowed/x?next=../../etc&y=%2F")]
+    [InlineData("/allowed/%E2%82%AC")]
+    [InlineData("/allowed/\u00e9t\u00e9")]
+    [InlineData("/allowed/%E6%97%A5%E6%9C%AC")]
+    [InlineData("/allowed/x?q=%EF%BC%8E%EF%BC%8E")]
     public void Passes_unambiguous_paths(string target) => Assert.Null(PathGuard.Check(target));
 
     [Theory]
@@ -34,6 +38,22 @@ public sealed class PathGuardTests
     [InlineData("/allowed/%2", "path_bad_encoding")]
     [InlineData("http://evil/denied", "request_target_not_origin_form")]
     [InlineData("*", "request_target_not_origin_form")]
+    // A fragment is never sent by a browser; Kestrel keeps it in the path, so what follows would be resolved upstream.
+    [InlineData("/h/x#/../admin;x/users", "request_target_fragment")]
+    [InlineData("/h/x#\\..\\admin", "request_target_fragment")]
+    [InlineData("/h/x?a=1#frag", "request_target_fragment")]
+    [InlineData("/h/x%23/../admin", "path_dot_segment")]
+    // Characters whose NFKC form is a separator, percent-encoded or plain.
+    [InlineData("/allowed/%EF%BC%8E%EF%BC%8E/denied", "path_unicode_separator")]
+    [InlineData("/allowed/a%E2%88%95denied", "path_unicode_separator")]
+    [InlineData("/allowed/a%EF%BC%8Fdenied", "path_unicode_separator")]
+    [InlineData("/allowed/a%EF%BC%BCdenied", "path_unicode_separator")]
+    [InlineData("/allowed/a%EF%BC%85%32%46", "path_unicode_separator")]
+    [InlineData("/allowed/a%EF%BC%9Bx", "path_unicode_separator")]
+    [InlineData("/allowed/\uFF0E\uFF0E/denied", "path_unicode_separator")]
+    [InlineData("/allowed/a\u2215denied", "path_unicode_separator")]
+    [InlineData("/allowed/a\u2024b", "path_unicode_separator")]
+    [InlineData("/allowed/a%E2%80%A4b", "path_unicode_separator")]
     public void Refuses_ambiguous_paths(string target, string? reason) =>
         Assert.Equal(reason, PathGuard.Check(target)?.Reason);
 }

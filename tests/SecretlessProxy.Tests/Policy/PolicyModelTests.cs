@@ -134,4 +134,47 @@ public sealed class PolicyModelTests
         Assert.Equal("r4242", model.Decide(SpiffeId.Parse("spiffe://example.org/ns/team4242/sa/app"), "github", "GET", "/", Monday10Utc).Rule!.Name);
         Assert.False(model.Decide(SpiffeId.Parse("spiffe://example.org/ns/team4242/sa/other"), "github", "GET", "/", Monday10Utc).IsAllowed);
     }
+
+    [Theory]
+    [InlineData("TRACE", null, false)]
+    [InlineData("CONNECT", null, false)]
+    [InlineData("trace", null, false)]
+    [InlineData("GET", null, true)]
+    [InlineData("TRACE", new[] { "GET", "TRACE" }, true)]
+    [InlineData("CONNECT", new[] { "CONNECT" }, true)]
+    public void Trace_and_connect_are_allowed_only_by_a_rule_that_names_them(string method, string[]? methods, bool allowed)
+    {
+        var model = new PolicyModel([Rule("r", false, [Api.Value], ["github"], methods: methods)]);
+        var decision = model.Decide(Api, "github", method, "/github/x", Monday10Utc);
+        Assert.Equal(allowed, decision.IsAllowed);
+        if (!allowed)
+        {
+            Assert.Contains("TRACE and CONNECT", decision.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_deny_rule_without_methods_still_covers_trace()
+    {
+        var model = new PolicyModel([
+            Rule("allow-trace", false, [Api.Value], ["github"], methods: ["TRACE"]),
+            Rule("deny-all", true, [Api.Value], ["github"], index: 1),
+        ]);
+        Assert.Equal("deny-all", model.Decide(Api, "github", "TRACE", "/github/x", Monday10Utc).Rule?.Name);
+    }
+
+    [Fact]
+    public void A_route_restricts_methods_only_when_every_allow_rule_on_it_does()
+    {
+        var model = new PolicyModel([
+            Rule("reads", false, [Api.Value], ["github", "mixed"], methods: ["GET"]),
+            Rule("anything", false, [Api.Value], ["mixed", "open"], index: 1),
+            Rule("no-deletes", true, [Api.Value], ["open"], methods: ["DELETE"], index: 2),
+        ]);
+        Assert.True(model.RestrictsMethods("github"));
+        Assert.True(model.RestrictsMethods("GITHUB"));
+        Assert.False(model.RestrictsMethods("mixed"));
+        Assert.False(model.RestrictsMethods("open"));
+        Assert.False(model.RestrictsMethods("unknown"));
+    }
 }
