@@ -87,5 +87,32 @@ public sealed class CredentialFailureTests : IDisposable
         Assert.DoesNotContain("client-sent", maps.PathAndQuery, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("tokenUrl", "/token?client_secret=canary-url-query-41c")]
+    [InlineData("issuer", "/realms/a?key=canary-url-query-41c")]
+    public async Task User_info_and_query_of_a_token_endpoint_are_never_shown(string key, string pathAndQuery)
+    {
+        File.WriteAllText(Path.Combine(_pki.Directory, "client-secret"), "canary-client-secret-url-77\n");
+        var url = $"http://svc:canary-url-pass-93a@127.0.0.1:{SecretlessProxy.Testing.LoopbackPorts.Next()}{pathAndQuery}";
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => ProxyUnderTest.DefaultConfig(u,
+                extraCredentials: $"  idp:\n    provider: oauth2-client-credentials\n    {key}: \"{url}\"\n    clientId: proxy\n    clientSecretFile: client-secret\n    timeout: \"00:00:01\"\n    inject: {{ type: header }}")
+            .Replace("Metadata: { Credential: github }\n    denied", "Metadata: { Credential: idp }\n    denied", StringComparison.Ordinal));
+        using var client = proxy.Client();
+        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/x"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Equal("credential_issuer_unavailable", Json(body).GetProperty("reason").GetString());
+        Assert.Contains("http://127.0.0.1:", body, StringComparison.Ordinal);
+        using var admin = new HttpClient();
+        var config = await admin.GetStringAsync(new Uri(proxy.AdminUri, "/config"));
+        Assert.Contains("127.0.0.1", config, StringComparison.Ordinal);
+        await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("status").GetInt32() == 503);
+        foreach (var (what, text) in new[] { ("answer", body), ("GET /config", config), ("logs", proxy.Logs.Text), ("audit", proxy.Decisions.Text) })
+        {
+            Assert.DoesNotContain("canary-url-pass-93a", text, StringComparison.Ordinal);
+            Assert.True(!text.Contains("canary-url-query-41c", StringComparison.Ordinal), $"the query shows in the {what}");
+        }
+    }
+
     public void Dispose() => _pki.Dispose();
 }

@@ -142,5 +142,34 @@ public sealed class GrantTests : IDisposable
         Assert.Empty((await admin.GetAsync("/grants")).Body.GetProperty("grants").EnumerateArray());
     }
 
+    [Theory]
+    [InlineData("9999-12-31T23:00:00Z", "2h", null)]
+    [InlineData("9999-12-31T23:59:59Z", "1m", null)]
+    [InlineData("0001-01-01T00:00:00Z", "1h", null)]
+    [InlineData(null, null, "9999-12-31T23:59:59Z")]
+    [InlineData("2026-12-01T00:00:00Z", "3650000d", null)]
+    public async Task Times_at_the_ends_of_the_calendar_are_a_400_not_a_crash(string? from, string? duration, string? until)
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
+        using var admin = new AdminClient(proxy);
+        var (status, problem) = await admin.PostAsync("/grants", new { identity = Runner, route = "deploy", from, duration, until, approver = "alice", reason = "CHG-1" });
+        Assert.Equal(400, status);
+        Assert.Equal("invalid_grant", problem.GetProperty("reason").GetString());
+        Assert.DoesNotContain("Unhandled", proxy.Logs.Text, StringComparison.Ordinal);
+        Assert.Empty((await admin.GetAsync("/grants")).Body.GetProperty("grants").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_chunked_admin_body_past_64_KiB_is_refused_without_being_read_whole()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
+        var body = Path.Combine(_pki.Directory, "big.json");
+        await File.WriteAllTextAsync(body, "{\"reason\":\"" + new string('x', 2 * 1024 * 1024) + "\"}");
+        var result = await Curl.RunAsync("-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/json", "--data-binary", "@" + body,
+            new Uri(proxy.AdminUri, "/grants").ToString());
+        Assert.Equal(413, result.Status);
+        Assert.Contains("\"reason\":\"payload_too_large\"", result.Body, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _pki.Dispose();
 }

@@ -117,5 +117,36 @@ public sealed class HotReloadTests : IDisposable
         Assert.Equal("no_rule_matched", JsonDocument.Parse(await accepted.Content.ReadAsStringAsync()).RootElement.GetProperty("reason").GetString());
     }
 
+    [Fact]
+    public async Task After_reloads_a_route_is_decided_by_the_config_it_was_matched_from()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki);
+        using var client = proxy.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/before"))).StatusCode);
+
+        // Two reloads that leave route 'allowed' as it was: YARP keeps its model of it, and the new configs hold
+        // the very route object YARP matches, so no request has to look for another config.
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(await proxy.RewriteConfigAsync(ProxyUnderTest.DefaultConfig(proxy.Upstream.Address,
+                extraRoutes: $"    other{i}:\n      ClusterId: upstream\n      Match: {{ Path: \"/other{i}/{{**rest}}\" }}")), proxy.Logs.Text);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, $"/allowed/after-{i}"))).StatusCode);
+        }
+        // The cluster changes, the route does not: YARP builds a new cluster model from the new config's object.
+        Assert.True(await proxy.RewriteConfigAsync(ProxyUnderTest.DefaultConfig(proxy.Upstream.Address)
+            .Replace("    upstream:\n", "    upstream:\n      HttpRequest: { ActivityTimeout: \"00:01:00\" }\n", StringComparison.Ordinal)), proxy.Logs.Text);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/cluster-changed"))).StatusCode);
+        Assert.DoesNotContain("on the other side of a reload", proxy.Logs.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("config_changed", proxy.Decisions.Text, StringComparison.Ordinal);
+
+        // A reload that changes the route itself: the new route, its policy and its credential apply together.
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "second-token.txt"), "canary-second-token-0c1d\n");
+        Assert.True(await proxy.RewriteConfigAsync(ProxyUnderTest.DefaultConfig(proxy.Upstream.Address,
+                extraCredentials: "  second:\n    provider: file\n    path: second-token.txt\n    inject: { type: header }")
+            .Replace("Match: { Path: \"/allowed/{**rest}\" }\n      Metadata: { Credential: github }", "Match: { Path: \"/allowed/{**rest}\" }\n      Metadata: { Credential: second }", StringComparison.Ordinal)), proxy.Logs.Text);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/changed"))).StatusCode);
+        Assert.Equal("Bearer canary-second-token-0c1d", proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/changed").Headers["Authorization"]);
+    }
+
     public void Dispose() => _pki.Dispose();
 }

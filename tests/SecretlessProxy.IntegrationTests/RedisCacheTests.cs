@@ -66,7 +66,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
 
     private static string[] DataKeys(string scan) => scan
         .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-        .Where(k => !k.EndsWith(":index", StringComparison.Ordinal) && !k.EndsWith(":lock", StringComparison.Ordinal))
+        .Where(k => !k.EndsWith(":index", StringComparison.Ordinal) && !k.EndsWith(":lock", StringComparison.Ordinal) && !k.EndsWith(":revoked", StringComparison.Ordinal))
         .ToArray();
 
     private static string Token(ReceivedRequest request) => request.Headers["Authorization"]["Bearer ".Length..];
@@ -164,6 +164,48 @@ public sealed class RedisCacheTests : IAsyncLifetime
         var afterB = Token(b.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/after-b"));
         Assert.NotEqual(first, afterA);
         Assert.Equal(afterA, afterB);
+    }
+
+    [Fact]
+    public async Task A_revocation_while_a_fetch_is_in_flight_keeps_its_token_out_of_redis()
+    {
+        await using var oidc = await StartOidcAsync();
+        // A generous per-attempt timeout: the token endpoint is paused while the revocation happens.
+        var config = (Uri u) => Config(u, oidc, _redis.Port).Replace("timeout: \"00:00:02\"", "timeout: \"00:00:30\"", StringComparison.Ordinal);
+        await using var a = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-a.yaml");
+        await using var b = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-b.yaml");
+        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable
+            && b.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable, "both replicas connect to Redis");
+        using var clientA = a.Client();
+        using var clientB = b.Client();
+
+        // The token endpoint stops answering (SIGSTOP: the real server, frozen); A's fetch takes the lock and waits.
+        oidc.Pause();
+        Task<HttpResponseMessage> inFlight;
+        try
+        {
+            inFlight = clientA.GetAsync(new Uri(a.ProxyUri, "/allowed/in-flight"));
+            await WaitUntilAsync(() => _redis.CliAsync("--scan", "--pattern", "secretless:*").GetAwaiter().GetResult().Contains(":lock", StringComparison.Ordinal), "replica A holds the fetch lock");
+            using var admin = new HttpClient();
+            using var revoked = await admin.PostAsync(new Uri(b.AdminUri, "/credentials/oauth/revoke"), null);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        }
+        finally
+        {
+            oidc.Resume();
+        }
+        using (var response = await inFlight)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        Assert.Equal(1, await oidc.TokensIssuedAsync(1));
+        await WaitUntilAsync(() => a.Logs.Text.Contains("was revoked while it was being fetched", StringComparison.Ordinal), "replica A keeps the token out of Redis");
+        Assert.Empty(DataKeys(await _redis.CliAsync("--scan", "--pattern", "secretless:*")));
+
+        // B finds nothing in Redis and fetches a token issued after the revocation.
+        Assert.Equal(HttpStatusCode.OK, (await clientB.GetAsync(new Uri(b.ProxyUri, "/allowed/after"))).StatusCode);
+        Assert.Equal(2, await oidc.TokensIssuedAsync(2));
+        Assert.NotEqual(Token(a.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/in-flight")), Token(b.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/after")));
     }
 
     [Fact]

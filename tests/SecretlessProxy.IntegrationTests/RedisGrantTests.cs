@@ -106,4 +106,47 @@ public sealed class RedisGrantTests : IAsyncLifetime
         await WaitForStatusAsync(a, runnerA, "/deploy/after-revoke", HttpStatusCode.Forbidden);
         Assert.DoesNotContain(id, await _redis.CliAsync("HKEYS", "secretless:grants"), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_grant_written_into_redis_by_hand_is_never_in_force_and_is_reported()
+    {
+        await using var proxy = await StartReplicaAsync("replica-forged");
+        using var runner = _pki.Client(_pki.Svid(Runner));
+        for (var i = 0; i < 200 && !proxy.Host.Services.GetRequiredService<RedisCredentialCache>().IsAvailable; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        // Someone who can write to Redis adds a grant of their own: valid JSON, even a sensible window.
+        var now = DateTimeOffset.UtcNow;
+        var forged = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            id = "g-forged00000001", identity = Runner, route = "deploy", from = now.AddMinutes(-1), until = now.AddDays(30),
+            approver = "nobody", reason = "forged", createdAt = now,
+        });
+        await _redis.CliAsync("HSET", "secretless:grants", "g-forged00000001", forged);
+        await _redis.CliAsync("PUBLISH", "secretless:grants", "someone-else");
+
+        var rejected = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "grant.rejected");
+        Assert.Equal("g-forged00000001", rejected.GetProperty("grant").GetString());
+        Assert.Contains("does not open", rejected.GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, (await runner.GetAsync(new Uri(proxy.ProxyUri, "/deploy/forged"))).StatusCode);
+        using var admin = new AdminClient(proxy);
+        Assert.Equal(404, (await admin.GetAsync("/grants/g-forged00000001")).Status);
+
+        // A grant approved through the API is sealed in Redis (no readable identity or approver) and works.
+        var (status, grant) = await admin.PostAsync("/grants", new { identity = Runner, route = "deploy", duration = "1h", approver = "carol", reason = "CHG-7" });
+        Assert.Equal(201, status);
+        var stored = await _redis.CliAsync("HGET", "secretless:grants", grant.GetProperty("id").GetString()!);
+        Assert.StartsWith("v1.", stored.Trim(), StringComparison.Ordinal);
+        Assert.DoesNotContain("carol", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(Runner, stored, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await runner.GetAsync(new Uri(proxy.ProxyUri, "/deploy/approved"))).StatusCode);
+
+        // A sealed grant copied to another field does not open either (the field name is bound into the seal).
+        await _redis.CliAsync("HSET", "secretless:grants", "g-copied00000001", stored.Trim());
+        await _redis.CliAsync("PUBLISH", "secretless:grants", "someone-else");
+        var copied = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "grant.rejected" && r.GetProperty("grant").GetString() == "g-copied00000001");
+        Assert.Contains("does not open", copied.GetProperty("problem").GetString(), StringComparison.Ordinal);
+    }
 }

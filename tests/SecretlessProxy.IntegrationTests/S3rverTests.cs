@@ -104,5 +104,118 @@ public sealed class S3rverTests : IAsyncLifetime, IDisposable
         Assert.Contains("InvalidAccessKeyId", await get.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Two routes to one bucket: <c>s3</c> where tenant A may read and write only its own prefix (copy sources
+    /// allowed, decided by the same policy), and <c>s3all</c> for setting up and checking objects (no copy source).
+    /// </summary>
+    private string TenantConfig(Uri upstream)
+    {
+        File.WriteAllText(Path.Combine(_pki.Directory, "s3-access-key-id"), "S3RVER\n");
+        File.WriteAllText(Path.Combine(_pki.Directory, "s3-secret-access-key"), "S3RVER\n");
+        return ProxyUnderTest.DefaultConfig(upstream,
+                extraCredentials: """
+                  s3:
+                    provider: aws-static
+                    accessKeyIdFile: s3-access-key-id
+                    secretAccessKeyFile: s3-secret-access-key
+                    inject: { type: sigv4, service: s3, region: us-east-1, payload: signed, allowHeaders: [x-amz-copy-source] }
+                  s3all:
+                    provider: aws-static
+                    accessKeyIdFile: s3-access-key-id
+                    secretAccessKeyFile: s3-secret-access-key
+                    inject: { type: sigv4, service: s3, region: us-east-1, payload: signed }
+                """,
+                extraPolicies: $"""
+                  - name: tenant-a-own-prefix
+                    allow: [payments]
+                    routes: [s3]
+                    methods: [GET, PUT]
+                    paths: ["/s3/{Bucket}/tenant-a/**"]
+                  - name: setup
+                    allow: [payments]
+                    routes: [s3all]
+                """,
+                extraRoutes: """
+                    s3:
+                      ClusterId: s3
+                      Match: { Path: "/s3/{**rest}" }
+                      Metadata: { Credential: s3 }
+                      Transforms: [ { PathRemovePrefix: /s3 } ]
+                    s3all:
+                      ClusterId: s3
+                      Match: { Path: "/s3all/{**rest}" }
+                      Metadata: { Credential: s3all }
+                      Transforms: [ { PathRemovePrefix: /s3all } ]
+                """)
+            .Replace("  Clusters:\n", $"  Clusters:\n    s3:\n      Destinations:\n        d1: {{ Address: \"{_s3}\" }}\n", StringComparison.Ordinal);
+    }
+
+    private static async Task<HttpResponseMessage> PutAsync(HttpClient client, Uri url, string body, params (string Name, string Value)[] headers)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = new StringContent(body, Encoding.UTF8, "text/csv") };
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+        return await client.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task A_copy_source_the_policy_denies_is_refused_and_one_it_allows_is_copied()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, TenantConfig);
+        using var client = proxy.Client();
+        using (var setup = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3all/{Bucket}/tenant-b/payroll.csv"), "name,salary\nb,100"))
+        {
+            Assert.Equal(HttpStatusCode.OK, setup.StatusCode);
+        }
+        using (var own = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/source.csv"), "a,1"))
+        {
+            Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+        }
+
+        // The review's finding: a PUT the policy allows, carrying a copy source it does not.
+        using (var stolen = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/stolen.csv"), "", ("x-amz-copy-source", $"/{Bucket}/tenant-b/payroll.csv")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, stolen.StatusCode);
+            var problem = System.Text.Json.JsonDocument.Parse(await stolen.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal("read_denied", problem.GetProperty("reason").GetString());
+            Assert.Contains($"/s3/{Bucket}/tenant-b/payroll.csv", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(proxy.ProxyUri, $"/s3all/{Bucket}/tenant-a/stolen.csv"))).StatusCode);
+
+        // Encoded the way SDKs send it, or written without the leading slash: the same decision.
+        using (var encoded = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/stolen2.csv"), "", ("x-amz-copy-source", $"{Bucket}/tenant-b/payroll.csv?versionId=1")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, encoded.StatusCode);
+        }
+        using (var dots = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/stolen3.csv"), "", ("x-amz-copy-source", $"/{Bucket}/tenant-a/../tenant-b/payroll.csv")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, dots.StatusCode);
+        }
+
+        // A copy within the tenant's own prefix is a GET the policy allows: S3 copies it.
+        using (var copy = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/copy.csv"), "", ("x-amz-copy-source", $"/{Bucket}/tenant-a/source.csv")))
+        {
+            Assert.True(copy.StatusCode == HttpStatusCode.OK, $"{(int)copy.StatusCode}: {await copy.Content.ReadAsStringAsync()}");
+        }
+        Assert.Equal("a,1", await client.GetStringAsync(new Uri(proxy.ProxyUri, $"/s3/{Bucket}/tenant-a/copy.csv")));
+    }
+
+    [Theory]
+    [InlineData("x-amz-acl", "public-read")]
+    [InlineData("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]
+    [InlineData("x-amz-website-redirect-location", "https://evil.example/")]
+    [InlineData("x-amz-copy-source", "/reports/tenant-b/payroll.csv")]
+    public async Task Headers_that_change_access_or_name_another_object_are_not_signed(string name, string value)
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, TenantConfig);
+        using var client = proxy.Client();
+        using var put = await PutAsync(client, new Uri(proxy.ProxyUri, $"/s3all/{Bucket}/tenant-b/public.csv"), "x", (name, value));
+        Assert.Equal(HttpStatusCode.Forbidden, put.StatusCode);
+        Assert.Contains("aws_header_not_allowed", await put.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(proxy.ProxyUri, $"/s3all/{Bucket}/tenant-b/public.csv"))).StatusCode);
+    }
+
     public void Dispose() => _pki.Dispose();
 }

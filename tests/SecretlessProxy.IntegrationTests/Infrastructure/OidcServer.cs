@@ -91,6 +91,19 @@ public sealed class OidcServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Freezes the server process (SIGSTOP): connections are accepted by the kernel, nothing is answered.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Lets a paused server run again (SIGCONT).</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
