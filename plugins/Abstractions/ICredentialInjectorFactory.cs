@@ -9,6 +9,9 @@ public interface ICredentialInjectorFactory
     /// <summary>The keys under <c>inject</c> this injector reads (besides <c>type</c>).</summary>
     IReadOnlyCollection<string> Keys { get; }
 
+    /// <summary>The keys under <c>inject</c> whose values are safe to show in <c>GET /config</c>; others are redacted. Default: none.</summary>
+    IReadOnlyCollection<string> EchoableKeys => [];
+
     /// <summary>Reports every problem with the injector's keys through <see cref="PluginConfig.Error"/>.</summary>
     void Validate(PluginConfig config);
 

@@ -13,6 +13,12 @@ public interface ICredentialProviderFactory
     IReadOnlyCollection<string> Keys { get; }
 
     /// <summary>
+    /// The keys whose values are safe to show (the admin API's <c>GET /config</c>): names, paths, URLs, settings.
+    /// Every other key is shown as <c>[redacted]</c>, so a key left out of this list is never echoed. Default: none.
+    /// </summary>
+    IReadOnlyCollection<string> EchoableKeys => [];
+
+    /// <summary>
     /// True when the provider hands out long-lived secrets from a store (no expiry): caching knobs such as
     /// <c>maxTtl</c> and <c>refreshFraction</c> do not apply to it.
     /// </summary>

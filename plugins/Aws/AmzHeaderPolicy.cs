@@ -12,9 +12,15 @@ namespace SecretlessProxy.Plugins.Aws;
 /// refused. When <c>x-amz-copy-source</c> is allowed, its object is handed back to the proxy, which decides it
 /// as a GET of that path.
 /// </summary>
-internal sealed class AmzHeaderPolicy
+public sealed class AmzHeaderPolicy
 {
     public const string CopySource = "x-amz-copy-source";
+
+    /// <summary>Reason code: a client x-amz-* header this route does not sign.</summary>
+    public const string HeaderNotAllowed = "aws_header_not_allowed";
+
+    /// <summary>Reason code: an x-amz-copy-source that is not a bucket and key.</summary>
+    public const string CopySourceInvalid = "aws_copy_source_invalid";
 
     // Harmless for S3: they describe the object written or how to answer, never another resource or who may access it.
     private static readonly string[] S3Harmless =
@@ -48,7 +54,7 @@ internal sealed class AmzHeaderPolicy
     private readonly string[] _allowedPrefixes;
     private readonly bool _copySourceAllowed;
 
-    public AmzHeaderPolicy(bool isS3, IReadOnlyList<string> routeAllowed)
+    internal AmzHeaderPolicy(bool isS3, IReadOnlyList<string> routeAllowed)
     {
         var allowed = new HashSet<string>(isS3 ? S3Harmless : OtherHarmless, StringComparer.OrdinalIgnoreCase);
         var prefixes = new List<string>(isS3 ? S3HarmlessPrefixes : OtherHarmlessPrefixes);
@@ -73,7 +79,7 @@ internal sealed class AmzHeaderPolicy
     }
 
     /// <summary>A config error for an <c>allowHeaders</c> entry, or null when it is usable.</summary>
-    public static string? Problem(string name)
+    internal static string? Problem(string name)
     {
         if (!name.StartsWith("x-amz-", StringComparison.OrdinalIgnoreCase) || name.Length <= "x-amz-".Length)
         {
@@ -94,7 +100,7 @@ internal sealed class AmzHeaderPolicy
         return null;
     }
 
-    public RequestInspection Inspect(IForwardedRequest request)
+    internal RequestInspection Inspect(IForwardedRequest request)
     {
         List<string>? reads = null;
         foreach (var (name, value) in request.Headers)
@@ -105,14 +111,14 @@ internal sealed class AmzHeaderPolicy
                 {
                     if (CopySourcePath(value) is not { } path)
                     {
-                        return RequestInspection.Refuse("aws_copy_source_invalid",
+                        return RequestInspection.Refuse(CopySourceInvalid,
                             "the x-amz-copy-source header is not a /bucket/key path; the proxy cannot decide what it reads, so the request is refused");
                     }
                     (reads ??= []).Add(path);
                 }
                 continue;
             }
-            return RequestInspection.Refuse("aws_header_not_allowed",
+            return RequestInspection.Refuse(HeaderNotAllowed,
                 $"the request carries '{name.ToLowerInvariant()}', which {What(name)}; the proxy signs only x-amz-* headers that are harmless for this service or that the route names in inject.allowHeaders");
         }
         return reads is null ? RequestInspection.Pass : new RequestInspection { ReadsUpstreamPaths = reads };

@@ -15,6 +15,9 @@ public sealed class AssumeRoleProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = [.. StsSettings.KeyNames, .. AwsKeySource.KeyNames];
 
+    /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
+    public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Except(StsSettings.PrivateKeyNames)];
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -17,6 +17,8 @@ public sealed class SigV4InjectorFactory : ICredentialInjectorFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["service", "region", "payload", "maxPayloadBytes", "allowHeaders"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -17,6 +17,8 @@ public sealed class StaticKeysProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = AwsKeySource.KeyNames;
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

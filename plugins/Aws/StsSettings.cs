@@ -23,6 +23,9 @@ internal sealed record StsSettings(
     public static readonly string[] KeyNames =
         ["roleArn", "roleSessionName", "durationSeconds", "region", "stsEndpoint", "externalId", "policy", "sessionTags", "timeout"];
 
+    /// <summary>Keys not shown in GET /config: the external id (a shared secret of the role's trust policy), session policy and tags.</summary>
+    public static readonly string[] PrivateKeyNames = ["externalId", "policy", "sessionTags"];
+
     public static void Validate(PluginConfig config)
     {
         if (config.Get("roleArn") is not { } roleArn)

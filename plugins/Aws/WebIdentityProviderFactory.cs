@@ -18,6 +18,9 @@ public sealed class WebIdentityProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = [.. StsSettings.KeyNames, "tokenFile"];
 
+    /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
+    public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Except(StsSettings.PrivateKeyNames)];
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

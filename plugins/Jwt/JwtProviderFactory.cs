@@ -19,29 +19,13 @@ public sealed class JwtProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["signingKey", "keyId", "issuer", "audience", "ttl", "claims"];
 
+    /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
+    public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Where(k => k != "claims")];
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var key = config.Get("signingKey");
-        if (key is null)
-        {
-            config.Error("signingKey", "is required", "point it at a PEM private key (EC P-256 for ES256 or RSA for RS256)");
-        }
-        else if (!File.Exists(config.ResolvePath(key)))
-        {
-            config.Error("signingKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at a PEM private key (relative paths start at the config file's folder)");
-        }
-        else
-        {
-            try
-            {
-                using var _ = JwtSigningKey.Load(config.ResolvePath(key), null);
-            }
-            catch (Exception ex) when (ex is CryptographicException or ArgumentException or NotSupportedException)
-            {
-                config.Error("signingKey", "is not a usable PEM private key (EC P-256 or RSA of at least 2048 bits)", "give a PEM private key, e.g. from 'openssl ecparam -name prime256v1 -genkey'");
-            }
-        }
+        PemSigningKey.Validate(config, "signingKey", required: true, "the proxy signs tokens with");
         if (config.Get("issuer") is null)
         {
             config.Error("issuer", "is required", "set the 'iss' claim upstreams expect, e.g. issuer: https://secretless.example.org");

@@ -4,51 +4,28 @@ using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Jwt;
 
-/// <summary>A signing key from PEM, with its algorithm, key id and public JWK.</summary>
-internal sealed class JwtSigningKey : IDisposable
+/// <summary>A signing key from PEM (<see cref="PemSigningKey"/>) as IdentityModel signs with it.</summary>
+internal sealed class JwtSigningKey(PemSigningKey pem, SecurityKey securityKey) : IDisposable
 {
-    private readonly AsymmetricAlgorithm _key;
+    public SecurityKey SecurityKey { get; } = securityKey;
 
-    private JwtSigningKey(AsymmetricAlgorithm key, SecurityKey securityKey, string algorithm, string publicJwk)
-    {
-        _key = key;
-        SecurityKey = securityKey;
-        Algorithm = algorithm;
-        PublicJwk = publicJwk;
-    }
+    public string Algorithm => pem.Algorithm;
 
-    public SecurityKey SecurityKey { get; }
-
-    public string Algorithm { get; }
-
-    public string PublicJwk { get; }
+    public string PublicJwk => pem.PublicJwk;
 
     public static JwtSigningKey Load(string path, string? keyId)
     {
-        var pem = File.ReadAllText(path);
-        try
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            if (ec.KeySize != 256)
-            {
-                throw new NotSupportedException("only P-256 EC keys are supported");
-            }
-            var (jwk, kid) = JsonWebKeys.Public(ec, keyId);
-            return new JwtSigningKey(ec, new ECDsaSecurityKey(ec) { KeyId = kid }, SecurityAlgorithms.EcdsaSha256, jwk);
-        }
-        catch (ArgumentException)
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            if (rsa.KeySize < 2048)
-            {
-                throw new NotSupportedException("RSA keys need at least 2048 bits");
-            }
-            var (jwk, kid) = JsonWebKeys.Public(rsa, keyId);
-            return new JwtSigningKey(rsa, new RsaSecurityKey(rsa) { KeyId = kid }, SecurityAlgorithms.RsaSha256, jwk);
-        }
+        var pem = PemSigningKey.Load(path, keyId);
+        return new JwtSigningKey(pem, SecurityKeyOf(pem));
     }
 
-    public void Dispose() => _key.Dispose();
+    /// <summary>The IdentityModel key over a PEM key, with its key id.</summary>
+    public static SecurityKey SecurityKeyOf(PemSigningKey pem) => pem.Key switch
+    {
+        ECDsa ec => new ECDsaSecurityKey(ec) { KeyId = pem.KeyId },
+        RSA rsa => new RsaSecurityKey(rsa) { KeyId = pem.KeyId },
+        _ => throw new NotSupportedException("unsupported key type"),
+    };
+
+    public void Dispose() => pem.Dispose();
 }

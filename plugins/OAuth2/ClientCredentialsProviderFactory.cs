@@ -16,6 +16,9 @@ public sealed class ClientCredentialsProviderFactory : ICredentialProviderFactor
 
     public IReadOnlyCollection<string> Keys { get; } = OAuth2Keys.Client;
 
+    /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
+    public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Where(k => k != "parameters")];
+
     public void Validate(PluginConfig config) => OAuth2Keys.ValidateClient(config);
 
     public ICredentialProvider Build(PluginConfig config)

@@ -38,19 +38,7 @@ internal static class OAuth2Keys
         }
         else if (auth == "private_key_jwt")
         {
-            var key = config.Get("privateKey");
-            if (key is null)
-            {
-                config.Error("privateKey", "is required for private_key_jwt", "point it at the client's PEM private key (EC P-256 or RSA)");
-            }
-            else if (!File.Exists(config.ResolvePath(key)))
-            {
-                config.Error("privateKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at the client's PEM private key (relative paths start at the config file's folder)");
-            }
-            else if (TokenEndpoint.CheckKey(config.ResolvePath(key)) is { } problem)
-            {
-                config.Error("privateKey", $"the file '{config.ResolvePath(key)}' {problem}", "give a PEM private key: EC P-256 ('openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt') or RSA of 2048 bits or more");
-            }
+            PemSigningKey.Validate(config, "privateKey", required: true, "the client authenticates with (private_key_jwt)");
             if (config.Get("clientSecretFile") is not null || config.Get("clientSecretEnv") is not null)
             {
                 config.Error("clientSecretFile", "is not used with private_key_jwt (the client authenticates with its private key)", "remove clientSecretFile/clientSecretEnv, or choose clientAuth: client_secret_basic or client_secret_post");

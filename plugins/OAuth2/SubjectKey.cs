@@ -1,5 +1,4 @@
 using Microsoft.IdentityModel.Tokens;
-using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.OAuth2;
 
@@ -8,14 +7,8 @@ internal static class SubjectKey
 {
     public static ((SecurityKey Key, string Algorithm) Key, string Jwk) Load(string path, string? keyId)
     {
-        var (key, algorithm) = TokenEndpoint.LoadKey(path, keyId);
-        var (jwk, kid) = key switch
-        {
-            ECDsaSecurityKey ec => JsonWebKeys.Public(ec.ECDsa, keyId),
-            RsaSecurityKey rsa => JsonWebKeys.Public(rsa.Rsa, keyId),
-            _ => throw new NotSupportedException("unsupported key type"),
-        };
-        key.KeyId = kid;
-        return ((key, algorithm), jwk);
+        var (key, algorithm, pem) = TokenEndpoint.LoadKey(path, keyId);
+        key.KeyId = pem.KeyId;
+        return ((key, algorithm), pem.PublicJwk);
     }
 }

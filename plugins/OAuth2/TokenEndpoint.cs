@@ -35,7 +35,8 @@ internal sealed class TokenEndpoint : IDisposable
         _address = settings.TokenUrl?.ToString();
         if (settings.PrivateKeyFile is not null)
         {
-            _clientKey = LoadKey(settings.PrivateKeyFile, settings.KeyId);
+            var (key, algorithm, _) = LoadKey(settings.PrivateKeyFile, settings.KeyId);
+            _clientKey = (key, algorithm);
         }
         var transient = new PredicateBuilder<TokenResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient);
         _pipeline = new ResiliencePipelineBuilder<TokenResponse> { TimeProvider = time }
@@ -220,69 +221,13 @@ internal sealed class TokenEndpoint : IDisposable
     }
 
     /// <summary>A PEM private key: EC P-256 (ES256) or RSA (RS256).</summary>
-    /// <summary>
-    /// Loads a PEM private key: EC P-256 (ES256) or RSA of at least 2048 bits (RS256). Throws
-    /// <see cref="ArgumentException"/> or <see cref="CryptographicException"/> for anything else (the config
-    /// validation turns that into an error naming the key).
-    /// </summary>
-    public static (SecurityKey Key, string Algorithm) LoadKey(string path, string? keyId)
+    /// <summary>A PEM signing key (<see cref="PemSigningKey"/>) as IdentityModel signs with it, with its key id.</summary>
+    public static (SecurityKey Key, string Algorithm, PemSigningKey Pem) LoadKey(string path, string? keyId)
     {
-        var pem = File.ReadAllText(path);
-        try
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            if (ec.KeySize != 256)
-            {
-                var size = ec.KeySize;
-                ec.Dispose();
-                throw new ArgumentException($"an EC key on a {size}-bit curve (only P-256, for ES256, is supported)");
-            }
-            return (new ECDsaSecurityKey(ec) { KeyId = keyId }, SecurityAlgorithms.EcdsaSha256);
-        }
-        catch (ArgumentException ex) when (!ex.Message.StartsWith("an EC key", StringComparison.Ordinal))
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            if (rsa.KeySize < 2048)
-            {
-                var size = rsa.KeySize;
-                rsa.Dispose();
-                throw new ArgumentException($"an RSA key of {size} bits (at least 2048 are needed)");
-            }
-            return (new RsaSecurityKey(rsa) { KeyId = keyId }, SecurityAlgorithms.RsaSha256);
-        }
-    }
-
-    /// <summary>Null when <paramref name="path"/> holds a usable private key; else why not (never the key's content).</summary>
-    public static string? CheckKey(string path)
-    {
-        try
-        {
-            var (key, _) = LoadKey(path, null);
-            switch (key)
-            {
-                case ECDsaSecurityKey ec:
-                    ec.ECDsa.Dispose();
-                    break;
-                case RsaSecurityKey rsa:
-                    rsa.Rsa?.Dispose();
-                    break;
-            }
-            return null;
-        }
-        catch (ArgumentException ex) when (ex.Message.StartsWith("an ", StringComparison.Ordinal))
-        {
-            return "holds " + ex.Message;
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-            return "does not hold a PEM private key";
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return "cannot be read (" + ex.GetType().Name + ")";
-        }
+        var pem = PemSigningKey.Load(path, keyId);
+        SecurityKey key = pem.Key is ECDsa ec ? new ECDsaSecurityKey(ec) : new RsaSecurityKey((RSA)pem.Key);
+        key.KeyId = keyId;
+        return (key, pem.Algorithm, pem);
     }
 
     /// <summary>OAuth2 error codes are short tokens; anything else is cut so a hostile server cannot stuff logs.</summary>

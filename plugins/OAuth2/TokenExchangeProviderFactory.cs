@@ -18,23 +18,14 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
     public IReadOnlyCollection<string> Keys { get; } =
         [.. OAuth2Keys.Client, "subjectSigningKey", "subjectKeyId", "subjectIssuer", "subjectAudience", "subjectTtl", "requestedTokenType"];
 
+    /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
+    public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Where(k => k != "parameters")];
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         OAuth2Keys.ValidateClient(config);
-        var key = config.Get("subjectSigningKey");
-        if (key is null)
-        {
-            config.Error("subjectSigningKey", "is required", "point it at the PEM private key the proxy signs subject tokens with (EC P-256 or RSA)");
-        }
-        else if (!File.Exists(config.ResolvePath(key)))
-        {
-            config.Error("subjectSigningKey", $"the file '{config.ResolvePath(key)}' does not exist", "point it at a PEM private key (relative paths start at the config file's folder)");
-        }
-        else if (TokenEndpoint.CheckKey(config.ResolvePath(key)) is { } problem)
-        {
-            config.Error("subjectSigningKey", $"the file '{config.ResolvePath(key)}' {problem}", "give a PEM private key: EC P-256 ('openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt') or RSA of 2048 bits or more");
-        }
+        PemSigningKey.Validate(config, "subjectSigningKey", required: true, "the proxy signs subject tokens with");
         if (config.Get("subjectTtl") is { } ttl && (!TimeSpan.TryParse(ttl, CultureInfo.InvariantCulture, out var t) || t < TimeSpan.FromSeconds(10) || t > TimeSpan.FromMinutes(10)))
         {
             config.Error("subjectTtl", "is not a duration between 10 seconds and 10 minutes", "write it as hh:mm:ss, e.g. subjectTtl: 00:01:00");

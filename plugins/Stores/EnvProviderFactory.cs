@@ -11,6 +11,8 @@ public sealed class EnvProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["variable", "username", "usernameVariable"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

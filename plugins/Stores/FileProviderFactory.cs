@@ -13,6 +13,8 @@ public sealed class FileProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["path", "username", "trim", "pollInterval"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -15,6 +15,8 @@ public sealed class SecretDirProviderFactory : ICredentialProviderFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["path", "key", "usernameKey", "username", "trim", "pollInterval"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

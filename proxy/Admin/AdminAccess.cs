@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using SecretlessProxy.Listeners;
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Admin;
 
@@ -23,7 +23,7 @@ internal static class AdminAccess
         var verification = context.Features.Get<IWorkloadIdentityFeature>()?.Verification;
         if (verification?.Identity is not { } identity)
         {
-            await Problem.WriteAsync(context, StatusCodes.Status401Unauthorized, verification?.Reason ?? "client_certificate_required", "Workload identity not established",
+            await Problem.WriteAsync(context, RefusalCatalog.Get(verification?.Reason ?? RefusalCatalog.NoCertificate.Reason),
                 (verification?.Detail ?? "no verified X.509-SVID on this connection") + "; the admin API requires an admin SVID");
             return false;
         }
@@ -34,7 +34,7 @@ internal static class AdminAccess
                 return true;
             }
         }
-        await Problem.WriteAsync(context, StatusCodes.Status403Forbidden, "not_an_admin", "Not an admin identity",
+        await Problem.WriteAsync(context, RefusalCatalog.NotAnAdmin,
             $"'{identity.SpiffeId.Value}' is not in the admin listener's allow list", identity: identity.SpiffeId.Value);
         return false;
     }

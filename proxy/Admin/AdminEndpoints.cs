@@ -8,7 +8,7 @@ using SecretlessProxy.Credentials;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Metrics;
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Admin;
 
@@ -17,7 +17,7 @@ namespace SecretlessProxy.Admin;
 /// config (secrets redacted), revocation of a credential or of everything one workload holds, grants and the
 /// inventory. On an https admin listener every endpoint but health, readiness and JWKS requires an admin SVID.
 /// </summary>
-internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics,
+internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory signingKeys, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics,
     GrantEndpoints grants, InventoryEndpoint inventory)
 {
     private const string RevokePrefix = "/credentials/";
@@ -32,7 +32,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         if (!AdminAccess.IsPublic(path))
         {
             var name = context.Features.Get<IListenerFeature>()?.Name;
-            var listener = configs.Current.Listeners.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase));
+            var listener = configs.Current.Listener(name);
             if (!await AdminAccess.CheckAsync(context, listener))
             {
                 return;
@@ -51,7 +51,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         switch (path)
         {
             case "/.well-known/jwks.json":
-                await WriteAsync(context, StatusCodes.Status200OK, configs.SigningKeys.Document(), "application/jwk-set+json");
+                await WriteAsync(context, StatusCodes.Status200OK, signingKeys.Document(), "application/jwk-set+json");
                 return;
             case "/healthz":
                 await WriteAsync(context, StatusCodes.Status200OK, "{\"status\":\"ok\"}");
@@ -61,7 +61,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
                 var loaded = configs.Generation > 0;
                 await (started && loaded
                     ? WriteAsync(context, StatusCodes.Status200OK, $"{{\"status\":\"ready\",\"configGeneration\":{configs.Generation},\"reloadRefusals\":{configs.Refusals}}}")
-                    : Problem.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "not_ready", "Not ready",
+                    : Problem.WriteAsync(context, RefusalCatalog.NotReady,
                         loaded ? "the listeners are not up yet (or the proxy is stopping)" : "no config is loaded yet"));
                 return;
             case "/metrics":
@@ -77,7 +77,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
                 await RevokeWorkloadAsync(context);
                 return;
             default:
-                await Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_admin_endpoint", "No such admin endpoint", "the admin listener serves " + Endpoints);
+                await Problem.WriteAsync(context, RefusalCatalog.NoAdminEndpoint, "the admin listener serves " + Endpoints);
                 return;
         }
     }
@@ -91,7 +91,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         }
         if (!configs.Current.Credentials.TryGetValue(name, out var binding))
         {
-            await Problem.WriteAsync(context, StatusCodes.Status404NotFound, "unknown_credential", "No such credential",
+            await Problem.WriteAsync(context, RefusalCatalog.UnknownCredential,
                 "no credential of that name is configured", credential: name.Length <= 100 ? name : null);
             return;
         }
@@ -119,7 +119,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
         }
         if (AdminJson.String(body, "identity") is not { } text || !SpiffeId.TryParse(text, out var id, out var error))
         {
-            await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_identity", "Invalid identity",
+            await Problem.WriteAsync(context, RefusalCatalog.InvalidIdentity,
                 "the body must be {\"identity\": \"spiffe://trust-domain/path\"} with a valid SPIFFE ID");
             return;
         }
@@ -149,7 +149,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, CredentialBroker bro
             return true;
         }
         context.Response.Headers.Allow = string.Join(", ", methods);
-        await Problem.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method_not_allowed", "Method not allowed", $"this endpoint takes {string.Join(" or ", methods)}");
+        await Problem.WriteAsync(context, RefusalCatalog.MethodNotAllowed, $"this endpoint takes {string.Join(" or ", methods)}");
         return false;
     }
 

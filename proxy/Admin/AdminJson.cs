@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Admin;
 
@@ -47,12 +47,12 @@ internal static class AdminJson
             await TooLargeAsync(context);
             return null;
         }
-        await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_json", "Invalid JSON", "the body must be one JSON object");
+        await Problem.WriteAsync(context, RefusalCatalog.InvalidJson, "the body must be one JSON object");
         return null;
     }
 
     private static Task TooLargeAsync(HttpContext context) =>
-        Problem.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Body too large", "admin request bodies are at most 64 KiB");
+        Problem.WriteAsync(context, RefusalCatalog.PayloadTooLarge, "admin request bodies are at most 64 KiB");
 
     public static string? String(JsonObject body, string name) =>
         body.TryGetPropertyValue(name, out var node) && node is JsonValue value && value.TryGetValue<string>(out var text) && !string.IsNullOrWhiteSpace(text) ? text.Trim() : null;

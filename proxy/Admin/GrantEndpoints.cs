@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using SecretlessProxy.Grants;
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Admin;
 
@@ -85,12 +85,12 @@ internal sealed class GrantEndpoints(GrantService grants, TimeProvider time)
             }
             if (storeFailed)
             {
-                await Problem.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "grant_store_unavailable", "Grant not stored", problems[0]);
+                await Problem.WriteAsync(context, RefusalCatalog.GrantStoreUnavailable, problems[0]);
                 return;
             }
             errors.AddRange(problems);
         }
-        await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_grant", "Invalid grant request", string.Join("; ", errors));
+        await Problem.WriteAsync(context, RefusalCatalog.InvalidGrant, string.Join("; ", errors));
     }
 
     private static DateTimeOffset? Instant(JsonObject body, string name, List<string> errors)
@@ -113,7 +113,7 @@ internal sealed class GrantEndpoints(GrantService grants, TimeProvider time)
         {
             return null;
         }
-        if (Cli.CliApp.ParseDuration(text) is { } parsed)
+        if (Configuration.Durations.Parse(text) is { } parsed)
         {
             return parsed;
         }
@@ -126,7 +126,7 @@ internal sealed class GrantEndpoints(GrantService grants, TimeProvider time)
     }
 
     private static Task NotFoundAsync(HttpContext context) =>
-        Problem.WriteAsync(context, StatusCodes.Status404NotFound, "unknown_grant", "No such grant", "no grant with that id is in force (it may have ended)");
+        Problem.WriteAsync(context, RefusalCatalog.UnknownGrant, "no grant with that id is in force (it may have ended)");
 
     internal static JsonObject ToJson(Grant grant, DateTimeOffset now) => new()
     {

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Grants;
 using SecretlessProxy.Inventory;
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Admin;
 
@@ -22,7 +22,7 @@ internal sealed class InventoryEndpoint(ConfigManager configs, GrantService gran
         if (context.Request.Query.TryGetValue("staleDays", out var text)
             && (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out staleDays) || staleDays > 3650))
         {
-            await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "invalid_stale_days", "Invalid staleDays", "staleDays is a whole number of days from 0 to 3650");
+            await Problem.WriteAsync(context, RefusalCatalog.InvalidStaleDays, "staleDays is a whole number of days from 0 to 3650");
             return;
         }
         var report = InventoryReport.Build(configs.Current, grants, usage, time.GetUtcNow(), staleDays);

@@ -1,9 +1,8 @@
-using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 
 namespace SecretlessProxy.Audit;
 
-/// <summary>The lifecycle events of the audit trail, built in one place so their fields stay the same everywhere.</summary>
+/// <summary>The lifecycle events of the audit trail, built in one place so their fields stay the same everywhere. Each owner hands in names and values, never its own types.</summary>
 public static class AuditEvents
 {
     public const string CredentialIssued = "credential.issued";
@@ -59,63 +58,25 @@ public static class AuditEvents
             new("expiresAt", expiresAt),
         ]);
 
-    public static AuditEvent Loaded(DateTimeOffset now, ProxyConfig config, long generation) =>
-        new(now, ConfigLoaded,
-        [
-            new("file", config.FilePath),
-            new("generation", generation),
-            new("summary", config.Summary),
-        ]);
+    public static AuditEvent Loaded(DateTimeOffset now, string file, long generation, string summary) =>
+        new(now, ConfigLoaded, [new("file", file), new("generation", generation), new("summary", summary)]);
 
-    public static AuditEvent Reloaded(DateTimeOffset now, ProxyConfig previous, ProxyConfig next, long generation) =>
-        new(now, ConfigReloaded,
-        [
-            new("file", next.FilePath),
-            new("generation", generation),
-            new("summary", next.Summary),
-            new("changes", ConfigChanges.Between(previous, next)),
-        ]);
+    /// <summary><paramref name="changes"/>: per section, the names added, removed and changed.</summary>
+    public static AuditEvent Reloaded(DateTimeOffset now, string file, long generation, string summary, IReadOnlyList<KeyValuePair<string, object?>> changes) =>
+        new(now, ConfigReloaded, [new("file", file), new("generation", generation), new("summary", summary), new("changes", changes)]);
 
     /// <summary>The errors as the validator wrote them: they name file, line and key, and never echo a credential's values.</summary>
-    public static AuditEvent Refused(DateTimeOffset now, string file, IReadOnlyList<ConfigError> errors) =>
-        new(now, ConfigRefused,
-        [
-            new("file", file),
-            new("errorCount", errors.Count),
-            new("errors", errors.Select(e => e.ToString()).ToList()),
-        ]);
+    public static AuditEvent Refused(DateTimeOffset now, string file, IReadOnlyList<string> errors) =>
+        new(now, ConfigRefused, [new("file", file), new("errorCount", errors.Count), new("errors", errors)]);
 
-    public static AuditEvent GrantApprovedEvent(DateTimeOffset now, Grants.Grant grant) =>
-        new(now, GrantApproved, [.. GrantFields(grant)]);
+    /// <param name="grant">The grant's fields (id, identity, route, credential, window, approver, reason, creator).</param>
+    public static AuditEvent GrantApprovedEvent(DateTimeOffset now, IReadOnlyList<KeyValuePair<string, object?>> grant) => new(now, GrantApproved, grant);
 
     /// <summary>A grant ended (expired or revoked early) and the credentials issued under it were revoked.</summary>
-    public static AuditEvent GrantEnded(DateTimeOffset now, Grants.Grant grant, bool expired, string? revokedBy, IReadOnlyList<string> revokedCredentials) =>
-        new(now, expired ? GrantExpired : GrantRevoked,
-        [
-            .. GrantFields(grant),
-            new("revokedBy", revokedBy),
-            new("revokedCredentials", revokedCredentials),
-        ]);
+    public static AuditEvent GrantEnded(DateTimeOffset now, IReadOnlyList<KeyValuePair<string, object?>> grant, bool expired, string? revokedBy, IReadOnlyList<string> revokedCredentials) =>
+        new(now, expired ? GrantExpired : GrantRevoked, [.. grant, new("revokedBy", revokedBy), new("revokedCredentials", revokedCredentials)]);
 
     /// <summary>A stored grant was not put in force: it could not be opened (forged or tampered with) or breaks the config's rules.</summary>
     public static AuditEvent GrantRejectedEvent(DateTimeOffset now, string store, string grantId, string problem) =>
-        new(now, GrantRejected,
-        [
-            new("grant", grantId),
-            new("store", store),
-            new("problem", problem),
-        ]);
-
-    private static IEnumerable<KeyValuePair<string, object?>> GrantFields(Grants.Grant grant) =>
-    [
-        new("grant", grant.Id),
-        new("identity", grant.Identity),
-        new("route", grant.Route),
-        new("credential", grant.Credential),
-        new("from", grant.From),
-        new("until", grant.Until),
-        new("approver", grant.Approver),
-        new("reason", grant.Reason),
-        new("createdBy", grant.CreatedBy),
-    ];
+        new(now, GrantRejected, [new("grant", grantId), new("store", store), new("problem", problem)]);
 }

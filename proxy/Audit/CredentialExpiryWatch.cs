@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 
 namespace SecretlessProxy.Audit;
@@ -9,7 +8,7 @@ namespace SecretlessProxy.Audit;
 /// ahead of expiry, so one that expires was not used since its refresh point. Checks the caches once a second
 /// (reads only; no lock is taken on the request path).
 /// </summary>
-internal sealed class CredentialExpiryWatch(ConfigManager configs, DecisionLog log, TimeProvider time) : IDisposable
+internal sealed class CredentialExpiryWatch(Func<IEnumerable<CredentialBinding>> credentials, DecisionLog log, TimeProvider time) : IDisposable
 {
     private readonly ConditionalWeakTable<object, object> _reported = [];
     private ITimer? _timer;
@@ -19,7 +18,7 @@ internal sealed class CredentialExpiryWatch(ConfigManager configs, DecisionLog l
     internal void Check()
     {
         var now = time.GetUtcNow();
-        foreach (var binding in configs.Current.Credentials.Values)
+        foreach (var binding in credentials())
         {
             foreach (var (workload, cache) in binding.CachesByWorkload)
             {

@@ -9,7 +9,7 @@ namespace SecretlessProxy.Audit;
 /// once when the response has completed. Holds names and codes only, never a secret value, and the route's path
 /// template rather than the request's path (no identifiers or query values). Stage timestamps feed the metrics.
 /// </summary>
-public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink
+public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusals.IRefusalSink
 {
     public const string Allow = "allow";
     public const string Deny = "deny";
@@ -87,6 +87,12 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink
 
     /// <summary>From the request's arrival until its response completed.</summary>
     public TimeSpan Duration => CompletedAt != 0 ? Stopwatch.GetElapsedTime(StartedAt, CompletedAt) : TimeSpan.Zero;
+
+    void Refusals.IRefusalSink.Refused(Refusals.Refusal refusal)
+    {
+        Outcome = refusal.AuditOutcome;
+        Reason = refusal.Reason;
+    }
 
     void ICredentialSourceSink.Served(CredentialSource source, DateTimeOffset? expiresAt)
     {

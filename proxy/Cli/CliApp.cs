@@ -31,20 +31,26 @@ public static class CliApp
         Required = true,
     };
 
-    /// <summary>Parses 90s, 30m, 24h, 7d.</summary>
-    internal static TimeSpan? ParseDuration(string text)
+    /// <summary>
+    /// Compiles a config as the proxy would; prints its warnings to <paramref name="warnings"/> (when given), and on
+    /// errors prints them all to <paramref name="error"/> and returns null.
+    /// </summary>
+    internal static async Task<Configuration.ConfigCompilation?> CompileOrReportAsync(string path, TextWriter error, TextWriter? warnings = null)
     {
-        if (text.Length < 2 || !double.TryParse(text[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
+        var compilation = await Configuration.OfflineCompiler.CompileAsync(path);
+        foreach (var warning in warnings is null ? [] : compilation.Warnings)
         {
-            return null;
+            await warnings!.WriteLineAsync("warning: " + warning);
         }
-        return char.ToLowerInvariant(text[^1]) switch
+        if (compilation.Config is not null)
         {
-            's' => TimeSpan.FromSeconds(value),
-            'm' => TimeSpan.FromMinutes(value),
-            'h' => TimeSpan.FromHours(value),
-            'd' => TimeSpan.FromDays(value),
-            _ => null,
-        };
+            return compilation;
+        }
+        await error.WriteLineAsync($"{path}: {compilation.Errors.Count} error(s):");
+        foreach (var problem in compilation.Errors)
+        {
+            await error.WriteLineAsync("  " + problem);
+        }
+        return null;
     }
 }

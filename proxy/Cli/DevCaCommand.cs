@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using SecretlessProxy.Configuration;
 using SecretlessProxy.DevCa;
 using SecretlessProxy.Identity;
 
@@ -99,7 +100,7 @@ internal static class DevCaCommand
 
     private static async Task<TimeSpan?> ValidityAsync(string text, TextWriter error)
     {
-        var validity = CliApp.ParseDuration(text);
+        var validity = Durations.Parse(text);
         if (validity is null)
         {
             await error.WriteLineAsync($"--ttl '{text}' must look like 90s, 30m, 24h or 7d");

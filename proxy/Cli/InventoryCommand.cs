@@ -16,20 +16,13 @@ internal static class InventoryCommand
         command.SetAction(async parse =>
         {
             var path = parse.GetValue(config)!;
-            var compilation = await ValidateCommand.CompileAsync(path);
-            if (compilation.Config is null)
+            if (await CliApp.CompileOrReportAsync(path, error) is not { Config: { } compiled })
             {
-                await error.WriteLineAsync($"{path}: {compilation.Errors.Count} error(s):");
-                foreach (var problem in compilation.Errors)
-                {
-                    await error.WriteLineAsync("  " + problem);
-                }
                 return 1;
             }
-            using (compilation.Config)
+            using (compiled)
             {
-                var rows = PolicyInventory.Paths(compilation.Config, compilation.Config.IdentityNames);
-                await output.WriteAsync(Table(rows));
+                await output.WriteAsync(Table(PolicyInventory.Paths(compiled, compiled.IdentityNames)));
             }
             return 0;
         });

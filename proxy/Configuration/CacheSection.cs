@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Shared;
 
 namespace SecretlessProxy.Configuration;
@@ -162,10 +163,4 @@ internal static class CacheSection
         errors.Add(section.Path + ":" + key, $"is not a duration from {min} to {max}", $"write it as hh:mm:ss.fff, e.g. {key}: {fallback:c}");
         return fallback;
     }
-}
-
-/// <summary>The compiled <c>cache</c> section.</summary>
-public sealed record CacheSettings(bool Memory, SharedCacheSettings? Redis)
-{
-    public static CacheSettings MemoryOnly { get; } = new(true, null);
 }

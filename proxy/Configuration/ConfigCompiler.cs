@@ -69,7 +69,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Limits = limits,
             Grants = grants,
             IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),
-            EffectiveConfig = Admin.EffectiveConfig.Render(document),
+            EffectiveConfig = EffectiveConfig.Render(document, catalog),
             Cache = cache,
             WatchedFiles = watched.Distinct().ToList(),
             Warnings = errors.Warnings,

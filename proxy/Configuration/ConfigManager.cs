@@ -1,8 +1,5 @@
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
-using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
-using Yarp.ReverseProxy.Configuration;
 
 namespace SecretlessProxy.Configuration;
 
@@ -18,9 +15,7 @@ public sealed partial class ConfigManager : IDisposable
 
     private readonly string _path;
     private readonly ConfigCompiler _compiler;
-    private readonly InMemoryConfigProvider _yarp;
     private readonly DecisionLog _decisionLog;
-    private readonly CredentialBroker _broker;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
@@ -32,22 +27,10 @@ public sealed partial class ConfigManager : IDisposable
     private Dictionary<string, (DateTime, long)>? _pending;
     private long _generation;
 
-    public ConfigManager(string path, ConfigCompiler compiler, InMemoryConfigProvider yarp, DecisionLog decisionLog, CredentialBroker broker, RedisCredentialCache shared, ILogger<ConfigManager> logger, TimeProvider time)
+    public ConfigManager(string path, ConfigCompiler compiler, DecisionLog decisionLog, ILogger<ConfigManager> logger, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(shared);
-        _broker = broker;
-        // Another replica revoked a credential: drop this replica's copy of it.
-        shared.RevocationReceived += (credential, workload) =>
-        {
-            if (Volatile.Read(ref _current) is { } current && current.Credentials.TryGetValue(credential, out var binding))
-            {
-                broker.RevokeLocal(binding, workload);
-            }
-        };
-        SigningKeys = new SigningKeyDirectory(time);
         _path = Path.GetFullPath(path);
         _compiler = compiler;
-        _yarp = yarp;
         _decisionLog = decisionLog;
         _logger = logger;
         _time = time;
@@ -59,12 +42,16 @@ public sealed partial class ConfigManager : IDisposable
     /// <summary>The config the last reload replaced (null before the first reload); requests routed by YARP just before the swap still use it.</summary>
     public ProxyConfig? Previous => Volatile.Read(ref _previous);
 
-    /// <summary>Public keys of the proxy's own token signers, including retired ones still needed.</summary>
-    public SigningKeyDirectory SigningKeys { get; }
+    /// <summary>
+    /// Raised with each config about to be applied (at start and on every reload), before any request can see it,
+    /// with the config it replaces (null at start): settings that must be in place first (the decision log, the
+    /// cache layers, caches carried over, signing keys) subscribe here.
+    /// </summary>
+    public event Action<ProxyConfig, ProxyConfig?>? Applying;
 
     /// <summary>
-    /// Raised with each config as it is applied (at start and on every reload), after it is current. Features
-    /// that keep settings of their own subscribe here instead of reading <see cref="Current"/> on every use.
+    /// Raised with each config once it is current: YARP's routes, and features that keep settings of their own,
+    /// subscribe here instead of reading <see cref="Current"/> on every use.
     /// </summary>
     public event Action<ProxyConfig>? Applied;
 
@@ -92,7 +79,7 @@ public sealed partial class ConfigManager : IDisposable
             Log.ConfigWarning(_logger, warning.ToString());
         }
         Apply(compilation.Config);
-        _decisionLog.Write(AuditEvents.Loaded(_time.GetUtcNow(), compilation.Config, Generation));
+        _decisionLog.Write(AuditEvents.Loaded(_time.GetUtcNow(), compilation.Config.FilePath, Generation, compilation.Config.Summary));
         Log.ConfigLoaded(_logger, _path, compilation.Config.Summary);
     }
 
@@ -170,7 +157,7 @@ public sealed partial class ConfigManager : IDisposable
         var compilation = await _compiler.CompileAsync(_path);
         if (compilation.Config is null)
         {
-            _decisionLog.Write(AuditEvents.Refused(_time.GetUtcNow(), _path, compilation.Errors));
+            _decisionLog.Write(AuditEvents.Refused(_time.GetUtcNow(), _path, [.. compilation.Errors.Select(e => e.ToString())]));
             Log.ReloadRefused(_logger, _path, compilation.Errors.Count, string.Join(Environment.NewLine, compilation.Errors));
             // Counted last: whoever watches the count (readiness, tests) sees the refusal already reported.
             LastRefusal = compilation.Errors;
@@ -180,7 +167,7 @@ public sealed partial class ConfigManager : IDisposable
         var previous = Current;
         foreach (var listener in compilation.Config.Listeners)
         {
-            var old = previous.Listeners.FirstOrDefault(l => string.Equals(l.Name, listener.Name, StringComparison.OrdinalIgnoreCase));
+            var old = previous.Listener(listener.Name);
             if (old is null || old.BindingKey != listener.BindingKey)
             {
                 Log.ListenerNeedsRestart(_logger, listener.Name);
@@ -192,7 +179,7 @@ public sealed partial class ConfigManager : IDisposable
         }
         LastRefusal = [];
         Apply(compilation.Config);
-        _decisionLog.Write(AuditEvents.Reloaded(_time.GetUtcNow(), previous, compilation.Config, Generation));
+        _decisionLog.Write(AuditEvents.Reloaded(_time.GetUtcNow(), compilation.Config.FilePath, Generation, compilation.Config.Summary, ConfigChanges.Between(previous, compilation.Config)));
         // Files already watched keep the stamps taken before they were compiled: a file replaced while this reload
         // ran (or just after it was applied) then differs at the next poll and is loaded too. Files the new config
         // added are stamped now.
@@ -213,29 +200,17 @@ public sealed partial class ConfigManager : IDisposable
 
     private void Apply(ProxyConfig config)
     {
-        _decisionLog.Configure(config.DecisionLog);
-        _broker.Configure(config.Cache);
-        if (Volatile.Read(ref _current) is { } previous)
-        {
-            // Unchanged credentials keep their cached tokens across the reload.
-            foreach (var (name, binding) in config.Credentials)
-            {
-                if (previous.Credentials.TryGetValue(name, out var old))
-                {
-                    binding.AdoptCachesFrom(old);
-                }
-            }
-        }
-        SigningKeys.Publish(config.Credentials.Values);
-        if (Volatile.Read(ref _current) is { } replaced)
+        var replaced = Volatile.Read(ref _current);
+        Applying?.Invoke(config, replaced);
+        if (replaced is not null)
         {
             config.InternFrom(replaced);
             Volatile.Write(ref _previous, replaced);
         }
         Volatile.Write(ref _current, config);
-        _yarp.Update(config.Routes, config.Clusters);
-        Interlocked.Increment(ref _generation);
         Applied?.Invoke(config);
+        // Counted last: whoever waits for the generation (readiness, tests) finds every subscriber done.
+        Interlocked.Increment(ref _generation);
     }
 
     private static bool Same(Dictionary<string, (DateTime, long)> a, Dictionary<string, (DateTime, long)> b) =>

@@ -6,6 +6,18 @@ namespace SecretlessProxy.Configuration;
 internal static class ConfigSections
 {
     /// <summary>Reports keys under <paramref name="section"/> that are not in <paramref name="known"/>.</summary>
+    /// <summary>A top-level section that may be left out: null when absent, else the section with its unknown keys reported.</summary>
+    public static IConfigurationSection? Optional(ConfigDocument document, string name, IEnumerable<string> known, ConfigErrorList errors)
+    {
+        var section = document.Root.GetSection(name);
+        if (!section.Exists())
+        {
+            return null;
+        }
+        CheckKnownKeys(section, known, errors, name);
+        return section;
+    }
+
     public static void CheckKnownKeys(IConfiguration section, IEnumerable<string> known, ConfigErrorList errors, string what)
     {
         var set = new HashSet<string>(known, StringComparer.OrdinalIgnoreCase);

@@ -8,12 +8,10 @@ internal static class DecisionLogSection
 {
     public static DecisionLogSettings Compile(ConfigDocument document, ConfigErrorList errors)
     {
-        var section = document.Root.GetSection("decisionLog");
-        if (!section.Exists())
+        if (ConfigSections.Optional(document, "decisionLog", ["sink", "path", "maxFileSize", "maxFiles", "queueCapacity"], errors) is not { } section)
         {
             return DecisionLogSettings.Default;
         }
-        ConfigSections.CheckKnownKeys(section, ["sink", "path", "maxFileSize", "maxFiles", "queueCapacity"], errors, "decisionLog");
         var sinkText = ConfigSections.Value(section, "sink") ?? "stdout";
         if (!Enum.TryParse<DecisionSink>(sinkText, ignoreCase: true, out var sink) || int.TryParse(sinkText, out _))
         {

@@ -7,12 +7,10 @@ internal static class LimitsSection
 {
     public static LimitSettings Compile(ConfigDocument document, ConfigErrorList errors)
     {
-        var section = document.Root.GetSection("limits");
-        if (!section.Exists())
+        if (ConfigSections.Optional(document, "limits", ["maxBufferedBodyBytes"], errors) is not { } section)
         {
             return LimitSettings.Default;
         }
-        ConfigSections.CheckKnownKeys(section, ["maxBufferedBodyBytes"], errors, "limits");
         var buffered = LimitSettings.Default.MaxBufferedBodyBytes;
         if (ConfigSections.Value(section, "maxBufferedBodyBytes") is { } text
             && (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out buffered) || buffered < Injection.SegmentedBody.SegmentSize))

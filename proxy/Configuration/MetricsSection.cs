@@ -7,12 +7,10 @@ internal static class MetricsSection
 {
     public static MetricsSettings Compile(ConfigDocument document, ConfigErrorList errors)
     {
-        var section = document.Root.GetSection("metrics");
-        if (!section.Exists())
+        if (ConfigSections.Optional(document, "metrics", ["identityLabels"], errors) is not { } section)
         {
             return MetricsSettings.Default;
         }
-        ConfigSections.CheckKnownKeys(section, ["identityLabels"], errors, "metrics");
         var identityLabels = false;
         if (ConfigSections.Value(section, "identityLabels") is { } text && !bool.TryParse(text, out identityLabels))
         {

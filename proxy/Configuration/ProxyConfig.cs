@@ -11,11 +11,25 @@ namespace SecretlessProxy.Configuration;
 /// One validated, compiled config: what the hot path reads. Immutable; a reload builds a new one and swaps it
 /// in whole, so a request sees either the old or the new config, never a mix.
 /// </summary>
-public sealed class ProxyConfig : IDisposable
+public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
 {
     public required string FilePath { get; init; }
 
-    public required IReadOnlyList<ListenerSettings> Listeners { get; init; }
+    public required IReadOnlyList<ListenerSettings> Listeners
+    {
+        get => _listeners;
+        init
+        {
+            _listeners = value;
+            _listenersByName = value.ToFrozenDictionary(l => l.Name, StringComparer.OrdinalIgnoreCase);
+        }
+    }
+
+    private readonly IReadOnlyList<ListenerSettings> _listeners = [];
+    private readonly FrozenDictionary<string, ListenerSettings> _listenersByName = FrozenDictionary<string, ListenerSettings>.Empty;
+
+    /// <summary>The listener of that name (case-insensitive), or null.</summary>
+    public ListenerSettings? Listener(string? name) => name is not null && _listenersByName.TryGetValue(name, out var listener) ? listener : null;
 
     public required PolicyModel Policy { get; init; }
 

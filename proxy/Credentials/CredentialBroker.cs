@@ -22,7 +22,7 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
     private volatile bool _memory = true;
 
     /// <summary>Applies the <c>cache</c> section of a (re)loaded config.</summary>
-    public void Configure(Configuration.CacheSettings settings)
+    public void Configure(CacheSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         shared.Configure(settings.Redis);

@@ -33,4 +33,18 @@ public sealed record Grant
     public string? CreatedBy { get; init; }
 
     public bool IsLive(DateTimeOffset now) => From <= now && now < Until;
+
+    /// <summary>The grant as audit fields (names and values only: a grant holds no secret).</summary>
+    public IReadOnlyList<KeyValuePair<string, object?>> AuditFields() =>
+    [
+        new("grant", Id),
+        new("identity", Identity),
+        new("route", Route),
+        new("credential", Credential),
+        new("from", From),
+        new("until", Until),
+        new("approver", Approver),
+        new("reason", Reason),
+        new("createdBy", CreatedBy),
+    ];
 }

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
-using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Shared;
 using SecretlessProxy.Identity;
@@ -15,7 +14,7 @@ namespace SecretlessProxy.Grants;
 /// change; reading it is one reference comparison). Once a second it ends grants whose window is over. When a grant
 /// ends, the credentials issued under it are revoked from the cache (per workload) and the trail records it.
 /// </summary>
-public sealed partial class GrantService(ConfigManager configs, CredentialBroker broker, RedisCredentialCache shared, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
+public sealed partial class GrantService(Func<IGrantScope> scope, CredentialBroker broker, RedisCredentialCache shared, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
 {
     /// <summary>How often a shared store is read again, besides the change notices other replicas publish.</summary>
     private const int ReloadEveryChecks = 10;
@@ -34,7 +33,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         get
         {
             var snapshot = _snapshot;
-            var config = configs.Current;
+            var config = scope();
             return ReferenceEquals(snapshot.Config, config) ? snapshot.Set : Rebuild(config).Set;
         }
     }
@@ -59,8 +58,8 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     /// </summary>
     public async Task StartAsync(IGrantStore? store = null, TimeSpan? checkInterval = null)
     {
-        var settings = configs.Current.Grants;
-        _store = store ?? (settings.Store == GrantStoreKind.Redis && configs.Current.Cache.Redis is { } redis
+        var settings = scope().Grants;
+        _store = store ?? (settings.Store == GrantStoreKind.Redis && scope().Cache.Redis is { } redis
             ? new RedisGrantStore(shared, redis.KeyPrefix, redis.Keys)
             : new FileGrantStore(settings.Path));
         if (_store.IsShared)
@@ -72,7 +71,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         {
             await LoadFileAsync();
         }
-        Rebuild(configs.Current);
+        Rebuild(scope());
         var interval = checkInterval ?? TimeSpan.FromSeconds(1);
         _timer = time.CreateTimer(_ => _ = CheckAsync(), null, interval, interval);
     }
@@ -110,7 +109,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
             }
             _grants = Admit(grants);
             _loaded = true;
-            Rebuild(configs.Current);
+            Rebuild(scope());
         }
         catch (IOException ex)
         {
@@ -134,7 +133,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     /// </summary>
     private List<Grant> Admit(IReadOnlyList<Grant> loaded)
     {
-        var config = configs.Current;
+        var config = scope();
         var admitted = new List<Grant>(loaded.Count);
         var rejected = new List<(string Id, string Problem)>();
         if (_store is RedisGrantStore redis)
@@ -164,7 +163,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     }
 
     /// <summary>Why a stored grant cannot be in force under <paramref name="config"/>, or null.</summary>
-    internal static string? Problem(Grant grant, ProxyConfig config)
+    internal static string? Problem(Grant grant, IGrantScope config)
     {
         if (!SpiffeId.TryParse(grant.Identity, out var id, out _) || id.IsRoot)
         {
@@ -212,7 +211,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     {
         ArgumentNullException.ThrowIfNull(request);
         var errors = new List<string>();
-        var config = configs.Current;
+        var config = scope();
         var now = time.GetUtcNow();
         if (request.Identity is null || !SpiffeId.TryParse(request.Identity, out var id, out _))
         {
@@ -305,13 +304,13 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
                 return (null, ["the grant store could not be written, so the grant would not survive a restart; nothing was granted"], true);
             }
             _grants = next;
-            Rebuild(configs.Current);
+            Rebuild(scope());
         }
         finally
         {
             _gate.Release();
         }
-        audit.Write(AuditEvents.GrantApprovedEvent(now, grant));
+        audit.Write(AuditEvents.GrantApprovedEvent(now, grant.AuditFields()));
         Log.Approved(logger, grant.Id, grant.Identity, grant.Route ?? grant.Credential!, grant.Until, grant.Approver);
         return (grant, [], false);
     }
@@ -331,7 +330,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         }
         var grant = ended[0];
         var revoked = await RevokeCredentialsAsync(grant);
-        audit.Write(AuditEvents.GrantEnded(time.GetUtcNow(), grant, expired: false, by ?? "admin-api", revoked));
+        audit.Write(AuditEvents.GrantEnded(time.GetUtcNow(), grant.AuditFields(), expired: false, by ?? "admin-api", revoked));
         Log.Revoked(logger, grant.Id, grant.Identity, by ?? "admin-api");
         return (grant, revoked);
     }
@@ -348,7 +347,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
             foreach (var grant in await EndAsync(g => g.Until <= now))
             {
                 var revoked = await RevokeCredentialsAsync(grant);
-                audit.Write(AuditEvents.GrantEnded(time.GetUtcNow(), grant, expired: true, null, revoked));
+                audit.Write(AuditEvents.GrantEnded(time.GetUtcNow(), grant.AuditFields(), expired: true, null, revoked));
                 Log.Expired(logger, grant.Id, grant.Identity);
             }
         }
@@ -373,7 +372,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
             // and the expiry check ends it again then).
             await SaveAsync(next, [], [.. ended.Select(g => g.Id)]);
             _grants = next;
-            Rebuild(configs.Current);
+            Rebuild(scope());
             return ended;
         }
         finally
@@ -385,7 +384,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
     /// <summary>Revokes, for the grant's identity, the credentials of the routes the grant opened.</summary>
     private async Task<IReadOnlyList<string>> RevokeCredentialsAsync(Grant grant)
     {
-        var config = configs.Current;
+        var config = scope();
         var bindings = new List<CredentialBinding>();
         if (grant.Credential is not null && config.Credentials.TryGetValue(grant.Credential, out var byName))
         {
@@ -421,7 +420,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         }
     }
 
-    private Snapshot Rebuild(ProxyConfig config)
+    private Snapshot Rebuild(IGrantScope config)
     {
         var grants = _grants;
         var windows = new List<(string, string, DateTimeOffset, DateTimeOffset)>();
@@ -455,7 +454,7 @@ public sealed partial class GrantService(ConfigManager configs, CredentialBroker
         _gate.Dispose();
     }
 
-    private sealed record Snapshot(ProxyConfig? Config, GrantSet Set, IReadOnlyList<Grant> Grants);
+    private sealed record Snapshot(IGrantScope? Config, GrantSet Set, IReadOnlyList<Grant> Grants);
 
     private static partial class Log
     {

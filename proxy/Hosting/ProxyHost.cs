@@ -73,23 +73,22 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new ConfigManager(
             options.ConfigPath,
             new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>()),
-            sp.GetRequiredService<InMemoryConfigProvider>(),
             sp.GetRequiredService<DecisionLog>(),
-            sp.GetRequiredService<CredentialBroker>(),
-            sp.GetRequiredService<RedisCredentialCache>(),
             sp.GetRequiredService<ILogger<ConfigManager>>(),
             time)
         { PollInterval = options.ConfigPollInterval });
+        builder.Services.AddSingleton(sp => new SigningKeyDirectory(time));
         builder.Services.AddSingleton<Injection.BodyBufferBudget>();
         builder.Services.AddSingleton<AdminEndpoints>();
         builder.Services.AddSingleton<RequestAudit>();
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<UsageTracker>();
-        builder.Services.AddSingleton<GrantService>();
+        builder.Services.AddSingleton(sp => new GrantService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<CredentialBroker>(),
+            sp.GetRequiredService<RedisCredentialCache>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
         builder.Services.AddSingleton<GrantEndpoints>();
         builder.Services.AddSingleton<InventoryEndpoint>();
         builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
-        builder.Services.AddSingleton(sp => new CredentialExpiryWatch(sp.GetRequiredService<ConfigManager>(), sp.GetRequiredService<DecisionLog>(), time));
+        builder.Services.AddSingleton(sp => new CredentialExpiryWatch(() => sp.GetRequiredService<ConfigManager>().Current.Credentials.Values, sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<RedisCredentialCache>();
         builder.Services.AddSingleton<CredentialBroker>();
         if (options.Tracing is { } tracing)
@@ -104,8 +103,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
 
         var app = builder.Build();
         var manager = app.Services.GetRequiredService<ConfigManager>();
-        var bodyBudget = app.Services.GetRequiredService<Injection.BodyBufferBudget>();
-        manager.Applied += config => bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
+        Subscribe(manager, app.Services);
         try
         {
             await manager.LoadInitialAsync();
@@ -118,7 +116,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var metrics = app.Services.GetRequiredService<ProxyMetrics>();
         var grants = app.Services.GetRequiredService<GrantService>();
         await grants.StartAsync();
-        metrics.CollectFrom(manager, app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, bodyBudget);
+        metrics.CollectFrom(() => manager.Current.Credentials.Values, () => (manager.Generation, manager.Refusals), app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, app.Services.GetRequiredService<Injection.BodyBufferBudget>());
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
 
@@ -147,10 +145,56 @@ public sealed partial class ProxyHost : IAsyncDisposable
         return host;
     }
 
+    /// <summary>
+    /// What applying a config means, feature by feature: each subscribes to the manager's events, so the manager
+    /// knows none of them. Before the config is current: the audit sink, the cache layers, caches of unchanged
+    /// credentials, the published signing keys. Once it is current: YARP's routes and clusters, the metrics'
+    /// settings and the body-buffer limit. Also: a revocation another replica announced drops this replica's copy.
+    /// </summary>
+    private static void Subscribe(ConfigManager manager, IServiceProvider services)
+    {
+        var decisionLog = services.GetRequiredService<DecisionLog>();
+        var broker = services.GetRequiredService<CredentialBroker>();
+        var signingKeys = services.GetRequiredService<SigningKeyDirectory>();
+        var yarp = services.GetRequiredService<InMemoryConfigProvider>();
+        var metrics = services.GetRequiredService<ProxyMetrics>();
+        var bodyBudget = services.GetRequiredService<Injection.BodyBufferBudget>();
+        manager.Applying += (config, replaced) =>
+        {
+            decisionLog.Configure(config.DecisionLog);
+            broker.Configure(config.Cache);
+            if (replaced is not null)
+            {
+                // Unchanged credentials keep their cached tokens across the reload.
+                foreach (var (name, binding) in config.Credentials)
+                {
+                    if (replaced.Credentials.TryGetValue(name, out var old))
+                    {
+                        binding.AdoptCachesFrom(old);
+                    }
+                }
+            }
+            signingKeys.Publish(config.Credentials.Values);
+        };
+        manager.Applied += config =>
+        {
+            yarp.Update(config.Routes, config.Clusters);
+            metrics.Configure(config.Metrics);
+            bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
+        };
+        services.GetRequiredService<RedisCredentialCache>().RevocationReceived += (credential, workload) =>
+        {
+            if (manager.Generation > 0 && manager.Current.Credentials.TryGetValue(credential, out var binding))
+            {
+                broker.RevokeLocal(binding, workload);
+            }
+        };
+    }
+
     /// <summary>The address a listener actually bound (port 0 resolved), with a loopback host for wildcard binds.</summary>
     public Uri GetListenerUri(string name)
     {
-        var listener = Config.Current.Listeners.First(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase));
+        var listener = Config.Current.Listener(name) ?? throw new ArgumentException($"no listener '{name}'", nameof(name));
         var endpoint = _bound[name].IPEndPoint;
         var port = endpoint?.Port ?? listener.Port;
         var address = endpoint?.Address ?? IPAddress.Loopback;
@@ -253,7 +297,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     private static ValueTask<SslServerAuthenticationOptions> OnTlsConnection(
         TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger, ProxyMetrics metrics)
     {
-        var tls = manager.Current.Listeners.FirstOrDefault(l => string.Equals(l.Name, startup.Name, StringComparison.OrdinalIgnoreCase))?.Tls ?? startup.Tls!;
+        var tls = manager.Current.Listener(startup.Name)?.Tls ?? startup.Tls!;
         var identity = new WorkloadIdentityFeature();
         context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
         var chainPolicy = new X509ChainPolicy

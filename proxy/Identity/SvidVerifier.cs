@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Identity;
 
@@ -18,29 +19,29 @@ public static class SvidVerifier
         ArgumentNullException.ThrowIfNull(bundles);
         if (leaf is null)
         {
-            return SvidVerification.Refused(SvidRefusal.NoCertificate, "no client certificate was presented; present your X.509-SVID");
+            return SvidVerification.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
         }
 
         var uris = UriSanReader.Read(leaf, out var sanError);
         if (uris is null)
         {
-            return SvidVerification.Refused(SvidRefusal.SanMalformed, sanError!);
+            return SvidVerification.Refused(RefusalCatalog.SanMalformed.Reason, sanError!);
         }
         if (uris.Count == 0)
         {
-            return SvidVerification.Refused(SvidRefusal.UriSanMissing, "the certificate has no URI SAN holding a SPIFFE ID");
+            return SvidVerification.Refused(RefusalCatalog.UriSanMissing.Reason, "the certificate has no URI SAN holding a SPIFFE ID");
         }
         if (uris.Count > 1)
         {
-            return SvidVerification.Refused(SvidRefusal.UriSanMultiple, $"the certificate has {uris.Count} URI SANs; an X.509-SVID has exactly one");
+            return SvidVerification.Refused(RefusalCatalog.UriSanMultiple.Reason, $"the certificate has {uris.Count} URI SANs; an X.509-SVID has exactly one");
         }
         if (!SpiffeId.TryParse(uris[0], out var id, out var idError))
         {
-            return SvidVerification.Refused(SvidRefusal.SpiffeIdInvalid, $"the URI SAN is not a valid SPIFFE ID: {idError}");
+            return SvidVerification.Refused(RefusalCatalog.SpiffeIdInvalid.Reason, $"the URI SAN is not a valid SPIFFE ID: {idError}");
         }
         if (id.IsRoot)
         {
-            return SvidVerification.Refused(SvidRefusal.SpiffeIdRootPath, "a workload SVID's SPIFFE ID must have a path");
+            return SvidVerification.Refused(RefusalCatalog.SpiffeIdRootPath.Reason, "a workload SVID's SPIFFE ID must have a path");
         }
 
         var leafRefusal = CheckLeafExtensions(leaf);
@@ -53,22 +54,22 @@ public static class SvidVerifier
         var notAfter = new DateTimeOffset(leaf.NotAfter.ToUniversalTime());
         if (now < notBefore)
         {
-            return SvidVerification.Refused(SvidRefusal.NotYetValid, $"the certificate is not valid before {notBefore:O}");
+            return SvidVerification.Refused(RefusalCatalog.NotYetValid.Reason, $"the certificate is not valid before {notBefore:O}");
         }
         if (now > notAfter)
         {
-            return SvidVerification.Refused(SvidRefusal.Expired, $"the certificate expired at {notAfter:O}");
+            return SvidVerification.Refused(RefusalCatalog.Expired.Reason, $"the certificate expired at {notAfter:O}");
         }
 
         if (!bundles.TryGetBundle(id.TrustDomain, out var bundle))
         {
-            return SvidVerification.Refused(SvidRefusal.TrustDomainUnknown, $"no trust bundle is configured for trust domain '{id.TrustDomain}'");
+            return SvidVerification.Refused(RefusalCatalog.TrustDomainUnknown.Reason, $"no trust bundle is configured for trust domain '{id.TrustDomain}'");
         }
 
         var chainProblem = BuildChain(leaf, intermediates, bundle, now);
         if (chainProblem is not null)
         {
-            return SvidVerification.Refused(SvidRefusal.ChainUntrusted, $"the certificate does not chain to the bundle of '{id.TrustDomain}' ({chainProblem})");
+            return SvidVerification.Refused(RefusalCatalog.ChainUntrusted.Reason, $"the certificate does not chain to the bundle of '{id.TrustDomain}' ({chainProblem})");
         }
 
         return SvidVerification.Verified(new WorkloadIdentity(id, notAfter));
@@ -82,25 +83,25 @@ public static class SvidVerifier
             switch (extension)
             {
                 case X509BasicConstraintsExtension { CertificateAuthority: true }:
-                    return SvidVerification.Refused(SvidRefusal.LeafIsCa, "the certificate is a CA (basicConstraints CA:TRUE); an X.509-SVID leaf must be CA:FALSE");
+                    return SvidVerification.Refused(RefusalCatalog.LeafIsCa.Reason, "the certificate is a CA (basicConstraints CA:TRUE); an X.509-SVID leaf must be CA:FALSE");
                 case X509KeyUsageExtension ku:
                     keyUsage = ku;
                     break;
                 case X509EnhancedKeyUsageExtension eku when !HasClientAuth(eku):
-                    return SvidVerification.Refused(SvidRefusal.EkuNoClientAuth, "the certificate's extended key usage does not include clientAuth");
+                    return SvidVerification.Refused(RefusalCatalog.EkuNoClientAuth.Reason, "the certificate's extended key usage does not include clientAuth");
             }
         }
         if (keyUsage is null)
         {
-            return SvidVerification.Refused(SvidRefusal.KeyUsageMissing, "the certificate has no key usage extension; an X.509-SVID leaf must set digitalSignature");
+            return SvidVerification.Refused(RefusalCatalog.KeyUsageMissing.Reason, "the certificate has no key usage extension; an X.509-SVID leaf must set digitalSignature");
         }
         if ((keyUsage.KeyUsages & X509KeyUsageFlags.DigitalSignature) == 0)
         {
-            return SvidVerification.Refused(SvidRefusal.KeyUsageNoDigitalSignature, "the certificate's key usage lacks digitalSignature");
+            return SvidVerification.Refused(RefusalCatalog.KeyUsageNoDigitalSignature.Reason, "the certificate's key usage lacks digitalSignature");
         }
         if ((keyUsage.KeyUsages & (X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign)) != 0)
         {
-            return SvidVerification.Refused(SvidRefusal.KeyUsageCaBits, "the certificate's key usage has keyCertSign or cRLSign, which a leaf must not have");
+            return SvidVerification.Refused(RefusalCatalog.KeyUsageCaBits.Reason, "the certificate's key usage has keyCertSign or cRLSign, which a leaf must not have");
         }
         return null;
     }

@@ -13,6 +13,8 @@ public sealed class BasicInjectorFactory : ICredentialInjectorFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["username"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -15,6 +15,8 @@ public sealed class HeaderInjectorFactory : ICredentialInjectorFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["name", "template"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

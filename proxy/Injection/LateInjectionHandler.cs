@@ -1,5 +1,4 @@
 using System.Net.Http;
-using SecretlessProxy.Pipeline;
 
 namespace SecretlessProxy.Injection;
 

@@ -15,7 +15,7 @@ internal static class PayloadHasher
     /// <summary>SHA-256 (hex) of the empty body.</summary>
     public const string EmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-    public readonly record struct Refusal(int Status, string Reason, string Title, string Detail, int? RetryAfterSeconds = null);
+    public readonly record struct Refusal(Refusals.Refusal Entry, string Detail);
 
     public readonly record struct Result(string? Sha256, Refusal? Refusal);
 
@@ -46,8 +46,8 @@ internal static class PayloadHasher
                 }
                 if (!body.TryAppend(chunk.AsSpan(0, read)))
                 {
-                    return new Result(null, new Refusal(StatusCodes.Status503ServiceUnavailable, "body_buffer_full", "Proxy busy buffering request bodies",
-                        $"request bodies being signed already hold the {budget.Limit} bytes the proxy buffers at once (limits.maxBufferedBodyBytes); the upstream was not called, retry shortly", 1));
+                    return new Result(null, new Refusal(Refusals.RefusalCatalog.BodyBufferFull,
+                        $"request bodies being signed already hold the {budget.Limit} bytes the proxy buffers at once (limits.maxBufferedBodyBytes); the upstream was not called, retry shortly"));
                 }
                 hash.AppendData(chunk, 0, read);
             }
@@ -57,7 +57,7 @@ internal static class PayloadHasher
             // Kestrel's own body limits and malformed chunking surface here.
             return new Result(null, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? TooLarge(limit)
-                : new Refusal(StatusCodes.Status400BadRequest, "body_unreadable", "Request body unreadable",
+                : new Refusal(Refusals.RefusalCatalog.BodyUnreadable,
                     "the request body could not be read in full, so it cannot be signed; the upstream was not called"));
         }
         finally
@@ -69,6 +69,6 @@ internal static class PayloadHasher
         return new Result(Convert.ToHexStringLower(hash.GetHashAndReset()), null);
     }
 
-    private static Refusal TooLarge(long limit) => new(StatusCodes.Status413PayloadTooLarge, "payload_too_large", "Request body too large to sign",
+    private static Refusal TooLarge(long limit) => new(Refusals.RefusalCatalog.PayloadTooLarge,
         $"the request body is larger than the {limit} bytes this route's signer hashes (inject.maxPayloadBytes); the upstream was not called");
 }

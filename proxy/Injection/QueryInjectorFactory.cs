@@ -11,6 +11,8 @@ public sealed class QueryInjectorFactory : ICredentialInjectorFactory
 
     public IReadOnlyCollection<string> Keys { get; } = ["name"];
 
+    public IReadOnlyCollection<string> EchoableKeys => Keys;
+
     public void Validate(PluginConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);

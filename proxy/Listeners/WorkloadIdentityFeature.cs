@@ -1,12 +1,13 @@
 using System.Security.Cryptography.X509Certificates;
 using SecretlessProxy.Identity;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Listeners;
 
 internal sealed class WorkloadIdentityFeature : IWorkloadIdentityFeature
 {
     private static readonly SvidVerification NoCertificate =
-        SvidVerification.Refused(SvidRefusal.NoCertificate, "no client certificate was presented; present your X.509-SVID");
+        SvidVerification.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
 
     public SvidVerification Verification { get; set; } = NoCertificate;
 

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Prometheus;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
-using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Shared;
 
@@ -52,7 +51,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly ConcurrentDictionary<(string, string), Histogram.Child> _durationChildren = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _upstreamChildren = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string, string), Counter.Child> _decisionChildren = new();
-    private ConfigManager? _configs;
+    private volatile MetricsSettings _settings = MetricsSettings.Default;
 
     public ProxyMetrics()
     {
@@ -111,17 +110,23 @@ public sealed class ProxyMetrics : ICredentialObserver
 
     public CollectorRegistry Registry { get; }
 
-    /// <summary>Reads the state-mirroring gauges at each scrape.</summary>
-    public void CollectFrom(ConfigManager configs, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants, Injection.BodyBufferBudget? bodies = null)
+    /// <summary>The <c>metrics</c> settings of the config in force (applied on every reload).</summary>
+    public void Configure(MetricsSettings settings) => _settings = settings ?? MetricsSettings.Default;
+
+    /// <summary>
+    /// Reads the state-mirroring gauges at each scrape: the credentials of the config in force, the config's
+    /// generation and refusals, Redis, the audit queue, grants and buffered bodies.
+    /// </summary>
+    public void CollectFrom(Func<IEnumerable<CredentialBinding>> credentials, Func<(long Generation, long Refusals)> reloads, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants, Injection.BodyBufferBudget? bodies = null)
     {
-        ArgumentNullException.ThrowIfNull(configs);
+        ArgumentNullException.ThrowIfNull(credentials);
+        ArgumentNullException.ThrowIfNull(reloads);
         ArgumentNullException.ThrowIfNull(redis);
         ArgumentNullException.ThrowIfNull(audit);
         ArgumentNullException.ThrowIfNull(activeGrants);
-        _configs = configs;
         Registry.AddBeforeCollectCallback(() =>
         {
-            foreach (var binding in configs.Current.Credentials.Values)
+            foreach (var binding in credentials())
             {
                 if (binding.Provider is IReportsCircuitState circuit)
                 {
@@ -145,9 +150,10 @@ public sealed class ProxyMetrics : ICredentialObserver
                 _bufferedBodies.Set(bodies.InUse);
                 _bufferedBodiesLimit.Set(bodies.Limit);
             }
-            _reloads.WithLabels("applied").IncTo(Math.Max(0, configs.Generation - 1));
-            _reloads.WithLabels("refused").IncTo(configs.Refusals);
-            _generation.Set(configs.Generation);
+            var (generation, refusals) = reloads();
+            _reloads.WithLabels("applied").IncTo(Math.Max(0, generation - 1));
+            _reloads.WithLabels("refused").IncTo(refusals);
+            _generation.Set(generation);
         });
     }
 
@@ -189,7 +195,7 @@ public sealed class ProxyMetrics : ICredentialObserver
         {
             _redactions.WithLabels(route, "body").Inc(record.RedactedInBody);
         }
-        if (_configs?.Current.Metrics.IdentityLabels == true && record.Identity is { } identity)
+        if (_settings.IdentityLabels && record.Identity is { } identity)
         {
             _byIdentity.WithLabels(identity, route, record.Outcome).Inc();
         }

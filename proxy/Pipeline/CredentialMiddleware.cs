@@ -8,6 +8,7 @@ using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
 using SecretlessProxy.Injection;
 using SecretlessProxy.Listeners;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Pipeline;
 
@@ -48,13 +49,12 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         }
         catch (CredentialUnavailableException ex)
         {
-            await RefuseAsync(context, record, ex.IsOutage ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway,
-                ex.IsOutage ? "credential_issuer_unavailable" : "credential_unavailable", binding.Name, ex.Reason, routeId);
+            await RefuseAsync(context, ex.IsOutage ? RefusalCatalog.IssuerUnavailable : RefusalCatalog.CredentialUnavailable, binding.Name, ex.Reason, routeId);
             return;
         }
         catch (CredentialInjectionException ex)
         {
-            await RefuseAsync(context, record, StatusCodes.Status502BadGateway, "credential_invalid", binding.Name, ex.Reason, routeId);
+            await RefuseAsync(context, RefusalCatalog.CredentialInvalid, binding.Name, ex.Reason, routeId);
             return;
         }
         finally
@@ -73,9 +73,7 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
             var payload = await PayloadHasher.BufferAndHashAsync(context.Request, binding.Injector.PayloadHashLimit, bodyBudget, context.RequestAborted);
             if (payload.Refusal is { } refusal)
             {
-                record.Outcome = DecisionRecord.Error;
-                record.Reason = refusal.Reason;
-                await Problem.WriteAsync(context, refusal.Status, refusal.Reason, refusal.Title, refusal.Detail, route: routeId, credential: binding.Name, retryAfterSeconds: refusal.RetryAfterSeconds);
+                await Problem.WriteAsync(context, refusal.Entry, refusal.Detail, route: routeId, credential: binding.Name);
                 return;
             }
             payloadSha256 = payload.Sha256;
@@ -121,14 +119,12 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
 
     private static bool IsBodyless(string method) => HttpMethods.IsHead(method);
 
-    private async Task RefuseAsync(HttpContext context, DecisionRecord record, int status, string reason, string credential, string detail, string routeId)
+    private async Task RefuseAsync(HttpContext context, Refusal refusal, string credential, string detail, string routeId)
     {
-        record.Outcome = DecisionRecord.Error;
-        record.Reason = reason;
         Log.CredentialFailed(logger, credential, routeId, detail);
-        await Problem.WriteAsync(context, status, reason, "Upstream credential unavailable",
+        await Problem.WriteAsync(context, refusal,
             $"the proxy could not obtain credential '{credential}' for route '{routeId}' ({detail}); the upstream was not called",
-            route: routeId, credential: credential, retryAfterSeconds: status == StatusCodes.Status503ServiceUnavailable ? 5 : null);
+            route: routeId, credential: credential);
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using SecretlessProxy.Audit;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Policy;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Pipeline;
 
@@ -35,6 +36,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             Method = context.Request.Method,
         };
         context.Features.Set(record);
+        context.Features.Set<IRefusalSink>(record);
         // One config for the whole request: every stage reads this snapshot, never the manager's current one.
         var config = configs.Current;
         context.Features.Set(config);
@@ -62,8 +64,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             }
             if (verification?.Identity is null)
             {
-                record.Reason = verification?.Reason ?? "client_certificate_required";
-                await Problem.WriteAsync(context, StatusCodes.Status401Unauthorized, record.Reason, "Workload identity not established",
+                await Problem.WriteAsync(context, RefusalCatalog.Get(verification?.Reason ?? RefusalCatalog.NoCertificate.Reason),
                     verification?.Detail ?? "no verified X.509-SVID on this connection");
                 return;
             }
@@ -72,9 +73,8 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
             if (PathGuard.Check(rawTarget) is { } refusal)
             {
-                record.Reason = refusal.Reason;
                 Log.PathRefused(logger, record.Identity, refusal.Reason);
-                await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, refusal.Reason, "Ambiguous request path",
+                await Problem.WriteAsync(context, RefusalCatalog.Get(refusal.Reason),
                     refusal.Detail + "; such a path is refused rather than forwarded", identity: record.Identity);
                 return;
             }
@@ -90,10 +90,8 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         }
         catch (Exception ex)
         {
-            record.Outcome = DecisionRecord.Error;
-            record.Reason = "internal_error";
             Log.Unhandled(logger, context.TraceIdentifier, ex.GetType().Name);
-            await Problem.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error", "Internal proxy error",
+            await Problem.WriteAsync(context, RefusalCatalog.InternalError,
                 "the proxy failed to handle the call; the request id identifies it in the proxy's logs");
         }
         finally
@@ -118,7 +116,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         catch (Exception ex)
         {
             Log.AdminUnhandled(logger, context.Request.Path.Value ?? "", context.TraceIdentifier, ex.GetType().Name);
-            await Problem.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal_error", "Internal proxy error",
+            await Problem.WriteAsync(context, RefusalCatalog.InternalError,
                 "the admin API failed to handle the call; the request id identifies it in the proxy's logs");
         }
     }
@@ -129,14 +127,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
     /// </summary>
     private SvidVerification Reconfirm(WorkloadIdentityFeature connection, Configuration.ProxyConfig config, string listenerName, DateTimeOffset now)
     {
-        TrustBundleSet? bundles = null;
-        foreach (var listener in config.Listeners)
-        {
-            if (string.Equals(listener.Name, listenerName, StringComparison.OrdinalIgnoreCase))
-            {
-                bundles = listener.Tls?.Bundles;
-            }
-        }
+        var bundles = config.Listener(listenerName)?.Tls?.Bundles;
         var identity = connection.Verification.Identity!;
         if (bundles is not null && connection.Bundles is not null && now < identity.ExpiresAt && bundles.Fingerprint == connection.Bundles.Fingerprint)
         {

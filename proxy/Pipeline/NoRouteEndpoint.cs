@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Pipeline;
 
@@ -9,12 +10,7 @@ internal static class NoRouteEndpoint
     public static Task HandleAsync(HttpContext context)
     {
         var record = context.Features.Get<DecisionRecord>();
-        if (record is not null)
-        {
-            record.Outcome = DecisionRecord.Deny;
-            record.Reason = "no_route";
-        }
-        return Problem.WriteAsync(context, StatusCodes.Status404NotFound, "no_route", "No route",
+        return Problem.WriteAsync(context, RefusalCatalog.NoRoute,
             $"no route matches {context.Request.Method} {context.Request.Path}", identity: record?.Identity);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Listeners;
+using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Model;
 
 namespace SecretlessProxy.Pipeline;
@@ -28,10 +29,8 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         var config = SnapshotFor(context, routeConfig, proxyFeature.Cluster?.Config);
         if (config is null)
         {
-            record.Outcome = DecisionRecord.Error;
-            record.Reason = "config_changed";
-            return Problem.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "config_changed", "Configuration changed during the call",
-                $"route '{routeId}' was reloaded twice while this call was being routed; it was not forwarded, try again", route: routeId, retryAfterSeconds: 1);
+            return Problem.WriteAsync(context, RefusalCatalog.ConfigChanged,
+                $"route '{routeId}' was reloaded twice while this call was being routed; it was not forwarded, try again", route: routeId);
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -52,19 +51,18 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         {
             if (context.Request.QueryString.HasValue && config.Policy.RestrictsMethods(routeId) && HasMethodOverride(context.Request.Query))
             {
-                record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
-                record.Reason = "method_override_refused";
-                Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", record.Reason);
-                return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, record.Reason, "Forbidden by policy",
+                record.PolicyOutcome = DecisionRecord.Deny;
+                Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", RefusalCatalog.MethodOverride.Reason);
+                return Problem.WriteAsync(context, RefusalCatalog.MethodOverride,
                     $"the query carries a '_method' override, and the rules of route '{routeId}' allow only some methods: an upstream that honours it would run a method the policy did not decide; the call was not forwarded",
                     identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
             }
             record.Outcome = record.PolicyOutcome = DecisionRecord.Allow;
             return next(context);
         }
-        record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+        record.PolicyOutcome = DecisionRecord.Deny;
         Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", decision.Reason);
-        return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, decision.Reason, "Forbidden by policy",
+        return Problem.WriteAsync(context, RefusalCatalog.Get(decision.Reason),
             $"{decision.Detail}; the call from '{identity.SpiffeId.Value}' to route '{routeId}' was not forwarded",
             identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
     }

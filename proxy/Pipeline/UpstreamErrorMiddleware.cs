@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace SecretlessProxy.Pipeline;
@@ -27,20 +28,14 @@ internal sealed class UpstreamErrorMiddleware(RequestDelegate next)
         if (FindInjectionFailure(error.Exception) is { } injection)
         {
             // The signing injection runs inside the forwarder's client; its failure is ours, not the upstream's.
-            record.Reason = "credential_invalid";
-            await Problem.WriteAsync(context, StatusCodes.Status502BadGateway, record.Reason, "Upstream credential unavailable",
+            await Problem.WriteAsync(context, RefusalCatalog.CredentialInvalid,
                 $"the proxy could not put credential '{injection.CredentialName}' on the request for route '{record.Route}' ({injection.Reason}); the upstream was not called",
                 route: record.Route, credential: injection.CredentialName);
             return;
         }
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
-        record.Reason = timedOut ? "upstream_timeout" : "upstream_unavailable";
-        if (context.Response.HasStarted)
-        {
-            return;
-        }
-        await Problem.WriteAsync(context, timedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway, record.Reason,
-            timedOut ? "Upstream timed out" : "Upstream unavailable",
+        // Written even when the response has started (then only the audit fields are): the record names the failure.
+        await Problem.WriteAsync(context, timedOut ? RefusalCatalog.UpstreamTimeout : RefusalCatalog.UpstreamUnavailable,
             $"the upstream of route '{record.Route}' could not be reached ({error.Error})", route: record.Route);
     }
 

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Injection;
+using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Transforms;
 
 namespace SecretlessProxy.Pipeline;
@@ -53,18 +55,13 @@ internal static class UpstreamTransforms
         return ValueTask.CompletedTask;
     }
 
-    private static async ValueTask RefuseAsync(RequestTransformContext transform, DecisionRecord? record, (int Status, string Reason, string Detail, string? Rule) refusal)
+    private static async ValueTask RefuseAsync(RequestTransformContext transform, DecisionRecord? record, (Refusal Entry, string Detail, string? Rule) refusal)
     {
-        if (record is not null)
+        if (record is not null && refusal.Rule is not null)
         {
-            record.Outcome = DecisionRecord.Deny;
-            record.Reason = refusal.Reason;
-            if (refusal.Rule is not null)
-            {
-                record.Rule = refusal.Rule;
-            }
+            record.Rule = refusal.Rule;
         }
-        await Problem.WriteAsync(transform.HttpContext, refusal.Status, refusal.Reason, refusal.Status == 400 ? "Ambiguous request path" : "Forbidden by policy",
+        await Problem.WriteAsync(transform.HttpContext, refusal.Entry,
             refusal.Detail + "; the call was not forwarded", identity: record?.Identity, route: record?.Route, rule: refusal.Rule, credential: record?.Credential);
     }
 }

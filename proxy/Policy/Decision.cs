@@ -4,9 +4,6 @@ namespace SecretlessProxy.Policy;
 public sealed class Decision
 {
     public const string AllowedReason = "allowed";
-    public const string DeniedByRuleReason = "denied_by_rule";
-    public const string NoRuleMatchedReason = "no_rule_matched";
-    public const string GrantRequiredReason = "grant_required";
 
     private Decision(bool allowed, PolicyRule? rule, string reason, string detail)
     {
@@ -27,10 +24,10 @@ public sealed class Decision
 
     internal static Decision AllowedBy(PolicyRule rule) => new(true, rule, AllowedReason, $"rule '{rule.Name}' allows it");
 
-    internal static Decision DeniedBy(PolicyRule rule) => new(false, rule, DeniedByRuleReason, $"rule '{rule.Name}' denies it");
+    internal static Decision DeniedBy(PolicyRule rule) => new(false, rule, Refusals.RefusalCatalog.DeniedByRule.Reason, $"rule '{rule.Name}' denies it");
 
     internal static Decision GrantRequiredBy(PolicyRule rule) =>
-        new(false, rule, GrantRequiredReason, $"rule '{rule.Name}' allows it only with a live grant, and the caller holds none for this route");
+        new(false, rule, Refusals.RefusalCatalog.GrantRequired.Reason, $"rule '{rule.Name}' allows it only with a live grant, and the caller holds none for this route");
 
-    internal static Decision NoRuleMatched(string detail) => new(false, null, NoRuleMatchedReason, detail);
+    internal static Decision NoRuleMatched(string detail) => new(false, null, Refusals.RefusalCatalog.NoRuleMatched.Reason, detail);
 }

@@ -1,3 +1,5 @@
+using SecretlessProxy.Refusals;
+
 namespace SecretlessProxy.Policy;
 
 /// <summary>
@@ -21,13 +23,13 @@ public static class PathGuard
     {
         if (rawTarget.Contains('#'))
         {
-            return ("request_target_fragment", "the request target contains '#' (a fragment is never sent to a server, and an upstream could resolve what follows it as path)");
+            return (RefusalCatalog.Fragment.Reason, "the request target contains '#' (a fragment is never sent to a server, and an upstream could resolve what follows it as path)");
         }
         var query = rawTarget.IndexOf('?');
         var path = query < 0 ? rawTarget : rawTarget[..query];
         if (path.IsEmpty || path[0] != '/')
         {
-            return ("request_target_not_origin_form", "the request target must be a path starting with '/'");
+            return (RefusalCatalog.NotOriginForm.Reason, "the request target must be a path starting with '/'");
         }
         var segmentStart = 1;
         for (var i = 0; i < path.Length; i++)
@@ -36,18 +38,18 @@ public static class PathGuard
             switch (c)
             {
                 case '\\':
-                    return ("path_backslash", "the path contains a backslash");
+                    return (RefusalCatalog.Backslash.Reason, "the path contains a backslash");
                 case ';':
-                    return ("path_parameter", "the path contains ';' (path parameters are not accepted)");
+                    return (RefusalCatalog.PathParameter.Reason, "the path contains ';' (path parameters are not accepted)");
                 case '%':
                     if (i + 2 >= path.Length || !char.IsAsciiHexDigit(path[i + 1]) || !char.IsAsciiHexDigit(path[i + 2]))
                     {
-                        return ("path_bad_encoding", "the path has a '%' that is not followed by two hex digits");
+                        return (RefusalCatalog.BadEncoding.Reason, "the path has a '%' that is not followed by two hex digits");
                     }
                     var value = (HexDigit(path[i + 1]) << 4) | HexDigit(path[i + 2]);
                     if (value is '/' or '\\' or '.' or '%' or ';' or < 0x20 or 0x7F)
                     {
-                        return ("path_ambiguous_encoding", $"the path encodes '%{path.Slice(i + 1, 2).ToString().ToUpperInvariant()}', which is ambiguous; send the character plainly or not at all");
+                        return (RefusalCatalog.AmbiguousEncoding.Reason, $"the path encodes '%{path.Slice(i + 1, 2).ToString().ToUpperInvariant()}', which is ambiguous; send the character plainly or not at all");
                     }
                     if (value >= 0x80)
                     {
@@ -76,7 +78,7 @@ public static class PathGuard
                 default:
                     if (char.IsControl(c) || c == ' ')
                     {
-                        return ("path_invalid_character", "the path contains a control character or space");
+                        return (RefusalCatalog.InvalidCharacter.Reason, "the path contains a control character or space");
                     }
                     if (c >= 0x80)
                     {
@@ -141,7 +143,7 @@ public static class PathGuard
             }
             if (normalized.AsSpan().IndexOfAny(StructuralCharacters) >= 0 || SlashLookalikes.Contains(rune.Value))
             {
-                return ("path_unicode_separator", $"the path contains U+{rune.Value:X4}, which Unicode normalization turns into '{normalized}'; an upstream that normalizes would see another path");
+                return (RefusalCatalog.UnicodeSeparator.Reason, $"the path contains U+{rune.Value:X4}, which Unicode normalization turns into '{normalized}'; an upstream that normalizes would see another path");
             }
         }
         return null;
@@ -153,11 +155,11 @@ public static class PathGuard
     {
         if (segment.IsEmpty)
         {
-            return ("path_empty_segment", "the path contains an empty segment ('//')");
+            return (RefusalCatalog.EmptySegment.Reason, "the path contains an empty segment ('//')");
         }
         if (segment is "." or "..")
         {
-            return ("path_dot_segment", "the path contains a '.' or '..' segment");
+            return (RefusalCatalog.DotSegment.Reason, "the path contains a '.' or '..' segment");
         }
         return null;
     }

@@ -56,7 +56,7 @@ public sealed class ConfigValidationTests : IDisposable
     {
         var path = Path.Combine(_dir, name);
         await File.WriteAllTextAsync(path, text);
-        var result = await ValidateCommand.CompileAsync(path);
+        var result = await OfflineCompiler.CompileAsync(path);
         result.Config?.Dispose();
         return result;
     }
@@ -242,7 +242,8 @@ public sealed class ConfigValidationTests : IDisposable
         var broken = ValidYaml.Replace("github: { provider: file, path: token.txt }",
             "github: { provider: jwt, signingKey: not-a-key.pem, ttl: \"00:30:00\", maxTtl: \"00:05:00\", claims: { sub: x } }", StringComparison.Ordinal);
         var text = string.Join("\n", (await CompileAsync(broken)).Errors);
-        Assert.Contains("credentials.github.signingKey: is not a usable PEM private key", text, StringComparison.Ordinal);
+        Assert.Contains("credentials.github.signingKey: the file", text, StringComparison.Ordinal);
+        Assert.Contains("not-a-key.pem' is not a usable PEM private key: it does not hold a PEM private key", text, StringComparison.Ordinal);
         Assert.Contains("credentials.github.issuer: is required", text, StringComparison.Ordinal);
         Assert.Contains("credentials.github.audience: is required", text, StringComparison.Ordinal);
         Assert.Contains("credentials.github.ttl: is longer than the credential's maxTtl", text, StringComparison.Ordinal);

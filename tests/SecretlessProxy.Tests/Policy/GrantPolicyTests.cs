@@ -1,5 +1,6 @@
 using SecretlessProxy.Identity;
 using SecretlessProxy.Policy;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Tests.Policy;
 
@@ -34,15 +35,15 @@ public sealed class GrantPolicyTests
         var decision = Model().Decide(Runner, "deploy", "POST", "/deploy", Now, Grants((Runner.Value, "deploy", from, until)));
         Assert.Equal(allowed, decision.IsAllowed);
         Assert.Equal("ci-deploys", decision.Rule?.Name);
-        Assert.Equal(allowed ? Decision.AllowedReason : Decision.GrantRequiredReason, decision.Reason);
+        Assert.Equal(allowed ? Decision.AllowedReason : RefusalCatalog.GrantRequired.Reason, decision.Reason);
     }
 
     [Fact]
     public void A_grant_for_another_identity_or_route_does_not_count()
     {
         var grants = Grants(("spiffe://example.org/ns/ci/sa/other", "deploy", -1, 30), (Runner.Value, "other-route", -1, 30));
-        Assert.Equal(Decision.GrantRequiredReason, Model().Decide(Runner, "deploy", "POST", "/deploy", Now, grants).Reason);
-        Assert.Equal(Decision.GrantRequiredReason, Model().Decide(Runner, "deploy", "POST", "/deploy", Now).Reason);
+        Assert.Equal(RefusalCatalog.GrantRequired.Reason, Model().Decide(Runner, "deploy", "POST", "/deploy", Now, grants).Reason);
+        Assert.Equal(RefusalCatalog.GrantRequired.Reason, Model().Decide(Runner, "deploy", "POST", "/deploy", Now).Reason);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Policy;
+using SecretlessProxy.Refusals;
 
 namespace SecretlessProxy.Tests.Policy;
 
@@ -23,7 +24,7 @@ public sealed class PolicyModelTests
         var model = new PolicyModel([]);
         var decision = model.Decide(Api, "github", "GET", "/github/x", Monday10Utc);
         Assert.False(decision.IsAllowed);
-        Assert.Equal(Decision.NoRuleMatchedReason, decision.Reason);
+        Assert.Equal(RefusalCatalog.NoRuleMatched.Reason, decision.Reason);
         Assert.Null(decision.Rule);
     }
 
@@ -46,7 +47,7 @@ public sealed class PolicyModelTests
         var decision = model.Decide(Api, "github", "GET", "/x", Monday10Utc);
         Assert.False(decision.IsAllowed);
         Assert.Equal("deny-namespace", decision.Rule!.Name);
-        Assert.Equal(Decision.DeniedByRuleReason, decision.Reason);
+        Assert.Equal(RefusalCatalog.DeniedByRule.Reason, decision.Reason);
     }
 
     [Fact]

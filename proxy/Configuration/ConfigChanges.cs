@@ -1,6 +1,5 @@
-using SecretlessProxy.Configuration;
 
-namespace SecretlessProxy.Audit;
+namespace SecretlessProxy.Configuration;
 
 /// <summary>What a reload changed, section by section: names added, removed and changed (never values).</summary>
 internal static class ConfigChanges

@@ -1,6 +1,6 @@
-using SecretlessProxy.Admin;
+using SecretlessProxy.Configuration;
 
-namespace SecretlessProxy.Tests.Audit;
+namespace SecretlessProxy.Tests.Configuration;
 
 public sealed class EffectiveConfigTests
 {

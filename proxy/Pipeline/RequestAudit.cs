@@ -1,7 +1,9 @@
 using SecretlessProxy.Inventory;
 using SecretlessProxy.Metrics;
 
-namespace SecretlessProxy.Audit;
+using SecretlessProxy.Audit;
+
+namespace SecretlessProxy.Pipeline;
 
 /// <summary>What happens when a proxied request completes: metrics and live usage are recorded and its decision record goes to the audit trail.</summary>
 internal sealed class RequestAudit(DecisionLog log, ProxyMetrics metrics, UsageTracker usage)

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
-namespace SecretlessProxy.Pipeline;
+namespace SecretlessProxy.Refusals;
 
 /// <summary>
 /// Writes RFC 9457 <c>application/problem+json</c> refusals: a stable <c>type</c> and <c>reason</c> code, a
@@ -14,19 +14,29 @@ public static class Problem
     // problem+json is never embedded in HTML: keep quotes and apostrophes readable.
     internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static async Task WriteAsync(HttpContext context, int status, string reason, string title, string detail,
-        string? identity = null, string? route = null, string? rule = null, string? credential = null, int? retryAfterSeconds = null)
+    /// <summary>
+    /// Answers <paramref name="refusal"/> (status, reason, title, <c>Retry-After</c>) with our own
+    /// <paramref name="detail"/>, and records it on the request's <see cref="IRefusalSink"/> (the decision record),
+    /// so the answer and the audit fields come from the same catalog entry.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext context, Refusal refusal, string detail,
+        string? identity = null, string? route = null, string? rule = null, string? credential = null)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(refusal);
+        context.Features.Get<IRefusalSink>()?.Refused(refusal);
         if (context.Response.HasStarted)
         {
             return;
         }
+        var status = refusal.Status;
+        var reason = refusal.Reason;
+        var title = refusal.Title;
         context.Response.Clear();
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
         context.Response.Headers.CacheControl = "no-store";
-        if (retryAfterSeconds is { } retryAfter)
+        if (refusal.RetryAfterSeconds is { } retryAfter)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }

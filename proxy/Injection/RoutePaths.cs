@@ -1,4 +1,4 @@
-namespace SecretlessProxy.Pipeline;
+namespace SecretlessProxy.Injection;
 
 /// <summary>
 /// Relates the path a caller asked for to the path the route's transforms made of it, so another upstream path

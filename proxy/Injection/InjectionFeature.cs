@@ -2,11 +2,11 @@ using System.Net.Http;
 using Microsoft.AspNetCore.Http;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Identity;
-using SecretlessProxy.Injection;
 using SecretlessProxy.Policy;
+using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Transforms;
 
-namespace SecretlessProxy.Pipeline;
+namespace SecretlessProxy.Injection;
 
 /// <summary>
 /// The credential prepared for this request. Before it goes on, the injector inspects the request as it will be
@@ -35,7 +35,7 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialI
     public EchoMask? Mask => mask;
 
     /// <summary>A refusal (status, reason, detail, rule) when the injector or the policy objects to the request as it will be forwarded.</summary>
-    public (int Status, string Reason, string Detail, string? Rule)? Inspect(RequestTransformContext context)
+    public (Refusal Entry, string Detail, string? Rule)? Inspect(RequestTransformContext context)
     {
         _context = context;
         try
@@ -43,7 +43,7 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialI
             var inspection = injector.Inspect(this);
             if (inspection.Refusal is { } reason)
             {
-                return (StatusCodes.Status403Forbidden, reason, inspection.Detail ?? "the credential's injector refused the request", null);
+                return (RefusalCatalog.GetOr(reason, RefusalCatalog.InjectorRefused), inspection.Detail ?? "the credential's injector refused the request", null);
             }
             if (inspection.ReadsUpstreamPaths is { Count: > 0 } reads)
             {
@@ -64,23 +64,23 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialI
     }
 
     /// <summary>Maps an upstream path the request reads back to the route's own path space and decides it as a GET.</summary>
-    private (int, string, string, string?)? DecideRead(RequestTransformContext context, string upstreamPath)
+    private (Refusal, string, string?)? DecideRead(RequestTransformContext context, string upstreamPath)
     {
         if (PathGuard.Check(upstreamPath) is { } ambiguous)
         {
-            return (StatusCodes.Status400BadRequest, ambiguous.Reason, "the path the request also reads is ambiguous: " + ambiguous.Detail, null);
+            return (RefusalCatalog.Get(ambiguous.Reason), "the path the request also reads is ambiguous: " + ambiguous.Detail, null);
         }
         var proxyPath = RoutePaths.ToProxyPath(context.HttpContext.Request.Path.Value ?? "/", context.Path.Value ?? "/", Uri.UnescapeDataString(upstreamPath));
         if (proxyPath is null)
         {
-            return (StatusCodes.Status403Forbidden, "read_outside_route", $"the request also reads '{upstreamPath}', which lies outside what route '{policy.RouteId}' reaches", null);
+            return (RefusalCatalog.ReadOutsideRoute, $"the request also reads '{upstreamPath}', which lies outside what route '{policy.RouteId}' reaches", null);
         }
         var decision = policy.Policy.Decide(policy.Caller, policy.RouteId, HttpMethods.Get, proxyPath, policy.Now, policy.Grants);
         if (decision.IsAllowed)
         {
             return null;
         }
-        return (StatusCodes.Status403Forbidden, "read_denied", $"the request also reads '{proxyPath}', and a GET of it is not allowed ({decision.Detail})", decision.Rule?.Name);
+        return (RefusalCatalog.ReadDenied, $"the request also reads '{proxyPath}', and a GET of it is not allowed ({decision.Detail})", decision.Rule?.Name);
     }
 
     public void Apply(RequestTransformContext context)

@@ -1,6 +1,6 @@
-using SecretlessProxy.Pipeline;
+using SecretlessProxy.Injection;
 
-namespace SecretlessProxy.Tests.Pipeline;
+namespace SecretlessProxy.Tests.Injection;
 
 public sealed class RoutePathsTests
 {

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SecretlessProxy.Credentials;
+using Yarp.ReverseProxy.Configuration;
+
+namespace SecretlessProxy.Configuration;
+
+/// <summary>Compiles a config exactly as the proxy would, with YARP's own validator, without starting anything (validate, inventory).</summary>
+public static class OfflineCompiler
+{
+    public static async Task<ConfigCompilation> CompileAsync(string path)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.ClearProviders());
+        services.AddRouting();
+        services.AddReverseProxy();
+        await using var provider = services.BuildServiceProvider();
+        var compiler = new ConfigCompiler(PluginCatalog.CreateDefault(), provider.GetRequiredService<IConfigValidator>(), TimeProvider.System, NullLoggerFactory.Instance);
+        return await compiler.CompileAsync(path);
+    }
+}

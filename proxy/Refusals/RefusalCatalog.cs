@@ -1,0 +1,112 @@
+using System.Collections.Frozen;
+using SecretlessProxy.Plugins.Aws;
+
+namespace SecretlessProxy.Refusals;
+
+/// <summary>
+/// Every refusal the proxy answers, one entry per meaning: status, reason, title, audit outcome, scope. The
+/// answer (<see cref="Problem"/>) and the audit fields are both written from the entry, and the README's tables of
+/// reasons are checked against this list by a test.
+/// </summary>
+public static class RefusalCatalog
+{
+    // 400: the path guard refused the request target.
+    public static readonly Refusal NotOriginForm = Path("request_target_not_origin_form");
+    public static readonly Refusal Fragment = Path("request_target_fragment");
+    public static readonly Refusal AmbiguousEncoding = Path("path_ambiguous_encoding");
+    public static readonly Refusal BadEncoding = Path("path_bad_encoding");
+    public static readonly Refusal InvalidCharacter = Path("path_invalid_character");
+    public static readonly Refusal UnicodeSeparator = Path("path_unicode_separator");
+    public static readonly Refusal Backslash = Path("path_backslash");
+    public static readonly Refusal PathParameter = Path("path_parameter");
+    public static readonly Refusal EmptySegment = Path("path_empty_segment");
+    public static readonly Refusal DotSegment = Path("path_dot_segment");
+
+    // 401: no verified X.509-SVID, by the first rule that failed (proxy listeners and an https admin listener).
+    public static readonly Refusal NoCertificate = Svid("client_certificate_required");
+    public static readonly Refusal SanMalformed = Svid("san_malformed");
+    public static readonly Refusal UriSanMissing = Svid("uri_san_missing");
+    public static readonly Refusal UriSanMultiple = Svid("uri_san_multiple");
+    public static readonly Refusal SpiffeIdInvalid = Svid("spiffe_id_invalid");
+    public static readonly Refusal SpiffeIdRootPath = Svid("spiffe_id_root_path");
+    public static readonly Refusal LeafIsCa = Svid("leaf_is_ca");
+    public static readonly Refusal KeyUsageMissing = Svid("key_usage_missing");
+    public static readonly Refusal KeyUsageNoDigitalSignature = Svid("key_usage_no_digital_signature");
+    public static readonly Refusal KeyUsageCaBits = Svid("key_usage_cert_sign");
+    public static readonly Refusal EkuNoClientAuth = Svid("eku_no_client_auth");
+    public static readonly Refusal NotYetValid = Svid("certificate_not_yet_valid");
+    public static readonly Refusal Expired = Svid("certificate_expired");
+    public static readonly Refusal TrustDomainUnknown = Svid("trust_domain_unknown");
+    public static readonly Refusal ChainUntrusted = Svid("chain_untrusted");
+
+    // 403: policy, and what an injector or a read the request makes is refused.
+    public static readonly Refusal DeniedByRule = Forbidden("denied_by_rule");
+    public static readonly Refusal NoRuleMatched = Forbidden("no_rule_matched");
+    public static readonly Refusal GrantRequired = Forbidden("grant_required");
+    public static readonly Refusal MethodOverride = Forbidden("method_override_refused");
+    public static readonly Refusal ReadDenied = Forbidden("read_denied");
+    public static readonly Refusal ReadOutsideRoute = Forbidden("read_outside_route");
+    public static readonly Refusal AwsHeaderNotAllowed = new(403, AmzHeaderPolicy.HeaderNotAllowed, "Header not signed for this route", Refusal.Deny);
+    public static readonly Refusal AwsCopySourceInvalid = AwsHeaderNotAllowed with { Reason = AmzHeaderPolicy.CopySourceInvalid };
+    public static readonly Refusal InjectorRefused = new(403, "injector_refused", "Refused by the route's credential injector", Refusal.Deny);
+
+    // 404, 413, 400: routing and bodies.
+    public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
+    public static readonly Refusal PayloadTooLarge = new(413, "payload_too_large", "Request body too large", Refusal.Error, RefusalScope.Both);
+    public static readonly Refusal BodyUnreadable = new(400, "body_unreadable", "Request body unreadable", Refusal.Error);
+
+    // 502, 503, 504: the proxy's own credential or the upstream failed; the caller is not to blame.
+    public static readonly Refusal CredentialUnavailable = new(502, "credential_unavailable", "Upstream credential unavailable", Refusal.Error);
+    public static readonly Refusal CredentialInvalid = CredentialUnavailable with { Reason = "credential_invalid" };
+    public static readonly Refusal IssuerUnavailable = CredentialUnavailable with { Status = 503, Reason = "credential_issuer_unavailable", RetryAfterSeconds = 5 };
+    public static readonly Refusal BodyBufferFull = new(503, "body_buffer_full", "Proxy busy buffering request bodies", Refusal.Error) { RetryAfterSeconds = 1 };
+    public static readonly Refusal ConfigChanged = new(503, "config_changed", "Configuration changed during the call", Refusal.Error) { RetryAfterSeconds = 1 };
+    public static readonly Refusal UpstreamUnavailable = new(502, "upstream_unavailable", "Upstream unavailable", Refusal.Error);
+    public static readonly Refusal UpstreamTimeout = new(504, "upstream_timeout", "Upstream timed out", Refusal.Error);
+    public static readonly Refusal InternalError = new(500, "internal_error", "Internal proxy error", Refusal.Error, RefusalScope.Both);
+
+    // The admin API.
+    public static readonly Refusal NotAnAdmin = Admin(403, "not_an_admin", "Not an admin identity");
+    public static readonly Refusal NoAdminEndpoint = Admin(404, "no_admin_endpoint", "No such admin endpoint");
+    public static readonly Refusal MethodNotAllowed = Admin(405, "method_not_allowed", "Method not allowed");
+    public static readonly Refusal InvalidJson = Admin(400, "invalid_json", "Invalid JSON");
+    public static readonly Refusal InvalidGrant = Admin(400, "invalid_grant", "Invalid grant request");
+    public static readonly Refusal InvalidIdentity = Admin(400, "invalid_identity", "Invalid identity");
+    public static readonly Refusal InvalidStaleDays = Admin(400, "invalid_stale_days", "Invalid staleDays");
+    public static readonly Refusal UnknownCredential = Admin(404, "unknown_credential", "No such credential");
+    public static readonly Refusal UnknownGrant = Admin(404, "unknown_grant", "No such grant");
+    public static readonly Refusal GrantStoreUnavailable = Admin(503, "grant_store_unavailable", "Grant not stored");
+    public static readonly Refusal NotReady = Admin(503, "not_ready", "Not ready");
+
+    /// <summary>Every entry, in the order of the README's tables.</summary>
+    public static IReadOnlyList<Refusal> All { get; } =
+    [
+        NotOriginForm, Fragment, AmbiguousEncoding, BadEncoding, InvalidCharacter, UnicodeSeparator, Backslash, PathParameter, EmptySegment, DotSegment,
+        NoCertificate, SanMalformed, UriSanMissing, UriSanMultiple, SpiffeIdInvalid, SpiffeIdRootPath, LeafIsCa, KeyUsageMissing,
+        KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
+        DeniedByRule, NoRuleMatched, GrantRequired, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
+        NoRoute, PayloadTooLarge, BodyUnreadable,
+        CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
+        NotAnAdmin, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
+        GrantStoreUnavailable, NotReady,
+    ];
+
+    private static readonly FrozenDictionary<string, Refusal> ByReason = All.ToFrozenDictionary(r => r.Reason, StringComparer.Ordinal);
+
+    /// <summary>The entry of a reason code produced elsewhere (the path guard, the SVID verifier, policy, an injector).</summary>
+    /// <exception cref="KeyNotFoundException">The reason is not in the catalog: a bug, caught by the tests.</exception>
+    public static Refusal Get(string reason) => ByReason.TryGetValue(reason, out var refusal) ? refusal
+        : throw new KeyNotFoundException($"refusal reason '{reason}' is not in the catalog");
+
+    /// <summary>The entry of a reason code, or <paramref name="fallback"/> when a plugin reports one the catalog does not know.</summary>
+    public static Refusal GetOr(string reason, Refusal fallback) => ByReason.GetValueOrDefault(reason, fallback);
+
+    private static Refusal Path(string reason) => new(400, reason, "Ambiguous request path", Refusal.Deny);
+
+    private static Refusal Svid(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both);
+
+    private static Refusal Forbidden(string reason) => new(403, reason, "Forbidden by policy", Refusal.Deny);
+
+    private static Refusal Admin(int status, string reason, string title) =>
+        new(status, reason, title, status >= 500 ? Refusal.Error : Refusal.Deny, RefusalScope.Admin);
+}
