@@ -4,7 +4,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Credentials.Redis;
+using SecretlessProxy.Redis;
 using SecretlessProxy.Injection;
 
 namespace SecretlessProxy.Benchmarks;
@@ -26,7 +27,7 @@ public class CacheBenchmarks
     [GlobalSetup]
     public async Task Setup()
     {
-        _broker = new CredentialBroker(TimeProvider.System, new RedisCredentialCache(NullLogger<RedisCredentialCache>.Instance), NullLogger<CredentialBroker>.Instance);
+        _broker = new CredentialBroker(TimeProvider.System, new SharedCredentialStore(new RedisConnection(NullLogger<RedisConnection>.Instance), NullLogger<SharedCredentialStore>.Instance), NullLogger<CredentialBroker>.Instance);
         var section = new ConfigurationBuilder().AddInMemoryCollection().Build().GetSection("inject");
         ICredentialInjector Injector() => new HeaderInjectorFactory().Build(new PluginConfig("api", section, "/", TimeProvider.System, NullLoggerFactory.Instance, (_, _, _) => { }));
         _shared = new CredentialBinding("api", "bench", new MintingProvider(workloadBound: false), "header", Injector()) { Fingerprint = "bench-shared" };

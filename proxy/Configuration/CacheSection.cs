@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Redis;
 
 namespace SecretlessProxy.Configuration;
 
@@ -93,7 +93,7 @@ internal static class CacheSection
         {
             return CacheSettings.MemoryOnly;
         }
-        return new CacheSettings(memory, new SharedCacheSettings
+        return new CacheSettings(memory, new RedisSettings
         {
             Configuration = configuration,
             Password = password,

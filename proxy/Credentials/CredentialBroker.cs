@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Abstractions;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Credentials.Redis;
 
 namespace SecretlessProxy.Credentials;
 
@@ -11,7 +11,7 @@ namespace SecretlessProxy.Credentials;
 /// and keeps serving a still-valid credential when a refresh fails. Credentials without an expiry (static
 /// stores, which watch their own files) pass straight through. No I/O on an in-memory hit.
 /// </summary>
-public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialCache shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null)
+public sealed partial class CredentialBroker(TimeProvider time, SharedCredentialStore shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null)
 {
     private readonly ICredentialObserver _observer = observer ?? NullCredentialObserver.Instance;
 
@@ -25,7 +25,6 @@ public sealed partial class CredentialBroker(TimeProvider time, RedisCredentialC
     public void Configure(CacheSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        shared.Configure(settings.Redis);
         _memory = settings.Memory || settings.Redis is null;
     }
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Redis;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Policy;
 
@@ -14,7 +14,7 @@ namespace SecretlessProxy.Grants;
 /// change; reading it is one reference comparison). Once a second it ends grants whose window is over. When a grant
 /// ends, the credentials issued under it are revoked from the cache (per workload) and the trail records it.
 /// </summary>
-public sealed partial class GrantService(Func<IGrantScope> scope, CredentialBroker broker, RedisCredentialCache shared, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
+public sealed partial class GrantService(Func<IGrantScope> scope, CredentialBroker broker, RedisConnection redis, DecisionLog audit, TimeProvider time, ILogger<GrantService> logger) : IDisposable
 {
     /// <summary>How often a shared store is read again, besides the change notices other replicas publish.</summary>
     private const int ReloadEveryChecks = 10;
@@ -59,12 +59,12 @@ public sealed partial class GrantService(Func<IGrantScope> scope, CredentialBrok
     public async Task StartAsync(IGrantStore? store = null, TimeSpan? checkInterval = null)
     {
         var settings = scope().Grants;
-        _store = store ?? (settings.Store == GrantStoreKind.Redis && scope().Cache.Redis is { } redis
-            ? new RedisGrantStore(shared, redis.KeyPrefix, redis.Keys)
+        _store = store ?? (settings.Store == GrantStoreKind.Redis && scope().Cache.Redis is { } shared
+            ? new RedisGrantStore(redis, shared.KeyPrefix, shared.Keys)
             : new FileGrantStore(settings.Path));
         if (_store.IsShared)
         {
-            shared.GrantsChanged += () => _ = ReloadAsync();
+            (_store as RedisGrantStore)?.OnChangedElsewhere(() => _ = ReloadAsync());
             await ReloadAsync();
         }
         else

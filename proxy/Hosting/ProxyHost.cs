@@ -16,7 +16,7 @@ using SecretlessProxy.Admin;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Credentials.Redis;
 using SecretlessProxy.Grants;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Inventory;
@@ -84,12 +84,13 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<UsageTracker>();
         builder.Services.AddSingleton(sp => new GrantService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<CredentialBroker>(),
-            sp.GetRequiredService<RedisCredentialCache>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
+            sp.GetRequiredService<Redis.RedisConnection>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
         builder.Services.AddSingleton<GrantEndpoints>();
         builder.Services.AddSingleton<InventoryEndpoint>();
         builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(() => sp.GetRequiredService<ConfigManager>().Current.Credentials.Values, sp.GetRequiredService<DecisionLog>(), time));
-        builder.Services.AddSingleton<RedisCredentialCache>();
+        builder.Services.AddSingleton<Redis.RedisConnection>();
+        builder.Services.AddSingleton<SharedCredentialStore>();
         builder.Services.AddSingleton<CredentialBroker>();
         if (options.Tracing is { } tracing)
         {
@@ -116,7 +117,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var metrics = app.Services.GetRequiredService<ProxyMetrics>();
         var grants = app.Services.GetRequiredService<GrantService>();
         await grants.StartAsync();
-        metrics.CollectFrom(() => manager.Current.Credentials.Values, () => (manager.Generation, manager.Refusals), app.Services.GetRequiredService<RedisCredentialCache>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, app.Services.GetRequiredService<Injection.BodyBufferBudget>());
+        metrics.CollectFrom(() => manager.Current.Credentials.Values, () => (manager.Generation, manager.Refusals), app.Services.GetRequiredService<Redis.RedisConnection>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, app.Services.GetRequiredService<Injection.BodyBufferBudget>());
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
 
@@ -155,6 +156,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     {
         var decisionLog = services.GetRequiredService<DecisionLog>();
         var broker = services.GetRequiredService<CredentialBroker>();
+        var redis = services.GetRequiredService<Redis.RedisConnection>();
         var signingKeys = services.GetRequiredService<SigningKeyDirectory>();
         var yarp = services.GetRequiredService<InMemoryConfigProvider>();
         var metrics = services.GetRequiredService<ProxyMetrics>();
@@ -162,6 +164,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
+            redis.Configure(config.Cache.Redis);
             broker.Configure(config.Cache);
             if (replaced is not null)
             {
@@ -182,7 +185,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
         };
-        services.GetRequiredService<RedisCredentialCache>().RevocationReceived += (credential, workload) =>
+        services.GetRequiredService<SharedCredentialStore>().RevocationReceived += (credential, workload) =>
         {
             if (manager.Generation > 0 && manager.Current.Credentials.TryGetValue(credential, out var binding))
             {

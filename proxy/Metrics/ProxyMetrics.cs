@@ -4,7 +4,7 @@ using Prometheus;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Credentials;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Redis;
 
 namespace SecretlessProxy.Metrics;
 
@@ -117,7 +117,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     /// Reads the state-mirroring gauges at each scrape: the credentials of the config in force, the config's
     /// generation and refusals, Redis, the audit queue, grants and buffered bodies.
     /// </summary>
-    public void CollectFrom(Func<IEnumerable<CredentialBinding>> credentials, Func<(long Generation, long Refusals)> reloads, RedisCredentialCache redis, DecisionLog audit, Func<int> activeGrants, Injection.BodyBufferBudget? bodies = null)
+    public void CollectFrom(Func<IEnumerable<CredentialBinding>> credentials, Func<(long Generation, long Refusals)> reloads, RedisConnection redis, DecisionLog audit, Func<int> activeGrants, Injection.BodyBufferBudget? bodies = null)
     {
         ArgumentNullException.ThrowIfNull(credentials);
         ArgumentNullException.ThrowIfNull(reloads);

@@ -49,8 +49,8 @@ public sealed class RedisCacheTests : IAsyncLifetime
         var b = await ProxyUnderTest.StartAsync(_pki, u => Config(u, oidc, port, extraCredentialKeys), configName: "replica-b.yaml");
         if (redisPort is null)
         {
-            await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable
-                && b.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable, "both replicas connect to Redis");
+            await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
+                && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
         }
         return (a, b);
     }
@@ -174,8 +174,8 @@ public sealed class RedisCacheTests : IAsyncLifetime
         var config = (Uri u) => Config(u, oidc, _redis.Port).Replace("timeout: \"00:00:02\"", "timeout: \"00:00:30\"", StringComparison.Ordinal);
         await using var a = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-a.yaml");
         await using var b = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-b.yaml");
-        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable
-            && b.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable, "both replicas connect to Redis");
+        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
+            && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
         using var clientA = a.Client();
         using var clientB = b.Client();
 
@@ -248,7 +248,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         await Task.Delay(4500);
         Assert.True(oidc.TokensIssued > issuedBeforeRestart, "tokens were refreshed during the outage");
         await _redis.StartAgainAsync();
-        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable, "replica A reconnects by itself");
+        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "replica A reconnects by itself");
         // After the reconnect, refreshed tokens are written to Redis again.
         for (var i = 0; i < 200 && !(await _redis.CliAsync("--scan", "--pattern", "secretless:{oauth}:*")).Contains("shared", StringComparison.Ordinal); i++)
         {
@@ -304,7 +304,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         await WaitUntilAsync(() => proxy.Logs.Text.Contains("Redis credential cache unavailable", StringComparison.Ordinal), "the proxy warns that Redis is down");
 
         await _redis.StartAgainAsync();
-        await WaitUntilAsync(() => proxy.Host.Services.GetRequiredService<SecretlessProxy.Credentials.Shared.RedisCredentialCache>().IsAvailable, "the proxy reconnects by itself", seconds: 30);
+        await WaitUntilAsync(() => proxy.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "the proxy reconnects by itself", seconds: 30);
         using var admin = new HttpClient();
         await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/up"))).StatusCode);

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Redis;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -65,7 +65,7 @@ public sealed class RedisGrantTests : IAsyncLifetime
         using var runnerB = _pki.Client(_pki.Svid(Runner));
         foreach (var replica in new[] { a, b })
         {
-            for (var i = 0; i < 200 && !replica.Host.Services.GetRequiredService<RedisCredentialCache>().IsAvailable; i++)
+            for (var i = 0; i < 200 && !replica.Host.Services.GetRequiredService<RedisConnection>().IsAvailable; i++)
             {
                 await Task.Delay(50);
             }
@@ -112,7 +112,7 @@ public sealed class RedisGrantTests : IAsyncLifetime
     {
         await using var proxy = await StartReplicaAsync("replica-forged");
         using var runner = _pki.Client(_pki.Svid(Runner));
-        for (var i = 0; i < 200 && !proxy.Host.Services.GetRequiredService<RedisCredentialCache>().IsAvailable; i++)
+        for (var i = 0; i < 200 && !proxy.Host.Services.GetRequiredService<RedisConnection>().IsAvailable; i++)
         {
             await Task.Delay(50);
         }

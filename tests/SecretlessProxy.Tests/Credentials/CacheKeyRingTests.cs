@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using SecretlessProxy.Abstractions;
-using SecretlessProxy.Credentials.Shared;
+using SecretlessProxy.Credentials.Redis;
+using SecretlessProxy.Redis;
 
 namespace SecretlessProxy.Tests.Credentials;
 

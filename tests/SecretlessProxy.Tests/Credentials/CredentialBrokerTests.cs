@@ -45,7 +45,7 @@ public sealed class CredentialBrokerTests
     {
         var provider = new FakeProvider(_time);
         var binding = new CredentialBinding("api", "fake", provider, "header", null!) { MaxTtl = maxTtl };
-        return (new CredentialBroker(_time, new SecretlessProxy.Credentials.Shared.RedisCredentialCache(NullLogger<SecretlessProxy.Credentials.Shared.RedisCredentialCache>.Instance), NullLogger<CredentialBroker>.Instance), binding, provider);
+        return (new CredentialBroker(_time, new SecretlessProxy.Credentials.Redis.SharedCredentialStore(new SecretlessProxy.Redis.RedisConnection(NullLogger<SecretlessProxy.Redis.RedisConnection>.Instance), NullLogger<SecretlessProxy.Credentials.Redis.SharedCredentialStore>.Instance), NullLogger<CredentialBroker>.Instance), binding, provider);
     }
 
     private static async Task<string> EventuallyAsync(Func<Task<string>> get, string expected)

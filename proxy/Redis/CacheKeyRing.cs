@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace SecretlessProxy.Credentials.Shared;
+namespace SecretlessProxy.Redis;
 
 /// <summary>
 /// AES-256-GCM keys for values kept in Redis: the first seals, all may open (so a key can be rotated while

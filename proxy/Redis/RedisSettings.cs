@@ -1,10 +1,10 @@
-namespace SecretlessProxy.Credentials.Shared;
+namespace SecretlessProxy.Redis;
 
 /// <summary>
-/// The optional Redis layer (L2) of the credential cache, from <c>cache.redis</c>. Null settings mean the
-/// in-memory cache alone (the embedded default).
+/// The Redis replicas share, from <c>cache.redis</c>: the credential cache's second layer, revocations and
+/// grants travel through it. Null settings mean the in-memory cache alone (the embedded default).
 /// </summary>
-public sealed record SharedCacheSettings
+public sealed record RedisSettings
 {
     /// <summary>A StackExchange.Redis configuration string (hosts, Sentinel service name, TLS…). Never logged: it may hold a password.</summary>
     public required string Configuration { get; init; }
