@@ -46,6 +46,40 @@ internal static class FolderDependencies
         [.. graph.SelectMany(pair => pair.Value.Where(to => string.CompareOrdinal(pair.Key, to) < 0 && graph.TryGetValue(to, out var back) && back.Contains(pair.Key))
             .Select(to => $"{pair.Key} <-> {to}"))];
 
+    /// <summary>A cycle of any length (A → B → … → A), as "A -> B -> A", or null when the graph is acyclic.</summary>
+    public static string? AnyCycle(SortedDictionary<string, SortedSet<string>> graph)
+    {
+        var state = new Dictionary<string, int>(StringComparer.Ordinal);
+        var path = new List<string>();
+        string? Visit(string node)
+        {
+            state[node] = 1;
+            path.Add(node);
+            foreach (var next in graph.GetValueOrDefault(node) ?? [])
+            {
+                if (state.GetValueOrDefault(next) == 1)
+                {
+                    return string.Join(" -> ", path.SkipWhile(n => n != next).Append(next));
+                }
+                if (state.GetValueOrDefault(next) == 0 && Visit(next) is { } found)
+                {
+                    return found;
+                }
+            }
+            path.RemoveAt(path.Count - 1);
+            state[node] = 2;
+            return null;
+        }
+        foreach (var node in graph.Keys)
+        {
+            if (state.GetValueOrDefault(node) == 0 && Visit(node) is { } cycle)
+            {
+                return cycle;
+            }
+        }
+        return null;
+    }
+
     private static string? Folder(Type type, string root)
     {
         while (type.DeclaringType is { } outer)
