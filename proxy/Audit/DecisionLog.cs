@@ -189,6 +189,10 @@ public sealed partial class DecisionLog : IAsyncDisposable
         DecisionRecord.WriteOrNull(json, "traceId", record.TraceId);
         DecisionRecord.WriteOrNull(json, "listener", record.Listener);
         DecisionRecord.WriteOrNull(json, "identity", record.Identity);
+        if (record.Attestation is not null)
+        {
+            json.WriteString("attestation", record.Attestation);
+        }
         DecisionRecord.WriteOrNull(json, "route", record.Route);
         DecisionRecord.WriteOrNull(json, "method", record.Method);
         DecisionRecord.WriteOrNull(json, "pathTemplate", record.PathTemplate);

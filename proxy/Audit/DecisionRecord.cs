@@ -27,6 +27,9 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>The caller's SPIFFE ID, or null when it could not be established.</summary>
     public string? Identity { get; set; }
 
+    /// <summary>How the caller was attested (<c>x509-svid</c>, ...), or null when it was not.</summary>
+    public string? Attestation { get; set; }
+
     public string? Route { get; set; }
 
     public string? Method { get; set; }

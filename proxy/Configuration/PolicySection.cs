@@ -10,7 +10,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>identities</c> and <c>policies</c> into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
@@ -50,7 +50,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -144,7 +144,24 @@ internal static class PolicySection
                 errors.Add(item.Path + ":requireGrant", "applies to allow rules only", "remove requireGrant from this deny rule (a deny rule always applies)");
                 requireGrant = false;
             }
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant));
+            FrozenSet<AttestationKind>? attestedBy = null;
+            if (item.GetSection("attestedBy").Exists())
+            {
+                var kinds = new List<AttestationKind>();
+                foreach (var entry in ConfigSections.Items(item.GetSection("attestedBy")))
+                {
+                    if (AttestationKinds.TryParse(entry.Value?.Trim(), out var kind))
+                    {
+                        kinds.Add(kind);
+                    }
+                    else
+                    {
+                        errors.Add(entry.Path, $"'{entry.Value}' is not an attestation kind", $"use {string.Join(", ", AttestationKinds.Names)} (how the caller proved its identity)");
+                    }
+                }
+                attestedBy = kinds.ToFrozenSet();
+            }
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -172,9 +189,9 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant) in pending)
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant));
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy));
         }
         var model = new PolicyModel(rules);
         foreach (var route in routeIds)

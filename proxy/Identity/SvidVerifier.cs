@@ -72,7 +72,12 @@ public static class SvidVerifier
             return SvidVerification.Refused(RefusalCatalog.ChainUntrusted.Reason, $"the certificate does not chain to the bundle of '{id.TrustDomain}' ({chainProblem})");
         }
 
-        return SvidVerification.Verified(new WorkloadIdentity(id, notAfter));
+        return SvidVerification.Verified(new WorkloadIdentity(id, notAfter, AttestationKind.X509Svid, new Dictionary<string, string>
+        {
+            ["issuer"] = leaf.Issuer,
+            ["serialNumber"] = leaf.SerialNumber,
+            ["notAfter"] = notAfter.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        }));
     }
 
     private static SvidVerification? CheckLeafExtensions(X509Certificate2 leaf)

@@ -24,7 +24,7 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialI
     private RequestTransformContext? _context;
 
     /// <summary>What a read the request makes besides its own path is decided against.</summary>
-    public sealed record PolicyView(PolicyModel Policy, SpiffeId Caller, string RouteId, GrantSet? Grants, DateTimeOffset Now);
+    public sealed record PolicyView(PolicyModel Policy, WorkloadIdentity Caller, string RouteId, GrantSet? Grants, DateTimeOffset Now);
 
     public IPreparedInjection Prepared => prepared;
 

@@ -69,6 +69,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
                 return;
             }
             record.Identity = verification.Identity.SpiffeId.Value;
+            record.Attestation = AttestationKinds.Name(verification.Identity.Kind);
 
             var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
             if (PathGuard.Check(rawTarget) is { } refusal)

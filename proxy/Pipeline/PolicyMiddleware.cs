@@ -35,7 +35,7 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
-        var decision = config.Policy.Decide(identity.SpiffeId, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
+        var decision = config.Policy.Decide(identity, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         if (activity is not null)
         {

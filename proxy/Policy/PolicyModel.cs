@@ -60,8 +60,16 @@ public sealed class PolicyModel
 
     public IReadOnlyList<PolicyRule> Rules { get; }
 
+    /// <summary>Decides for a caller as its attestor named it (SPIFFE ID and how it was attested).</summary>
+    public Decision Decide(WorkloadIdentity caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return Decide(caller.SpiffeId, routeId, method, path, now, grants, caller.Kind);
+    }
+
     /// <param name="grants">The live grants (rules with <c>requireGrant</c> allow only with one); null means none.</param>
-    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null)
+    /// <param name="attestation">How the caller was attested (rules with <c>attestedBy</c> apply only to those kinds).</param>
+    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null, AttestationKind attestation = AttestationKind.X509Svid)
     {
         ArgumentNullException.ThrowIfNull(caller);
         if (!_routes.TryGetValue(routeId, out var route))
@@ -70,7 +78,7 @@ public sealed class PolicyModel
         }
 
         // Explicit deny beats allow: look for an applying deny rule first.
-        var request = new RequestFacts(caller, routeId, method, path, now, grants);
+        var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation);
         var found = route.Find(in request, deny: true, out _, out _);
         if (found is not null)
         {
@@ -151,7 +159,7 @@ public sealed class PolicyModel
                 {
                     continue;
                 }
-                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now);
+                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation);
                 if (mismatch is null)
                 {
                     if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller.Value, request.RouteId, request.Now)))

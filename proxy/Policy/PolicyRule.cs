@@ -7,8 +7,9 @@ namespace SecretlessProxy.Policy;
 public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
-        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false)
+        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null)
     {
+        AttestedBy = attestedBy;
         RequireGrant = requireGrant;
         Name = name;
         Index = index;
@@ -45,6 +46,9 @@ public sealed class PolicyRule
     /// <summary>Null means always.</summary>
     public Schedule? Schedule { get; }
 
+    /// <summary>How the caller must have been attested for the rule to apply; null means any way.</summary>
+    public FrozenSet<AttestationKind>? AttestedBy { get; }
+
     /// <summary>The decision this rule makes when it applies (allocated once).</summary>
     public Decision Decision { get; }
 
@@ -56,11 +60,15 @@ public sealed class PolicyRule
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
-    public string? Mismatch(string method, string path, DateTimeOffset now)
+    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid)
     {
+        if (AttestedBy is not null && !AttestedBy.Contains(attestation))
+        {
+            return "attestation (the rule names " + string.Join(", ", AttestedBy.Select(AttestationKinds.Name)) + ")";
+        }
         if (Methods is null)
         {
             // TRACE reflects the request (with the injected credential) and CONNECT opens a tunnel: an allow rule

@@ -49,11 +49,12 @@ public sealed class AuditTrailTests : IDisposable
 
         var allow = await CallAsync(proxy, client, "/allowed/orders/12345?account=acct-99887", HttpStatusCode.OK);
         Assert.Equal(
-            ["time", "kind", "requestId", "traceId", "listener", "identity", "route", "method", "pathTemplate", "rule", "outcome", "reason",
+            ["time", "kind", "requestId", "traceId", "listener", "identity", "attestation", "route", "method", "pathTemplate", "rule", "outcome", "reason",
              "credential", "credentialProvider", "credentialStatic", "credentialSource", "credentialExpiresAt", "status", "upstreamStatus", "upstreamLatencyMs", "durationMs"],
             Names(allow));
         Assert.Equal("mtls", allow.GetProperty("listener").GetString());
         Assert.Equal(TestPki.PaymentsId, allow.GetProperty("identity").GetString());
+        Assert.Equal("x509-svid", allow.GetProperty("attestation").GetString());
         Assert.Equal("allowed", allow.GetProperty("route").GetString());
         Assert.Equal("GET", allow.GetProperty("method").GetString());
         Assert.Equal("/allowed/{**rest}", allow.GetProperty("pathTemplate").GetString());
@@ -75,7 +76,7 @@ public sealed class AuditTrailTests : IDisposable
 
         var deny = await CallAsync(proxy, client, "/denied/x", HttpStatusCode.Forbidden);
         Assert.Equal(
-            ["time", "kind", "requestId", "traceId", "listener", "identity", "route", "method", "pathTemplate", "rule", "outcome", "reason", "credential", "status", "durationMs"],
+            ["time", "kind", "requestId", "traceId", "listener", "identity", "attestation", "route", "method", "pathTemplate", "rule", "outcome", "reason", "credential", "status", "durationMs"],
             Names(deny));
         Assert.Equal("deny", deny.GetProperty("outcome").GetString());
         Assert.Equal("no_rule_matched", deny.GetProperty("reason").GetString());

@@ -236,6 +236,22 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Attested_by_takes_the_known_attestation_kinds_only()
+    {
+        var valid = await CompileAsync(ValidYaml.Replace("    methods: [GET]\n", "    methods: [GET]\n    attestedBy: [x509-svid, unix-peer]\n", StringComparison.Ordinal));
+        Assert.Empty(valid.Errors);
+        var rule = valid.Config!.Policy.Rules.Single();
+        Assert.Equal([SecretlessProxy.Identity.AttestationKind.X509Svid, SecretlessProxy.Identity.AttestationKind.UnixPeer], rule.AttestedBy!.Order());
+        valid.Config.Dispose();
+
+        var broken = await CompileAsync(ValidYaml.Replace("    methods: [GET]\n", "    methods: [GET]\n    attestedBy: [x509, kerberos]\n", StringComparison.Ordinal));
+        var text = string.Join("\n", broken.Errors);
+        Assert.Contains("policies[0].attestedBy[0]: 'x509' is not an attestation kind", text, StringComparison.Ordinal);
+        Assert.Contains("'kerberos' is not an attestation kind", text, StringComparison.Ordinal);
+        Assert.Contains("jwt, loopback, unix-peer, x509-svid", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Jwt_provider_validates_its_keys()
     {
         await File.WriteAllTextAsync(Path.Combine(_dir, "not-a-key.pem"), "hello");

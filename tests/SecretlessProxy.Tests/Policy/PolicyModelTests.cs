@@ -178,4 +178,16 @@ public sealed class PolicyModelTests
         Assert.False(model.RestrictsMethods("open"));
         Assert.False(model.RestrictsMethods("unknown"));
     }
+
+    [Fact]
+    public void A_rule_that_names_attestation_kinds_applies_only_to_callers_attested_that_way()
+    {
+        var rule = new PolicyRule("sockets-only", 0, false, [SpiffeIdPattern.TryParse(Api.Value, out var pattern, out _) ? pattern : throw new ArgumentException(Api.Value)], ["github"], null, null, null,
+            attestedBy: new[] { AttestationKind.UnixPeer }.ToFrozenSet());
+        var model = new PolicyModel([rule]);
+        var overTls = model.Decide(new WorkloadIdentity(Api, Monday10Utc.AddHours(1)), "github", "GET", "/github/x", Monday10Utc);
+        Assert.False(overTls.IsAllowed);
+        Assert.Contains("attestation (the rule names unix-peer)", overTls.Detail, StringComparison.Ordinal);
+        Assert.True(model.Decide(new WorkloadIdentity(Api, Monday10Utc.AddHours(1), AttestationKind.UnixPeer), "github", "GET", "/github/x", Monday10Utc).IsAllowed);
+    }
 }
