@@ -92,6 +92,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Redis.RedisConnection>();
         builder.Services.AddSingleton<SharedCredentialStore>();
         builder.Services.AddSingleton<CredentialBroker>();
+        builder.Services.AddSingleton<Decisions.AccessDecider>();
         if (options.Tracing is { } tracing)
         {
             Telemetry.Tracing.Add(builder.Services, tracing);

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Primitives;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
-using SecretlessProxy.Credentials;
+using SecretlessProxy.Decisions;
 using SecretlessProxy.Injection;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Refusals;
@@ -16,7 +16,7 @@ namespace SecretlessProxy.Pipeline;
 /// Strips credentials and forwarding headers the client sent, obtains the route's credential and prepares its
 /// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted.
 /// </summary>
-internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, CredentialBroker broker, Grants.GrantService grants, BodyBufferBudget bodyBudget, ILogger<CredentialMiddleware> logger)
+internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, Grants.GrantService grants, BodyBufferBudget bodyBudget, ILogger<CredentialMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -32,40 +32,23 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
             return;
         }
 
-        record.Credential = binding.Name;
-        record.CredentialProvider = binding.ProviderName;
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
+        var obtained = await decider.CredentialAsync(binding, identity, routeId, record, context.RequestAborted);
+        if (obtained.Credential is not { } credential)
+        {
+            await Problem.WriteAsync(context, obtained.Refusal!, obtained.Detail!, route: routeId, credential: binding.Name);
+            return;
+        }
         IPreparedInjection prepared;
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var activity = Telemetry.Tracing.Source.StartActivity("secretless.credential");
-        activity?.SetTag("secretless.credential", binding.Name);
-        activity?.SetTag("secretless.provider", binding.ProviderName);
         try
         {
-            var credential = await broker.GetAsync(binding,
-                new CredentialRequest(binding.Name, routeId, identity.SpiffeId.Value), context.RequestAborted, record);
-            record.CredentialStatic = credential.IsStatic;
             prepared = binding.Injector.Prepare(credential);
-        }
-        catch (CredentialUnavailableException ex)
-        {
-            await RefuseAsync(context, ex.IsOutage ? RefusalCatalog.IssuerUnavailable : RefusalCatalog.CredentialUnavailable, binding.Name, ex.Reason, routeId);
-            return;
         }
         catch (CredentialInjectionException ex)
         {
-            await RefuseAsync(context, RefusalCatalog.CredentialInvalid, binding.Name, ex.Reason, routeId);
+            var refused = decider.Refuse(RefusalCatalog.CredentialInvalid, binding.Name, ex.Reason, routeId);
+            await Problem.WriteAsync(context, refused.Refusal!, refused.Detail!, route: routeId, credential: binding.Name);
             return;
-        }
-        finally
-        {
-            record.CredentialTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
-            if (activity is not null)
-            {
-                activity.SetTag("secretless.source", DecisionRecord.SourceName(record.CredentialSource));
-                activity.SetTag("secretless.outcome", record.Outcome == DecisionRecord.Error ? "error" : "ok");
-                activity.Dispose();
-            }
         }
         string? payloadSha256 = null;
         if (binding.Injector.PayloadHashLimit > 0)
@@ -118,14 +101,6 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
     }
 
     private static bool IsBodyless(string method) => HttpMethods.IsHead(method);
-
-    private async Task RefuseAsync(HttpContext context, Refusal refusal, string credential, string detail, string routeId)
-    {
-        Log.CredentialFailed(logger, credential, routeId, detail);
-        await Problem.WriteAsync(context, refusal,
-            $"the proxy could not obtain credential '{credential}' for route '{routeId}' ({detail}); the upstream was not called",
-            route: routeId, credential: credential);
-    }
 
     /// <summary>
     /// Removes what a client must not be able to send upstream: its own Authorization and Proxy-Authorization,
@@ -182,9 +157,6 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Credential {Credential} unavailable for route {Route}: {Reason}")]
-        public static partial void CredentialFailed(ILogger logger, string credential, string route, string reason);
-
         [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Route {Route}: the upstream's response carried the injected credential; {Count} cop(ies) masked in the {Where}")]
         public static partial void Redacted(ILogger logger, string route, int count, string where);
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
+using SecretlessProxy.Decisions;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Model;
@@ -14,7 +15,7 @@ namespace SecretlessProxy.Pipeline;
 /// the request's config snapshot is the one YARP's route came from (a reload may have swapped them between
 /// entry and routing), so route, policy and credential all come from one config.
 /// </summary>
-internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, Grants.GrantService grants, TimeProvider time, ILogger<PolicyMiddleware> logger)
+internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, ILogger<PolicyMiddleware> logger)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -33,38 +34,20 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
                 $"route '{routeId}' was reloaded twice while this call was being routed; it was not forwarded, try again", route: routeId);
         }
 
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
-        var decision = config.Policy.Decide(identity, routeId, context.Request.Method, context.Request.Path.Value!, time.GetUtcNow(), grants.Current);
-        record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
-        if (activity is not null)
+        var outcome = decider.Decide(config, identity, new AccessRequest(routeId, context.Request.Method, context.Request.Path.Value!), record);
+        if (!outcome.IsAllowed)
         {
-            activity.SetTag("secretless.route", routeId);
-            activity.SetTag("secretless.rule", decision.Rule?.Name);
-            activity.SetTag("secretless.outcome", decision.IsAllowed ? DecisionRecord.Allow : DecisionRecord.Deny);
-            activity.SetTag("secretless.reason", decision.Reason);
-            activity.Dispose();
+            return Problem.WriteAsync(context, outcome.Refusal!, outcome.Detail!, identity: identity.SpiffeId.Value, route: routeId, rule: outcome.Decision.Rule?.Name);
         }
-        record.Rule = decision.Rule?.Name;
-        record.Reason = decision.Reason;
-        if (decision.IsAllowed)
+        if (context.Request.QueryString.HasValue && config.Policy.RestrictsMethods(routeId) && HasMethodOverride(context.Request.Query))
         {
-            if (context.Request.QueryString.HasValue && config.Policy.RestrictsMethods(routeId) && HasMethodOverride(context.Request.Query))
-            {
-                record.PolicyOutcome = DecisionRecord.Deny;
-                Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", RefusalCatalog.MethodOverride.Reason);
-                return Problem.WriteAsync(context, RefusalCatalog.MethodOverride,
-                    $"the query carries a '_method' override, and the rules of route '{routeId}' allow only some methods: an upstream that honours it would run a method the policy did not decide; the call was not forwarded",
-                    identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
-            }
-            record.Outcome = record.PolicyOutcome = DecisionRecord.Allow;
-            return next(context);
+            record.PolicyOutcome = DecisionRecord.Deny;
+            Log.MethodOverrideRefused(logger, identity.SpiffeId.Value, routeId, context.Request.Method);
+            return Problem.WriteAsync(context, RefusalCatalog.MethodOverride,
+                $"the query carries a '_method' override, and the rules of route '{routeId}' allow only some methods: an upstream that honours it would run a method the policy did not decide; the call was not forwarded",
+                identity: identity.SpiffeId.Value, route: routeId, rule: outcome.Decision.Rule?.Name);
         }
-        record.PolicyOutcome = DecisionRecord.Deny;
-        Log.Denied(logger, identity.SpiffeId.Value, routeId, context.Request.Method, decision.Rule?.Name ?? "(none)", decision.Reason);
-        return Problem.WriteAsync(context, RefusalCatalog.Get(decision.Reason),
-            $"{decision.Detail}; the call from '{identity.SpiffeId.Value}' to route '{routeId}' was not forwarded",
-            identity: identity.SpiffeId.Value, route: routeId, rule: decision.Rule?.Name);
+        return next(context);
     }
 
     /// <summary>
@@ -104,8 +87,8 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Denied {Identity} on route {Route} ({Method}): rule {Rule}, reason {Reason}")]
-        public static partial void Denied(ILogger logger, string identity, string route, string method, string rule, string reason);
+        [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "Denied {Identity} on route {Route} ({Method}): a _method override on a route whose rules restrict methods")]
+        public static partial void MethodOverrideRefused(ILogger logger, string identity, string route, string method);
 
         [LoggerMessage(EventId = 2102, Level = LogLevel.Debug, Message = "Route {Route} was matched from the config on the other side of a reload; the request uses that config throughout")]
         public static partial void SnapshotSwitched(ILogger logger, string route);

@@ -1,0 +1,101 @@
+using Microsoft.Extensions.Logging;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Audit;
+using SecretlessProxy.Configuration;
+using SecretlessProxy.Credentials;
+using SecretlessProxy.Grants;
+using SecretlessProxy.Identity;
+using SecretlessProxy.Refusals;
+
+namespace SecretlessProxy.Decisions;
+
+/// <summary>
+/// The protocol-neutral decision core: identity + what is asked + time + grants → decision (recorded on the
+/// request's decision record), then → the credential. Every front-end (the HTTP pipeline today; database listeners,
+/// tunnels and MCP routes next) calls it with its own identity, request description and snapshot of the config,
+/// and answers a refusal in its own protocol from the catalog entry it gets back.
+/// </summary>
+public sealed partial class AccessDecider(GrantService grants, CredentialBroker broker, TimeProvider time, ILogger<AccessDecider> logger)
+{
+    /// <summary>Decides by policy, records the rule and outcome, and logs a denial.</summary>
+    public AccessOutcome Decide(ProxyConfig config, WorkloadIdentity caller, in AccessRequest request, DecisionRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(record);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
+        var decision = config.Policy.Decide(caller, request.Route, request.Operation, request.Target, time.GetUtcNow(), grants.Current);
+        record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        if (activity is not null)
+        {
+            activity.SetTag("secretless.route", request.Route);
+            activity.SetTag("secretless.rule", decision.Rule?.Name);
+            activity.SetTag("secretless.outcome", decision.IsAllowed ? DecisionRecord.Allow : DecisionRecord.Deny);
+            activity.SetTag("secretless.reason", decision.Reason);
+            activity.Dispose();
+        }
+        record.Rule = decision.Rule?.Name;
+        record.Reason = decision.Reason;
+        if (decision.IsAllowed)
+        {
+            record.Outcome = record.PolicyOutcome = DecisionRecord.Allow;
+            return new AccessOutcome(decision, null, null);
+        }
+        record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+        Log.Denied(logger, caller.SpiffeId.Value, request.Route, request.Operation, decision.Rule?.Name ?? "(none)", decision.Reason);
+        return new AccessOutcome(decision, RefusalCatalog.Get(decision.Reason),
+            $"{decision.Detail}; the call from '{caller.SpiffeId.Value}' to route '{request.Route}' was not forwarded");
+    }
+
+    /// <summary>Obtains the credential for the call (cached, fetched once, refreshed ahead), recording where it came from.</summary>
+    public async ValueTask<CredentialOutcome> CredentialAsync(CredentialBinding binding, WorkloadIdentity caller, string route, DecisionRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(record);
+        record.Credential = binding.Name;
+        record.CredentialProvider = binding.ProviderName;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var activity = Telemetry.Tracing.Source.StartActivity("secretless.credential");
+        activity?.SetTag("secretless.credential", binding.Name);
+        activity?.SetTag("secretless.provider", binding.ProviderName);
+        try
+        {
+            var credential = await broker.GetAsync(binding, new CredentialRequest(binding.Name, route, caller.SpiffeId.Value), cancellationToken, record);
+            record.CredentialStatic = credential.IsStatic;
+            return new CredentialOutcome(credential, null, null);
+        }
+        catch (CredentialUnavailableException ex)
+        {
+            return Refuse(ex.IsOutage ? RefusalCatalog.IssuerUnavailable : RefusalCatalog.CredentialUnavailable, binding.Name, ex.Reason, route);
+        }
+        finally
+        {
+            record.CredentialTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+            if (activity is not null)
+            {
+                activity.SetTag("secretless.source", DecisionRecord.SourceName(record.CredentialSource));
+                activity.SetTag("secretless.outcome", record.Outcome == DecisionRecord.Error ? "error" : "ok");
+                activity.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A credential that could not be had or put on the call: logged here, answered by the front-end.</summary>
+    public CredentialOutcome Refuse(Refusal refusal, string credential, string reason, string route)
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        Log.CredentialFailed(logger, credential, route, reason);
+        return new CredentialOutcome(null, refusal, $"the proxy could not obtain credential '{credential}' for route '{route}' ({reason}); the upstream was not called");
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Denied {Identity} on route {Route} ({Method}): rule {Rule}, reason {Reason}")]
+        public static partial void Denied(ILogger logger, string identity, string route, string method, string rule, string reason);
+
+        [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Credential {Credential} unavailable for route {Route}: {Reason}")]
+        public static partial void CredentialFailed(ILogger logger, string credential, string route, string reason);
+    }
+}

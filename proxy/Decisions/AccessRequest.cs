@@ -1,0 +1,7 @@
+namespace SecretlessProxy.Decisions;
+
+/// <summary>
+/// What a caller asks for, whatever the protocol: the route (for a database listener, the database), the
+/// operation (an HTTP method; a database operation) and the target on it (a path; a table or statement class).
+/// </summary>
+public readonly record struct AccessRequest(string Route, string Operation, string Target);
