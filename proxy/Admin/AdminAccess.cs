@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Refusals;
 

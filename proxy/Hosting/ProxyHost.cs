@@ -292,61 +292,19 @@ public sealed partial class ProxyHost : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Per connection: the listener's current certificate and bundles (reloaded with the config), and a
-    /// client-certificate callback that verifies the X.509-SVID once and keeps the result on the connection.
-    /// The TLS layer accepts any certificate so the caller gets a 401 naming the reason instead of a bare
-    /// handshake failure; no request on an unverified connection is ever forwarded.
-    /// </summary>
+    /// <summary>Per connection: the listener's current certificate and bundles (reloaded with the config), attested by <see cref="X509SvidAttestor"/>.</summary>
     private static ValueTask<SslServerAuthenticationOptions> OnTlsConnection(
         TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger, ProxyMetrics metrics)
     {
         var tls = manager.Current.Listener(startup.Name)?.Tls ?? startup.Tls!;
         var identity = new WorkloadIdentityFeature();
         context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
-        var chainPolicy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
-        chainPolicy.CustomTrustStore.AddRange(tls.Bundles.AllAuthorities);
         var connectionId = context.Connection.ConnectionId;
-        var options = new SslServerAuthenticationOptions
+        var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, Alpn(startup.Protocols), manager.Current, time, verification =>
         {
-            ServerCertificateContext = tls.Certificate,
-            ClientCertificateRequired = true,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            CertificateChainPolicy = chainPolicy,
-            ApplicationProtocols = Alpn(startup.Protocols),
-#pragma warning disable CA5359 // Deliberate: the TLS layer accepts the certificate; SvidVerifier decides, and an unverified connection only ever gets 401.
-            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-            {
-                var leaf = certificate as X509Certificate2 ?? (certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-                var verification = SvidVerifier.Verify(leaf, chain?.ChainPolicy.ExtraStore, tls.Bundles, time.GetUtcNow());
-                identity.Verification = verification;
-                identity.Checked = true;
-                if (verification.Identity is not null)
-                {
-                    // Kept so a long-lived connection is verified again when its SVID expires or the bundles change.
-                    identity.Leaf = leaf;
-                    identity.Bundles = tls.Bundles;
-                    identity.ConfirmedUnder = manager.Current;
-                    if (chain?.ChainPolicy.ExtraStore is { Count: > 0 } extra)
-                    {
-                        identity.Intermediates = [.. extra.Select(c => X509CertificateLoader.LoadCertificate(c.RawData))];
-                    }
-                }
-                if (verification.Identity is null)
-                {
-                    metrics.TlsFailed(startup.Name, verification.Reason!);
-                    Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);
-                }
-                return true;
-            },
-#pragma warning restore CA5359
-        };
+            metrics.TlsFailed(startup.Name, verification.Reason!);
+            Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);
+        });
         return ValueTask.FromResult(options);
     }
 

@@ -6,6 +6,7 @@ using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Decisions;
+using SecretlessProxy.Identity;
 using SecretlessProxy.Injection;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Refusals;

@@ -43,16 +43,13 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         try
         {
             var feature = context.Features.Get<IWorkloadIdentityFeature>();
-            var verification = feature?.Verification;
-            if (verification?.Identity is { } verified && feature is WorkloadIdentityFeature connection
-                && (!ReferenceEquals(connection.ConfirmedUnder, config) || record.Time >= verified.ExpiresAt))
+            var before = feature?.Verification.Identity;
+            var verification = X509SvidAttestor.Current(feature, config, config.Listener(listener.Name)?.Tls?.Bundles, record.Time, out var lapsed);
+            if (lapsed)
             {
-                verification = Reconfirm(connection, config, listener.Name, record.Time);
-                if (verification.Identity is null)
-                {
-                    // The caller must handshake again with a valid SVID (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
-                    context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
-                }
+                Log.SvidNoLongerValid(logger, listener.Name, before!.SpiffeId.Value, verification.Reason!, verification.Detail!);
+                // The caller must handshake again with a valid SVID (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
+                context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
             }
             var activity = Telemetry.Tracing.Source.StartActivity("secretless.identity");
             if (activity is not null)
@@ -120,30 +117,6 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             await Problem.WriteAsync(context, RefusalCatalog.InternalError,
                 "the admin API failed to handle the call; the request id identifies it in the proxy's logs");
         }
-    }
-
-    /// <summary>
-    /// A connection outlives its SVID or the bundles it was verified against: verify its certificate again (at
-    /// most once per reload, or once when it expires). Unchanged bundles only confirm the earlier result.
-    /// </summary>
-    private SvidVerification Reconfirm(WorkloadIdentityFeature connection, Configuration.ProxyConfig config, string listenerName, DateTimeOffset now)
-    {
-        var bundles = config.Listener(listenerName)?.Tls?.Bundles;
-        var identity = connection.Verification.Identity!;
-        if (bundles is not null && connection.Bundles is not null && now < identity.ExpiresAt && bundles.Fingerprint == connection.Bundles.Fingerprint)
-        {
-            connection.ConfirmedUnder = config;
-            return connection.Verification;
-        }
-        var verification = SvidVerifier.Verify(connection.Leaf, connection.Intermediates, bundles ?? TrustBundleSet.Empty, now);
-        connection.Verification = verification;
-        connection.Bundles = bundles;
-        connection.ConfirmedUnder = config;
-        if (verification.Identity is null)
-        {
-            Log.SvidNoLongerValid(logger, listenerName, identity.SpiffeId.Value, verification.Reason!, verification.Detail!);
-        }
-        return verification;
     }
 
     private static partial class Log

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SecretlessProxy.Audit;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Decisions;
+using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Refusals;
 using Yarp.ReverseProxy.Model;

@@ -1,12 +1,13 @@
 using System.Security.Cryptography.X509Certificates;
-using SecretlessProxy.Identity;
 using SecretlessProxy.Refusals;
 
-namespace SecretlessProxy.Listeners;
+namespace SecretlessProxy.Identity;
 
-internal sealed class WorkloadIdentityFeature : IWorkloadIdentityFeature
+/// <summary>What the X.509-SVID attestor keeps on a TLS connection: the verification and what it needs to verify again.</summary>
+public sealed class WorkloadIdentityFeature : IWorkloadIdentityFeature
 {
-    private static readonly SvidVerification NoCertificate =
+    /// <summary>The verification of a connection that presented no certificate.</summary>
+    public static readonly SvidVerification NoCertificate =
         SvidVerification.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
 
     public SvidVerification Verification { get; set; } = NoCertificate;

@@ -1,6 +1,5 @@
-using SecretlessProxy.Identity;
 
-namespace SecretlessProxy.Listeners;
+namespace SecretlessProxy.Identity;
 
 /// <summary>
 /// The caller's verified identity, computed once at the TLS handshake and kept on the connection's features.
