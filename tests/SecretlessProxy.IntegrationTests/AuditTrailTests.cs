@@ -112,12 +112,13 @@ public sealed class AuditTrailTests : IDisposable
 
         // Past the refresh point (10% of 10 s) a call is served from memory and triggers a background refresh.
         JsonElement refreshed = default;
-        for (var i = 0; i < 100 && refreshed.ValueKind == JsonValueKind.Undefined; i++)
+        var i = 0;
+        await Eventually.Until(async () =>
         {
-            await Task.Delay(200);
-            await CallAsync(proxy, client, $"/minted/r{i}", HttpStatusCode.OK);
+            await CallAsync(proxy, client, $"/minted/r{i++}", HttpStatusCode.OK);
             refreshed = proxy.Decisions.Events(AuditEvents.CredentialRefreshed).FirstOrDefault(r => r.GetProperty("credential").GetString() == "minted");
-        }
+            return refreshed.ValueKind != JsonValueKind.Undefined;
+        }, "a call past the refresh point refreshes 'minted'");
         Assert.Equal(JsonValueKind.Object, refreshed.ValueKind);
         Assert.Equal(TestPki.PaymentsId, refreshed.GetProperty("workload").GetString());
         Assert.True(refreshed.GetProperty("expiresAt").GetDateTimeOffset() > expiresAt);
@@ -182,10 +183,7 @@ public sealed class AuditTrailTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
         var written = proxy.Host.Services.GetRequiredService<DecisionLog>();
-        for (var i = 0; i < 200 && written.Written < 41; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => written.Written >= 41, "every record is written", lastSeen: () => $"{written.Written} written");
         Assert.True(File.Exists(log) && File.Exists(log + ".1") && File.Exists(log + ".2"));
         Assert.False(File.Exists(log + ".3"));
         foreach (var file in new[] { log, log + ".1", log + ".2" })

@@ -79,13 +79,14 @@ public sealed class HotReloadTests : IDisposable
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/one"));
         await File.WriteAllTextAsync(proxy.TokenPath, "second-token-longer\n");
         string? seen = null;
-        for (var i = 0; i < 100 && seen != "Bearer second-token-longer"; i++)
+        var i = 0;
+        await Eventually.Until(async () =>
         {
-            await Task.Delay(50);
-            var path = $"/allowed/two-{i}";
+            var path = $"/allowed/two-{i++}";
             await client.GetAsync(new Uri(proxy.ProxyUri, path));
             seen = proxy.Upstream.Requests.Single(r => r.PathAndQuery == path).Headers["Authorization"];
-        }
+            return seen == "Bearer second-token-longer";
+        }, "the changed secret file is injected", lastSeen: () => $"last injected: {seen}");
         Assert.Equal("Bearer first-token", proxy.Upstream.Requests.Single(r => r.PathAndQuery == "/allowed/one").Headers["Authorization"]);
         Assert.Equal("Bearer second-token-longer", seen);
     }
@@ -105,10 +106,7 @@ public sealed class HotReloadTests : IDisposable
         // ...until the bundle file is replaced with the unknown CA.
         var generation = proxy.Host.Config.Generation;
         await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "other.org.pem"), _pki.UnknownCa.Certificate.ExportCertificatePem());
-        for (var i = 0; i < 100 && proxy.Host.Config.Generation == generation; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => proxy.Host.Config.Generation != generation, "the bundle change is picked up");
         Assert.True(proxy.Host.Config.Generation > generation, "the bundle change was not picked up");
         using var fresh = _pki.Client(svid);
         var accepted = await fresh.GetAsync(new Uri(proxy.ProxyUri, "/allowed/x"));

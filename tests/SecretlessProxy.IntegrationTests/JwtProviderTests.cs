@@ -103,10 +103,7 @@ public sealed class JwtProviderTests : IDisposable
             await File.WriteAllTextAsync(temp, next.ExportPkcs8PrivateKeyPem());
             File.Move(temp, Path.Combine(_pki.Directory, file), overwrite: true);
         }
-        for (var i = 0; i < 200 && proxy.Host.Config.Generation == generation; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => proxy.Host.Config.Generation != generation, "the proxy reloads after the key file changed");
         Assert.True(proxy.Host.Config.Generation > generation, "the proxy did not reload after the key file changed");
         var after = new JsonWebKeySet(await admin.GetStringAsync(new Uri(proxy.AdminUri, "/.well-known/jwks.json")));
         var added = Assert.Single(after.Keys, k => before.Keys.All(b => b.Kid != k.Kid));

@@ -46,10 +46,7 @@ public sealed class ListenerTests : IDisposable
         using var replacement = _pki.ServerCa.IssueServer(["localhost"], [IPAddress.Loopback], TimeSpan.FromDays(1));
         var generation = proxy.Host.Config.Generation;
         DevCertificateAuthority.WritePem(replacement, Path.Combine(_pki.Directory, "server.pem"), Path.Combine(_pki.Directory, "server.key"));
-        for (var i = 0; i < 100 && proxy.Host.Config.Generation == generation; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => proxy.Host.Config.Generation != generation, "the new server certificate is loaded");
         var after = await ServedCertificateAsync(proxy.ProxyUri, svid);
         Assert.NotEqual(before, after);
         Assert.Equal(replacement.GetCertHashString(), after);
@@ -63,10 +60,7 @@ public sealed class ListenerTests : IDisposable
         var before = await ServedCertificateAsync(proxy.ProxyUri, svid);
         var refusals = proxy.Host.Config.Refusals;
         await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "server.pem"), "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
-        for (var i = 0; i < 100 && proxy.Host.Config.Refusals == refusals; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => proxy.Host.Config.Refusals != refusals, "the broken server certificate is refused");
         Assert.True(proxy.Host.Config.Refusals > refusals);
         Assert.Contains(proxy.Host.Config.LastRefusal, e => e.KeyPath == "listeners[0].certificate.cert");
         Assert.Equal(before, await ServedCertificateAsync(proxy.ProxyUri, svid));
@@ -91,13 +85,13 @@ public sealed class ListenerTests : IDisposable
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/to-file"));
         await client.GetAsync(new Uri(proxy.ProxyUri, "/denied/to-file"));
         List<JsonElement> records = [];
-        for (var i = 0; i < 100 && records.Count < 2; i++)
+        await Eventually.Until(() =>
         {
-            await Task.Delay(50);
             records = File.Exists(file)
                 ? File.ReadAllLines(file).Select(l => JsonDocument.Parse(l).RootElement.Clone()).Where(r => r.GetProperty("kind").GetString() == "decision").ToList()
                 : [];
-        }
+            return records.Count >= 2;
+        }, "both decision records are in the file", lastSeen: () => $"{records.Count} so far");
         Assert.Equal(["allow", "deny"], records.Select(r => r.GetProperty("outcome").GetString()));
         Assert.Empty(proxy.Decisions.Text);
     }

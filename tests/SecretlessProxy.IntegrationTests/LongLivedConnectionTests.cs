@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -23,11 +24,17 @@ public sealed class LongLivedConnectionTests : IDisposable
     [Fact]
     public async Task A_connection_whose_svid_expired_is_refused_and_closed()
     {
-        await using var proxy = await ProxyUnderTest.StartAsync(_pki);
-        using var client = _pki.Client(_pki.ExampleCa.IssueSvid(TestPki.PaymentsId, TimeSpan.FromSeconds(3)));
+        // The proxy's clock is the test's: the SVID expires when the test moves time past it, not after a real wait.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, time: time);
+        using var svid = _pki.ExampleCa.IssueSvid(TestPki.PaymentsId, TimeSpan.FromMinutes(1));
+        using var client = _pki.Client(svid);
         Assert.Equal(HttpStatusCode.OK, (await GetAsync(client, new Uri(proxy.ProxyUri, "/allowed/fresh"))).Status);
+        // Still valid a moment before it expires: the same connection keeps serving.
+        time.Advance(new DateTimeOffset(svid.NotAfter.ToUniversalTime()) - time.GetUtcNow() - TimeSpan.FromSeconds(1));
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(client, new Uri(proxy.ProxyUri, "/allowed/almost"))).Status);
 
-        await Task.Delay(TimeSpan.FromSeconds(4));
+        time.Advance(TimeSpan.FromSeconds(2));
         var (status, reason, closes) = await GetAsync(client, new Uri(proxy.ProxyUri, "/allowed/stale"));
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Equal("certificate_expired", reason);

@@ -49,19 +49,10 @@ public sealed class RedisCacheTests : IAsyncLifetime
         var b = await ProxyUnderTest.StartAsync(_pki, u => Config(u, oidc, port, extraCredentialKeys), configName: "replica-b.yaml");
         if (redisPort is null)
         {
-            await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
+            await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
                 && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
         }
         return (a, b);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 20)
-    {
-        for (var i = 0; i < seconds * 20 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True(condition(), "timed out waiting until " + what);
     }
 
     private static string[] DataKeys(string scan) => scan
@@ -151,7 +142,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         using var admin = new HttpClient();
         using var revoked = await admin.PostAsync(new Uri(a.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
-        await WaitUntilAsync(() => b.Logs.Text.Contains("revoked by another replica", StringComparison.Ordinal), "replica B hears of the revocation");
+        await Eventually.Until(() => b.Logs.Text.Contains("revoked by another replica", StringComparison.Ordinal), "replica B hears of the revocation");
         // Lock keys are coordination, not credentials (they expire by themselves); no cached value may remain.
         Assert.Empty(DataKeys(await _redis.CliAsync("--scan", "--pattern", "secretless:*")));
 
@@ -174,7 +165,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         var config = (Uri u) => Config(u, oidc, _redis.Port).Replace("timeout: \"00:00:02\"", "timeout: \"00:00:30\"", StringComparison.Ordinal);
         await using var a = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-a.yaml");
         await using var b = await ProxyUnderTest.StartAsync(_pki, config, configName: "replica-b.yaml");
-        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
+        await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
             && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
         using var clientA = a.Client();
         using var clientB = b.Client();
@@ -185,7 +176,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         try
         {
             inFlight = clientA.GetAsync(new Uri(a.ProxyUri, "/allowed/in-flight"));
-            await WaitUntilAsync(() => _redis.CliAsync("--scan", "--pattern", "secretless:*").GetAwaiter().GetResult().Contains(":lock", StringComparison.Ordinal), "replica A holds the fetch lock");
+            await Eventually.Until(async () => (await _redis.CliAsync("--scan", "--pattern", "secretless:*")).Contains(":lock", StringComparison.Ordinal), "replica A holds the fetch lock");
             using var admin = new HttpClient();
             using var revoked = await admin.PostAsync(new Uri(b.AdminUri, "/credentials/oauth/revoke"), null);
             Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
@@ -199,7 +190,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
         Assert.Equal(1, await oidc.TokensIssuedAsync(1));
-        await WaitUntilAsync(() => a.Logs.Text.Contains("was revoked while it was being fetched", StringComparison.Ordinal), "replica A keeps the token out of Redis");
+        await Eventually.Until(() => a.Logs.Text.Contains("was revoked while it was being fetched", StringComparison.Ordinal), "replica A keeps the token out of Redis");
         Assert.Empty(DataKeys(await _redis.CliAsync("--scan", "--pattern", "secretless:*")));
 
         // B finds nothing in Redis and fetches a token issued after the revocation.
@@ -240,20 +231,20 @@ public sealed class RedisCacheTests : IAsyncLifetime
         }
         var loops = Task.WhenAll(LoopAsync(clientA, a, "a"), LoopAsync(clientB, b, "b"));
 
-        await Task.Delay(1500);
+        // Before the outage: both replicas serve, and the token they share is in Redis.
+        await Eventually.Until(async () => !a.Upstream.Requests.IsEmpty && !b.Upstream.Requests.IsEmpty
+            && (await _redis.CliAsync("--scan", "--pattern", "secretless:{oauth}:*")).Contains("shared", StringComparison.Ordinal), "both replicas serve with the token shared in Redis");
         await _redis.KillAsync();
-        await WaitUntilAsync(() => a.Logs.Text.Contains("Redis credential cache unavailable", StringComparison.Ordinal), "replica A notices Redis is gone");
-        // Longer than a token lifetime: fresh tokens must come from the provider while Redis is down.
+        await Eventually.Until(() => a.Logs.Text.Contains("Redis credential cache unavailable", StringComparison.Ordinal), "replica A notices Redis is gone");
+        // Longer than a token lifetime: fresh tokens must come from the provider while Redis is down. The tokens are
+        // the real server's and expire in real time, so this is a wait for the outage to last, not for a condition.
         var issuedBeforeRestart = oidc.TokensIssued;
         await Task.Delay(4500);
         Assert.True(oidc.TokensIssued > issuedBeforeRestart, "tokens were refreshed during the outage");
         await _redis.StartAgainAsync();
-        await WaitUntilAsync(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "replica A reconnects by itself");
+        await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "replica A reconnects by itself");
         // After the reconnect, refreshed tokens are written to Redis again.
-        for (var i = 0; i < 200 && !(await _redis.CliAsync("--scan", "--pattern", "secretless:{oauth}:*")).Contains("shared", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(async () => (await _redis.CliAsync("--scan", "--pattern", "secretless:{oauth}:*")).Contains("shared", StringComparison.Ordinal), "a refreshed token is in Redis again");
         await stop.CancelAsync();
         await loops;
 
@@ -301,10 +292,10 @@ public sealed class RedisCacheTests : IAsyncLifetime
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, oidc, _redis.Port));
         using var client = proxy.Client();
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/down"))).StatusCode);
-        await WaitUntilAsync(() => proxy.Logs.Text.Contains("Redis credential cache unavailable", StringComparison.Ordinal), "the proxy warns that Redis is down");
+        await Eventually.Until(() => proxy.Logs.Text.Contains("Redis credential cache unavailable", StringComparison.Ordinal), "the proxy warns that Redis is down");
 
         await _redis.StartAgainAsync();
-        await WaitUntilAsync(() => proxy.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "the proxy reconnects by itself", seconds: 30);
+        await Eventually.Until(() => proxy.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "the proxy reconnects by itself", TimeSpan.FromSeconds(30));
         using var admin = new HttpClient();
         await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/up"))).StatusCode);

@@ -43,18 +43,16 @@ public sealed class RedisGrantTests : IAsyncLifetime
     private static async Task WaitForStatusAsync(ProxyUnderTest proxy, HttpClient client, string path, HttpStatusCode expected)
     {
         var last = HttpStatusCode.OK;
-        for (var i = 0; i < 300; i++)
+        await Eventually.Until(async () =>
         {
             using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
             last = response.StatusCode;
-            if (last == expected)
-            {
-                return;
-            }
-            await Task.Delay(50);
-        }
-        Assert.Fail($"{proxy.ProxyUri}{path} still answers {(int)last}, expected {(int)expected}");
+            return last == expected;
+        }, $"{proxy.ProxyUri}{path} answers {(int)expected}", TimeSpan.FromSeconds(30), () => $"it still answers {(int)last}");
     }
+
+    private static Task WaitForRedisAsync(ProxyUnderTest proxy) =>
+        Eventually.Until(() => proxy.Host.Services.GetRequiredService<RedisConnection>().IsAvailable, $"the proxy on {proxy.ProxyUri} connects to Redis");
 
     [Fact]
     public async Task A_grant_approved_on_one_replica_opens_access_on_the_other_and_survives_restarts()
@@ -65,10 +63,7 @@ public sealed class RedisGrantTests : IAsyncLifetime
         using var runnerB = _pki.Client(_pki.Svid(Runner));
         foreach (var replica in new[] { a, b })
         {
-            for (var i = 0; i < 200 && !replica.Host.Services.GetRequiredService<RedisConnection>().IsAvailable; i++)
-            {
-                await Task.Delay(50);
-            }
+            await WaitForRedisAsync(replica);
         }
         Assert.Equal(HttpStatusCode.Forbidden, (await runnerB.GetAsync(new Uri(b.ProxyUri, "/deploy/before"))).StatusCode);
 
@@ -112,10 +107,7 @@ public sealed class RedisGrantTests : IAsyncLifetime
     {
         await using var proxy = await StartReplicaAsync("replica-forged");
         using var runner = _pki.Client(_pki.Svid(Runner));
-        for (var i = 0; i < 200 && !proxy.Host.Services.GetRequiredService<RedisConnection>().IsAvailable; i++)
-        {
-            await Task.Delay(50);
-        }
+        await WaitForRedisAsync(proxy);
 
         // Someone who can write to Redis adds a grant of their own: valid JSON, even a sensible window.
         var now = DateTimeOffset.UtcNow;

@@ -143,15 +143,14 @@ public sealed class TokenEndpointResilienceTests : IAsyncLifetime
         {
             await Task.Delay(TimeSpan.FromSeconds(10), context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
         };
-        using var provider = Provider(timeout: "00:00:00.300");
+        // Long enough per attempt that each one reaches the server even on a loaded 2-core machine (at 300 ms the
+        // third attempt sometimes timed out before its request was written), short against the server's 10 s.
+        using var provider = Provider(timeout: "00:00:01.500");
         var ex = await Assert.ThrowsAsync<CredentialUnavailableException>(async () => await provider.GetCredentialAsync(new CredentialRequest("api", "r", null), default));
         Assert.True(ex.IsOutage);
         Assert.Contains("timed out", ex.Reason, StringComparison.Ordinal);
         // The last attempt may reach the server a moment after the client gave up on it (a loaded machine).
-        for (var i = 0; i < 100 && Volatile.Read(ref _requests) < 3; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => Volatile.Read(ref _requests) >= 3, "the last attempt reaches the server", lastSeen: () => $"{Volatile.Read(ref _requests)} attempt(s) reached it");
         Assert.Equal(3, Volatile.Read(ref _requests));
     }
 

@@ -28,13 +28,14 @@ public sealed class AwsTestServer : IAsyncDisposable
     public IReadOnlyList<JsonElement> Issued => _lines.Where(l => l.StartsWith("issued ", StringComparison.Ordinal))
         .Select(l => JsonDocument.Parse(l["issued ".Length..]).RootElement).ToList();
 
-    /// <summary>Waits (up to 10 s) until at least <paramref name="atLeast"/> credentials were issued, then a little longer.</summary>
+    /// <summary>
+    /// Waits until at least <paramref name="atLeast"/> credentials were issued (failing when they are not), then a
+    /// little longer so an extra one would be seen too.
+    /// </summary>
     public async Task<IReadOnlyList<JsonElement>> IssuedAsync(int atLeast)
     {
-        for (var i = 0; i < 200 && Issued.Count < atLeast; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => Issued.Count >= atLeast, $"the STS has issued {atLeast} credential(s)", lastSeen: () => "output:\n" + Output);
+        // Not a condition to wait for: an extra issuance that was wrongly requested has no moment to wait for.
         await Task.Delay(200);
         return Issued;
     }

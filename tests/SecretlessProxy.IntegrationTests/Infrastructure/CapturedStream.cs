@@ -26,16 +26,10 @@ public sealed class CapturedStream : Stream
     /// <summary>Waits (up to 30 s) for a record that satisfies <paramref name="match"/>.</summary>
     public async Task<JsonElement> WaitForRecordAsync(Func<JsonElement, bool> match)
     {
-        for (var i = 0; i < 600; i++)
-        {
-            var found = Records().FirstOrDefault(record => Matches(match, record));
-            if (found.ValueKind != JsonValueKind.Undefined)
-            {
-                return found;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException("no matching audit record; records so far:\n" + Text);
+        JsonElement found = default;
+        await Eventually.Until(() => (found = Records().FirstOrDefault(record => Matches(match, record))).ValueKind != JsonValueKind.Undefined,
+            "a matching audit record is written", TimeSpan.FromSeconds(30), () => "records so far:\n" + Text);
+        return found;
     }
 
     /// <summary>Decision records only (lifecycle events have another <c>kind</c>).</summary>

@@ -27,15 +27,14 @@ public sealed class OidcServer : IAsyncDisposable
     public string Output => string.Join("\n", _lines);
 
     /// <summary>
-    /// The server's log arrives through a pipe, a moment after the HTTP answer: wait (up to 10 s) until at least
-    /// <paramref name="atLeast"/> tokens were issued, then a little longer so an extra one would be seen too.
+    /// The server's log arrives through a pipe, a moment after the HTTP answer: wait until at least
+    /// <paramref name="atLeast"/> tokens were issued (failing when they are not), then a little longer so an extra
+    /// one would be seen too.
     /// </summary>
     public async Task<int> TokensIssuedAsync(int atLeast)
     {
-        for (var i = 0; i < 200 && TokensIssued < atLeast; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Eventually.Until(() => TokensIssued >= atLeast, $"the OIDC server has issued {atLeast} token(s)", lastSeen: () => $"issued {TokensIssued}; output:\n{Output}");
+        // Not a condition to wait for: an extra token that was wrongly fetched has no moment to wait for.
         await Task.Delay(200);
         return TokensIssued;
     }

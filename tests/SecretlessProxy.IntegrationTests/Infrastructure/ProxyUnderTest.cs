@@ -83,7 +83,12 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         """;
 
     /// <param name="decisionOutput">Where the stdout sink writes instead of <see cref="Decisions"/> (a deliberately slow sink).</param>
-    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml", Stream? decisionOutput = null, SecretlessProxy.Telemetry.TracingSettings? tracing = null)
+    /// <param name="time">
+    /// The proxy's clock (a <c>FakeTimeProvider</c>, so a test moves time instead of sleeping); the system clock when null.
+    /// The proxy's timers run on it too: with a fake clock, config and secret files are only polled when the test
+    /// advances it, so <see cref="RewriteConfigAsync"/> needs the system clock.
+    /// </param>
+    public static async Task<ProxyUnderTest> StartAsync(TestPki pki, Func<Uri, string>? config = null, string? token = Canary, string configName = "config.yaml", Stream? decisionOutput = null, SecretlessProxy.Telemetry.TracingSettings? tracing = null, TimeProvider? time = null)
     {
         var upstream = await RecordingUpstream.StartAsync();
         var configPath = Path.Combine(pki.Directory, configName);
@@ -102,6 +107,7 @@ public sealed class ProxyUnderTest : IAsyncDisposable
             LogLevel = LogLevel.Debug,
             ConfigureLogging = logging => logging.AddProvider(logs),
             Tracing = tracing,
+            TimeProvider = time ?? TimeProvider.System,
         });
         return new ProxyUnderTest(pki, upstream, host, configPath, logs, decisions);
     }
@@ -116,19 +122,8 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         var temp = ConfigPath + ".tmp";
         await File.WriteAllTextAsync(temp, text);
         File.Move(temp, ConfigPath, overwrite: true);
-        for (var i = 0; i < 200; i++)
-        {
-            if (Host.Config.Generation > generation)
-            {
-                return true;
-            }
-            if (Host.Config.Refusals > refusals)
-            {
-                return false;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException("the proxy neither applied nor refused the new config");
+        await Eventually.Until(() => Host.Config.Generation > generation || Host.Config.Refusals > refusals, "the proxy applies or refuses the new config");
+        return Host.Config.Generation > generation;
     }
 
     public HttpClient Client(Version? version = null) => Pki.Client(Pki.Svid(), version);

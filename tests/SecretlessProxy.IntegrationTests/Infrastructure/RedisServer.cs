@@ -46,15 +46,7 @@ public sealed class RedisServer : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        for (var i = 0; i < 200; i++)
-        {
-            if ((await CliAsync("PING")).Trim() == "PONG")
-            {
-                return;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"redis-server did not start on port {Port}");
+        await Eventually.Until(async () => (await CliAsync("PING")).Trim() == "PONG", $"redis-server answers PING on port {Port}");
     }
 
     /// <summary>Kills the server at once (no shutdown save), as a crash would.</summary>

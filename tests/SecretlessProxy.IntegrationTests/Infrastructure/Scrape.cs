@@ -31,16 +31,12 @@ public static partial class Scrape
     public static async Task<string> WaitForAsync(ProxyUnderTest proxy, string name, string labels, Func<double, bool> condition)
     {
         var text = "";
-        for (var i = 0; i < 150; i++)
+        await Eventually.Until(async () =>
         {
             text = await MetricsAsync(proxy);
-            if (Value(text, name, labels) is { } value && condition(value))
-            {
-                return text;
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"{name}{{{labels}}} never met the condition; last scrape:\n{text}");
+            return Value(text, name, labels) is { } value && condition(value);
+        }, $"{name}{{{labels}}} meets the condition", lastSeen: () => "last scrape:\n" + text);
+        return text;
     }
 
     /// <summary>Metric family names in the exposition (from the # TYPE lines).</summary>

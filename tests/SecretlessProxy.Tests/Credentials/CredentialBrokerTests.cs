@@ -22,9 +22,13 @@ public sealed class CredentialBrokerTests
 
         public TaskCompletionSource? Gate { get; set; }
 
+        /// <summary>Completed when a call reaches the provider (a fetch is then in flight, held by <see cref="Gate"/>).</summary>
+        public TaskCompletionSource? Entered { get; set; }
+
         public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
         {
             var call = Interlocked.Increment(ref _calls);
+            Entered?.TrySetResult();
             if (Gate is not null)
             {
                 await Gate.Task;
@@ -48,24 +52,16 @@ public sealed class CredentialBrokerTests
         return (new CredentialBroker(_time, new SecretlessProxy.Credentials.Redis.SharedCredentialStore(new SecretlessProxy.Redis.RedisConnection(NullLogger<SecretlessProxy.Redis.RedisConnection>.Instance), NullLogger<SecretlessProxy.Credentials.Redis.SharedCredentialStore>.Instance), NullLogger<CredentialBroker>.Instance), binding, provider);
     }
 
-    private static async Task<string> EventuallyAsync(Func<Task<string>> get, string expected)
-    {
-        var value = await get();
-        for (var i = 0; i < 200 && value != expected; i++)
-        {
-            await Task.Delay(10);
-            value = await get();
-        }
-        return value;
-    }
-
     [Fact]
     public async Task Two_hundred_concurrent_misses_fetch_once()
     {
         var (broker, binding, provider) = Create();
         provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        provider.Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var calls = Enumerable.Range(0, 200).Select(_ => broker.GetAsync(binding, Request, default).AsTask()).ToList();
-        await Task.Delay(50);
+        // The fetch is in flight and held: every caller is still waiting for it.
+        await provider.Entered.Task.WaitAsync(Eventually.DefaultTimeout);
+        Assert.All(calls, c => Assert.False(c.IsCompleted));
         provider.Gate.SetResult();
         var credentials = await Task.WhenAll(calls);
         Assert.Equal(1, provider.Calls);
@@ -83,7 +79,9 @@ public sealed class CredentialBrokerTests
 
         _time.Advance(TimeSpan.FromMinutes(21)); // 85% of the hour: past the refresh point, before expiry
         Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
-        Assert.Equal("tok-2", await EventuallyAsync(async () => (await broker.GetAsync(binding, Request, default)).Secret.Reveal(), "tok-2"));
+        var served = "";
+        await Eventually.Until(async () => (served = (await broker.GetAsync(binding, Request, default)).Secret.Reveal()) == "tok-2", "the refreshed credential is served");
+        Assert.Equal("tok-2", served);
         Assert.Equal(2, provider.Calls);
     }
 
@@ -110,10 +108,7 @@ public sealed class CredentialBrokerTests
         _time.Advance(TimeSpan.FromMinutes(54)); // refresh due, refresh fails
         Assert.Equal("tok-1", (await broker.GetAsync(binding, Request, default)).Secret.Reveal());
         // The failed background refresh backs off: its next try is set a few seconds ahead.
-        for (var i = 0; i < 200 && binding.Cache.Current!.RefreshAt <= _time.GetUtcNow(); i++)
-        {
-            await Task.Delay(10);
-        }
+        await Eventually.Until(() => binding.Cache.Current!.RefreshAt > _time.GetUtcNow(), "the failed refresh sets its next try ahead");
         Assert.Equal(2, provider.Calls);
         Assert.True(binding.Cache.Current!.RefreshAt > _time.GetUtcNow());
         var callsWhileBackingOff = provider.Calls;
@@ -153,8 +148,9 @@ public sealed class CredentialBrokerTests
 
         provider.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         broker.RevokeLocal(binding);
+        provider.Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var inFlight = broker.GetAsync(binding, Request, default).AsTask(); // tok-3, issued "before" the next revocation
-        await Task.Delay(20);
+        await provider.Entered.Task.WaitAsync(Eventually.DefaultTimeout);
         broker.RevokeLocal(binding);
         provider.Gate.SetResult();
         Assert.Equal("tok-3", (await inFlight).Secret.Reveal());
@@ -205,7 +201,8 @@ public sealed class CredentialBrokerTests
         // Workload 7 stays active: its credential is refreshed and its cache kept.
         await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w7" }, CancellationToken.None);
         _time.Advance(TimeSpan.FromMinutes(2));
-        await EventuallyAsync(async () => (await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w7" }, CancellationToken.None)).Secret.Reveal(), "for-spiffe://example.org/w7");
+        // Its own credential, whether from memory or from the refresh started above (a call joins a fetch in flight).
+        Assert.Equal("for-spiffe://example.org/w7", (await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w7" }, CancellationToken.None)).Secret.Reveal());
         Assert.Equal(999, binding.SweepIdle(_time.GetUtcNow()));
         Assert.Equal(1, binding.WorkloadCacheCount);
         var again = await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w1" }, CancellationToken.None);
