@@ -32,6 +32,30 @@ public static class CliApp
     };
 
     /// <summary>
+    /// A command that compiles <c>--config</c> offline and, when it is valid, runs <paramref name="use"/> on it (exit
+    /// 0); otherwise it prints every error and exits 1. <paramref name="warnings"/> receives the config's warnings.
+    /// </summary>
+    internal static Command OfflineConfigCommand(string name, string description, TextWriter error, TextWriter? warnings, Func<string, Configuration.ProxyConfig, Task> use)
+    {
+        var config = ConfigOption();
+        var command = new Command(name, description) { config };
+        command.SetAction(async parse =>
+        {
+            var path = parse.GetValue(config)!;
+            if (await CompileOrReportAsync(path, error, warnings) is not { Config: { } compiled })
+            {
+                return 1;
+            }
+            using (compiled)
+            {
+                await use(path, compiled);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>
     /// Compiles a config as the proxy would; prints its warnings to <paramref name="warnings"/> (when given), and on
     /// errors prints them all to <paramref name="error"/> and returns null.
     /// </summary>

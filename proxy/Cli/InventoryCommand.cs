@@ -6,28 +6,9 @@ namespace SecretlessProxy.Cli;
 /// <summary><c>inventory --config FILE</c>: the policy-derived access paths as a table, without a running proxy.</summary>
 internal static class InventoryCommand
 {
-    public static Command Build(TextWriter output, TextWriter error)
-    {
-        var config = CliApp.ConfigOption();
-        var command = new Command("inventory", "Print every access path the policy opens or closes (identity, route, rule, conditions, credential) as a table, from the config alone")
-        {
-            config,
-        };
-        command.SetAction(async parse =>
-        {
-            var path = parse.GetValue(config)!;
-            if (await CliApp.CompileOrReportAsync(path, error) is not { Config: { } compiled })
-            {
-                return 1;
-            }
-            using (compiled)
-            {
-                await output.WriteAsync(Table(PolicyInventory.Paths(compiled, compiled.IdentityNames)));
-            }
-            return 0;
-        });
-        return command;
-    }
+    public static Command Build(TextWriter output, TextWriter error) => CliApp.OfflineConfigCommand("inventory",
+        "Print every access path the policy opens or closes (identity, route, rule, conditions, credential) as a table, from the config alone",
+        error, warnings: null, (_, compiled) => output.WriteAsync(Table(PolicyInventory.Paths(compiled, compiled.IdentityNames))));
 
     internal static string Table(IReadOnlyList<AccessPath> rows)
     {
