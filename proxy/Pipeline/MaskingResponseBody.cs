@@ -66,8 +66,12 @@ internal sealed class MaskingResponseBody(Stream inner, HttpResponse response, E
             record.RedactedInBody += mask.MaskInPlace(work.AsSpan(0, total));
             var hold = _scanned < scanLimit ? mask.PendingPrefix(work.AsSpan(0, total)) : 0;
             var send = total - hold;
-            _held ??= new byte[Math.Max(mask.LongestUtf8, 1)];
-            work.AsSpan(send, hold).CopyTo(_held);
+            if (hold > 0)
+            {
+                // Rare (a write that ends like the start of a credential): only then is a buffer kept.
+                _held ??= new byte[mask.LongestUtf8];
+                work.AsSpan(send, hold).CopyTo(_held);
+            }
             _heldCount = hold;
             if (send > 0)
             {
