@@ -155,8 +155,10 @@ public sealed partial class GrantService(Func<IGrantScope> scope, CredentialBrok
         {
             if (_reportedRejections.Add(id))
             {
-                Log.Rejected(logger, Cut(id), _store!.Location, problem);
-                audit.Write(AuditEvents.GrantRejectedEvent(time.GetUtcNow(), _store!.Location, Cut(id), problem));
+                // The id comes from the store as written, perhaps by an attacker: only its harmless characters are shown.
+                var shown = Cut(new string([.. id.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '?')]));
+                Log.Rejected(logger, shown, _store!.Location, problem);
+                audit.Write(AuditEvents.GrantRejectedEvent(time.GetUtcNow(), _store!.Location, shown, problem));
             }
         }
         return admitted;
