@@ -238,4 +238,27 @@ public sealed class HostileRequestTests(HostileRequestTests.Fixture shared) : IC
         Assert.Equal(200, status);
         Assert.Contains("Authorization: Bearer " + ProxyUnderTest.Canary, response, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Reflected_credentials_reach_no_log_record_metric_or_answer()
+    {
+        var answers = new List<string>();
+        foreach (var args in new[]
+        {
+            new[] { Base + "/q/dir?x=canary" }, [Base + "/q/missing/x"], ["-X", "TRACE", Base + "/t/x"], [Base + "/h/echo"],
+            ["--compressed", Base + "/h/gzip"], [Base + "/q/refresh?p=1"], ["-X", "TRACE", "--request-target", "/h/x#/../admin", Base + "/"],
+        })
+        {
+            answers.Add((await FetchAsync(args)).Response);
+        }
+        await shared.Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("route").GetString() == "q" && r.GetProperty("status").GetInt32() == 200);
+        var metrics = await Scrape.MetricsAsync(shared.Proxy);
+        foreach (var (what, text) in new[] { ("answers", string.Join("\n", answers)), ("logs", shared.Proxy.Logs.Text), ("audit", shared.Proxy.Decisions.Text), ("metrics", metrics) })
+        {
+            foreach (var secret in new[] { ProxyUnderTest.Canary, ApiKey })
+            {
+                Assert.True(!text.Contains(secret, StringComparison.Ordinal), $"a credential shows in the {what}");
+            }
+        }
+    }
 }
