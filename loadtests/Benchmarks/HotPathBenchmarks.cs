@@ -44,7 +44,7 @@ public class HotPathBenchmarks
         _request = new NullRequest();
         _record = new DecisionRecord
         {
-            Time = Now, RequestId = "0HNQ902UJIVGO:00000001", Listener = "mtls", Identity = Id, Route = "github",
+            Time = Now, RequestId = "0HNQ902UJIVGO:00000001", Listener = "mtls", Caller = new WorkloadIdentity(SpiffeId.Parse(Id), Now.AddHours(1)), Route = "github",
             Method = "GET", PathTemplate = "/github/{**rest}", Rule = "payments-reads-github", Outcome = "allow", Reason = "allowed",
             Credential = "github", Status = 200,
         };

@@ -24,11 +24,14 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
 
     public string? Listener { get; set; }
 
-    /// <summary>The caller's SPIFFE ID, or null when it could not be established.</summary>
-    public string? Identity { get; set; }
+    /// <summary>The caller as its attestor named it, or null when it could not be established.</summary>
+    public Identity.WorkloadIdentity? Caller { get; set; }
+
+    /// <summary>The caller's SPIFFE ID (as written to the trail), or null.</summary>
+    public string? Identity => Caller?.SpiffeId.Value;
 
     /// <summary>How the caller was attested (<c>x509-svid</c>, ...), or null when it was not.</summary>
-    public string? Attestation { get; set; }
+    public string? Attestation => Caller is null ? null : SecretlessProxy.Identity.AttestationKinds.Name(Caller.Kind);
 
     public string? Route { get; set; }
 

@@ -29,6 +29,15 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
     }
 
     /// <param name="sink">Told where the credential came from (memory, Redis, a fresh issuance, a static store).</param>
+    /// <summary>The credential for <paramref name="caller"/> on <paramref name="route"/> (workload-bound providers issue it for that caller).</summary>
+    public ValueTask<Credential> GetAsync(CredentialBinding binding, Identity.WorkloadIdentity caller, string route, CancellationToken cancellationToken, ICredentialSourceSink? sink = null)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        ArgumentNullException.ThrowIfNull(caller);
+        return GetAsync(binding, new CredentialRequest(binding.Name, route, caller.SpiffeId.Value), cancellationToken, sink);
+    }
+
+    /// <summary>The credential for a request as providers see it (the plugin contract carries the workload as its SPIFFE ID text).</summary>
     public ValueTask<Credential> GetAsync(CredentialBinding binding, CredentialRequest request, CancellationToken cancellationToken, ICredentialSourceSink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(binding);

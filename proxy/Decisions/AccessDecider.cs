@@ -62,7 +62,7 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         activity?.SetTag("secretless.provider", binding.ProviderName);
         try
         {
-            var credential = await broker.GetAsync(binding, new CredentialRequest(binding.Name, route, caller.SpiffeId.Value), cancellationToken, record);
+            var credential = await broker.GetAsync(binding, caller, route, cancellationToken, record);
             record.CredentialStatic = credential.IsStatic;
             return new CredentialOutcome(credential, null, null);
         }

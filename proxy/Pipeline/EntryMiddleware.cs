@@ -65,13 +65,12 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
                     verification?.Detail ?? "no verified X.509-SVID on this connection");
                 return;
             }
-            record.Identity = verification.Identity.SpiffeId.Value;
-            record.Attestation = AttestationKinds.Name(verification.Identity.Kind);
+            record.Caller = verification.Identity;
 
             var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
             if (PathGuard.Check(rawTarget) is { } refusal)
             {
-                Log.PathRefused(logger, record.Identity, refusal.Reason);
+                Log.PathRefused(logger, verification.Identity.SpiffeId.Value, refusal.Reason);
                 await Problem.WriteAsync(context, RefusalCatalog.Get(refusal.Reason),
                     refusal.Detail + "; such a path is refused rather than forwarded", identity: record.Identity);
                 return;

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using SecretlessProxy.Identity;
 
 namespace SecretlessProxy.Policy;
 
@@ -28,9 +29,10 @@ public sealed class GrantSet
     public int IdentityCount => _byIdentity.Count;
 
     /// <summary>True when <paramref name="identity"/> holds a grant for <paramref name="routeId"/> that is live at <paramref name="now"/>.</summary>
-    public bool Allows(string identity, string routeId, DateTimeOffset now)
+    public bool Allows(SpiffeId caller, string routeId, DateTimeOffset now)
     {
-        if (!_byIdentity.TryGetValue(identity, out var routes) || !routes.TryGetValue(routeId, out var windows))
+        ArgumentNullException.ThrowIfNull(caller);
+        if (!_byIdentity.TryGetValue(caller.Value, out var routes) || !routes.TryGetValue(routeId, out var windows))
         {
             return false;
         }

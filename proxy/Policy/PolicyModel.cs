@@ -162,7 +162,7 @@ public sealed class PolicyModel
                 var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation);
                 if (mismatch is null)
                 {
-                    if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller.Value, request.RouteId, request.Now)))
+                    if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller, request.RouteId, request.Now)))
                     {
                         grantMissing ??= rule;
                         continue;
