@@ -1,12 +1,6 @@
 using System.Collections.Concurrent;
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
 
@@ -29,26 +23,14 @@ public sealed class RecordingUpstream : IAsyncDisposable
 
     public static async Task<RecordingUpstream> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         RecordingUpstream? self = null;
-        app.Run(async context =>
+        var (app, address) = await LoopbackApp.StartAsync(async context =>
         {
-            self!.Requests.Enqueue(new ReceivedRequest(
-                context.Request.Method,
-                context.Request.Path.Value + context.Request.QueryString.Value,
-                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase))
-            {
-                ReceivedAt = DateTimeOffset.UtcNow,
-            });
+            self!.Requests.Enqueue(LoopbackApp.Received(context.Request));
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(Body);
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        self = new RecordingUpstream(app, new Uri(address + "/"));
+        self = new RecordingUpstream(app, address);
         return self;
     }
 

@@ -3,12 +3,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
 
@@ -34,17 +29,12 @@ public sealed class ReflectingUpstream : IAsyncDisposable
 
     public static async Task<ReflectingUpstream> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         ReflectingUpstream? self = null;
-        app.Run(async context =>
+        var (app, address) = await LoopbackApp.StartAsync(async context =>
         {
             var request = context.Request;
             var url = request.Path.Value + request.QueryString.Value;
-            self!.Requests.Enqueue(new ReceivedRequest(request.Method, url,
-                request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)) { ReceivedAt = DateTimeOffset.UtcNow });
+            self!.Requests.Enqueue(LoopbackApp.Received(request));
             var path = request.Path.Value ?? "/";
             if (HttpMethods.IsTrace(request.Method))
             {
@@ -104,9 +94,7 @@ public sealed class ReflectingUpstream : IAsyncDisposable
                 await context.Response.WriteAsync("{\"upstream\":\"ok\"}");
             }
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        self = new ReflectingUpstream(app, new Uri(address + "/"));
+        self = new ReflectingUpstream(app, address);
         return self;
     }
 
