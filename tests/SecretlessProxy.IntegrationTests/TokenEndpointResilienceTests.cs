@@ -26,13 +26,9 @@ public sealed class TokenEndpointResilienceTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        _app = builder.Build();
-        _app.Run(context => _behaviour(Interlocked.Increment(ref _requests), context));
-        await _app.StartAsync();
-        _tokenUrl = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/token");
+        var (app, address) = await Infrastructure.LoopbackApp.StartAsync(context => _behaviour(Interlocked.Increment(ref _requests), context));
+        _app = app;
+        _tokenUrl = new Uri(address, "token");
     }
 
     private ICredentialProvider Provider(string timeout = "00:00:05", Dictionary<string, string?>? extra = null)
