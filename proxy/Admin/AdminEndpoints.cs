@@ -29,14 +29,10 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
     public async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "";
-        if (!AdminAccess.IsPublic(path))
+        var listener = configs.Current.Listener(context.Features.Get<IListenerFeature>()?.Name);
+        if (!await AdminAccess.CheckAsync(context, listener, path))
         {
-            var name = context.Features.Get<IListenerFeature>()?.Name;
-            var listener = configs.Current.Listener(name);
-            if (!await AdminAccess.CheckAsync(context, listener))
-            {
-                return;
-            }
+            return;
         }
         if (path.StartsWith(RevokePrefix, StringComparison.Ordinal) && path.EndsWith(RevokeSuffix, StringComparison.Ordinal) && path.Length > RevokePrefix.Length + RevokeSuffix.Length)
         {

@@ -43,7 +43,7 @@ internal sealed class GrantEndpoints(GrantService grants, TimeProvider time)
                 : AdminEndpoints.WriteAsync(context, StatusCodes.Status200OK, ToJson(grant, time.GetUtcNow()).ToJsonString()));
             return;
         }
-        var ended = await grants.RevokeAsync(id, AdminAccess.Caller(context) ?? "admin-api");
+        var ended = await grants.RevokeAsync(id, AdminAccess.Caller(context));
         if (ended is not { } result)
         {
             await NotFoundAsync(context);

@@ -193,6 +193,22 @@ public sealed partial class DecisionLog : IAsyncDisposable
         {
             json.WriteString("attestation", record.Attestation);
         }
+        if (record.Peer is { } peer)
+        {
+            json.WriteStartObject("peer");
+            json.WriteNumber("uid", peer.Uid);
+            json.WriteNumber("gid", peer.Gid);
+            json.WriteNumber("pid", peer.Pid);
+            if (peer.ExecutablePath is not null)
+            {
+                json.WriteString("path", peer.ExecutablePath);
+            }
+            if (peer.Sha256 is not null)
+            {
+                json.WriteString("sha256", peer.Sha256);
+            }
+            json.WriteEndObject();
+        }
         DecisionRecord.WriteOrNull(json, "route", record.Route);
         DecisionRecord.WriteOrNull(json, "method", record.Method);
         DecisionRecord.WriteOrNull(json, "pathTemplate", record.PathTemplate);

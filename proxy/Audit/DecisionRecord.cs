@@ -33,6 +33,12 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>How the caller was attested (<c>x509-svid</c>, ...), or null when it was not.</summary>
     public string? Attestation => Caller is null ? null : SecretlessProxy.Identity.AttestationKinds.Name(Caller.Kind);
 
+    /// <summary>How the listener attests its callers (<c>x509-svid</c>, <c>unix-peer</c>, <c>loopback</c>), whether or not this one was.</summary>
+    public string? ListenerAttestation { get; set; }
+
+    /// <summary>A Unix socket caller as the kernel described it (uid, gid, pid, executable), attested or not.</summary>
+    public Identity.Unix.PeerProcess? Peer { get; set; }
+
     public string? Route { get; set; }
 
     public string? Method { get; set; }

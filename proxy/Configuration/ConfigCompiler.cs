@@ -21,8 +21,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var errors = new ConfigErrorList(document);
         ConfigSections.CheckKnownKeys(document.Root, TopLevelKeys, errors, "the config file");
         var watched = new List<string> { document.FilePath };
-        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow());
-        var identities = PolicySection.CompileIdentities(document, errors);
+        var (identities, localIdentities) = IdentitySection.Compile(document, errors);
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities);
         var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
@@ -58,6 +58,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         {
             FilePath = document.FilePath,
             Listeners = listeners,
+            LocalIdentities = localIdentities,
             Policy = policy,
             Credentials = frozenCredentials,
             RouteCredentials = routeCredentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),

@@ -11,9 +11,9 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback"];
 
-    public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
     {
         var result = new List<ListenerSettings>();
         var section = document.Root.GetSection("listeners");
@@ -30,7 +30,7 @@ internal static class ListenerSection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in section.GetChildren())
         {
-            var listener = CompileOne(document, item, errors, watchedFiles, now);
+            var listener = CompileOne(document, item, errors, watchedFiles, now, identities);
             if (listener is null)
             {
                 continue;
@@ -42,15 +42,15 @@ internal static class ListenerSection
             }
             result.Add(listener);
         }
-        if (result.Count(l => l.Role == ListenerRole.Admin) > 1)
-        {
-            errors.Add("listeners", "more than one listener has role: admin", "keep one admin listener");
-        }
         if (section.GetChildren().Any() && !section.GetChildren().Any(c => !string.Equals(c["role"], "admin", StringComparison.OrdinalIgnoreCase)))
         {
             errors.Add("listeners", "has no proxy listener, so no workload could call through the proxy", "add a listener with url: https://... , certificate and trustBundles");
         }
-        var endpoints = result.GroupBy(l => (l.Address?.ToString() ?? "localhost", l.Port)).Where(g => g.Key.Port != 0 && g.Count() > 1);
+        foreach (var group in result.Where(l => l.UnixSocketPath is not null).GroupBy(l => l.UnixSocketPath, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            errors.Add("listeners", $"listeners {string.Join(" and ", group.Select(l => $"'{l.Name}'"))} use the same socket file {group.Key}", "give each listener its own socket path");
+        }
+        var endpoints = result.Where(l => l.UnixSocketPath is null).GroupBy(l => (l.Address?.ToString() ?? "localhost", l.Port)).Where(g => g.Key.Port != 0 && g.Count() > 1);
         foreach (var group in endpoints)
         {
             errors.Add("listeners", $"listeners {string.Join(" and ", group.Select(l => $"'{l.Name}'"))} bind the same address and port", "give each listener its own port");
@@ -58,7 +58,7 @@ internal static class ListenerSection
         return result;
     }
 
-    private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
     {
         ConfigSections.CheckKnownKeys(item, Keys, errors, "a listener");
         var name = ConfigSections.Value(item, "name");
@@ -83,26 +83,99 @@ internal static class ListenerSection
         var port = 0;
         var isHttps = false;
         var urlOk = false;
+        string? socketPath = null;
         if (url is null)
         {
-            errors.Add(item.Path + ":url", "is required", "set the address to listen on, e.g. url: https://0.0.0.0:8443");
+            errors.Add(item.Path + ":url", "is required", "set the address to listen on, e.g. url: https://0.0.0.0:8443 or url: unix:/run/secretless/proxy.sock");
+        }
+        else if (url.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+        {
+            urlOk = TryParseSocketPath(document, item, url, errors, out socketPath);
         }
         else if (!TryParseUrl(url, out address, out port, out isHttps, out var urlError))
         {
-            errors.Add(item.Path + ":url", urlError, "write scheme://address:port with an IP address, 'localhost' or '*', e.g. https://0.0.0.0:8443");
+            errors.Add(item.Path + ":url", urlError, "write scheme://address:port with an IP address, 'localhost' or '*' (e.g. https://0.0.0.0:8443), or unix:/path/to/socket");
         }
         else
         {
             urlOk = true;
         }
+        var isUnix = socketPath is not null;
 
         var (protocols, http3) = ReadProtocols(item, errors);
+        if (urlOk && !isHttps)
+        {
+            // Without TLS there is no ALPN: Kestrel serves one protocol per cleartext endpoint.
+            if (!item.GetSection("protocols").Exists())
+            {
+                protocols = HttpProtocols.Http1;
+            }
+            else if (protocols == HttpProtocols.Http1AndHttp2 && role == ListenerRole.Proxy)
+            {
+                errors.Warn(item.Path + ":protocols", "a cleartext listener serves one protocol (no TLS, so no ALPN to choose by): serving HTTP/1.1",
+                    "use protocols: [http1] (the default), or protocols: [http2] for HTTP/2 with prior knowledge (h2c)");
+                protocols = HttpProtocols.Http1;
+            }
+            if (http3)
+            {
+                errors.Warn(item.Path + ":protocols", "HTTP/3 needs TLS; a cleartext listener does not serve it", "remove http3");
+                http3 = false;
+            }
+        }
+        var socket = UnixSocketSettings.Default;
+        if (item.GetSection("socket").Exists())
+        {
+            if (urlOk && !isUnix)
+            {
+                errors.Add(item.Path + ":socket", "applies to unix: listeners only", "remove it, or listen on url: unix:/path/to/socket");
+            }
+            else
+            {
+                socket = ReadSocket(item.GetSection("socket"), errors);
+            }
+        }
+        var unsafeOpen = false;
+        if (item.GetSection("unsafeOpenLoopback").Exists())
+        {
+            unsafeOpen = string.Equals(ConfigSections.Value(item, "unsafeOpenLoopback"), "true", StringComparison.OrdinalIgnoreCase);
+            if (role != ListenerRole.Admin || isHttps || isUnix)
+            {
+                errors.Add(item.Path + ":unsafeOpenLoopback", "applies to a plain http loopback admin listener only", "remove it");
+            }
+        }
+        string? identityName = null;
+        if (ConfigSections.Value(item, "identity") is { } boundIdentity)
+        {
+            if (role != ListenerRole.Proxy || isHttps || isUnix)
+            {
+                errors.Add(item.Path + ":identity", "applies to a plain http proxy listener on loopback only (callers of https listeners present SVIDs; Unix socket callers match identities' unix selectors)", "remove it");
+            }
+            else if (identities.Named(boundIdentity) is null)
+            {
+                errors.Add(item.Path + ":identity", $"'{boundIdentity}' is not an identity with one exact SPIFFE ID", "define it under identities: with spiffeId: spiffe://trust-domain/path");
+            }
+            else
+            {
+                identityName = boundIdentity;
+            }
+        }
 
         TlsMaterial? tls = null;
         List<SpiffeIdPattern>? adminAllow = null;
-        if (role == ListenerRole.Proxy && urlOk && !isHttps)
+        List<UnixAdminRule>? unixAllow = null;
+        if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null)
         {
-            errors.Add(item.Path + ":url", "a proxy listener must use https: callers are identified by their X.509-SVID over mutual TLS", "change the scheme to https:// and add certificate and trustBundles");
+            errors.Add(item.Path + ":url", "a plain http proxy listener must be bound to the identity its callers are: it has no other way to tell who calls",
+                "add identity: NAME (an entry of identities) for a loopback sidecar listener, or use https:// with certificate and trustBundles, or unix:/path");
+        }
+        if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && address is not null && !IPAddress.IsLoopback(address))
+        {
+            errors.Warn(item.Path + ":url", "binds beyond loopback: only callers on this host are served (others get 401 not_loopback), but binding to 127.0.0.1 keeps them from connecting at all",
+                "bind it to 127.0.0.1");
+        }
+        if (role == ListenerRole.Proxy && isUnix && !identities.HasUnixIdentities)
+        {
+            errors.Warn(item.Path + ":url", "no identity has unix selectors, so every caller of this socket is refused", "add unix: { uid: ..., path: ... } to an identity");
         }
         if (role == ListenerRole.Admin)
         {
@@ -110,19 +183,27 @@ internal static class ListenerSection
             {
                 errors.Warn(item.Path + ":protocols", "is ignored on the admin listener: it always serves HTTP/1.1", "remove protocols from the admin listener");
             }
-            if (urlOk && !isHttps && address is not null && !IPAddress.IsLoopback(address))
+            if (urlOk && !isHttps && !isUnix && address is not null && !IPAddress.IsLoopback(address))
             {
                 errors.Add(item.Path + ":url", "an admin listener reachable beyond this host must use mutual TLS",
-                    "bind it to loopback (http://127.0.0.1:9901), or use https:// with certificate, trustBundles and allow: [admin SPIFFE IDs]");
+                    "bind it to loopback (http://127.0.0.1:9901), use unix:/path with allow: [{ uid: 0 }], or https:// with certificate, trustBundles and allow: [admin SPIFFE IDs]");
             }
             if (urlOk && isHttps)
             {
                 tls = LoadTls(document, item, errors, watchedFiles, now);
                 adminAllow = ReadAdminAllow(item, errors);
             }
+            else if (urlOk && isUnix)
+            {
+                unixAllow = ReadUnixAdminAllow(item, errors);
+                if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
+                {
+                    errors.Warn(item.Path, "certificate and trustBundles apply only to an https admin listener", "remove them: the admin socket identifies callers by their uid");
+                }
+            }
             else if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists() || item.GetSection("allow").Exists())
             {
-                errors.Warn(item.Path, "certificate, trustBundles and allow apply only to an https admin listener", "use an https:// url to require mutual TLS, or remove them");
+                errors.Warn(item.Path, "certificate, trustBundles and allow apply only to an https or unix: admin listener", "use an https:// url (mutual TLS) or a unix: socket, or remove them");
             }
         }
         else if (role == ListenerRole.Proxy)
@@ -131,7 +212,14 @@ internal static class ListenerSection
             {
                 errors.Add(item.Path + ":allow", "applies to the admin listener only", "remove it: who may call through a proxy listener is decided by policies");
             }
-            tls = LoadTls(document, item, errors, watchedFiles, now);
+            if (isHttps)
+            {
+                tls = LoadTls(document, item, errors, watchedFiles, now);
+            }
+            else if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
+            {
+                errors.Warn(item.Path, "certificate and trustBundles apply only to an https listener", "remove them");
+            }
         }
 
         if (name is null || role is null || !urlOk)
@@ -146,11 +234,153 @@ internal static class ListenerSection
             Address = address,
             Port = port,
             IsHttps = isHttps,
+            UnixSocketPath = socketPath,
+            Socket = socket,
             Protocols = protocols,
             Http3Requested = http3,
             Tls = tls,
             AdminAllow = adminAllow,
+            AdminUnixAllow = unixAllow,
+            UnsafeOpenLoopback = unsafeOpen,
+            IdentityName = identityName,
         };
+    }
+
+    /// <summary>The longest path a socket address holds (<c>sun_path</c> is 108 bytes with its terminating NUL).</summary>
+    private const int MaxSocketPathBytes = 107;
+
+    private static bool TryParseSocketPath(ConfigDocument document, IConfigurationSection item, string url, ConfigErrorList errors, out string? path)
+    {
+        var text = url["unix:".Length..];
+        if (text.StartsWith("//", StringComparison.Ordinal))
+        {
+            text = text[2..];
+        }
+        path = null;
+        if (text.Length == 0)
+        {
+            errors.Add(item.Path + ":url", "names no socket file", "write unix:/run/secretless/proxy.sock");
+            return false;
+        }
+        var full = Path.GetFullPath(text, document.Directory);
+        if (System.Text.Encoding.UTF8.GetByteCount(full) > MaxSocketPathBytes)
+        {
+            errors.Add(item.Path + ":url", $"the socket path '{full}' is longer than {MaxSocketPathBytes} bytes, the most a Unix socket address holds", "use a shorter path, e.g. under /run/secretless/");
+            return false;
+        }
+        path = full;
+        return true;
+    }
+
+    private static UnixSocketSettings ReadSocket(IConfigurationSection section, ConfigErrorList errors)
+    {
+        ConfigSections.CheckKnownKeys(section, ["mode", "owner", "group"], errors, "socket settings");
+        UnixFileMode? mode = null;
+        if (ConfigSections.Value(section, "mode") is { } modeText)
+        {
+            try
+            {
+                var bits = Convert.ToInt32(modeText, 8);
+                if (bits is < 0 or > 0x1FF)
+                {
+                    throw new FormatException();
+                }
+                mode = (UnixFileMode)bits;
+            }
+            catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+            {
+                errors.Add(section.Path + ":mode", $"'{modeText}' is not an octal file mode", "write it in quotes, e.g. mode: \"0660\" (a caller needs write permission to connect)");
+            }
+        }
+        var owner = -1;
+        if (ConfigSections.Value(section, "owner") is { } ownerText)
+        {
+            if (uint.TryParse(ownerText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var uid) && uid <= int.MaxValue)
+            {
+                owner = (int)uid;
+            }
+            else if (Identity.Unix.UnixNative.UserId(ownerText) is { } resolved)
+            {
+                owner = (int)resolved;
+            }
+            else
+            {
+                errors.Add(section.Path + ":owner", $"there is no user '{ownerText}' on this host", "use an existing user name or a uid");
+            }
+        }
+        var group = -1;
+        if (ConfigSections.Value(section, "group") is { } groupText)
+        {
+            if (uint.TryParse(groupText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var gid) && gid <= int.MaxValue)
+            {
+                group = (int)gid;
+            }
+            else if (Identity.Unix.UnixNative.GroupId(groupText) is { } resolved)
+            {
+                group = (int)resolved;
+            }
+            else
+            {
+                errors.Add(section.Path + ":group", $"there is no group '{groupText}' on this host", "use an existing group name or a gid");
+            }
+        }
+        return new UnixSocketSettings(mode, owner, group);
+    }
+
+    private static List<UnixAdminRule> ReadUnixAdminAllow(IConfigurationSection item, ConfigErrorList errors)
+    {
+        var result = new List<UnixAdminRule>();
+        var section = item.GetSection("allow");
+        foreach (var entry in section.GetChildren())
+        {
+            if (entry.Value is not null)
+            {
+                errors.Add(entry.Path, $"'{entry.Value}' is not a uid or group rule", "write allow: [{ uid: 0 }, { group: sre }] on an admin socket");
+                continue;
+            }
+            ConfigSections.CheckKnownKeys(entry, ["uid", "user", "gid", "group"], errors, "an admin socket rule");
+            uint? uid = null;
+            uint? gid = null;
+            var ok = true;
+            if (ConfigSections.Value(entry, "uid") is { } uidText)
+            {
+                ok &= uint.TryParse(uidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value);
+                uid = value;
+            }
+            else if (ConfigSections.Value(entry, "user") is { } user)
+            {
+                uid = Identity.Unix.UnixNative.UserId(user);
+                ok &= uid is not null;
+            }
+            if (ConfigSections.Value(entry, "gid") is { } gidText)
+            {
+                ok &= uint.TryParse(gidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value);
+                gid = value;
+            }
+            else if (ConfigSections.Value(entry, "group") is { } group)
+            {
+                gid = Identity.Unix.UnixNative.GroupId(group);
+                ok &= gid is not null;
+            }
+            if (!ok)
+            {
+                errors.Add(entry.Path, "names a uid, user, gid or group this host does not have", "use numbers or existing names, e.g. { uid: 0 } or { group: sre }");
+            }
+            else if (uid is null && gid is null)
+            {
+                errors.Add(entry.Path, "names neither a user nor a group", "write { uid: 0 }, { user: root }, { gid: 27 } or { group: sre }");
+            }
+            else
+            {
+                result.Add(new UnixAdminRule(uid, gid));
+            }
+        }
+        if (result.Count == 0 && !section.GetChildren().Any())
+        {
+            errors.Add(item.Path + ":allow", "is required for an admin socket: it lists the uids and groups that may use the admin API",
+                "add allow: [{ uid: 0 }, { group: sre }]");
+        }
+        return result;
     }
 
     private static List<SpiffeIdPattern> ReadAdminAllow(IConfigurationSection item, ConfigErrorList errors)

@@ -7,35 +7,12 @@ using Yarp.ReverseProxy.Configuration;
 
 namespace SecretlessProxy.Configuration;
 
-/// <summary>Compiles <c>identities</c> and <c>policies</c> into a <see cref="PolicyModel"/>.</summary>
+/// <summary>Compiles <c>policies</c> (with the names <c>identities</c> gives) into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "when", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-
-    public static Dictionary<string, SpiffeIdPattern> CompileIdentities(ConfigDocument document, ConfigErrorList errors)
-    {
-        var result = new Dictionary<string, SpiffeIdPattern>(StringComparer.OrdinalIgnoreCase);
-        foreach (var identity in document.Root.GetSection("identities").GetChildren())
-        {
-            ConfigSections.CheckKnownKeys(identity, ["spiffeId", "description"], errors, "an identity");
-            var text = ConfigSections.Value(identity, "spiffeId");
-            if (text is null)
-            {
-                errors.Add(identity.Path + ":spiffeId", "is required", "write the workload's SPIFFE ID, e.g. spiffeId: spiffe://example.org/ns/payments/sa/api (or .../* for every ID below a path)");
-            }
-            else if (!SpiffeIdPattern.TryParse(text, out var pattern, out var error))
-            {
-                errors.Add(identity.Path + ":spiffeId", $"is not a valid SPIFFE ID or pattern: {error}", "write spiffe://trust-domain/path exactly, or spiffe://trust-domain/path/* for a whole subtree");
-            }
-            else
-            {
-                result[identity.Key] = pattern;
-            }
-        }
-        return result;
-    }
 
     public static PolicyModel Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyDictionary<string, SpiffeIdPattern> identities, IReadOnlyList<RouteConfig> routes)
     {
@@ -50,7 +27,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -161,7 +138,8 @@ internal static class PolicySection
                 }
                 attestedBy = kinds.ToFrozenSet();
             }
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy));
+            var when = ReadWhen(item.GetSection("when"), errors, ref attestedBy);
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -189,9 +167,9 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy) in pending)
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy));
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when));
         }
         var model = new PolicyModel(rules);
         foreach (var route in routeIds)
@@ -203,6 +181,60 @@ internal static class PolicySection
             }
         }
         return model;
+    }
+
+    /// <summary><c>when: { attestation: unix-peer, uid: 1001, path: [...] }</c>: the attestation kind(s) and facts that must hold.</summary>
+    private static List<FactCondition>? ReadWhen(IConfigurationSection section, ConfigErrorList errors, ref FrozenSet<AttestationKind>? attestedBy)
+    {
+        if (!section.Exists())
+        {
+            return null;
+        }
+        if (section.Value is not null)
+        {
+            errors.Add(section.Path, "must be a map of facts", "write when: { attestation: unix-peer, uid: 1001 }");
+            return null;
+        }
+        var result = new List<FactCondition>();
+        foreach (var child in section.GetChildren())
+        {
+            var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
+            if (values.Count == 0)
+            {
+                errors.Add(child.Path, "is empty", "give a value or a list of values");
+                continue;
+            }
+            if (child.Key.Equals("attestation", StringComparison.OrdinalIgnoreCase))
+            {
+                if (attestedBy is not null)
+                {
+                    errors.Add(child.Path, "and attestedBy are both given", "keep one of them");
+                    continue;
+                }
+                var kinds = new List<AttestationKind>();
+                foreach (var value in values)
+                {
+                    if (AttestationKinds.TryParse(value, out var kind))
+                    {
+                        kinds.Add(kind);
+                    }
+                    else
+                    {
+                        errors.Add(child.Path, $"'{value}' is not an attestation kind", $"use {string.Join(", ", AttestationKinds.Names)}");
+                    }
+                }
+                attestedBy = kinds.ToFrozenSet();
+                continue;
+            }
+            var fact = FactCondition.Known.FirstOrDefault(k => k.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
+            if (fact is null)
+            {
+                errors.Add(child.Path, $"'{child.Key}' is not a fact attestors report", KeySuggestion.Fix(child.Key, ["attestation", .. FactCondition.Known], "facts"));
+                continue;
+            }
+            result.Add(new FactCondition(fact, fact == "sha256" ? values.Select(v => v.ToLowerInvariant()) : values));
+        }
+        return result;
     }
 
     private static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)

@@ -19,6 +19,7 @@ using SecretlessProxy.Credentials;
 using SecretlessProxy.Credentials.Redis;
 using SecretlessProxy.Grants;
 using SecretlessProxy.Identity;
+using SecretlessProxy.Identity.Unix;
 using SecretlessProxy.Inventory;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Metrics;
@@ -136,13 +137,15 @@ public sealed partial class ProxyHost : IAsyncDisposable
         app.MapFallback(NoRouteEndpoint.HandleAsync);
 
         await app.StartAsync(cancellationToken);
+        AfterBind(manager, app.Services.GetRequiredService<ILogger<ProxyHost>>());
         manager.StartWatching();
         app.Services.GetRequiredService<CredentialExpiryWatch>().Start(TimeSpan.FromSeconds(1));
         var host = new ProxyHost(app, bound);
         var logger = app.Services.GetRequiredService<ILogger<ProxyHost>>();
         foreach (var listener in manager.Current.Listeners)
         {
-            Log.Listening(logger, listener.Name, listener.Role.ToString().ToLowerInvariant(), host.GetListenerUri(listener.Name).ToString());
+            Log.Listening(logger, listener.Name, listener.Role.ToString().ToLowerInvariant(),
+                listener.UnixSocketPath is { } socket ? "unix:" + socket : host.GetListenerUri(listener.Name).ToString());
         }
         return host;
     }
@@ -195,10 +198,18 @@ public sealed partial class ProxyHost : IAsyncDisposable
         };
     }
 
-    /// <summary>The address a listener actually bound (port 0 resolved), with a loopback host for wildcard binds.</summary>
+    /// <summary>The socket file of a <c>unix:</c> listener.</summary>
+    public string GetSocketPath(string name) =>
+        Config.Current.Listener(name)?.UnixSocketPath ?? throw new ArgumentException($"no unix: listener '{name}'", nameof(name));
+
+    /// <summary>The address a listener actually bound (port 0 resolved), with a loopback host for wildcard binds; <c>http://localhost/</c> for a Unix socket.</summary>
     public Uri GetListenerUri(string name)
     {
         var listener = Config.Current.Listener(name) ?? throw new ArgumentException($"no listener '{name}'", nameof(name));
+        if (listener.UnixSocketPath is not null)
+        {
+            return new Uri("http://localhost/");
+        }
         var endpoint = _bound[name].IPEndPoint;
         var port = endpoint?.Port ?? listener.Port;
         var address = endpoint?.Address ?? IPAddress.Loopback;
@@ -215,6 +226,13 @@ public sealed partial class ProxyHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
+        foreach (var listener in Config.Current.Listeners)
+        {
+            if (listener.UnixSocketPath is { } socket && UnixNative.FileType(socket) == UnixNative.SocketFileType)
+            {
+                File.Delete(socket);
+            }
+        }
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
         _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
@@ -249,15 +267,29 @@ public sealed partial class ProxyHost : IAsyncDisposable
         foreach (var listener in manager.Current.Listeners)
         {
             var feature = new ListenerFeature(listener.Name, listener.Role);
+            var attestor = listener.Attestor;
+            var isAdmin = listener.Role == ListenerRole.Admin;
             void Configure(ListenOptions listen)
             {
                 bound[listener.Name] = listen;
-                listen.Protocols = listener.IsHttps ? listener.Protocols : HttpProtocols.Http1;
+                listen.Protocols = listener.IsHttps || (!isAdmin && attestor is not null) ? listener.Protocols : HttpProtocols.Http1;
                 listen.Use(next => async connection =>
                 {
                     connection.Features.Set<IListenerFeature>(feature);
+                    switch (attestor)
+                    {
+                        case AttestationKind.UnixPeer:
+                            // The kernel's word at accept. Proxy callers: the executable and its hash too (selectors, rules, the
+                            // inventory); the admin socket needs only credentials and groups.
+                            var options = isAdmin ? default : new PeerReadOptions(Executable: true, Hash: true);
+                            connection.Features.Set<IWorkloadIdentityFeature>(UnixPeerConnection.Accept(connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionSocketFeature>()?.Socket, options));
+                            break;
+                        case AttestationKind.Loopback:
+                            connection.Features.Set<IWorkloadIdentityFeature>(LoopbackConnection.Accept(connection.RemoteEndPoint));
+                            break;
+                    }
                     await next(connection);
-                    if (listener.IsHttps && connection.Features.Get<IWorkloadIdentityFeature>() is not WorkloadIdentityFeature { Checked: true })
+                    if (listener.IsHttps && connection.Features.Get<IWorkloadIdentityFeature>() is not SvidConnection { Checked: true })
                     {
                         metrics.TlsFailed(listener.Name, "handshake_failed");
                     }
@@ -281,7 +313,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     });
                 }
             }
-            if (listener.Address is null)
+            if (listener.UnixSocketPath is { } socketPath)
+            {
+                UnixSocketFile.Prepare(socketPath);
+                kestrel.ListenUnixSocket(socketPath, Configure);
+            }
+            else if (listener.Address is null)
             {
                 kestrel.ListenLocalhost(listener.Port, Configure);
             }
@@ -292,12 +329,32 @@ public sealed partial class ProxyHost : IAsyncDisposable
         }
     }
 
+    /// <summary>Once bound: socket files get their mode and owner; the trust each local listener implies is said once.</summary>
+    private static void AfterBind(ConfigManager manager, ILogger logger)
+    {
+        foreach (var listener in manager.Current.Listeners)
+        {
+            if (listener.UnixSocketPath is { } path)
+            {
+                UnixSocketFile.Apply(path, listener.Socket);
+            }
+            if (listener.Attestor == AttestationKind.Loopback && manager.Current.LocalIdentities.Named(listener.IdentityName) is { } identity)
+            {
+                Log.LoopbackThreatModel(logger, listener.Name, identity.Name, identity.SpiffeId.Value);
+            }
+            if (listener.Role == ListenerRole.Admin && listener.UnsafeOpenLoopback)
+            {
+                Log.UnsafeOpenLoopback(logger, listener.Name);
+            }
+        }
+    }
+
     /// <summary>Per connection: the listener's current certificate and bundles (reloaded with the config), attested by <see cref="X509SvidAttestor"/>.</summary>
     private static ValueTask<SslServerAuthenticationOptions> OnTlsConnection(
         TlsHandshakeCallbackContext context, ListenerSettings startup, ConfigManager manager, TimeProvider time, ILogger logger, ProxyMetrics metrics)
     {
         var tls = manager.Current.Listener(startup.Name)?.Tls ?? startup.Tls!;
-        var identity = new WorkloadIdentityFeature();
+        var identity = new SvidConnection();
         context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
         var connectionId = context.Connection.ConnectionId;
         var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, Alpn(startup.Protocols), manager.Current, time, verification =>
@@ -332,6 +389,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
 
         [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Listener {Name} asks for HTTP/3: this host has QUIC, but per-connection SVID verification over QUIC is not implemented yet; serving HTTP/1.1 and HTTP/2 only")]
         public static partial void Http3NotOnMtls(ILogger logger, string name);
+
+        [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "Listener {Name} is a loopback listener bound to identity '{Identity}' ({SpiffeId}): every process in this network namespace that can reach it is that identity. Use it only where the application is alone in its network namespace (a pod); elsewhere prefer a Unix socket listener, whose callers the kernel names")]
+        public static partial void LoopbackThreatModel(ILogger logger, string name, string identity, string spiffeId);
+
+        [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Admin listener {Name} has unsafeOpenLoopback: true: every local process (the application too) can create grants, revoke credentials and read the config and inventory. Use an admin socket (url: unix:..., allow: [...]) or an mTLS admin listener")]
+        public static partial void UnsafeOpenLoopback(ILogger logger, string name);
 
         [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Client certificate refused on listener {Listener} (connection {ConnectionId}): {Reason}: {Detail}")]
         public static partial void SvidRefused(ILogger logger, string listener, string connectionId, string reason, string detail);

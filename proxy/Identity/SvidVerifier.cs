@@ -13,35 +13,35 @@ public static class SvidVerifier
 {
     private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
 
-    public static SvidVerification Verify(
+    public static Attestation Verify(
         X509Certificate2? leaf, X509Certificate2Collection? intermediates, TrustBundleSet bundles, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(bundles);
         if (leaf is null)
         {
-            return SvidVerification.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
+            return Attestation.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
         }
 
         var uris = UriSanReader.Read(leaf, out var sanError);
         if (uris is null)
         {
-            return SvidVerification.Refused(RefusalCatalog.SanMalformed.Reason, sanError!);
+            return Attestation.Refused(RefusalCatalog.SanMalformed.Reason, sanError!);
         }
         if (uris.Count == 0)
         {
-            return SvidVerification.Refused(RefusalCatalog.UriSanMissing.Reason, "the certificate has no URI SAN holding a SPIFFE ID");
+            return Attestation.Refused(RefusalCatalog.UriSanMissing.Reason, "the certificate has no URI SAN holding a SPIFFE ID");
         }
         if (uris.Count > 1)
         {
-            return SvidVerification.Refused(RefusalCatalog.UriSanMultiple.Reason, $"the certificate has {uris.Count} URI SANs; an X.509-SVID has exactly one");
+            return Attestation.Refused(RefusalCatalog.UriSanMultiple.Reason, $"the certificate has {uris.Count} URI SANs; an X.509-SVID has exactly one");
         }
         if (!SpiffeId.TryParse(uris[0], out var id, out var idError))
         {
-            return SvidVerification.Refused(RefusalCatalog.SpiffeIdInvalid.Reason, $"the URI SAN is not a valid SPIFFE ID: {idError}");
+            return Attestation.Refused(RefusalCatalog.SpiffeIdInvalid.Reason, $"the URI SAN is not a valid SPIFFE ID: {idError}");
         }
         if (id.IsRoot)
         {
-            return SvidVerification.Refused(RefusalCatalog.SpiffeIdRootPath.Reason, "a workload SVID's SPIFFE ID must have a path");
+            return Attestation.Refused(RefusalCatalog.SpiffeIdRootPath.Reason, "a workload SVID's SPIFFE ID must have a path");
         }
 
         var leafRefusal = CheckLeafExtensions(leaf);
@@ -54,25 +54,25 @@ public static class SvidVerifier
         var notAfter = new DateTimeOffset(leaf.NotAfter.ToUniversalTime());
         if (now < notBefore)
         {
-            return SvidVerification.Refused(RefusalCatalog.NotYetValid.Reason, $"the certificate is not valid before {notBefore:O}");
+            return Attestation.Refused(RefusalCatalog.NotYetValid.Reason, $"the certificate is not valid before {notBefore:O}");
         }
         if (now > notAfter)
         {
-            return SvidVerification.Refused(RefusalCatalog.Expired.Reason, $"the certificate expired at {notAfter:O}");
+            return Attestation.Refused(RefusalCatalog.Expired.Reason, $"the certificate expired at {notAfter:O}");
         }
 
         if (!bundles.TryGetBundle(id.TrustDomain, out var bundle))
         {
-            return SvidVerification.Refused(RefusalCatalog.TrustDomainUnknown.Reason, $"no trust bundle is configured for trust domain '{id.TrustDomain}'");
+            return Attestation.Refused(RefusalCatalog.TrustDomainUnknown.Reason, $"no trust bundle is configured for trust domain '{id.TrustDomain}'");
         }
 
         var chainProblem = BuildChain(leaf, intermediates, bundle, now);
         if (chainProblem is not null)
         {
-            return SvidVerification.Refused(RefusalCatalog.ChainUntrusted.Reason, $"the certificate does not chain to the bundle of '{id.TrustDomain}' ({chainProblem})");
+            return Attestation.Refused(RefusalCatalog.ChainUntrusted.Reason, $"the certificate does not chain to the bundle of '{id.TrustDomain}' ({chainProblem})");
         }
 
-        return SvidVerification.Verified(new WorkloadIdentity(id, notAfter, AttestationKind.X509Svid, new Dictionary<string, string>
+        return Attestation.Verified(new WorkloadIdentity(id, notAfter, AttestationKind.X509Svid, new Dictionary<string, string>
         {
             ["issuer"] = leaf.Issuer,
             ["serialNumber"] = leaf.SerialNumber,
@@ -80,7 +80,7 @@ public static class SvidVerifier
         }));
     }
 
-    private static SvidVerification? CheckLeafExtensions(X509Certificate2 leaf)
+    private static Attestation? CheckLeafExtensions(X509Certificate2 leaf)
     {
         X509KeyUsageExtension? keyUsage = null;
         foreach (var extension in leaf.Extensions)
@@ -88,25 +88,25 @@ public static class SvidVerifier
             switch (extension)
             {
                 case X509BasicConstraintsExtension { CertificateAuthority: true }:
-                    return SvidVerification.Refused(RefusalCatalog.LeafIsCa.Reason, "the certificate is a CA (basicConstraints CA:TRUE); an X.509-SVID leaf must be CA:FALSE");
+                    return Attestation.Refused(RefusalCatalog.LeafIsCa.Reason, "the certificate is a CA (basicConstraints CA:TRUE); an X.509-SVID leaf must be CA:FALSE");
                 case X509KeyUsageExtension ku:
                     keyUsage = ku;
                     break;
                 case X509EnhancedKeyUsageExtension eku when !HasClientAuth(eku):
-                    return SvidVerification.Refused(RefusalCatalog.EkuNoClientAuth.Reason, "the certificate's extended key usage does not include clientAuth");
+                    return Attestation.Refused(RefusalCatalog.EkuNoClientAuth.Reason, "the certificate's extended key usage does not include clientAuth");
             }
         }
         if (keyUsage is null)
         {
-            return SvidVerification.Refused(RefusalCatalog.KeyUsageMissing.Reason, "the certificate has no key usage extension; an X.509-SVID leaf must set digitalSignature");
+            return Attestation.Refused(RefusalCatalog.KeyUsageMissing.Reason, "the certificate has no key usage extension; an X.509-SVID leaf must set digitalSignature");
         }
         if ((keyUsage.KeyUsages & X509KeyUsageFlags.DigitalSignature) == 0)
         {
-            return SvidVerification.Refused(RefusalCatalog.KeyUsageNoDigitalSignature.Reason, "the certificate's key usage lacks digitalSignature");
+            return Attestation.Refused(RefusalCatalog.KeyUsageNoDigitalSignature.Reason, "the certificate's key usage lacks digitalSignature");
         }
         if ((keyUsage.KeyUsages & (X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign)) != 0)
         {
-            return SvidVerification.Refused(RefusalCatalog.KeyUsageCaBits.Reason, "the certificate's key usage has keyCertSign or cRLSign, which a leaf must not have");
+            return Attestation.Refused(RefusalCatalog.KeyUsageCaBits.Reason, "the certificate's key usage has keyCertSign or cRLSign, which a leaf must not have");
         }
         return null;
     }

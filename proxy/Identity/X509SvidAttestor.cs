@@ -6,7 +6,7 @@ namespace SecretlessProxy.Identity;
 
 /// <summary>
 /// The X.509-SVID attestor, whole: at the TLS handshake it verifies the client certificate once
-/// (<see cref="SvidVerifier"/>) and keeps the result on the connection (<see cref="WorkloadIdentityFeature"/>); for
+/// (<see cref="SvidVerifier"/>) and keeps the result on the connection (<see cref="SvidConnection"/>); for
 /// each request it re-confirms a long-lived connection whose SVID has expired or whose listener's bundles changed.
 /// The TLS layer accepts any certificate, so the caller gets a 401 naming the reason instead of a bare handshake
 /// failure; no request on an unverified connection is ever forwarded.
@@ -17,8 +17,8 @@ public static class X509SvidAttestor
     /// The server options of one handshake: the listener's current certificate and bundles, and a client-certificate
     /// callback that attests the caller into <paramref name="connection"/> (reporting a refusal through <paramref name="refused"/>).
     /// </summary>
-    public static SslServerAuthenticationOptions HandshakeOptions(WorkloadIdentityFeature connection, SslStreamCertificateContext certificate,
-        TrustBundleSet bundles, List<SslApplicationProtocol> protocols, object confirmedUnder, TimeProvider time, Action<SvidVerification> refused)
+    public static SslServerAuthenticationOptions HandshakeOptions(SvidConnection connection, SslStreamCertificateContext certificate,
+        TrustBundleSet bundles, List<SslApplicationProtocol> protocols, object confirmedUnder, TimeProvider time, Action<Attestation> refused)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(bundles);
@@ -73,14 +73,14 @@ public static class X509SvidAttestor
     /// since changed, is verified again (at most once per reload, or once when it expires); unchanged bundles only
     /// confirm the earlier result. <paramref name="lapsed"/> is set when a verified connection is no longer valid.
     /// </summary>
-    public static SvidVerification Current(IWorkloadIdentityFeature? feature, object config, TrustBundleSet? bundles, DateTimeOffset now, out bool lapsed)
+    public static Attestation Current(SvidConnection? feature, object config, TrustBundleSet? bundles, DateTimeOffset now, out bool lapsed)
     {
         lapsed = false;
         var verification = feature?.Verification;
-        if (verification?.Identity is not { } verified || feature is not WorkloadIdentityFeature connection
+        if (verification?.Identity is not { } verified || feature is not { } connection
             || (ReferenceEquals(connection.ConfirmedUnder, config) && now < verified.ExpiresAt))
         {
-            return verification ?? WorkloadIdentityFeature.NoCertificate;
+            return verification ?? SvidConnection.NoCertificate;
         }
         if (bundles is not null && connection.Bundles is not null && now < verified.ExpiresAt && bundles.Fingerprint == connection.Bundles.Fingerprint)
         {

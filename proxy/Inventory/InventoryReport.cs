@@ -47,6 +47,7 @@ internal static class InventoryReport
                 ["denied"] = seen?.Denied ?? 0,
                 ["mayUse"] = MayUse(config, id, live),
                 ["used"] = Used(seen),
+                ["attestations"] = new JsonArray([.. (seen?.Attestations.Keys ?? []).Order(StringComparer.Ordinal).Select(a => (JsonNode)a)]),
                 ["credentials"] = Credentials(config, text, seen, now),
             };
             identities.Add(entry);
@@ -156,6 +157,8 @@ internal static class InventoryReport
                 ["lastSource"] = Audit.DecisionRecord.SourceName(use.LastSource),
                 ["cachedUntil"] = expiresAt,
                 ["ttlSeconds"] = expiresAt is { } until ? Math.Round((until - now).TotalSeconds) : null,
+                ["executables"] = new JsonArray([.. use.Executables.Keys.OrderBy(e => e.Path, StringComparer.Ordinal).ThenBy(e => e.Sha256, StringComparer.Ordinal)
+                    .Select(e => (JsonNode)new JsonObject { ["path"] = e.Path, ["sha256"] = e.Sha256 })]),
             });
         }
         return result;

@@ -15,6 +15,9 @@ public sealed class UsageTracker(TimeProvider time)
 {
     public const int MaxIdentities = 10_000;
 
+    /// <summary>How many distinct local executables (path, hash) are kept per identity and credential.</summary>
+    public const int MaxExecutablesPerCredential = 32;
+
     private readonly ConcurrentDictionary<string, IdentityUsage> _identities = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Timestamp> _ruleLastUsed = new(StringComparer.OrdinalIgnoreCase);
     private long _untracked;
@@ -47,6 +50,10 @@ public sealed class UsageTracker(TimeProvider time)
         }
         var allowed = record.PolicyOutcome == DecisionRecord.Allow;
         usage.Touch(ticks, allowed, record.Reason);
+        if (record.Attestation is { } attestation && !usage.Attestations.ContainsKey(attestation))
+        {
+            usage.Attestations.TryAdd(attestation, 0);
+        }
         if (record.Route is { } route)
         {
             usage.Routes.GetOrAdd(route, static _ => new UseCounter()).Touch(ticks, allowed);
@@ -62,6 +69,10 @@ public sealed class UsageTracker(TimeProvider time)
             use.Provider = record.CredentialProvider;
             use.Static = record.CredentialStatic == true;
             use.LastSource = record.CredentialSource;
+            if (record.Peer is { ExecutablePath: { } path } peer && use.Executables.Count < MaxExecutablesPerCredential)
+            {
+                use.Executables.TryAdd((path, peer.Sha256), 0);
+            }
         }
     }
 
@@ -90,6 +101,9 @@ public sealed class UsageTracker(TimeProvider time)
         public string? LastDeniedReason { get; private set; }
 
         public ConcurrentDictionary<string, UseCounter> Routes { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>How this identity's callers were attested (<c>x509-svid</c>, <c>unix-peer</c>, <c>loopback</c>).</summary>
+        public ConcurrentDictionary<string, byte> Attestations { get; } = new(StringComparer.Ordinal);
 
         public ConcurrentDictionary<string, CredentialUse> Credentials { get; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -149,5 +163,8 @@ public sealed class UsageTracker(TimeProvider time)
         public bool Static { get; set; }
 
         public CredentialSource LastSource { get; set; }
+
+        /// <summary>The local executables (path, SHA-256) that used the credential through a Unix socket listener.</summary>
+        public ConcurrentDictionary<(string Path, string? Sha256), byte> Executables { get; } = new();
     }
 }

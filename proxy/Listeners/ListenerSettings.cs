@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using SecretlessProxy.Identity;
 
 namespace SecretlessProxy.Listeners;
 
@@ -12,12 +13,18 @@ public sealed class ListenerSettings
 
     public required string Url { get; init; }
 
-    /// <summary>The address to bind; null for 'localhost' (both loopbacks).</summary>
+    /// <summary>The address to bind; null for 'localhost' (both loopbacks) and Unix sockets.</summary>
     public required IPAddress? Address { get; init; }
 
     public required int Port { get; init; }
 
     public required bool IsHttps { get; init; }
+
+    /// <summary>The socket file of a <c>unix:</c> listener (absolute); null for TCP listeners.</summary>
+    public string? UnixSocketPath { get; init; }
+
+    /// <summary>The socket file's mode, owner and group.</summary>
+    public UnixSocketSettings Socket { get; init; } = UnixSocketSettings.Default;
 
     public required HttpProtocols Protocols { get; init; }
 
@@ -27,9 +34,41 @@ public sealed class ListenerSettings
     /// <summary>Certificate and bundles for an HTTPS listener.</summary>
     public TlsMaterial? Tls { get; init; }
 
-    /// <summary>The SPIFFE IDs that may use an https admin listener (null: a loopback http admin listener).</summary>
-    public IReadOnlyList<Identity.SpiffeIdPattern>? AdminAllow { get; init; }
+    /// <summary>The SPIFFE IDs that may use an https admin listener (null otherwise).</summary>
+    public IReadOnlyList<SpiffeIdPattern>? AdminAllow { get; init; }
+
+    /// <summary>Who may use an admin listener on a Unix socket (null otherwise).</summary>
+    public IReadOnlyList<UnixAdminRule>? AdminUnixAllow { get; init; }
+
+    /// <summary>A plain loopback admin listener that serves everything to every local process (unsafe; warned at start).</summary>
+    public bool UnsafeOpenLoopback { get; init; }
+
+    /// <summary>The identity every caller of a plain-HTTP loopback proxy listener is (<c>identity:</c>), or null.</summary>
+    public string? IdentityName { get; init; }
+
+    /// <summary>How callers of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; null for a plain admin listener.</summary>
+    public AttestationKind? Attestor => IsHttps ? AttestationKind.X509Svid
+        : UnixSocketPath is not null ? AttestationKind.UnixPeer
+        : IdentityName is not null ? AttestationKind.Loopback : null;
 
     /// <summary>What must not change without a restart (address, port, scheme, protocols, role).</summary>
     public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}";
+}
+
+/// <summary>A Unix socket file's mode and ownership (null: leave as created).</summary>
+public sealed record UnixSocketSettings(UnixFileMode? Mode, int OwnerUid, int GroupGid)
+{
+    public static readonly UnixSocketSettings Default = new(null, -1, -1);
+}
+
+/// <summary>An entry of a Unix admin socket's <c>allow</c>: a uid, or a group (primary or supplementary) of the caller.</summary>
+public sealed record UnixAdminRule(uint? Uid, uint? Gid)
+{
+    public bool Matches(Identity.Unix.PeerProcess peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        return (Uid is null || peer.Uid == Uid) && (Gid is null || peer.InGroup(Gid.Value));
+    }
+
+    public override string ToString() => Uid is not null && Gid is not null ? $"uid {Uid} in gid {Gid}" : Uid is not null ? $"uid {Uid}" : $"gid {Gid}";
 }

@@ -24,6 +24,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly Histogram _upstreamLatency;
     private readonly Counter _decisions;
     private readonly Counter _byIdentity;
+    private readonly Counter _byAttestation;
     private readonly Counter _tokenFetches;
     private readonly Histogram _tokenFetchDuration;
     private readonly Counter _revocations;
@@ -51,6 +52,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly ConcurrentDictionary<(string, string), Histogram.Child> _durationChildren = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _upstreamChildren = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string, string), Counter.Child> _decisionChildren = new();
+    private readonly ConcurrentDictionary<(string, string), Counter.Child> _attestationChildren = new();
     private volatile MetricsSettings _settings = MetricsSettings.Default;
 
     public ProxyMetrics()
@@ -77,6 +79,8 @@ public sealed class ProxyMetrics : ICredentialObserver
             ["route"], new HistogramConfiguration { Buckets = LatencyBuckets });
         _decisions = factory.CreateCounter("secretless_policy_decisions_total",
             "Policy decisions by the rule that decided ('none' when no rule matched) and outcome (allow, deny).", ["rule", "outcome"]);
+        _byAttestation = factory.CreateCounter("secretless_requests_by_attestation_total",
+            "Proxied requests by how their listener attests callers (x509-svid, unix-peer, loopback) and outcome (allow, deny, error).", ["attestation", "outcome"]);
         _byIdentity = factory.CreateCounter("secretless_requests_by_identity_total",
             "Requests by caller SPIFFE ID, route and outcome (only with metrics.identityLabels: true).", ["identity", "route", "outcome"]);
         var lookups = factory.CreateCounter("secretless_credential_cache_lookups_total",
@@ -194,6 +198,11 @@ public sealed class ProxyMetrics : ICredentialObserver
         if (record.RedactedInBody > 0)
         {
             _redactions.WithLabels(route, "body").Inc(record.RedactedInBody);
+        }
+        if (record.ListenerAttestation is { } attestation)
+        {
+            _attestationChildren.GetOrAdd((attestation, record.Outcome),
+                static (key, counter) => counter.WithLabels(key.Item1, key.Item2), _byAttestation).Inc();
         }
         if (_settings.IdentityLabels && record.Identity is { } identity)
         {

@@ -44,11 +44,22 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         {
             var feature = context.Features.Get<IWorkloadIdentityFeature>();
             var before = feature?.Verification.Identity;
-            var verification = X509SvidAttestor.Current(feature, config, config.Listener(listener.Name)?.Tls?.Bundles, record.Time, out var lapsed);
+            var settings = config.Listener(listener.Name);
+            if (settings?.Attestor is { } attestor)
+            {
+                record.ListenerAttestation = AttestationKinds.Name(attestor);
+            }
+            if (feature is UnixPeerConnection { Process: { } peer })
+            {
+                record.Peer = peer;
+            }
+            var lapsed = false;
+            var verification = feature?.Current(new AttestationScope(config, record.Time, settings?.Tls?.Bundles, config.LocalIdentities,
+                config.LocalIdentities.Named(settings?.IdentityName)), out lapsed) ?? SvidConnection.NoCertificate;
             if (lapsed)
             {
                 Log.SvidNoLongerValid(logger, listener.Name, before!.SpiffeId.Value, verification.Reason!, verification.Detail!);
-                // The caller must handshake again with a valid SVID (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
+                // The caller must connect again (and present a valid SVID) (HTTP/1.1: Connection: close; HTTP/2: GOAWAY).
                 context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
             }
             var activity = Telemetry.Tracing.Source.StartActivity("secretless.identity");
@@ -120,7 +131,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "A connection on listener {Listener} from {Identity} no longer has a valid SVID ({Reason}: {Detail}); its requests are refused until it reconnects")]
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "A connection on listener {Listener} from {Identity} no longer has a valid SVID or identity ({Reason}: {Detail}); its requests are refused until it reconnects")]
         public static partial void SvidNoLongerValid(ILogger logger, string listener, string identity, string reason, string detail);
 
         [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Refused path from {Identity}: {Reason}")]

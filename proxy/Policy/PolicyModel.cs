@@ -64,12 +64,14 @@ public sealed class PolicyModel
     public Decision Decide(WorkloadIdentity caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        return Decide(caller.SpiffeId, routeId, method, path, now, grants, caller.Kind);
+        return Decide(caller.SpiffeId, routeId, method, path, now, grants, caller.Kind, caller.Facts);
     }
 
     /// <param name="grants">The live grants (rules with <c>requireGrant</c> allow only with one); null means none.</param>
     /// <param name="attestation">How the caller was attested (rules with <c>attestedBy</c> apply only to those kinds).</param>
-    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null, AttestationKind attestation = AttestationKind.X509Svid)
+    /// <param name="facts">What the attestor saw (rules with <c>when</c> facts apply only when they hold).</param>
+    public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null, AttestationKind attestation = AttestationKind.X509Svid,
+        IReadOnlyDictionary<string, string>? facts = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
         if (!_routes.TryGetValue(routeId, out var route))
@@ -78,7 +80,7 @@ public sealed class PolicyModel
         }
 
         // Explicit deny beats allow: look for an applying deny rule first.
-        var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation);
+        var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation, facts);
         var found = route.Find(in request, deny: true, out _, out _);
         if (found is not null)
         {
@@ -159,7 +161,7 @@ public sealed class PolicyModel
                 {
                     continue;
                 }
-                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation);
+                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation, request.Facts);
                 if (mismatch is null)
                 {
                     if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller, request.RouteId, request.Now)))

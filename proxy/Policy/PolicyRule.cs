@@ -7,8 +7,10 @@ namespace SecretlessProxy.Policy;
 public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
-        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null)
+        FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null,
+        IReadOnlyList<FactCondition>? when = null)
     {
+        When = when is { Count: > 0 } ? [.. when] : null;
         AttestedBy = attestedBy;
         RequireGrant = requireGrant;
         Name = name;
@@ -49,6 +51,9 @@ public sealed class PolicyRule
     /// <summary>How the caller must have been attested for the rule to apply; null means any way.</summary>
     public FrozenSet<AttestationKind>? AttestedBy { get; }
 
+    /// <summary>Facts the caller's attestation must show (<c>when: { uid: 1001 }</c>); null means none.</summary>
+    public FactCondition[]? When { get; }
+
     /// <summary>The decision this rule makes when it applies (allocated once).</summary>
     public Decision Decision { get; }
 
@@ -60,14 +65,24 @@ public sealed class PolicyRule
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
-    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid)
+    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null)
     {
         if (AttestedBy is not null && !AttestedBy.Contains(attestation))
         {
             return "attestation (the rule names " + string.Join(", ", AttestedBy.Select(AttestationKinds.Name)) + ")";
+        }
+        if (When is { } when)
+        {
+            for (var i = 0; i < when.Length; i++)
+            {
+                if (!when[i].HoldsFor(facts))
+                {
+                    return "attestation fact " + when[i].Fact;
+                }
+            }
         }
         if (Methods is null)
         {

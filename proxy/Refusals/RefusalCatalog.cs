@@ -39,6 +39,13 @@ public static class RefusalCatalog
     public static readonly Refusal TrustDomainUnknown = Svid("trust_domain_unknown");
     public static readonly Refusal ChainUntrusted = Svid("chain_untrusted");
 
+    // 401: a local caller (Unix socket peer, loopback listener) could not be attested.
+    public static readonly Refusal UnknownLocalCaller = Svid("unknown_local_caller");
+    public static readonly Refusal PeerProcessChanged = Svid("peer_process_changed");
+    public static readonly Refusal ExecutableReplaced = Svid("executable_replaced");
+    public static readonly Refusal PeerCredentialsUnavailable = Svid("peer_credentials_unavailable");
+    public static readonly Refusal NotLoopback = Svid("not_loopback");
+
     // 403: policy, and what an injector or a read the request makes is refused.
     public static readonly Refusal DeniedByRule = Forbidden("denied_by_rule");
     public static readonly Refusal NoRuleMatched = Forbidden("no_rule_matched");
@@ -67,6 +74,7 @@ public static class RefusalCatalog
 
     // The admin API.
     public static readonly Refusal NotAnAdmin = Admin(403, "not_an_admin", "Not an admin identity");
+    public static readonly Refusal AdminUnauthenticated = Admin(403, "admin_authentication_required", "Admin API requires an authenticated admin");
     public static readonly Refusal NoAdminEndpoint = Admin(404, "no_admin_endpoint", "No such admin endpoint");
     public static readonly Refusal MethodNotAllowed = Admin(405, "method_not_allowed", "Method not allowed");
     public static readonly Refusal InvalidJson = Admin(400, "invalid_json", "Invalid JSON");
@@ -84,10 +92,11 @@ public static class RefusalCatalog
         NotOriginForm, Fragment, AmbiguousEncoding, BadEncoding, InvalidCharacter, UnicodeSeparator, Backslash, PathParameter, EmptySegment, DotSegment,
         NoCertificate, SanMalformed, UriSanMissing, UriSanMultiple, SpiffeIdInvalid, SpiffeIdRootPath, LeafIsCa, KeyUsageMissing,
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
+        UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
         DeniedByRule, NoRuleMatched, GrantRequired, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
-        NotAnAdmin, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
+        NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,
     ];
 

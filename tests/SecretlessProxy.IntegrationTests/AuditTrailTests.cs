@@ -123,7 +123,7 @@ public sealed class AuditTrailTests : IDisposable
         Assert.Equal(TestPki.PaymentsId, refreshed.GetProperty("workload").GetString());
         Assert.True(refreshed.GetProperty("expiresAt").GetDateTimeOffset() > expiresAt);
 
-        using var admin = new HttpClient();
+        using var admin = proxy.AdminSocketClient();
         using (var revoke = await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/minted/revoke"), null))
         {
             Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);

@@ -26,7 +26,7 @@ public sealed class CliTests : IDisposable
         await File.WriteAllTextAsync(good, ProxyUnderTest.DefaultConfig(upstream));
         var ok = await RunAsync("validate", "--config", good);
         Assert.Equal(0, ok.Exit);
-        Assert.Contains("valid (2 listener(s), 2 route(s)", ok.Out, StringComparison.Ordinal);
+        Assert.Contains("valid (3 listener(s), 2 route(s)", ok.Out, StringComparison.Ordinal);
 
         var bad = Path.Combine(_pki.Directory, "bad.yaml");
         await File.WriteAllTextAsync(bad, ProxyUnderTest.DefaultConfig(upstream)

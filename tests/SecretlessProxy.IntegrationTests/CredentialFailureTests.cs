@@ -103,7 +103,7 @@ public sealed class CredentialFailureTests : IDisposable
         var body = await response.Content.ReadAsStringAsync();
         Assert.Equal("credential_issuer_unavailable", Json(body).GetProperty("reason").GetString());
         Assert.Contains("http://127.0.0.1:", body, StringComparison.Ordinal);
-        using var admin = new HttpClient();
+        using var admin = proxy.AdminSocketClient();
         var config = await admin.GetStringAsync(new Uri(proxy.AdminUri, "/config"));
         Assert.Contains("127.0.0.1", config, StringComparison.Ordinal);
         await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("status").GetInt32() == 503);

@@ -139,6 +139,9 @@ public sealed class GatewayTests(SharedProxy shared) : IClassFixture<SharedProxy
         using var ready = await client.GetAsync(new Uri(Proxy.AdminUri, "/readyz"));
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Equal("ready", Json(await ready.Content.ReadAsStringAsync()).GetProperty("status").GetString());
-        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync(new Uri(Proxy.AdminUri, "/allowed/x"))).StatusCode);
+        // The admin listener proxies nothing; as a plain loopback listener it serves nothing beyond probes and metrics.
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync(new Uri(Proxy.AdminUri, "/allowed/x"))).StatusCode);
+        using var admin = Proxy.AdminSocketClient();
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/allowed/x")).StatusCode);
     }
 }

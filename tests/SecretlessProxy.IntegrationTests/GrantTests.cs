@@ -118,7 +118,7 @@ public sealed class GrantTests : IDisposable
         Assert.True(answer.GetProperty("revoked").GetBoolean());
         Assert.Equal(["deploy-token"], answer.GetProperty("revokedCredentials").EnumerateArray().Select(e => e.GetString()));
         var ended = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == AuditEvents.GrantRevoked);
-        Assert.Equal("admin-api", ended.GetProperty("revokedBy").GetString());
+        Assert.Equal("unix:uid=0", ended.GetProperty("revokedBy").GetString());
         Assert.Equal("bob", ended.GetProperty("approver").GetString());
         await CallAsync(proxy, runner, "/deploy/after-revoke", HttpStatusCode.Forbidden);
         Assert.Equal(404, (await again.SendAsync(HttpMethod.Delete, "/grants/" + id)).Status);
@@ -165,8 +165,8 @@ public sealed class GrantTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
         var body = Path.Combine(_pki.Directory, "big.json");
         await File.WriteAllTextAsync(body, "{\"reason\":\"" + new string('x', 2 * 1024 * 1024) + "\"}");
-        var result = await Curl.RunAsync("-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/json", "--data-binary", "@" + body,
-            new Uri(proxy.AdminUri, "/grants").ToString());
+        var result = await Curl.RunAsync("--unix-socket", proxy.Host.GetSocketPath("admin-socket"), "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/json", "--data-binary", "@" + body,
+            "http://localhost/grants");
         Assert.Equal(413, result.Status);
         Assert.Contains("\"reason\":\"payload_too_large\"", result.Body, StringComparison.Ordinal);
     }

@@ -81,7 +81,7 @@ public sealed class OAuth2ClientCredentialsTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential(
             $"    provider: oauth2-client-credentials\n    tokenUrl: {oidc.TokenUrl}\n    clientId: proxy\n    clientSecretFile: client-secret")));
         using var client = proxy.Client();
-        using var admin = new HttpClient();
+        using var admin = proxy.AdminSocketClient();
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/one"));
         await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/two"));
         Assert.Equal(1, await oidc.TokensIssuedAsync(1));

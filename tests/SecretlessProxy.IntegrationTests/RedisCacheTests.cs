@@ -139,7 +139,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         // The fetch released its lock: a lock left behind would make the next fetch on every replica wait it out.
         Assert.DoesNotContain(":lock", await _redis.CliAsync("--scan", "--pattern", "secretless:*"), StringComparison.Ordinal);
 
-        using var admin = new HttpClient();
+        using var admin = a.AdminSocketClient();
         using var revoked = await admin.PostAsync(new Uri(a.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
         await Eventually.Until(() => b.Logs.Text.Contains("revoked by another replica", StringComparison.Ordinal), "replica B hears of the revocation");
@@ -177,7 +177,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
         {
             inFlight = clientA.GetAsync(new Uri(a.ProxyUri, "/allowed/in-flight"));
             await Eventually.Until(async () => (await _redis.CliAsync("--scan", "--pattern", "secretless:*")).Contains(":lock", StringComparison.Ordinal), "replica A holds the fetch lock");
-            using var admin = new HttpClient();
+            using var admin = b.AdminSocketClient();
             using var revoked = await admin.PostAsync(new Uri(b.AdminUri, "/credentials/oauth/revoke"), null);
             Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
         }
@@ -296,7 +296,7 @@ public sealed class RedisCacheTests : IAsyncLifetime
 
         await _redis.StartAgainAsync();
         await Eventually.Until(() => proxy.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "the proxy reconnects by itself", TimeSpan.FromSeconds(30));
-        using var admin = new HttpClient();
+        using var admin = proxy.AdminSocketClient();
         await admin.PostAsync(new Uri(proxy.AdminUri, "/credentials/oauth/revoke"), null);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/allowed/up"))).StatusCode);
         Assert.Contains("secretless:{oauth}:", await _redis.CliAsync("--scan", "--pattern", "secretless:*"), StringComparison.Ordinal);

@@ -4,10 +4,10 @@ using System.Text.Json.Nodes;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
 
-/// <summary>Calls the admin API of a proxy under test (plain HTTP on loopback) and parses JSON answers.</summary>
+/// <summary>Calls the admin API of a proxy under test (over its admin socket, as uid 0) and parses JSON answers.</summary>
 public sealed class AdminClient(ProxyUnderTest proxy) : IDisposable
 {
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(20) };
+    private readonly HttpClient _http = proxy.AdminSocketClient();
 
     public async Task<(int Status, JsonElement Body)> SendAsync(HttpMethod method, string path, object? body = null)
     {

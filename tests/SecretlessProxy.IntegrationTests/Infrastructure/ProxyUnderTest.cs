@@ -35,7 +35,14 @@ public sealed class ProxyUnderTest : IAsyncDisposable
 
     public Uri ProxyUri => Host.GetListenerUri("mtls");
 
+    /// <summary>The plain loopback admin listener: health, readiness, metrics and the JWKS.</summary>
     public Uri AdminUri => Host.GetListenerUri("admin");
+
+    /// <summary>
+    /// A client of the admin socket (allow: uid 0, the test process): the admin API's writes and reads. Requests
+    /// may name any host (<see cref="AdminUri"/> included): every connection goes to the socket.
+    /// </summary>
+    public HttpClient AdminSocketClient() => UnixSocketHttp.Client(Host.GetSocketPath("admin-socket"));
 
     public string TokenPath => Path.Combine(Pki.Directory, "github-token.txt");
 
@@ -51,6 +58,10 @@ public sealed class ProxyUnderTest : IAsyncDisposable
           - name: admin
             role: admin
             url: http://127.0.0.1:0
+          - name: admin-socket
+            role: admin
+            url: unix:admin-{{upstream.Port}}.sock
+            allow: [{ uid: 0 }]
         identities:
           payments: { spiffeId: spiffe://example.org/ns/payments/sa/api }
         credentials:

@@ -287,13 +287,12 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
-    public async Task Proxy_listener_must_be_https_with_bundles()
+    public async Task Plain_http_proxy_listener_needs_an_identity_and_bundles_need_valid_names()
     {
-        var broken = ValidYaml.Replace("url: https://127.0.0.1:0", "url: http://127.0.0.1:0", StringComparison.Ordinal)
-            .Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { Example.org: example.org.pem }", StringComparison.Ordinal);
-        var text = string.Join("\n", (await CompileAsync(broken)).Errors);
-        Assert.Contains("a proxy listener must use https", text, StringComparison.Ordinal);
-        Assert.Contains("'Example.org' is not a valid trust domain name", text, StringComparison.Ordinal);
+        var plain = ValidYaml.Replace("url: https://127.0.0.1:0", "url: http://127.0.0.1:0", StringComparison.Ordinal);
+        Assert.Contains("a plain http proxy listener must be bound to the identity its callers are", string.Join("\n", (await CompileAsync(plain)).Errors), StringComparison.Ordinal);
+        var badBundle = ValidYaml.Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { Example.org: example.org.pem }", StringComparison.Ordinal);
+        Assert.Contains("'Example.org' is not a valid trust domain name", string.Join("\n", (await CompileAsync(badBundle)).Errors), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,13 +4,16 @@ using SecretlessProxy.Refusals;
 namespace SecretlessProxy.Identity;
 
 /// <summary>What the X.509-SVID attestor keeps on a TLS connection: the verification and what it needs to verify again.</summary>
-public sealed class WorkloadIdentityFeature : IWorkloadIdentityFeature
+public sealed class SvidConnection : IWorkloadIdentityFeature
 {
     /// <summary>The verification of a connection that presented no certificate.</summary>
-    public static readonly SvidVerification NoCertificate =
-        SvidVerification.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
+    public static readonly Attestation NoCertificate =
+        Attestation.Refused(RefusalCatalog.NoCertificate.Reason, "no client certificate was presented; present your X.509-SVID");
 
-    public SvidVerification Verification { get; set; } = NoCertificate;
+    public Attestation Verification { get; set; } = NoCertificate;
+
+    /// <summary>Re-confirms a long-lived connection whose SVID expired or whose listener's bundles changed (<see cref="X509SvidAttestor.Current"/>).</summary>
+    public Attestation Current(in AttestationScope scope, out bool lapsed) => X509SvidAttestor.Current(this, scope.Config, scope.Bundles, scope.Now, out lapsed);
 
     /// <summary>Set when the handshake got as far as the client certificate check (so a connection without it failed its handshake).</summary>
     public bool Checked { get; set; }
