@@ -124,6 +124,9 @@ public sealed class ConfigDocument
     /// <summary>True when the key was written as a list.</summary>
     public bool IsSequence(string key) => _sequences.Contains(key);
 
+    /// <summary>True when the file writes the key, even with an empty value (<c>unix: {}</c>), which the configuration view drops.</summary>
+    public bool Writes(string key) => _lines.ContainsKey(key);
+
     /// <summary>The line of the key, or of its nearest parent that exists.</summary>
     public int? LineOf(string key)
     {

@@ -26,6 +26,10 @@ internal static class IdentitySection
             var text = ConfigSections.Value(identity, "spiffeId");
             var unixSection = identity.GetSection("unix");
             var unix = unixSection.Exists() ? CompileUnix(unixSection, errors) : null;
+            if (!unixSection.Exists() && document.Writes(unixSection.Path))
+            {
+                errors.Add(unixSection.Path, "names no selector, so every local caller would be this identity", "give at least one of " + string.Join(", ", UnixKeys));
+            }
             if (text is null)
             {
                 errors.Add(identity.Path + ":spiffeId", "is required", "write the workload's SPIFFE ID, e.g. spiffeId: spiffe://example.org/ns/payments/sa/api (or .../* for every ID below a path)");

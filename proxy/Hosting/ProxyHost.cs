@@ -121,7 +121,16 @@ public sealed partial class ProxyHost : IAsyncDisposable
         await grants.StartAsync();
         metrics.CollectFrom(() => manager.Current.Credentials.Values, () => (manager.Generation, manager.Refusals), app.Services.GetRequiredService<Redis.RedisConnection>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, app.Services.GetRequiredService<Injection.BodyBufferBudget>());
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
-        ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
+        try
+        {
+            ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
+        }
+        catch
+        {
+            // The container disposes the config manager, the grant service and the rest.
+            await app.DisposeAsync();
+            throw;
+        }
 
         app.UseMiddleware<EntryMiddleware>();
         app.UseRouting();

@@ -7,14 +7,20 @@ public static class Curl
 {
     public sealed record Result(int ExitCode, int Status, string Body, string StdErr);
 
-    public static async Task<Result> RunAsync(params string[] args)
+    public static Task<Result> RunAsync(params string[] args) => RunWithAsync(["curl"], args);
+
+    /// <summary>
+    /// Runs curl through <paramref name="command"/>: its first element is the program (curl, a copy of it, or a
+    /// launcher such as setpriv whose last arguments are a curl to run), then the rest and the curl arguments.
+    /// </summary>
+    public static async Task<Result> RunWithAsync(IReadOnlyList<string> command, params string[] args)
     {
-        var start = new ProcessStartInfo("curl")
+        var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in new[] { "-sS", "--max-time", "20", "-w", "\n%{http_code}" }.Concat(args))
+        foreach (var arg in command.Skip(1).Concat(["-sS", "--max-time", "20", "-w", "\n%{http_code}"]).Concat(args))
         {
             start.ArgumentList.Add(arg);
         }

@@ -110,8 +110,11 @@ public sealed class ProxyUnderTest : IAsyncDisposable
         }
         var logs = new CapturedLogs();
         var decisions = new CapturedStream();
-        var host = await ProxyHost.StartAsync(new ProxyHostOptions
+        ProxyHost host;
+        try
         {
+            host = await ProxyHost.StartAsync(new ProxyHostOptions
+            {
             ConfigPath = configPath,
             DecisionOutput = decisionOutput ?? decisions,
             ConfigPollInterval = TimeSpan.FromMilliseconds(100),
@@ -119,7 +122,13 @@ public sealed class ProxyUnderTest : IAsyncDisposable
             ConfigureLogging = logging => logging.AddProvider(logs),
             Tracing = tracing,
             TimeProvider = time ?? TimeProvider.System,
-        });
+            });
+        }
+        catch
+        {
+            await upstream.DisposeAsync();
+            throw;
+        }
         return new ProxyUnderTest(pki, upstream, host, configPath, logs, decisions);
     }
 

@@ -314,6 +314,100 @@ public sealed class ConfigValidationTests : IDisposable
         Assert.DoesNotContain(Canary, string.Join("\n", errors), StringComparison.Ordinal);
     }
 
+    private static string Sidecar(string listeners, string identities, string policyExtra = "") => $$"""
+        listeners:
+        {{listeners}}
+        identities:
+        {{identities}}
+        credentials:
+          github: { provider: file, path: token.txt }
+        policies:
+          - name: r
+            allow: ["spiffe://example.org/*"]
+            routes: [github]
+        {{policyExtra}}
+        ReverseProxy:
+          Routes:
+            github: { ClusterId: gh, Match: { Path: "/github/{**rest}" }, Metadata: { Credential: github } }
+          Clusters:
+            gh: { Destinations: { d1: { Address: "https://api.github.com/" } } }
+        """;
+
+    [Fact]
+    public async Task Sidecar_listeners_and_unix_identities_compile()
+    {
+        var result = await CompileAsync(Sidecar(
+            "  - { name: sock, url: \"unix:run/proxy.sock\", socket: { mode: \"0660\", owner: root, group: root } }\n" +
+            "  - { name: app, url: \"http://127.0.0.1:0\", identity: app }\n" +
+            "  - { name: admin, role: admin, url: \"unix:run/admin.sock\", allow: [{ uid: 0 }, { group: root }] }\n" +
+            "  - { name: probes, role: admin, url: \"http://127.0.0.1:0\" }",
+            "  app: { spiffeId: spiffe://example.org/app }\n" +
+            "  worker: { spiffeId: spiffe://example.org/worker, unix: { user: root, path: /usr/bin/worker, sha256: " + new string('A', 64) + " } }\n" +
+            "  other: { spiffeId: spiffe://example.org/other, unix: { uid: 1001, cgroup: /kubepods.slice/ } }",
+            "  - { name: vouched, allow: [worker], routes: [github], when: { attestation: unix-peer, uid: 0, sha256: " + new string('A', 64) + " } }"));
+        Assert.Empty(result.Errors);
+        var config = await OfflineCompiler.CompileAsync(Path.Combine(_dir, "config.yaml"));
+        using var compiled = config.Config!;
+        var sock = compiled.Listener("sock")!;
+        Assert.Equal(Path.Combine(_dir, "run/proxy.sock"), sock.UnixSocketPath);
+        Assert.Equal((UnixFileMode)Convert.ToInt32("660", 8), sock.Socket.Mode);
+        Assert.Equal(0, sock.Socket.OwnerUid);
+        Assert.Equal(SecretlessProxy.Identity.AttestationKind.UnixPeer, sock.Attestor);
+        Assert.Equal(SecretlessProxy.Identity.AttestationKind.Loopback, compiled.Listener("app")!.Attestor);
+        Assert.Equal(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1, compiled.Listener("app")!.Protocols);
+        Assert.Equal(2, compiled.Listener("admin")!.AdminUnixAllow!.Count);
+        var worker = compiled.LocalIdentities.Named("worker")!;
+        Assert.Equal(0u, worker.Unix!.Uid);
+        Assert.Equal(new string('a', 64), worker.Unix.Sha256);
+        var rule = compiled.Policy.Rules.Single(r => r.Name == "vouched");
+        Assert.Equal(["sha256=" + new string('a', 64), "uid=0"], rule.When!.Select(w => w.ToString()).Order());
+    }
+
+    [Theory]
+    [InlineData("  - { name: sock, url: \"unix:\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "names no socket file")]
+    [InlineData("  - { name: plain, url: \"http://127.0.0.1:0\" }", "a: { spiffeId: spiffe://example.org/a }", "must be bound to the identity its callers are")]
+    [InlineData("  - { name: plain, url: \"http://127.0.0.1:0\", identity: nobody }", "a: { spiffeId: spiffe://example.org/a }", "'nobody' is not an identity with one exact SPIFFE ID")]
+    [InlineData("  - { name: plain, url: \"http://127.0.0.1:0\", identity: a }", "a: { spiffeId: \"spiffe://example.org/a/*\" }", "'a' is not an identity with one exact SPIFFE ID")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\", identity: a }", "a: { spiffeId: spiffe://example.org/a }", "applies to a plain http proxy listener on loopback only")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\", socket: { mode: rw } }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "'rw' is not an octal file mode")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\", socket: { owner: no-such-user-here } }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "there is no user 'no-such-user-here' on this host")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }\n  - { name: admin, role: admin, url: \"unix:a.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "is required for an admin socket")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }\n  - { name: admin, role: admin, url: \"unix:a.sock\", allow: [spiffe://example.org/admin] }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "is not a uid or group rule")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }\n  - { name: admin, role: admin, url: \"https://127.0.0.1:0\", unsafeOpenLoopback: true }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "applies to a plain http loopback admin listener only")]
+    [InlineData("  - { name: a, url: \"unix:x.sock\" }\n  - { name: b, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }", "use the same socket file")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1001 } }\n  b: { spiffeId: spiffe://example.org/b, unix: { path: /usr/bin/b } }", "one caller could match both identities 'a' (uid 1001) and 'b' (path /usr/bin/b)")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { user: no-such-user-here } }", "there is no user 'no-such-user-here' on this host")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1, user: root } }", "and uid are both given")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { sha256: abc } }", "is not a SHA-256 in hex")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { path: bin/a } }", "is not an absolute path")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { } }", "names no selector")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: \"spiffe://example.org/a/*\", unix: { uid: 1 } }", "must be one exact SPIFFE ID")]
+    [InlineData("  - { name: sock, url: \"unix:x.sock\" }", "a: { spiffeId: spiffe://example.org/a, unix: { uid: 1, pid: 5 } }", "pid")]
+    public async Task Sidecar_mistakes_are_named(string listeners, string identities, string expected)
+    {
+        var text = string.Join("\n", (await CompileAsync(Sidecar(listeners, "  " + identities))).Errors);
+        Assert.Contains(expected, text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("when: { attestation: kernel }", "'kernel' is not an attestation kind")]
+    [InlineData("when: { euid: 1 }", "'euid' is not a fact attestors report")]
+    [InlineData("when: unix-peer", "must be a map of facts")]
+    [InlineData("attestedBy: [unix-peer]\n    when: { attestation: loopback }", "and attestedBy are both given")]
+    public async Task Rule_conditions_on_attestation_are_checked(string condition, string expected)
+    {
+        var text = string.Join("\n", (await CompileAsync(Sidecar("  - { name: app, url: \"http://127.0.0.1:0\", identity: a }", "  a: { spiffeId: spiffe://example.org/a }",
+            "  - name: cond\n    allow: [a]\n    routes: [github]\n    " + condition))).Errors);
+        Assert.Contains(expected, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_socket_path_longer_than_a_socket_address_holds_is_refused()
+    {
+        var text = string.Join("\n", (await CompileAsync(Sidecar("  - { name: sock, url: \"unix:/run/" + new string('s', 120) + ".sock\" }", "  a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }"))).Errors);
+        Assert.Contains("the most a Unix socket address holds", text, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]

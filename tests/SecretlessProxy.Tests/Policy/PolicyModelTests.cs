@@ -190,4 +190,20 @@ public sealed class PolicyModelTests
         Assert.Contains("attestation (the rule names unix-peer)", overTls.Detail, StringComparison.Ordinal);
         Assert.True(model.Decide(new WorkloadIdentity(Api, Monday10Utc.AddHours(1), AttestationKind.UnixPeer), "github", "GET", "/github/x", Monday10Utc).IsAllowed);
     }
+
+    [Fact]
+    public void A_rule_with_facts_applies_only_when_the_attestation_showed_them()
+    {
+        var rule = new PolicyRule("uid-1001-only", 0, false, [SpiffeIdPattern.TryParse(Api.Value, out var pattern, out _) ? pattern : throw new ArgumentException(Api.Value)], ["github"], null, null, null,
+            attestedBy: new[] { AttestationKind.UnixPeer }.ToFrozenSet(), when: [new FactCondition("uid", ["1001"]), new FactCondition("path", ["/usr/bin/a", "/usr/bin/b"])]);
+        var model = new PolicyModel([rule]);
+        WorkloadIdentity Peer(string uid, string? path) => new(Api, DateTimeOffset.MaxValue, AttestationKind.UnixPeer,
+            path is null ? new Dictionary<string, string> { ["uid"] = uid } : new Dictionary<string, string> { ["uid"] = uid, ["path"] = path });
+        Assert.True(model.Decide(Peer("1001", "/usr/bin/b"), "github", "GET", "/x", Monday10Utc).IsAllowed);
+        var wrongUid = model.Decide(Peer("1002", "/usr/bin/b"), "github", "GET", "/x", Monday10Utc);
+        Assert.False(wrongUid.IsAllowed);
+        Assert.Contains("attestation fact uid", wrongUid.Detail, StringComparison.Ordinal);
+        Assert.False(model.Decide(Peer("1001", null), "github", "GET", "/x", Monday10Utc).IsAllowed);
+        Assert.False(model.Decide(Peer("1001", "/usr/bin/c"), "github", "GET", "/x", Monday10Utc).IsAllowed);
+    }
 }
