@@ -25,6 +25,7 @@ internal static class DemoCommand
 
                 SecretlessProxy demo is running.
                   proxy (mTLS):  https://localhost:{demo.Port}
+                  proxy (local): unix:{demo.SocketPath}  (no certificate: the kernel names the caller)
                   admin:         http://127.0.0.1:{demo.AdminPort}/readyz
                   upstream:      {upstream.Address} (echoes the headers it receives)
                   files:         {demo.Directory}  (dev CA, server cert, the demo workload's SVID, echo-token.txt)
@@ -36,6 +37,11 @@ internal static class DemoCommand
                 hand its credential to the caller (route metadata RedactResponseBody):
 
                 {demo.CurlCommand("/echo/hello")}
+
+                Or as a local process with no certificate at all: the socket's peer is you (your uid is the demo's
+                identity {DemoEnvironment.LocalId}):
+
+                {demo.SocketCurlCommand("/echo/hello")}
 
                 A route the policy denies (403, problem+json naming the rule; the upstream is not called):
 

@@ -14,6 +14,7 @@ public sealed class DemoEnvironment
 {
     public const string TrustDomain = "demo.example";
     public const string WorkloadId = "spiffe://demo.example/ns/demo/sa/app";
+    public const string LocalId = "spiffe://demo.example/ns/demo/sa/local";
 
     private DemoEnvironment(string directory, int port, int adminPort)
     {
@@ -29,6 +30,9 @@ public sealed class DemoEnvironment
     public int AdminPort { get; }
 
     public string ConfigPath => Path.Combine(Directory, "config.yaml");
+
+    /// <summary>The sidecar socket: callers are named by the kernel (this user's uid is the demo's local identity).</summary>
+    public string SocketPath => Path.Combine(Directory, "proxy.sock");
 
     public string CaPath => Path.Combine(Directory, "ca.pem");
 
@@ -66,12 +70,18 @@ public sealed class DemoEnvironment
                 url: https://localhost:{{port}}
                 certificate: { cert: server.pem, key: server.key }
                 trustBundles: { {{TrustDomain}}: ca.pem }
+              - name: socket
+                url: unix:proxy.sock
               - name: admin
                 role: admin
                 url: http://127.0.0.1:{{adminPort}}
 
             identities:
               demo-app: { spiffeId: {{WorkloadId}} }
+              # Whoever runs the demo, calling through proxy.sock: the kernel names the caller by its uid.
+              demo-local:
+                spiffeId: {{LocalId}}
+                unix: { uid: {{Identity.Unix.UnixNative.CurrentUid()}} }
 
             credentials:
               echo-token:
@@ -81,7 +91,7 @@ public sealed class DemoEnvironment
 
             policies:
               - name: demo-app-uses-echo
-                allow: [demo-app]
+                allow: [demo-app, demo-local]
                 routes: [echo]
                 methods: [GET, POST]
               - name: nobody-uses-admin-api
@@ -104,6 +114,8 @@ public sealed class DemoEnvironment
             """);
         return new DemoEnvironment(directory, port, adminPort);
     }
+
+    public string SocketCurlCommand(string path) => $"curl --unix-socket {Quote(SocketPath)} http://localhost{path}";
 
     public string CurlCommand(string path) =>
         $"curl --cacert {Quote(CaPath)} --cert {Quote(SvidPath)} --key {Quote(SvidKeyPath)} https://localhost:{Port}{path}";

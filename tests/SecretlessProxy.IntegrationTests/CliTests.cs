@@ -134,7 +134,7 @@ public sealed class CliTests : IDisposable
             _ = process.StandardError.ReadToEndAsync();
             var lines = new List<string>();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (lines.Count(l => l.StartsWith("curl ", StringComparison.Ordinal)) < 2)
+            while (lines.Count(l => l.StartsWith("curl ", StringComparison.Ordinal)) < 3)
             {
                 var line = await process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("demo exited: " + string.Join("\n", lines));
                 lines.Add(line);
@@ -146,7 +146,10 @@ public sealed class CliTests : IDisposable
             Assert.Matches(@"authorization: Bearer \*{29}\r?\n", allowed);
             var token = (await File.ReadAllTextAsync(Path.Combine(_pki.Directory, "demo", "echo-token.txt"))).Trim();
             Assert.DoesNotContain(token, allowed, StringComparison.Ordinal);
-            var denied = await Shell(curls[1] + " -sS -i");
+            var local = await Shell(curls[1] + " -sS -i");
+            Assert.Contains("200", local.Split('\n')[0], StringComparison.Ordinal);
+            Assert.Matches(@"authorization: Bearer \*{29}\r?\n", local);
+            var denied = await Shell(curls[2] + " -sS -i");
             Assert.Contains("403", denied.Split('\n')[0], StringComparison.Ordinal);
             Assert.Contains("\"rule\":\"nobody-uses-admin-api\"", denied, StringComparison.Ordinal);
         }

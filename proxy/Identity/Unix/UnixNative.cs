@@ -107,6 +107,12 @@ internal static partial class UnixNative
     [LibraryImport("libc", EntryPoint = "getpwuid")]
     private static partial IntPtr GetPwUid(uint uid);
 
+    /// <summary>The real uid of this process.</summary>
+    public static uint CurrentUid() => GetUid();
+
+    [LibraryImport("libc", EntryPoint = "getuid")]
+    private static partial uint GetUid();
+
     [LibraryImport("libc", EntryPoint = "sysconf")]
     private static partial long SysConf(int name);
 }
