@@ -18,12 +18,13 @@ def med(rows, key):
     return statistics.median(float(r[key]) for r in rows)
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=False)
-for name in ["direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "secretless", "secretless-sigv4", "secretless-redis-l1", "secretless-redis-only"]:
+for name in ["direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "nginx-loopback", "nginx-unix",
+             "secretless", "secretless-sigv4", "ours-loopback", "ours-unix", "secretless-redis-l1", "secretless-redis-only"]:
     points = sorted((c, rows) for (p, c), rows in cells.items() if p == name)
     if not points:
         continue
     rps = [med(rows, "rps") for _, rows in points]
-    style = "-" if name.startswith("secretless") else "--"
+    style = "-" if name.startswith(("secretless", "ours-")) else "--"
     width = 2.2 if name == "secretless" else 1.2
     for ax, key in zip(axes, ["p50_us", "p99_us"]):
         ax.plot(rps, [med(rows, key) / 1000 for _, rows in points], style, marker="o", linewidth=width, label=name)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
@@ -20,10 +21,13 @@ internal sealed record DriveResult(long Requests, long Errors, double Seconds, d
 }
 
 /// <summary>Options of one load run.</summary>
-internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2);
+/// <remarks><see cref="Unix"/>: connect every connection to this Unix domain socket instead of the URL's host and port
+/// (the URL still gives the scheme, the Host header and the path).</remarks>
+internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2, string? Unix = null);
 
 /// <summary>
-/// The load driver: <c>SocketsHttpHandler</c> with an optional client certificate, N connections. Closed loop: N
+/// The load driver: <c>SocketsHttpHandler</c> with an optional client certificate (or, with
+/// <see cref="DriveOptions.Unix"/>, over a Unix domain socket), N connections. Closed loop: N
 /// workers each send the next request when the last answered. Open loop (<see cref="DriveOptions.Rate"/> &gt; 0):
 /// requests are due at a fixed rate whatever the answers do, and latency counts from when a request was due, so a
 /// stall shows in the latency instead of hiding as fewer requests (coordinated omission).
@@ -57,6 +61,25 @@ internal static class Driver
             AutomaticDecompression = DecompressionMethods.None,
             ActivityHeadersPropagator = null,
         };
+        if (options.Unix is { } socketPath)
+        {
+            // Every connection goes to the socket file; the URL's host only names the Host header.
+            var endpoint = new UnixDomainSocketEndPoint(socketPath);
+            handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(endpoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
         if (options.Url.Scheme == Uri.UriSchemeHttps)
         {
             var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
@@ -174,7 +197,7 @@ internal static class Driver
             using var response = await client.GetAsync(url, HttpCompletionOption.ResponseContentRead);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}: {Cut(await response.Content.ReadAsStringAsync())}";
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or SocketException)
         {
             return ex.GetType().Name + ": " + Cut(ex.Message);
         }

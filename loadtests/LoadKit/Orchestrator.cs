@@ -17,11 +17,17 @@ internal sealed record Cell(string Mode, string Generator, string Path, int Conc
 /// <summary>
 /// Runs the whole comparison on loopback: starts the upstream, plain YARP, nginx, redis-server and three
 /// SecretlessProxy processes with a generated dev CA, drives each path with the same load, reads each proxy's CPU
-/// time from /proc before and after, and writes a Markdown table, a CSV and (unless smoke) a plot.
+/// time from /proc before and after, and writes a Markdown table, a CSV and (unless smoke) a plot. Besides mTLS, the
+/// first proxy and nginx also listen as sidecars do, without TLS: on loopback (the proxy's listener bound to one
+/// identity) and on a Unix socket (the proxy attests the peer by SO_PEERCRED), each compared with nginx on the same
+/// transport.
 /// </summary>
 internal sealed partial class Orchestrator : IAsyncDisposable
 {
     private const string ClientId = "spiffe://example.org/ns/load/sa/client";
+
+    /// <summary>The caller of the sidecar listeners: bound to the loopback listener, and the Unix socket's peers by uid.</summary>
+    private const string LocalId = "spiffe://example.org/ns/load/sa/local";
 
     private readonly RunOptions _options;
     private readonly string _root;
@@ -41,7 +47,16 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         _work = Directory.CreateTempSubdirectory("secretless-load-").FullName;
     }
 
-    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server);
+    /// <summary>A measured path; with <paramref name="Unix"/>, its connections go to that socket file (the URL gives Host and path).</summary>
+    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server, string? Unix = null);
+
+    /// <summary>Ours and nginx on the same transport, compared in the report's sidecar table.</summary>
+    private static readonly (string Transport, string Ours, string Nginx)[] SameTransport =
+    [
+        ("mTLS", "secretless", "nginx-mtls"),
+        ("loopback", "ours-loopback", "nginx-loopback"),
+        ("unix", "ours-unix", "nginx-unix"),
+    ];
 
     private readonly List<PathDef> _paths = [];
 
@@ -124,7 +139,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 }
             }
         }
-        var wrkPaths = _paths.Where(p => !p.Mtls && p.Name != "direct-h2c").ToList();
+        // wrk cannot connect to a Unix socket: those paths are driven by loadkit only (ours and nginx alike).
+        var wrkPaths = _paths.Where(p => !p.Mtls && p.Unix is null && p.Name != "direct-h2c").ToList();
         for (var repeat = 1; repeat <= _options.Repeats; repeat++)
         {
             foreach (var c in Concurrencies)
@@ -221,12 +237,16 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             var nginxPort = FreePort();
             var nginxTls = FreePort();
+            var nginxLoopback = FreePort();
+            var nginxSocket = Path.Combine(_work, "nginx.sock");
             var conf = Path.Combine(_work, "nginx.conf");
-            await File.WriteAllTextAsync(conf, NginxConfig(nginxPort, nginxTls, certs));
+            await File.WriteAllTextAsync(conf, NginxConfig(nginxPort, nginxTls, nginxLoopback, nginxSocket, certs));
             Start("nginx", nginx, ["-p", _work + "/", "-c", conf]);
             await WaitForPortAsync(nginxTls);
             _paths.Add(new("nginx-http", "nginx reverse proxy, upstream keep-alive, HTTP", $"http://127.0.0.1:{nginxPort}/nginx", false, "nginx"));
             _paths.Add(new("nginx-mtls", "nginx, mTLS (ssl_verify_client on, same CA) + static Authorization header", $"https://127.0.0.1:{nginxTls}/nginx", true, "nginx"));
+            _paths.Add(new("nginx-loopback", "nginx on loopback, plain HTTP/1.1 + static Authorization header (proxy_set_header)", $"http://127.0.0.1:{nginxLoopback}/nginx", false, "nginx"));
+            _paths.Add(new("nginx-unix", "nginx on a Unix socket (listen unix:), HTTP/1.1 + static Authorization header", "http://localhost/nginx", false, "nginx", nginxSocket));
         }
         else
         {
@@ -234,9 +254,12 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
 
         var proxyPort = FreePort();
-        Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null)]);
+        var local = new LocalListeners(FreePort(), Path.Combine(_work, "ours.sock"));
+        Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null, local)]);
         _paths.Add(new("secretless", "SecretlessProxy: mTLS + SPIFFE + policy + cached OAuth2 token injection (L1)", $"https://127.0.0.1:{proxyPort}/oauth/x", true, "secretless"));
         _paths.Add(new("secretless-sigv4", "SecretlessProxy with SigV4 signing (aws-static keys, service s3)", $"https://127.0.0.1:{proxyPort}/sigv4/bucket/key", true, "secretless"));
+        _paths.Add(new("ours-loopback", "SecretlessProxy (same process as `secretless`) on a loopback listener bound to one identity, plain HTTP/1.1 + policy + cached OAuth2 token injection", $"http://127.0.0.1:{local.Port}/oauth/x", false, "secretless"));
+        _paths.Add(new("ours-unix", "SecretlessProxy (same process) on a Unix socket listener, peer attested by SO_PEERCRED + /proc (uid selector), HTTP/1.1 + policy + cached OAuth2 token injection", "http://localhost/oauth/x", false, "secretless", local.Socket));
 
         if (FindOnPath("redis-server") is { } redis)
         {
@@ -261,22 +284,35 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
     }
 
-    private async Task<string> ProxyConfigAsync(string name, int port, string upstream, string? cache)
+    /// <summary>The sidecar listeners of a proxy: plain HTTP on a loopback port bound to one identity, and a Unix socket.</summary>
+    private sealed record LocalListeners(int Port, string Socket);
+
+    private async Task<string> ProxyConfigAsync(string name, int port, string upstream, string? cache, LocalListeners? local = null)
     {
         var dir = Path.Combine(_work, "proxy-" + name);
         Directory.CreateDirectory(dir);
         var admin = FreePort();
+        // The Unix socket's callers are the load driver, run as this user: the identity selects them by uid.
+        var sidecars = local is null ? "" : $$"""
+
+              - name: loopback
+                url: http://127.0.0.1:{{local.Port}}
+                identity: local
+              - name: unix
+                url: unix:{{local.Socket}}
+            """;
         var text = $$"""
             listeners:
               - name: mtls
                 url: https://127.0.0.1:{{port}}
                 certificate: { cert: ../certs/server.pem, key: ../certs/server.key }
-                trustBundles: { example.org: ../certs/ca.pem }
+                trustBundles: { example.org: ../certs/ca.pem }{{sidecars}}
               - name: admin
                 role: admin
                 url: http://127.0.0.1:{{admin}}
             identities:
               client: { spiffeId: "{{ClientId}}" }
+              local: { spiffeId: "{{LocalId}}", unix: { uid: {{CurrentUid()}} } }
             credentials:
               oauth:
                 provider: oauth2-client-credentials
@@ -291,7 +327,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 inject: { type: sigv4, service: s3, region: us-east-1 }
             policies:
               - name: client-calls-upstream
-                allow: [client]
+                allow: [client, local]
                 routes: [oauth, sigv4]
             decisionLog: { sink: file, path: audit.jsonl, maxFileSize: 64MiB, maxFiles: 1 }
             {{cache ?? ""}}
@@ -308,7 +344,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         return path;
     }
 
-    private string NginxConfig(int port, int tlsPort, string certs) => $$"""
+    private string NginxConfig(int port, int tlsPort, int loopbackPort, string socket, string certs) => $$"""
         daemon off;
         worker_processes auto;
         pid {{_work}}/nginx.pid;
@@ -333,6 +369,16 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 ssl_certificate_key {{certs}}/server.key;
                 ssl_client_certificate {{certs}}/ca.pem;
                 ssl_verify_client on;
+                location / {
+                    proxy_pass http://up;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header Authorization "Bearer static-token";
+                }
+            }
+            server {
+                listen 127.0.0.1:{{loopbackPort}};
+                listen unix:{{socket}};
                 location / {
                     proxy_pass http://up;
                     proxy_http_version 1.1;
@@ -392,12 +438,25 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         throw new TimeoutException($"nothing listens on 127.0.0.1:{port} after 30 s");
     }
 
+    private static async Task WaitForSocketAsync(string socket)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            if (File.Exists(socket))
+            {
+                return;
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"no socket at {socket} after 30 s");
+    }
+
     private async Task WaitForPathAsync(PathDef path)
     {
         var uri = new Uri(path.Url);
         try
         {
-            await WaitForPortAsync(uri.Port);
+            await (path.Unix is null ? WaitForPortAsync(uri.Port) : WaitForSocketAsync(path.Unix));
         }
         catch (TimeoutException ex)
         {
@@ -426,7 +485,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         new(new Uri(path.Url), concurrency, warmup, duration, rate,
             path.Mtls ? Path.Combine(_work, "client", "svid.pem") : null,
             path.Mtls ? Path.Combine(_work, "client", "svid.key") : null,
-            path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null, http2);
+            path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null, http2, path.Unix);
 
     // ---------------------------------------------------------------- measuring
 
@@ -445,6 +504,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         if (http2)
         {
             args.Add("--http2");
+        }
+        if (path.Unix is not null)
+        {
+            args.AddRange(["--unix", path.Unix]);
         }
         // CPU is read around the measured part only: the driver prints "measuring" after its warm-up.
         var result = await DriveMeasuredAsync(args, path.Server, pinned);
@@ -735,6 +798,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             var yarp = Rps(m.Mode, m.Generator, "yarp-mtls", m.Concurrency);
             md.AppendLine(inv, $"| {m.Generator} | `{m.Path}` | {m.Concurrency} | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, direct)} | {Ratio(m.Rps, nginx)} | {Ratio(m.Rps, yarp)} | {m.Errors} |");
         }
+        AppendSameTransport(md, medians);
         md.AppendLine();
         md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
         md.AppendLine();
@@ -804,6 +868,48 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         return bad.Count == 0 && missing.Count == 0 ? 0 : 1;
     }
 
+    /// <summary>Ours against nginx on the same transport and generator: throughput and CPU per request, as ratios.</summary>
+    private static void AppendSameTransport(StringBuilder md, List<Median> medians)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string Cpu(double? us) => us is { } v ? v.ToString("F1", inv) : "—";
+        string Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 && !double.IsNaN(x) ? (x / y).ToString("F2", inv) : "—";
+        var rows = new List<string>();
+        foreach (var generator in new[] { "loadkit", "wrk" })
+        {
+            foreach (var (transport, ours, nginx) in SameTransport)
+            {
+                foreach (var o in medians.Where(m => m.Mode == "closed" && m.Generator == generator && m.Path == ours).OrderBy(m => m.Concurrency))
+                {
+                    if (medians.FirstOrDefault(m => m.Mode == "closed" && m.Generator == generator && m.Path == nginx && m.Concurrency == o.Concurrency) is not { } n)
+                    {
+                        continue;
+                    }
+                    rows.Add(string.Create(inv,
+                        $"| {generator} | {transport} | {o.Concurrency} | {o.Rps:F0} | {n.Rps:F0} | **{Ratio(o.Rps, n.Rps)}** | {Cpu(o.Cpu)} | {Cpu(n.Cpu)} | **{Ratio(o.Cpu, n.Cpu)}** | {o.P99 / 1000:F2} | {n.P99 / 1000:F2} |"));
+                }
+            }
+        }
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        md.AppendLine();
+        md.AppendLine("## Ours against nginx on the same transport");
+        md.AppendLine();
+        md.AppendLine("Closed loop, same generator and connections. Loopback and Unix socket are the sidecar transports: no TLS on the hop. "
+            + "nginx adds a static `Authorization` header (`proxy_set_header`); ours does the whole path (the caller's identity from the listener or the "
+            + "socket peer, policy, cached OAuth2 token injection, decision log). wrk cannot reach a Unix socket, so those rows are loadkit only; mTLS is for reference. "
+            + "Throughput ratio above 1: ours serves more; CPU ratio above 1: ours spends more CPU per request.");
+        md.AppendLine();
+        md.AppendLine("| generator | transport | conns | ours req/s | nginx req/s | ours ÷ nginx req/s | ours CPU µs/req | nginx CPU µs/req | ours ÷ nginx CPU/req | ours p99 ms | nginx p99 ms |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var row in rows)
+        {
+            md.AppendLine(row);
+        }
+    }
+
     private static string MachineSummary()
     {
         var model = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() : null;
@@ -814,6 +920,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
     // ---------------------------------------------------------------- helpers
 
     private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>This process's real uid (the load driver runs as the same user), from <c>/proc/self/status</c>.</summary>
+    private static string CurrentUid() =>
+        File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[1];
 
     private static string Seconds(TimeSpan span) => Math.Max(1, (int)Math.Round(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 

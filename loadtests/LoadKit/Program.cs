@@ -26,12 +26,13 @@ var warmup = new Option<double>("--warmup") { DefaultValueFactory = _ => 2, Desc
 var duration = new Option<double>("--duration") { DefaultValueFactory = _ => 10, Description = "Seconds measured" };
 var rate = new Option<double>("--rate") { DefaultValueFactory = _ => 0, Description = "Requests per second (open loop); 0: closed loop" };
 var http2 = new Option<bool>("--http2");
-var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2 };
+var unix = new Option<string?>("--unix") { Description = "Connect to this Unix domain socket instead of the URL's host and port (the URL gives the Host header and path)" };
+var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2, unix };
 driveCommand.SetAction(async parse =>
 {
     var result = await Driver.RunAsync(
         new DriveOptions(new Uri(parse.GetValue(url)!), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(warmup)), TimeSpan.FromSeconds(parse.GetValue(duration)),
-            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2)),
+            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2), parse.GetValue(unix)),
         () => Console.WriteLine("measuring"));
     Console.WriteLine(Driver.ToJson(result));
     return 0;
