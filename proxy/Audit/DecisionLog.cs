@@ -209,9 +209,17 @@ public sealed partial class DecisionLog : IAsyncDisposable
             }
             json.WriteEndObject();
         }
-        DecisionRecord.WriteOrNull(json, "route", record.Route);
-        DecisionRecord.WriteOrNull(json, "method", record.Method);
-        DecisionRecord.WriteOrNull(json, "pathTemplate", record.PathTemplate);
+        if (record.Protocol is null)
+        {
+            DecisionRecord.WriteOrNull(json, "route", record.Route);
+            DecisionRecord.WriteOrNull(json, "method", record.Method);
+            DecisionRecord.WriteOrNull(json, "pathTemplate", record.PathTemplate);
+        }
+        else
+        {
+            DecisionRecord.WriteOrNull(json, "database", record.Route);
+            DecisionRecord.WriteOrNull(json, "role", record.Method);
+        }
         DecisionRecord.WriteOrNull(json, "rule", record.Rule);
         json.WriteString("outcome", record.Outcome);
         DecisionRecord.WriteOrNull(json, "reason", record.Reason);
@@ -236,7 +244,19 @@ public sealed partial class DecisionLog : IAsyncDisposable
                 json.WriteNull("credentialExpiresAt");
             }
         }
-        json.WriteNumber("status", record.Status);
+        if (record.Protocol is { } protocol)
+        {
+            // A database session: the outcome is its login; a refusal carries the SQLSTATE the client got.
+            json.WriteString("protocol", protocol);
+            if (record.SqlState is { } sqlState)
+            {
+                json.WriteString("sqlState", sqlState);
+            }
+        }
+        else
+        {
+            json.WriteNumber("status", record.Status);
+        }
         if (record.UpstreamStatus is { } upstreamStatus)
         {
             json.WriteNumber("upstreamStatus", upstreamStatus);

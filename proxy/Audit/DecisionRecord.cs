@@ -39,7 +39,14 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>A Unix socket caller as the kernel described it (uid, gid, pid, executable), attested or not.</summary>
     public Identity.Unix.PeerProcess? Peer { get; set; }
 
+    /// <summary>The route; for a database session, the database (as the client named it).</summary>
     public string? Route { get; set; }
+
+    /// <summary><c>postgres</c> for a database session; null for HTTP.</summary>
+    public string? Protocol { get; set; }
+
+    /// <summary>The SQLSTATE a refused database session got (<c>28000</c>, <c>08006</c>, ...).</summary>
+    public string? SqlState { get; set; }
 
     public string? Method { get; set; }
 

@@ -9,6 +9,9 @@ namespace SecretlessProxy.Audit;
 /// </summary>
 internal static class TraceIds
 {
+    /// <summary>A new random trace id (sessions of protocols that carry none).</summary>
+    public static string New() => ActivityTraceId.CreateRandom().ToHexString();
+
     public static string? Of(HttpContext context)
     {
         if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity)

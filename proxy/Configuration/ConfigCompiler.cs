@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -26,7 +26,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
-        var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes);
+        var databases = DatabaseSection.Compile(document, errors, credentialNames, watched);
+        var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes, databases.Keys);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
         var limits = LimitsSection.Compile(document, errors);
@@ -59,6 +60,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             FilePath = document.FilePath,
             Listeners = listeners,
             LocalIdentities = localIdentities,
+            Databases = databases,
             Policy = policy,
             Credentials = frozenCredentials,
             RouteCredentials = routeCredentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),

@@ -11,7 +11,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol"];
 
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
     {
@@ -78,7 +78,34 @@ internal static class ListenerSection
             errors.Add(item.Path + ":role", $"'{roleText}' is not a listener role", "use role: proxy (default) or role: admin");
         }
 
+        var protocolText = ConfigSections.Value(item, "protocol") ?? "http";
+        ListenerProtocol? protocol = protocolText.ToLowerInvariant() switch
+        {
+            "http" => ListenerProtocol.Http,
+            "postgres" or "postgresql" => ListenerProtocol.Postgres,
+            _ => null,
+        };
+        if (protocol is null)
+        {
+            errors.Add(item.Path + ":protocol", $"'{protocolText}' is not a listener protocol", "use protocol: http (default) or protocol: postgres");
+        }
+        var isPostgres = protocol == ListenerProtocol.Postgres;
+        if (isPostgres && role == ListenerRole.Admin)
+        {
+            errors.Add(item.Path + ":protocol", "an admin listener speaks HTTP", "remove protocol, or make this a proxy listener");
+        }
+
         var url = ConfigSections.Value(item, "url");
+        if (isPostgres && url is not null && url.StartsWith("tcp://", StringComparison.OrdinalIgnoreCase))
+        {
+            // Parsed as an address and port like an http URL; the scheme only says "no HTTP here".
+            url = "http://" + url["tcp://".Length..];
+        }
+        else if (isPostgres && url is not null && !url.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add(item.Path + ":url", "a postgres listener listens on tcp://ADDRESS:PORT or unix:PATH", "write e.g. url: tcp://127.0.0.1:6432 or url: unix:/run/secretless/.s.PGSQL.5432");
+            url = null;
+        }
         IPAddress? address = null;
         var port = 0;
         var isHttps = false;
@@ -146,7 +173,7 @@ internal static class ListenerSection
         string? identityName = null;
         if (ConfigSections.Value(item, "identity") is { } boundIdentity)
         {
-            if (role != ListenerRole.Proxy || isHttps || isUnix)
+            if (role != ListenerRole.Proxy || isHttps || isUnix || (isPostgres && item.GetSection("certificate").Exists()))
             {
                 errors.Add(item.Path + ":identity", "applies to a plain http proxy listener on loopback only (callers of https listeners present SVIDs; Unix socket callers match identities' unix selectors)", "remove it");
             }
@@ -163,12 +190,17 @@ internal static class ListenerSection
         TlsMaterial? tls = null;
         List<SpiffeIdPattern>? adminAllow = null;
         List<UnixAdminRule>? unixAllow = null;
-        if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null)
+        if (isPostgres && urlOk && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null && !item.GetSection("certificate").Exists())
+        {
+            errors.Add(item.Path, "a postgres listener must identify its callers",
+                "add certificate and trustBundles (callers connect with sslmode=verify-full and their X.509-SVID), listen on unix:PATH (the kernel names callers), or add identity: NAME on loopback");
+        }
+        if (!isPostgres && role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null)
         {
             errors.Add(item.Path + ":url", "a plain http proxy listener must be bound to the identity its callers are: it has no other way to tell who calls",
                 "add identity: NAME (an entry of identities) for a loopback sidecar listener, or use https:// with certificate and trustBundles, or unix:/path");
         }
-        if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && address is not null && !IPAddress.IsLoopback(address))
+        if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && address is not null && !IPAddress.IsLoopback(address) && !(isPostgres && item.GetSection("certificate").Exists()))
         {
             errors.Warn(item.Path + ":url", "binds beyond loopback: only callers on this host are served (others get 401 not_loopback), but binding to 127.0.0.1 keeps them from connecting at all",
                 "bind it to 127.0.0.1");
@@ -212,7 +244,7 @@ internal static class ListenerSection
             {
                 errors.Add(item.Path + ":allow", "applies to the admin listener only", "remove it: who may call through a proxy listener is decided by policies");
             }
-            if (isHttps)
+            if (isHttps || (isPostgres && item.GetSection("certificate").Exists()))
             {
                 tls = LoadTls(document, item, errors, watchedFiles, now);
             }
@@ -222,7 +254,7 @@ internal static class ListenerSection
             }
         }
 
-        if (name is null || role is null || !urlOk)
+        if (name is null || role is null || protocol is null || !urlOk)
         {
             return null;
         }
@@ -234,6 +266,7 @@ internal static class ListenerSection
             Address = address,
             Port = port,
             IsHttps = isHttps,
+            Protocol = protocol.Value,
             UnixSocketPath = socketPath,
             Socket = socket,
             Protocols = protocols,

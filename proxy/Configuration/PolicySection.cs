@@ -10,11 +10,12 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>policies</c> (with the names <c>identities</c> gives) into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "when", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "when", "databases", "roles", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    public static PolicyModel Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyDictionary<string, SpiffeIdPattern> identities, IReadOnlyList<RouteConfig> routes)
+    public static PolicyModel Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyDictionary<string, SpiffeIdPattern> identities, IReadOnlyList<RouteConfig> routes,
+        IEnumerable<string>? databases = null)
     {
         var rules = new List<PolicyRule>();
         var section = document.Root.GetSection("policies");
@@ -24,6 +25,7 @@ internal static class PolicySection
             return new PolicyModel(rules);
         }
         var routeIds = routes.Select(r => r.RouteId).ToList();
+        var databaseNames = databases?.ToList() ?? [];
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
@@ -53,7 +55,36 @@ internal static class PolicySection
 
             var ruleRoutes = new List<string>();
             var routesSection = item.GetSection("routes");
-            if (!routesSection.Exists())
+            var databasesSection = item.GetSection("databases");
+            foreach (var entry in ConfigSections.Items(databasesSection))
+            {
+                var database = entry.Value?.Trim();
+                if (database == "*")
+                {
+                    ruleRoutes.AddRange(databaseNames.Select(Databases.DatabaseSettings.RouteOf));
+                }
+                else if (database is null || !databaseNames.Contains(database, StringComparer.Ordinal))
+                {
+                    errors.Add(entry.Path, $"names database '{database}', which is not defined under databases", KeySuggestion.Fix(database ?? "", databaseNames, "databases"));
+                }
+                else
+                {
+                    ruleRoutes.Add(Databases.DatabaseSettings.RouteOf(database));
+                }
+            }
+            if (item.GetSection("roles").Exists() && !databasesSection.Exists())
+            {
+                errors.Add(item.Path + ":roles", "applies to database rules only", "add databases: [...] or remove roles");
+            }
+            if (databasesSection.Exists() && (item.GetSection("methods").Exists() || item.GetSection("paths").Exists()))
+            {
+                errors.Add(item.Path, "a database rule decides by role, not by HTTP method or path", "use roles: [...]; write HTTP routes in a rule of their own");
+            }
+            if (!routesSection.Exists() && databasesSection.Exists())
+            {
+                // A database rule: no HTTP routes.
+            }
+            else if (!routesSection.Exists())
             {
                 errors.Add(item.Path + ":routes", "is required", $"list the routes this rule covers (or '*' for every route); {KeySuggestion.Fix("", routeIds, "routes")}");
             }
@@ -75,7 +106,12 @@ internal static class PolicySection
             }
 
             FrozenSet<string>? methods = null;
-            if (item.GetSection("methods").Exists())
+            if (item.GetSection("roles").Exists())
+            {
+                // The operation of a database request is the role the caller logs in as.
+                methods = ConfigSections.Items(item.GetSection("roles")).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToFrozenSet(StringComparer.Ordinal);
+            }
+            else if (item.GetSection("methods").Exists())
             {
                 var list = new List<string>();
                 foreach (var entry in ConfigSections.Items(item.GetSection("methods")))
@@ -172,6 +208,13 @@ internal static class PolicySection
             rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when));
         }
         var model = new PolicyModel(rules);
+        foreach (var database in databaseNames)
+        {
+            if (!rules.Any(r => r.Routes.Contains(Databases.DatabaseSettings.RouteOf(database), StringComparer.OrdinalIgnoreCase)))
+            {
+                errors.Warn($"databases:{database}", $"no policy rule names database '{database}', so every login to it is denied", "add a policy rule with databases: [" + database + "] if workloads should use it");
+            }
+        }
         foreach (var route in routeIds)
         {
             // A route only deny rules name is denied on purpose (e.g. a fence around an admin API): no warning.

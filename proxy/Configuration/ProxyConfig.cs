@@ -36,6 +36,9 @@ public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
 
     public required PolicyModel Policy { get; init; }
 
+    /// <summary>The databases the PostgreSQL gateway serves, by the name clients use.</summary>
+    public FrozenDictionary<string, Databases.DatabaseSettings> Databases { get; init; } = FrozenDictionary<string, Databases.DatabaseSettings>.Empty;
+
     public required FrozenDictionary<string, CredentialBinding> Credentials { get; init; }
 
     /// <summary>Route id → the credential injected on it (routes without one are absent).</summary>

@@ -94,6 +94,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<SharedCredentialStore>();
         builder.Services.AddSingleton<CredentialBroker>();
         builder.Services.AddSingleton<Decisions.AccessDecider>();
+        builder.Services.AddSingleton<Postgres.CancelRegistry>();
+        builder.Services.AddSingleton<Postgres.PostgresGateway>();
         if (options.Tracing is { } tracing)
         {
             Telemetry.Tracing.Add(builder.Services, tracing);
@@ -123,7 +125,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         try
         {
-            ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics);
+            ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
+                app.Services.GetRequiredService<Postgres.PostgresGateway>());
         }
         catch
         {
@@ -227,7 +230,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         {
             host = $"[{host}]";
         }
-        return new Uri($"{(listener.IsHttps ? "https" : "http")}://{host}:{port}/");
+        return new Uri($"{(listener.IsHttps ? "https" : listener.Protocol == ListenerProtocol.Postgres ? "tcp" : "http")}://{host}:{port}/");
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
@@ -271,7 +274,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         options.ConfigureLogging?.Invoke(logging);
     }
 
-    private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics)
+    private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
+        Postgres.PostgresGateway postgres)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -296,6 +300,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                         case AttestationKind.Loopback:
                             connection.Features.Set<IWorkloadIdentityFeature>(LoopbackConnection.Accept(connection.RemoteEndPoint));
                             break;
+                    }
+                    if (listener.Protocol == ListenerProtocol.Postgres)
+                    {
+                        // The gateway speaks the wire protocol itself (TLS after SSLRequest included); Kestrel's HTTP layer never runs.
+                        await postgres.HandleAsync(connection, listener);
+                        return;
                     }
                     await next(connection);
                     if (listener.IsHttps && connection.Features.Get<IWorkloadIdentityFeature>() is not SvidConnection { Checked: true })

@@ -20,6 +20,9 @@ public sealed class ListenerSettings
 
     public required bool IsHttps { get; init; }
 
+    /// <summary>What the listener speaks: HTTP (the reverse proxy) or the PostgreSQL wire protocol (the database gateway).</summary>
+    public ListenerProtocol Protocol { get; init; } = ListenerProtocol.Http;
+
     /// <summary>The socket file of a <c>unix:</c> listener (absolute); null for TCP listeners.</summary>
     public string? UnixSocketPath { get; init; }
 
@@ -47,12 +50,19 @@ public sealed class ListenerSettings
     public string? IdentityName { get; init; }
 
     /// <summary>How callers of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; null for a plain admin listener.</summary>
-    public AttestationKind? Attestor => IsHttps ? AttestationKind.X509Svid
+    public AttestationKind? Attestor => IsHttps || (Protocol == ListenerProtocol.Postgres && Tls is not null) ? AttestationKind.X509Svid
         : UnixSocketPath is not null ? AttestationKind.UnixPeer
         : IdentityName is not null ? AttestationKind.Loopback : null;
 
     /// <summary>What must not change without a restart (address, port, scheme, protocols, role).</summary>
     public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}";
+}
+
+/// <summary>The wire protocol of a listener.</summary>
+public enum ListenerProtocol
+{
+    Http,
+    Postgres,
 }
 
 /// <summary>A Unix socket file's mode and ownership (null: leave as created).</summary>

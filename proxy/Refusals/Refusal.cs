@@ -12,4 +12,7 @@ public sealed record Refusal(int Status, string Reason, string Title, string Aud
 
     /// <summary>Seconds to put in <c>Retry-After</c> (503s), or null.</summary>
     public int? RetryAfterSeconds { get; init; }
+
+    /// <summary>The SQLSTATE of the <c>ErrorResponse</c> a database client gets (entries with <see cref="RefusalScope.Database"/>).</summary>
+    public string? SqlState { get; init; }
 }

@@ -47,9 +47,9 @@ public static class RefusalCatalog
     public static readonly Refusal NotLoopback = Svid("not_loopback");
 
     // 403: policy, and what an injector or a read the request makes is refused.
-    public static readonly Refusal DeniedByRule = Forbidden("denied_by_rule");
-    public static readonly Refusal NoRuleMatched = Forbidden("no_rule_matched");
-    public static readonly Refusal GrantRequired = Forbidden("grant_required");
+    public static readonly Refusal DeniedByRule = Policy("denied_by_rule");
+    public static readonly Refusal NoRuleMatched = Policy("no_rule_matched");
+    public static readonly Refusal GrantRequired = Policy("grant_required");
     public static readonly Refusal MethodOverride = Forbidden("method_override_refused");
     public static readonly Refusal ReadDenied = Forbidden("read_denied");
     public static readonly Refusal ReadOutsideRoute = Forbidden("read_outside_route");
@@ -63,14 +63,23 @@ public static class RefusalCatalog
     public static readonly Refusal BodyUnreadable = new(400, "body_unreadable", "Request body unreadable", Refusal.Error);
 
     // 502, 503, 504: the proxy's own credential or the upstream failed; the caller is not to blame.
-    public static readonly Refusal CredentialUnavailable = new(502, "credential_unavailable", "Upstream credential unavailable", Refusal.Error);
+    public static readonly Refusal CredentialUnavailable = new(502, "credential_unavailable", "Upstream credential unavailable", Refusal.Error, RefusalScope.Proxy | RefusalScope.Database) { SqlState = "08004" };
     public static readonly Refusal CredentialInvalid = CredentialUnavailable with { Reason = "credential_invalid" };
-    public static readonly Refusal IssuerUnavailable = CredentialUnavailable with { Status = 503, Reason = "credential_issuer_unavailable", RetryAfterSeconds = 5 };
+    public static readonly Refusal IssuerUnavailable = CredentialUnavailable with { Status = 503, Reason = "credential_issuer_unavailable", RetryAfterSeconds = 5, SqlState = "08006" };
     public static readonly Refusal BodyBufferFull = new(503, "body_buffer_full", "Proxy busy buffering request bodies", Refusal.Error) { RetryAfterSeconds = 1 };
     public static readonly Refusal ConfigChanged = new(503, "config_changed", "Configuration changed during the call", Refusal.Error) { RetryAfterSeconds = 1 };
-    public static readonly Refusal UpstreamUnavailable = new(502, "upstream_unavailable", "Upstream unavailable", Refusal.Error);
+    public static readonly Refusal UpstreamUnavailable = new(502, "upstream_unavailable", "Upstream unavailable", Refusal.Error, RefusalScope.Proxy | RefusalScope.Database) { SqlState = "08006" };
     public static readonly Refusal UpstreamTimeout = new(504, "upstream_timeout", "Upstream timed out", Refusal.Error);
-    public static readonly Refusal InternalError = new(500, "internal_error", "Internal proxy error", Refusal.Error, RefusalScope.Both);
+    public static readonly Refusal InternalError = new(500, "internal_error", "Internal proxy error", Refusal.Error, RefusalScope.Both | RefusalScope.Database) { SqlState = "XX000" };
+
+    // The database gateway (ErrorResponse with the SQLSTATE; the status is the HTTP equivalent, for dashboards).
+    public static readonly Refusal DbNoUser = Db(400, "no_user", "No user name in the startup packet", "28000");
+    public static readonly Refusal DbUnknownDatabase = Db(404, "unknown_database", "Database not served by this gateway", "3D000");
+    public static readonly Refusal DbUnknownRole = Db(403, "unknown_role", "Role not configured for this database", "28000");
+    public static readonly Refusal DbProtocolViolation = Db(400, "protocol_violation", "Protocol violation", "08P01");
+    public static readonly Refusal DbUpstreamAuthDowngrade = Db(502, "upstream_auth_downgrade", "Upstream asked for a weaker authentication than configured", "28000");
+    public static readonly Refusal DbUpstreamLoginRefused = Db(502, "upstream_login_refused", "Upstream refused the gateway's login", "28P01");
+    public static readonly Refusal DbUpstreamLoginFailed = Db(502, "upstream_login_failed", "Upstream login failed", "28000");
 
     // The admin API.
     public static readonly Refusal NotAnAdmin = Admin(403, "not_an_admin", "Not an admin identity");
@@ -96,6 +105,7 @@ public static class RefusalCatalog
         DeniedByRule, NoRuleMatched, GrantRequired, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
+        DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
         NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,
     ];
@@ -112,9 +122,14 @@ public static class RefusalCatalog
 
     private static Refusal Path(string reason) => new(400, reason, "Ambiguous request path", Refusal.Deny);
 
-    private static Refusal Svid(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both);
+    private static Refusal Svid(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both | RefusalScope.Database) { SqlState = "28000" };
 
     private static Refusal Forbidden(string reason) => new(403, reason, "Forbidden by policy", Refusal.Deny);
+
+    private static Refusal Policy(string reason) => Forbidden(reason) with { Scope = RefusalScope.Proxy | RefusalScope.Database, SqlState = "28000" };
+
+    private static Refusal Db(int status, string reason, string title, string sqlState) =>
+        new(status, reason, title, status >= 500 ? Refusal.Error : Refusal.Deny, RefusalScope.Database) { SqlState = sqlState };
 
     private static Refusal Admin(int status, string reason, string title) =>
         new(status, reason, title, status >= 500 ? Refusal.Error : Refusal.Deny, RefusalScope.Admin);

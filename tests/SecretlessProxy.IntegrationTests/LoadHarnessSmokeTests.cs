@@ -46,11 +46,11 @@ public sealed partial class LoadHarnessSmokeTests
 
         // The closed-loop table lists every path with requests served and no errors.
         var rows = TableRow().Matches(text).Select(m => (Generator: m.Groups[1].Value, Path: m.Groups[2].Value, Rps: double.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture), Errors: long.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
-        foreach (var path in new[] { "direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "secretless", "secretless-sigv4", "secretless-redis-l1", "secretless-redis-only" })
+        foreach (var path in new[] { "direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "secretless", "secretless-sigv4", "secretless-redis-l1", "secretless-redis-only", "ours-loopback", "nginx-loopback", "ours-unix", "nginx-unix" })
         {
             Assert.Contains(rows, r => r.Generator == "loadkit" && r.Path == path && r.Rps > 0 && r.Errors == 0);
         }
-        foreach (var path in new[] { "direct", "yarp-http", "nginx-http" })
+        foreach (var path in new[] { "direct", "yarp-http", "nginx-http", "ours-loopback", "nginx-loopback" })
         {
             Assert.Contains(rows, r => r.Generator == "wrk" && r.Path == path && r.Rps > 0 && r.Errors == 0);
         }

@@ -53,7 +53,7 @@ public sealed partial class RefusalCatalogTests
         var documented = Documented("## Admin API");
         Assert.True(catalog.SetEquals(documented),
             $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the README only: {string.Join(", ", documented.Except(catalog))}");
-        Assert.All(RefusalCatalog.All.Where(r => r.Status == 401), r => Assert.Equal(RefusalScope.Both, r.Scope));
+        Assert.All(RefusalCatalog.All.Where(r => r.Status == 401), r => Assert.True(r.Scope.HasFlag(RefusalScope.Both), r.Reason));
     }
 
     [Fact]
@@ -74,9 +74,38 @@ public sealed partial class RefusalCatalogTests
                 Assert.Equal(Refusal.Deny, r.AuditOutcome);
             }
             // A proxy 503 says when to come back.
-            Assert.Equal(r.Status == 503 && r.Scope == RefusalScope.Proxy, r.RetryAfterSeconds is not null);
+            Assert.Equal(r.Status == 503 && r.Scope.HasFlag(RefusalScope.Proxy) && !r.Scope.HasFlag(RefusalScope.Admin), r.RetryAfterSeconds is not null);
+            // A database client gets an ErrorResponse with a SQLSTATE: five characters of digits and capitals.
+            Assert.Equal(r.Scope.HasFlag(RefusalScope.Database), r.SqlState is not null);
+            if (r.SqlState is not null)
+            {
+                Assert.Matches("^[0-9A-Z]{5}$", r.SqlState);
+            }
         });
     }
+
+    [Fact]
+    public void The_readme_database_table_is_the_catalog_of_gateway_refusals()
+    {
+        var catalog = new SortedSet<string>(RefusalCatalog.All.Where(r => r.Scope.HasFlag(RefusalScope.Database)).Select(r => $"{r.SqlState} {r.Reason}"), StringComparer.Ordinal);
+        var text = Readme();
+        var start = text.IndexOf("\n## Database gateway", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README has no section '## Database gateway'");
+        var end = text.IndexOf("\n## ", start + 5, StringComparison.Ordinal);
+        var documented = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (Match row in SqlRow().Matches(text[start..(end < 0 ? text.Length : end)]))
+        {
+            foreach (Match reason in Code().Matches(row.Groups["reasons"].Value))
+            {
+                documented.Add(row.Groups["state"].Value + " " + reason.Groups[1].Value);
+            }
+        }
+        Assert.True(catalog.SetEquals(documented),
+            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the README only: {string.Join(", ", documented.Except(catalog))}");
+    }
+
+    [GeneratedRegex(@"^\| `(?<state>[0-9A-Z]{5})` \| (?<reasons>[^|]+) \|", RegexOptions.Multiline)]
+    private static partial Regex SqlRow();
 
     public static TheoryData<string> ProducedReasons()
     {
