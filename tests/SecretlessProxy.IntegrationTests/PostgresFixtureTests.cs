@@ -201,6 +201,22 @@ public sealed class PostgresFixtureTests(PostgresFixtureTests.SharedServer share
         Assert.Equal("3\n", await pg.QueryAsync("SELECT count(*) FROM items;", PostgresServer.PasswordRole));
     }
 
+    [Fact]
+    public async Task A_server_that_cannot_start_fails_at_once_with_its_log_and_leaves_no_directory()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => PostgresServer.StartAsync(new PostgresServerOptions
+        {
+            Settings = new Dictionary<string, string> { ["shared_buffers"] = "a-lot" },
+        }));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"the failed start took {watch.Elapsed}");
+        Assert.Contains("exited", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("invalid value for parameter \"shared_buffers\": \"a-lot\"", failure.Message, StringComparison.Ordinal);
+        var log = System.Text.RegularExpressions.Regex.Match(failure.Message, @"server log \((?<path>[^)]+)\)").Groups["path"].Value;
+        Assert.Contains("/secretless-pg-", log, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(log)), "the failed server's directory is left behind");
+    }
+
     /// <summary>Opens a TLS session (verifying the fixture's CA), sends a startup message for <paramref name="user"/> and returns the code of the server's first Authentication message.</summary>
     private static async Task<int> FirstAuthenticationRequestAsync(PostgresServer pg, string user)
     {

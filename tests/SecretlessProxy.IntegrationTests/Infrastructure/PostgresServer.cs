@@ -150,7 +150,20 @@ public sealed class PostgresServer : IAsyncDisposable
         ? password
         : throw new ArgumentException($"the fixture knows no role {role} (known: {string.Join(", ", _passwords.Keys)})", nameof(role));
 
-    public Task<string> ReadLogAsync() => Task.FromResult(ReadLog());
+    /// <summary>The server log so far, read asynchronously.</summary>
+    public async Task<string> ReadLogAsync()
+    {
+        try
+        {
+            await using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+            using var reader = new StreamReader(stream);
+            return await reader.ReadToEndAsync();
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return "";
+        }
+    }
 
     public static async Task<PostgresServer> StartAsync(PostgresServerOptions? options = null)
     {
@@ -161,7 +174,12 @@ public sealed class PostgresServer : IAsyncDisposable
         }
         _ = BinDirectory;
         var os = await EnsureOsAccountAsync();
-        var directory = System.IO.Directory.CreateTempSubdirectory("secretless-pg-").FullName;
+        // Under /tmp when the server runs as another user: TMPDIR may be a directory that user cannot enter (and a long
+        // one would not fit the 107-byte Unix socket path).
+        var directory = os.IsSelf
+            ? System.IO.Directory.CreateTempSubdirectory("secretless-pg-").FullName
+            : Path.Combine("/tmp", "secretless-pg-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)));
+        System.IO.Directory.CreateDirectory(directory);
         var server = new PostgresServer(os, options, directory, LoopbackPorts.Next());
         try
         {
@@ -484,11 +502,7 @@ public sealed class PostgresServer : IAsyncDisposable
             using var reader = new StreamReader(stream);
             return reader.ReadToEnd();
         }
-        catch (FileNotFoundException)
-        {
-            return "";
-        }
-        catch (DirectoryNotFoundException)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return "";
         }
