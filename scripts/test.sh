@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+# The PostgreSQL tests run a real postgres (initdb, postgres, pg_ctl, psql, pgbench) and pgbouncer. Debian keeps the
+# server binaries under /usr/lib/postgresql/<version>/bin, not on PATH; the package's own cluster is never started.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || need+=(pgbouncer)
 install_debian_packages "${need[@]}"
 
 # The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.
