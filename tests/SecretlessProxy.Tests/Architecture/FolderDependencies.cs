@@ -41,6 +41,35 @@ internal static class FolderDependencies
         return graph;
     }
 
+    /// <summary>
+    /// The namespaces under <paramref name="rootNamespace"/> that the types in <paramref name="ns"/> (or below it) use,
+    /// other than <paramref name="ns"/> and those below it: for a folder that must stand alone.
+    /// </summary>
+    public static SortedSet<string> NamespacesUsedBy(Assembly assembly, string ns, string rootNamespace)
+    {
+        static bool Within(string? candidate, string ns) => candidate is not null && (candidate == ns || candidate.StartsWith(ns + ".", StringComparison.Ordinal));
+        static string? NamespaceOf(Type type)
+        {
+            while (type.DeclaringType is { } outer)
+            {
+                type = outer;
+            }
+            return type.Namespace;
+        }
+        var used = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var type in assembly.GetTypes().Where(t => Within(NamespaceOf(t), ns)))
+        {
+            foreach (var target in Referenced(type))
+            {
+                if (NamespaceOf(target) is { } other && Within(other, rootNamespace) && !Within(other, ns))
+                {
+                    used.Add(other);
+                }
+            }
+        }
+        return used;
+    }
+
     /// <summary>Pairs of folders that use each other, as "A ↔ B".</summary>
     public static List<string> Cycles(SortedDictionary<string, SortedSet<string>> graph) =>
         [.. graph.SelectMany(pair => pair.Value.Where(to => string.CompareOrdinal(pair.Key, to) < 0 && graph.TryGetValue(to, out var back) && back.Contains(pair.Key))

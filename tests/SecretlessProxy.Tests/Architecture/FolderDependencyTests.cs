@@ -29,6 +29,16 @@ public sealed class FolderDependencyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Postgres_authentication_uses_nothing_else_of_the_proxy()
+    {
+        var assembly = typeof(SecretlessProxy.Hosting.ProxyHost).Assembly;
+        Assert.Contains(assembly.GetTypes(), t => t.Namespace == "SecretlessProxy.Postgres.Auth");
+        Assert.Empty(FolderDependencies.NamespacesUsedBy(assembly, "SecretlessProxy.Postgres.Auth", "SecretlessProxy"));
+        // The check sees uses: the Hosting folder does use others.
+        Assert.NotEmpty(FolderDependencies.NamespacesUsedBy(assembly, "SecretlessProxy.Hosting", "SecretlessProxy"));
+    }
+
+    [Fact]
     public void The_checker_finds_pairs_and_longer_cycles()
     {
         static SortedDictionary<string, SortedSet<string>> Graph(params (string From, string To)[] edges)
