@@ -23,15 +23,23 @@ namespace SecretlessProxy.Postgres;
 /// relays bytes both ways. Every refusal is an <c>ErrorResponse</c> with a SQLSTATE and a reason, and one decision
 /// record per session.
 /// </summary>
-internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecider decider, RequestAudit audit, CancelRegistry cancels, TimeProvider time, ILogger<PostgresGateway> logger)
+internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecider decider, RequestAudit audit, CancelRegistry cancels, TimeProvider time,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime, ILogger<PostgresGateway> logger)
 {
     private static readonly SslApplicationProtocol PostgresAlpn = new("postgresql"u8.ToArray());
+
+    /// <summary>How long a client has from connecting until it is logged in (PostgreSQL's authentication_timeout is 60 s).</summary>
+    public static readonly TimeSpan LoginTimeout = TimeSpan.FromSeconds(30);
 
     public async Task HandleAsync(ConnectionContext connection, ListenerSettings startup)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(startup);
-        var cancellationToken = connection.ConnectionClosed;
+        // Not ConnectionClosed: Kestrel fires it when the client half-closes, and a client that sends its last bytes and
+        // then shuts down its side still deserves the answer. The login must finish within the deadline (as PostgreSQL's
+        // authentication_timeout); after it, the relay runs until either side closes.
+        using var deadline = new CancellationTokenSource(LoginTimeout);
+        var cancellationToken = deadline.Token;
         var record = new DecisionRecord
         {
             StartedAt = System.Diagnostics.Stopwatch.GetTimestamp(),
@@ -211,7 +219,8 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             audit.Completed(record);
             written = true;
 
-            await RelayAsync(input, output, upstream, cancellationToken);
+            // Until either side closes, or the proxy stops (then both sides are closed rather than kept for the shutdown timeout).
+            await RelayAsync(input, output, upstream, lifetime.ApplicationStopping);
         }
         catch (PgProtocolException ex)
         {
@@ -220,11 +229,16 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             record.Reason = RefusalCatalog.DbProtocolViolation.Reason;
             record.SqlState = RefusalCatalog.DbProtocolViolation.SqlState;
             await TryWriteAsync(output, PgWire.ErrorResponse(RefusalCatalog.DbProtocolViolation.SqlState!, "protocol violation: " + ex.Message));
+            // Close our side, then take what the client still sends (briefly, bounded): closing with unread bytes would
+            // reset the connection, and a reset can discard the error before the client reads it.
+            await DrainAsync(input, output);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            Log.LoginTimedOut(logger, startup.Name, connection.ConnectionId, LoginTimeout.TotalSeconds);
             record.Outcome = DecisionRecord.Error;
-            record.Reason ??= "client_canceled";
+            record.Reason ??= "login_timeout";
+            await TryWriteAsync(output, PgWire.ErrorResponse("08006", $"the login did not complete within {LoginTimeout.TotalSeconds:0} s"));
         }
         catch (IOException)
         {
@@ -328,6 +342,30 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
         await output.WriteAsync(PgWire.ErrorResponse(record.SqlState, message, hint: hint), cancellationToken);
     }
 
+    private static async Task DrainAsync(PipeReader input, PipeWriter output)
+    {
+        try
+        {
+            await output.CompleteAsync();
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            long taken = 0;
+            while (taken < 1 << 20)
+            {
+                var result = await input.ReadAsync(deadline.Token);
+                taken += result.Buffer.Length;
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ConnectionResetException)
+        {
+            // The client went away or kept sending: the connection closes either way.
+        }
+    }
+
     private static async Task TryWriteAsync(PipeWriter output, byte[] message)
     {
         try
@@ -359,6 +397,9 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
 
         [LoggerMessage(EventId = 5006, Level = LogLevel.Information, Message = "TLS handshake failed on PostgreSQL listener {Listener} (connection {ConnectionId}): {ExceptionType}")]
         public static partial void HandshakeFailed(ILogger logger, string listener, string connectionId, string exceptionType);
+
+        [LoggerMessage(EventId = 5008, Level = LogLevel.Information, Message = "PostgreSQL client on listener {Listener} (connection {ConnectionId}) did not log in within {Seconds} s")]
+        public static partial void LoginTimedOut(ILogger logger, string listener, string connectionId, double seconds);
 
         [LoggerMessage(EventId = 5007, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} in PostgreSQL session {ConnectionId}")]
         public static partial void Unhandled(ILogger logger, string connectionId, string exceptionType);
