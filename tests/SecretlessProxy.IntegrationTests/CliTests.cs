@@ -47,6 +47,7 @@ public sealed class CliTests : IDisposable
     [Theory]
     [InlineData("gateway.yaml")]
     [InlineData("sidecar.yaml")]
+    [InlineData("postgres.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);
@@ -59,6 +60,8 @@ public sealed class CliTests : IDisposable
         File.Copy(Path.Combine(repo.FullName, "config", name), Path.Combine(dir, name));
         Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", Path.Combine(dir, "certs"))).Exit);
         Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", Path.Combine(dir, "certs"), "--out", Path.Combine(dir, "certs"))).Exit);
+        // postgres.yaml verifies its upstream against certs/pg-ca.pem: the walkthrough copies the server's CA there.
+        File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "pg-ca.pem"));
         var result = await RunAsync("validate", "--config", Path.Combine(dir, name));
         Assert.True(result.Exit == 0, result.Err);
         Assert.Contains("valid (", result.Out, StringComparison.Ordinal);
