@@ -252,6 +252,10 @@ public sealed partial class DecisionLog : IAsyncDisposable
             {
                 json.WriteString("sqlState", sqlState);
             }
+            if (record.UpstreamAuth is { } upstreamAuth)
+            {
+                json.WriteString("upstreamAuth", upstreamAuth);
+            }
         }
         else
         {

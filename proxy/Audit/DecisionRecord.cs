@@ -45,6 +45,9 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary><c>postgres</c> for a database session; null for HTTP.</summary>
     public string? Protocol { get; set; }
 
+    /// <summary>How the gateway authenticated to the upstream database (<c>scram-sha-256-plus</c>, ...).</summary>
+    public string? UpstreamAuth { get; set; }
+
     /// <summary>The SQLSTATE a refused database session got (<c>28000</c>, <c>08006</c>, ...).</summary>
     public string? SqlState { get; set; }
 

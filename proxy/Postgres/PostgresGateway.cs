@@ -205,6 +205,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
                 return;
             }
             record.UpstreamAnsweredAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            record.UpstreamAuth = upstream.AuthMethod;
 
             key = cancels.Register(new CancelTarget(db.Host, db.Port, upstream.BackendPid, upstream.BackendSecret, db.ConnectTimeout));
             await output.WriteAsync(PgWire.AuthenticationOk(), cancellationToken);

@@ -59,8 +59,8 @@ internal static class UpstreamLogin
             var startup = new List<KeyValuePair<string, string>> { new("user", user), new("database", db.UpstreamDatabase) };
             startup.AddRange(parameters);
             await writer.WriteAsync(PgWire.Startup(startup), deadline.Token);
-            var (pid, secret, afterAuth) = await AuthenticateAsync(reader, writer, db, user, password, channelBinding, deadline.Token);
-            return new UpstreamConnection(stream, reader, writer, pid, secret, afterAuth);
+            var (pid, secret, afterAuth, method) = await AuthenticateAsync(reader, writer, db, user, password, channelBinding, deadline.Token);
+            return new UpstreamConnection(stream, reader, writer, pid, secret, afterAuth) { AuthMethod = method };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -133,11 +133,12 @@ internal static class UpstreamLogin
         return (ssl, binding);
     }
 
-    private static async Task<(int Pid, int Secret, List<byte[]> AfterAuth)> AuthenticateAsync(PipeReader reader, PipeWriter writer, DatabaseSettings db, string user, string password,
+    private static async Task<(int Pid, int Secret, List<byte[]> AfterAuth, string Method)> AuthenticateAsync(PipeReader reader, PipeWriter writer, DatabaseSettings db, string user, string password,
         byte[]? channelBinding, CancellationToken cancellationToken)
     {
         var proven = false;
         var authenticated = false;
+        var method = "none";
         ScramSha256Client? scram = null;
         var afterAuth = new List<byte[]>();
         int pid = 0, secret = 0;
@@ -173,6 +174,7 @@ internal static class UpstreamLogin
                             Require(db, UpstreamAuth.Password, "cleartext password");
                             await writer.WriteAsync(PgWire.Password(Encoding.UTF8.GetBytes(password)), cancellationToken);
                             proven = true;
+                            method = "password";
                             break;
                         case PgWire.AuthMd5:
                             Require(db, UpstreamAuth.Md5, "MD5");
@@ -182,6 +184,7 @@ internal static class UpstreamLogin
                             }
                             await writer.WriteAsync(PgWire.Password(PostgresPassword.Md5Response(user, password, payload.AsSpan(4, 4))), cancellationToken);
                             proven = true;
+                            method = "md5";
                             break;
                         case PgWire.AuthSasl:
                             var mechanisms = Mechanisms(payload.AsSpan(4));
@@ -198,6 +201,7 @@ internal static class UpstreamLogin
                                 throw new UpstreamException("28000", $"the upstream offers no SASL mechanism the gateway speaks ({string.Join(", ", mechanisms)})");
                             }
                             await writer.WriteAsync(PgWire.SaslInitialResponse(scram.Mechanism, scram.ClientFirstMessage()), cancellationToken);
+                            method = scram.Mechanism.ToLowerInvariant();
                             break;
                         case PgWire.AuthSaslContinue when scram is not null:
                             await writer.WriteAsync(PgWire.SaslResponse(Checked(() => scram.ClientFinalMessage(payload.AsSpan(4)))), cancellationToken);
@@ -231,7 +235,7 @@ internal static class UpstreamLogin
                     break;
                 case PgWire.ReadyForQuery when authenticated:
                     afterAuth.Add(PgWire.Message(type, payload));
-                    return (pid, secret, afterAuth);
+                    return (pid, secret, afterAuth, method);
                 default:
                     throw new PgProtocolException($"the upstream sent a '{(char)type}' message during the login");
             }
@@ -316,6 +320,9 @@ internal sealed class UpstreamConnection(Stream stream, PipeReader reader, PipeW
 
     /// <summary>ParameterStatus and notices, then ReadyForQuery last.</summary>
     public List<byte[]> AfterAuth { get; } = afterAuth;
+
+    /// <summary>How the gateway proved itself upstream: <c>scram-sha-256-plus</c>, <c>scram-sha-256</c>, <c>md5</c> or <c>password</c>.</summary>
+    public string AuthMethod { get; init; } = "none";
 
     public async ValueTask DisposeAsync()
     {

@@ -123,6 +123,8 @@ public sealed class PostgresGatewayTests : IAsyncLifetime
         Assert.Equal("app", record.GetProperty("role").GetString());
         Assert.Equal("payments-uses-orders", record.GetProperty("rule").GetString());
         Assert.True(record.GetProperty("credentialStatic").GetBoolean());
+        // The upstream hop is TLS (verify-full), so SCRAM is bound to the server's certificate.
+        Assert.Equal("scram-sha-256-plus", record.GetProperty("upstreamAuth").GetString());
 
         var overSocket = await PsqlAsync($"host={_socketDir} port=5432 dbname=orders user=app", "select count(*) from items");
         Assert.True(overSocket.Exit == 0, overSocket.Error);
@@ -219,6 +221,8 @@ public sealed class PostgresGatewayTests : IAsyncLifetime
         var md5 = await PsqlAsync($"host=127.0.0.1 port={Port("pg-local")} dbname=orders-md5 user=app sslmode=disable", "select current_user");
         Assert.True(md5.Exit == 0, md5.Error);
         Assert.Equal(PostgresServer.Md5Role, md5.Output);
+        var md5Record = await _proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("database", out var d) && d.GetString() == "orders-md5");
+        Assert.Equal("md5", md5Record.GetProperty("upstreamAuth").GetString());
 
         var strict = await PsqlAsync($"host=127.0.0.1 port={Port("pg-local")} dbname=orders-strict user=app sslmode=disable", "select 1");
         Assert.Contains("the upstream asked for MD5 authentication; this database requires scram-sha-256 or stronger", strict.Error, StringComparison.Ordinal);
