@@ -325,39 +325,23 @@ internal static class ListenerSection
                 errors.Add(section.Path + ":mode", $"'{modeText}' is not an octal file mode", "write it in quotes, e.g. mode: \"0660\" (a caller needs write permission to connect)");
             }
         }
-        var owner = -1;
-        if (ConfigSections.Value(section, "owner") is { } ownerText)
-        {
-            if (uint.TryParse(ownerText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var uid) && uid <= int.MaxValue)
-            {
-                owner = (int)uid;
-            }
-            else if (Identity.Unix.UnixNative.UserId(ownerText) is { } resolved)
-            {
-                owner = (int)resolved;
-            }
-            else
-            {
-                errors.Add(section.Path + ":owner", $"there is no user '{ownerText}' on this host", "use an existing user name or a uid");
-            }
-        }
-        var group = -1;
-        if (ConfigSections.Value(section, "group") is { } groupText)
-        {
-            if (uint.TryParse(groupText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var gid) && gid <= int.MaxValue)
-            {
-                group = (int)gid;
-            }
-            else if (Identity.Unix.UnixNative.GroupId(groupText) is { } resolved)
-            {
-                group = (int)resolved;
-            }
-            else
-            {
-                errors.Add(section.Path + ":group", $"there is no group '{groupText}' on this host", "use an existing group name or a gid");
-            }
-        }
+        var owner = Id(section, "owner", UnixIds.User, "user", errors);
+        var group = Id(section, "group", UnixIds.Group, "group", errors);
         return new UnixSocketSettings(mode, owner, group);
+    }
+
+    private static int Id(IConfigurationSection section, string key, Func<string, uint?> resolve, string what, ConfigErrorList errors)
+    {
+        if (ConfigSections.Value(section, key) is not { } text)
+        {
+            return -1;
+        }
+        if (resolve(text) is { } id)
+        {
+            return (int)id;
+        }
+        errors.Add(section.Path + ":" + key, $"there is no {what} '{text}' on this host", $"use an existing {what} name or a number");
+        return -1;
     }
 
     private static List<UnixAdminRule> ReadUnixAdminAllow(IConfigurationSection item, ConfigErrorList errors)
@@ -372,27 +356,17 @@ internal static class ListenerSection
                 continue;
             }
             ConfigSections.CheckKnownKeys(entry, ["uid", "user", "gid", "group"], errors, "an admin socket rule");
+            var ok = true;
             uint? uid = null;
             uint? gid = null;
-            var ok = true;
-            if (ConfigSections.Value(entry, "uid") is { } uidText)
+            if ((ConfigSections.Value(entry, "uid") ?? ConfigSections.Value(entry, "user")) is { } userText)
             {
-                ok &= uint.TryParse(uidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value);
-                uid = value;
-            }
-            else if (ConfigSections.Value(entry, "user") is { } user)
-            {
-                uid = Identity.Unix.UnixNative.UserId(user);
+                uid = UnixIds.User(userText);
                 ok &= uid is not null;
             }
-            if (ConfigSections.Value(entry, "gid") is { } gidText)
+            if ((ConfigSections.Value(entry, "gid") ?? ConfigSections.Value(entry, "group")) is { } groupText)
             {
-                ok &= uint.TryParse(gidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value);
-                gid = value;
-            }
-            else if (ConfigSections.Value(entry, "group") is { } group)
-            {
-                gid = Identity.Unix.UnixNative.GroupId(group);
+                gid = UnixIds.Group(groupText);
                 ok &= gid is not null;
             }
             if (!ok)

@@ -242,6 +242,9 @@ public sealed class SidecarTests : IAsyncLifetime
         Assert.Equal(403, (await Curl.RunAsync(new Uri(app, "/vouched/x").ToString())).Status);
         Assert.Single(proxy.Upstream.Requests);
         Assert.Contains("every process in this network namespace that can reach it is that identity", proxy.Logs.Text, StringComparison.Ordinal);
+        var metrics = await Scrape.MetricsAsync(proxy);
+        Assert.Equal(1, Scrape.Value(metrics, "secretless_requests_by_attestation_total", "attestation=\"loopback\",outcome=\"allow\""));
+        Assert.Equal(2, Scrape.Value(metrics, "secretless_requests_by_attestation_total", "attestation=\"loopback\",outcome=\"deny\""));
 
         // The 'wide' listener was bound to 0.0.0.0 by mistake: a peer on another address of this host is not on loopback.
         var address = NonLoopbackAddress();
