@@ -17,11 +17,14 @@ public sealed class ForwardProxyTests : IAsyncLifetime
 {
     private readonly TestPki _pki = new();
     private TlsRecordingUpstream _tls = null!;
+    private TlsRecordingUpstream _untrusted = null!;
     private string _interceptionCa = "";
 
     public async Task InitializeAsync()
     {
         _tls = await TlsRecordingUpstream.StartAsync(_pki);
+        // A certificate for localhost from a CA neither the system roots nor upstreamCaFile hold.
+        _untrusted = await TlsRecordingUpstream.StartAsync(_pki, _pki.UnknownCa.IssueServer(["localhost"], [System.Net.IPAddress.Loopback], TimeSpan.FromHours(1)));
         // What 'secretless-proxy dev-ca init --out interception' writes.
         using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(2));
         ca.Save(Path.Combine(_pki.Directory, "interception"));
@@ -31,6 +34,7 @@ public sealed class ForwardProxyTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _tls.DisposeAsync();
+        await _untrusted.DisposeAsync();
         _pki.Dispose();
     }
 
@@ -42,11 +46,16 @@ public sealed class ForwardProxyTests : IAsyncLifetime
             forwardProxy:
               interceptionCa: { cert: interception/ca.pem, key: interception/ca.key }
               upstreamCaFile: server-ca.pem
+          - name: fwd-socket
+            url: unix:fwd-{{upstream.Port}}.sock
+            forwardProxy:
+              interceptionCa: { cert: interception/ca.pem, key: interception/ca.key }
+              upstreamCaFile: server-ca.pem
           - name: admin
             role: admin
             url: http://127.0.0.1:0
         identities:
-          worker: { spiffeId: spiffe://example.org/ns/jobs/sa/worker }
+          worker: { spiffeId: spiffe://example.org/ns/jobs/sa/worker, unix: { uid: 0 } }
         credentials:
           github:
             provider: file
@@ -55,12 +64,13 @@ public sealed class ForwardProxyTests : IAsyncLifetime
         policies:
           - name: worker-uses-the-apis
             allow: [worker]
-            routes: [plain, secure, open]
+            routes: [plain, secure, open, untrusted]
         ReverseProxy:
           Routes:
             plain: { ClusterId: plain, Match: { Hosts: [api.example.test] }, Metadata: { Credential: github } }
             secure: { ClusterId: secure, Match: { Hosts: [secure.example.test] }, Metadata: { Credential: github } }
             open: { ClusterId: plain, Match: { Path: "/open/{**rest}" }, Metadata: { Credential: github } }
+            untrusted: { ClusterId: untrusted, Match: { Hosts: [untrusted.example.test] }, Metadata: { Credential: github } }
           Clusters:
             plain:
               Destinations:
@@ -68,6 +78,9 @@ public sealed class ForwardProxyTests : IAsyncLifetime
             secure:
               Destinations:
                 d1: { Address: "https://localhost:{{_tls.Port}}/" }
+            untrusted:
+              Destinations:
+                d1: { Address: "https://localhost:{{_untrusted.Port}}/" }
         """;
 
     private static string ProxyUrl(ProxyUnderTest proxy) => proxy.Host.GetListenerUri("fwd").ToString().TrimEnd('/');
@@ -124,6 +137,54 @@ public sealed class ForwardProxyTests : IAsyncLifetime
         Assert.NotEqual(0, untrusted.ExitCode);
         Assert.Equal(2, _tls.Requests.Count);
         AssertNoCanary(proxy, h1.Body + h1.StdErr + h2.Body + h2.StdErr);
+    }
+
+    [Fact]
+    public async Task An_upstream_whose_certificate_does_not_verify_gets_502_and_no_request()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
+        var result = await Curl.RunAsync("-x", ProxyUrl(proxy), "--cacert", _interceptionCa, "https://untrusted.example.test/repos");
+        Assert.True(result.Status == 502, result.StdErr + result.Body);
+        using var problem = JsonDocument.Parse(result.Body);
+        Assert.Equal("upstream_unavailable", problem.RootElement.GetProperty("reason").GetString());
+        Assert.Contains($"the certificate of localhost:{_untrusted.Port} (route 'untrusted') does not verify", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Empty(_untrusted.Requests);
+        AssertNoCanary(proxy, result.Body);
+    }
+
+    [Fact]
+    public async Task The_unix_socket_listener_is_a_forward_proxy_too()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
+        var socket = proxy.Host.GetSocketPath("fwd-socket");
+        var plain = await Curl.RunAsync("--unix-socket", socket, "-x", "http://proxy", "http://api.example.test/via-socket");
+        Assert.True(plain.Status == 200, plain.StdErr + plain.Body);
+        Assert.Equal("Bearer " + ProxyUnderTest.Canary, Assert.Single(proxy.Upstream.Requests).Headers["Authorization"]);
+        // curl does not tunnel https through a proxy on a Unix socket; a .NET HttpClient does (its ConnectCallback
+        // dials the proxy), trusting the interception CA, over HTTP/2.
+        using var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(_interceptionCa));
+        var trust = new System.Security.Cryptography.X509Certificates.X509ChainPolicy { TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust, RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck };
+        trust.CustomTrustStore.Add(ca);
+        using var handler = new SocketsHttpHandler
+        {
+            Proxy = new System.Net.WebProxy("http://proxy"),
+            UseProxy = true,
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions { CertificateChainPolicy = trust },
+            ConnectCallback = async (_, token) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket), token);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        using var client = new HttpClient(handler) { DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await client.GetAsync("https://secure.example.test/via-socket");
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(System.Net.HttpVersion.Version20, response.Version);
+        Assert.Equal("Bearer " + ProxyUnderTest.Canary, Assert.Single(_tls.Requests).Headers["Authorization"]);
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("listener", out var l) && l.GetString() == "fwd-socket" && r.TryGetProperty("status", out var st) && st.GetInt32() == 200
+            && _tls.Requests.Count == 1);
+        Assert.Equal("unix-peer", record.GetProperty("attestation").GetString());
     }
 
     [Fact]

@@ -25,12 +25,13 @@ public sealed class TlsRecordingUpstream : IAsyncDisposable
 
     public ConcurrentQueue<ReceivedRequest> Requests { get; } = new();
 
-    public static async Task<TlsRecordingUpstream> StartAsync(TestPki pki)
+    /// <param name="certificate">The server certificate; the PKI's <c>server.pem</c> (server CA, localhost) when null.</param>
+    public static async Task<TlsRecordingUpstream> StartAsync(TestPki pki, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();
-        var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
+        certificate ??= System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
             Path.Combine(pki.Directory, "server.pem"), Path.Combine(pki.Directory, "server.key"));
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
         var app = builder.Build();
