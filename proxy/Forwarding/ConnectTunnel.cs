@@ -39,6 +39,7 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
         deadline.CancelAfter(HeadDeadline);
         byte[] head;
+        var isConnect = false;
         try
         {
             // Peek: is this a CONNECT? Nothing is consumed until it is.
@@ -50,18 +51,19 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
                 if (verdict == false || (verdict is null && result.IsCompleted))
                 {
                     input.AdvanceTo(buffer.Start);
-                    await next(connection);
-                    return;
+                    break;
                 }
                 if (verdict == true)
                 {
                     input.AdvanceTo(buffer.Start);
+                    isConnect = true;
                     break;
                 }
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
+            head = [];
             // The head, up to its blank line.
-            while (true)
+            while (isConnect)
             {
                 var result = await input.ReadAsync(deadline.Token);
                 var buffer = result.Buffer;
@@ -86,10 +88,16 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException)
         {
             // No complete head within the deadline, or the client went away: close without an answer.
             Log.HeadTimeout(logger, listener, connection.ConnectionId);
+            return;
+        }
+        if (!isConnect)
+        {
+            // Not a CONNECT: Kestrel's HTTP layer reads the same bytes (absolute-form and origin-form requests).
+            await next(connection);
             return;
         }
 

@@ -215,6 +215,10 @@ public sealed class ForwardProxyTests : IAsyncLifetime
 
         var otherPort = await RawAsync(port, "CONNECT secure.example.test:22 HTTP/1.1\r\n\r\n"u8.ToArray());
         Assert.StartsWith("HTTP/1.1 403 ", otherPort, StringComparison.Ordinal);
+        foreach (var target in new[] { "127.0.0.1:22", "169.254.169.254:80", "[fd00:ec2::254]:80" })
+        {
+            Assert.StartsWith("HTTP/1.1 403 ", await RawAsync(port, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\n\r\n")), StringComparison.Ordinal);
+        }
 
         var curl = await Curl.RunAsync("-x", ProxyUrl(proxy), "--cacert", _interceptionCa, "https://unrouted.example.test/");
         Assert.NotEqual(0, curl.ExitCode);
