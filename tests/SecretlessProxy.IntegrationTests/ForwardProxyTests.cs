@@ -188,6 +188,27 @@ public sealed class ForwardProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Python_urllib_with_https_proxy_and_ssl_cert_file_reaches_the_upstream_with_the_credential()
+    {
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
+        var start = new System.Diagnostics.ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("import urllib.request; print(urllib.request.urlopen('https://secure.example.test/python', timeout=20).read().decode())");
+        start.Environment["https_proxy"] = ProxyUrl(proxy);
+        start.Environment["SSL_CERT_FILE"] = _interceptionCa;
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, stderr);
+        Assert.Equal(RecordingUpstream.Body, stdout.Trim());
+        var seen = Assert.Single(_tls.Requests);
+        Assert.Equal("/python", seen.PathAndQuery);
+        Assert.Equal("Bearer " + ProxyUnderTest.Canary, seen.Headers["Authorization"]);
+        AssertNoCanary(proxy, stdout + stderr);
+    }
+
+    [Fact]
     public async Task A_request_in_a_tunnel_naming_another_host_is_refused()
     {
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
