@@ -11,7 +11,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy"];
 
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
     {
@@ -254,6 +254,20 @@ internal static class ListenerSection
             }
         }
 
+        ForwardProxySettings? forward = null;
+        if (item.GetSection("forwardProxy").Exists())
+        {
+            if (role != ListenerRole.Proxy || isPostgres || isHttps || (!isUnix && ConfigSections.Value(item, "identity") is null))
+            {
+                errors.Add(item.Path + ":forwardProxy", "applies to a plain http proxy listener bound to an identity on loopback, or a unix: proxy listener (not yet to an mTLS listener)",
+                    "move it to a listener with url: http://127.0.0.1:PORT and identity: NAME, or url: unix:/path");
+            }
+            else
+            {
+                forward = ReadForwardProxy(document, item.GetSection("forwardProxy"), errors, watchedFiles, now);
+            }
+        }
+
         if (name is null || role is null || protocol is null || !urlOk)
         {
             return null;
@@ -276,7 +290,84 @@ internal static class ListenerSection
             AdminUnixAllow = unixAllow,
             UnsafeOpenLoopback = unsafeOpen,
             IdentityName = identityName,
+            ForwardProxy = forward,
         };
+    }
+
+    private static ForwardProxySettings? ReadForwardProxy(ConfigDocument document, IConfigurationSection section, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    {
+        ConfigSections.CheckKnownKeys(section, ["interceptionCa", "upstreamCaFile"], errors, "forwardProxy settings");
+        var ca = section.GetSection("interceptionCa");
+        ConfigSections.CheckKnownKeys(ca, ["cert", "key"], errors, "an interception CA");
+        var certPath = ConfigSections.Value(ca, "cert");
+        var keyPath = ConfigSections.Value(ca, "key");
+        if (certPath is null)
+        {
+            errors.Add(ca.Path + ":cert", "is required: the forward proxy mints the certificates it shows CONNECT clients from this CA", "set interceptionCa.cert to a CA certificate's PEM file (e.g. ca.pem from 'secretless-proxy dev-ca init')");
+        }
+        if (keyPath is null)
+        {
+            errors.Add(ca.Path + ":key", "is required", "set interceptionCa.key to the CA's PEM private key (e.g. ca.key from 'secretless-proxy dev-ca init')");
+        }
+        InterceptionCa? interception = null;
+        if (certPath is not null && keyPath is not null)
+        {
+            var cert = Path.GetFullPath(certPath, document.Directory);
+            var key = Path.GetFullPath(keyPath, document.Directory);
+            watchedFiles.Add(cert);
+            watchedFiles.Add(key);
+            if (!File.Exists(cert))
+            {
+                errors.Add(ca.Path + ":cert", $"the file '{cert}' does not exist", "point it at an existing PEM CA certificate (relative paths start at the config file's folder)");
+            }
+            else if (!File.Exists(key))
+            {
+                errors.Add(ca.Path + ":key", $"the file '{key}' does not exist", "point it at the CA's PEM private key (relative paths start at the config file's folder)");
+            }
+            else
+            {
+                try
+                {
+                    interception = InterceptionCa.Load(cert, key, TimeProvider.System);
+                    if (interception.Certificate.NotAfter.ToUniversalTime() < now)
+                    {
+                        errors.Warn(ca.Path + ":cert", "the interception CA has expired; clients will refuse the certificates minted from it", "create a new one");
+                    }
+                }
+                catch (Exception ex) when (ex is InvalidDataException or IOException)
+                {
+                    errors.Add(ca.Path + ":cert", ex.Message, "give a CA certificate (CA:true, ECDSA) and its private key in PEM, e.g. from 'secretless-proxy dev-ca init'");
+                }
+            }
+        }
+        var roots = new X509Certificate2Collection();
+        if (ConfigSections.Value(section, "upstreamCaFile") is { } bundleText)
+        {
+            var bundle = Path.GetFullPath(bundleText, document.Directory);
+            watchedFiles.Add(bundle);
+            if (!File.Exists(bundle))
+            {
+                errors.Add(section.Path + ":upstreamCaFile", $"the file '{bundle}' does not exist", "point it at a PEM bundle of the CAs upstreams may use besides the system roots, or remove it");
+            }
+            else
+            {
+                var parsed = true;
+                try
+                {
+                    roots.ImportFromPemFile(bundle);
+                }
+                catch (System.Security.Cryptography.CryptographicException)
+                {
+                    parsed = false;
+                    errors.Add(section.Path + ":upstreamCaFile", $"'{bundle}' is not a PEM bundle of certificates", "give CA certificates in PEM");
+                }
+                if (parsed && roots.Count == 0)
+                {
+                    errors.Add(section.Path + ":upstreamCaFile", $"'{bundle}' holds no certificate", "give CA certificates in PEM");
+                }
+            }
+        }
+        return interception is null ? null : new ForwardProxySettings(interception, roots);
     }
 
     /// <summary>The longest path a socket address holds (<c>sun_path</c> is 108 bytes with its terminating NUL).</summary>

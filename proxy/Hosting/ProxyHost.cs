@@ -63,6 +63,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton(sp => new DecisionLog(sp.GetRequiredService<ILogger<DecisionLog>>(), options.DecisionOutput));
         // Before AddReverseProxy, which only adds its own factory when none is registered.
+        builder.Services.AddSingleton<Injection.UpstreamTrust>();
         builder.Services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, Injection.InjectingHttpClientFactory>();
         builder.Services.AddReverseProxy()
             .LoadFromMemory([], [])
@@ -126,7 +127,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         try
         {
             ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
-                app.Services.GetRequiredService<Postgres.PostgresGateway>());
+                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<RequestAudit>());
         }
         catch
         {
@@ -140,6 +141,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         app.MapReverseProxy(proxy =>
         {
             proxy.UseMiddleware<UpstreamErrorMiddleware>();
+            proxy.UseMiddleware<ForwardRouteMiddleware>();
             proxy.UseMiddleware<PolicyMiddleware>();
             proxy.UseMiddleware<CredentialMiddleware>();
             proxy.UseSessionAffinity();
@@ -177,6 +179,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var yarp = services.GetRequiredService<InMemoryConfigProvider>();
         var metrics = services.GetRequiredService<ProxyMetrics>();
         var bodyBudget = services.GetRequiredService<Injection.BodyBufferBudget>();
+        var upstreamTrust = services.GetRequiredService<Injection.UpstreamTrust>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
@@ -194,6 +197,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 }
             }
             signingKeys.Publish(config.Credentials.Values);
+            upstreamTrust.Configure(config.Listeners.Where(l => l.ForwardProxy is not null).Select(l => l.ForwardProxy!.UpstreamRoots));
         };
         manager.Applied += config =>
         {
@@ -275,17 +279,30 @@ public sealed partial class ProxyHost : IAsyncDisposable
     }
 
     private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
-        Postgres.PostgresGateway postgres)
+        Postgres.PostgresGateway postgres, RequestAudit requests)
     {
         foreach (var listener in manager.Current.Listeners)
         {
             var feature = new ListenerFeature(listener.Name, listener.Role);
             var attestor = listener.Attestor;
             var isAdmin = listener.Role == ListenerRole.Admin;
+            var tunnel = listener.ForwardProxy is null ? null
+                : new Forwarding.ConnectTunnel(connection =>
+                {
+                    var config = manager.Current;
+                    var settings = config.Listener(listener.Name);
+                    return connection.Features.Get<IWorkloadIdentityFeature>()?.Current(new AttestationScope(config, time.GetUtcNow(), settings?.Tls?.Bundles, config.LocalIdentities,
+                        config.LocalIdentities.Named(settings?.IdentityName)), out _) ?? SvidConnection.NoCertificate;
+                }, () => manager.Current.Listener(listener.Name)?.ForwardProxy, () => manager.Current.Routes, requests.Completed, listener.Name, time, logger);
             void Configure(ListenOptions listen)
             {
                 bound[listener.Name] = listen;
                 listen.Protocols = listener.IsHttps || (!isAdmin && attestor is not null) ? listener.Protocols : HttpProtocols.Http1;
+                if (tunnel is not null)
+                {
+                    // Plain connections are HTTP/1.1 (no ALPN); inside a tunnel the TLS handshake's ALPN picks HTTP/2 or HTTP/1.1.
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                }
                 listen.Use(next => async connection =>
                 {
                     connection.Features.Set<IListenerFeature>(feature);
@@ -305,6 +322,11 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     {
                         // The gateway speaks the wire protocol itself (TLS after SSLRequest included); Kestrel's HTTP layer never runs.
                         await postgres.HandleAsync(connection, listener);
+                        return;
+                    }
+                    if (tunnel is not null)
+                    {
+                        await tunnel.HandleAsync(connection, next);
                         return;
                     }
                     await next(connection);

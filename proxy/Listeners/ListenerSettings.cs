@@ -49,13 +49,16 @@ public sealed class ListenerSettings
     /// <summary>The identity every caller of a plain-HTTP loopback proxy listener is (<c>identity:</c>), or null.</summary>
     public string? IdentityName { get; init; }
 
+    /// <summary>Forward-proxy mode (absolute-form requests, CONNECT with TLS interception), or null.</summary>
+    public ForwardProxySettings? ForwardProxy { get; init; }
+
     /// <summary>How callers of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; null for a plain admin listener.</summary>
     public AttestationKind? Attestor => IsHttps || (Protocol == ListenerProtocol.Postgres && Tls is not null) ? AttestationKind.X509Svid
         : UnixSocketPath is not null ? AttestationKind.UnixPeer
         : IdentityName is not null ? AttestationKind.Loopback : null;
 
     /// <summary>What must not change without a restart (address, port, scheme, protocols, role).</summary>
-    public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}";
+    public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}|{ForwardProxy is not null}";
 }
 
 /// <summary>The wire protocol of a listener.</summary>

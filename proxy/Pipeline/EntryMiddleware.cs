@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Admin;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Forwarding;
 using SecretlessProxy.Identity;
 using SecretlessProxy.Listeners;
 using SecretlessProxy.Policy;
@@ -79,12 +80,40 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             record.Caller = verification.Identity;
 
             var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
-            if (PathGuard.Check(rawTarget) is { } refusal)
+            var tunnel = context.Features.Get<ITunnelFeature>();
+            var absolute = tunnel is null && settings?.ForwardProxy is not null && PathGuard.IsAbsoluteHttp(rawTarget);
+            if (tunnel is not null)
+            {
+                // Host pinning: the route, the decision and the credential follow the CONNECT authority, so a request
+                // naming another host inside the tunnel is refused.
+                var requestHost = context.Request.Host;
+                if (!string.Equals(requestHost.Host.Trim('[', ']'), tunnel.Host, StringComparison.OrdinalIgnoreCase) || (requestHost.Port ?? 443) != tunnel.Port)
+                {
+                    await Problem.WriteAsync(context, RefusalCatalog.TunnelHostMismatch,
+                        $"the request names host '{requestHost.Value}', but the tunnel was opened to {tunnel.Authority}", identity: record.Identity);
+                    return;
+                }
+                context.Features.Set(new ForwardTarget(tunnel.Host, tunnel.Port, 443));
+            }
+            if ((absolute ? PathGuard.CheckAbsoluteHttp(rawTarget) : PathGuard.Check(rawTarget)) is { } refusal)
             {
                 Log.PathRefused(logger, verification.Identity.SpiffeId.Value, refusal.Reason);
                 await Problem.WriteAsync(context, RefusalCatalog.Get(refusal.Reason),
                     refusal.Detail + "; such a path is refused rather than forwarded", identity: record.Identity);
                 return;
+            }
+
+            if (absolute)
+            {
+                var host = context.Request.Host.Host.Trim('[', ']');
+                var port = context.Request.Host.Port ?? 80;
+                if (!ForwardHosts.AnyRouteNames(config.Routes, host, port, 80))
+                {
+                    await Problem.WriteAsync(context, RefusalCatalog.ForwardHostNotAllowed,
+                        $"no route names {host}:{port} (a route's Match.Hosts lists the hosts, and ports other than 80, the forward proxy serves)", identity: record.Identity);
+                    return;
+                }
+                context.Features.Set(new ForwardTarget(host, port, 80));
             }
 
             record.IdentityDoneAt = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -33,10 +33,30 @@ internal sealed class UpstreamErrorMiddleware(RequestDelegate next)
                 route: record.Route, credential: injection.CredentialName);
             return;
         }
+        if (IsTlsVerificationFailure(error.Exception))
+        {
+            var destination = context.GetReverseProxyFeature().ProxiedDestination?.Model.Config.Address;
+            var host = Uri.TryCreate(destination, UriKind.Absolute, out var uri) ? uri.Authority : "the upstream";
+            await Problem.WriteAsync(context, RefusalCatalog.UpstreamUnavailable,
+                $"the certificate of {host} (route '{record.Route}') does not verify against the system roots or the forward proxy's upstreamCaFile; nothing was sent", route: record.Route);
+            return;
+        }
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
         // Written even when the response has started (then only the audit fields are): the record names the failure.
         await Problem.WriteAsync(context, timedOut ? RefusalCatalog.UpstreamTimeout : RefusalCatalog.UpstreamUnavailable,
             $"the upstream of route '{record.Route}' could not be reached ({error.Error})", route: record.Route);
+    }
+
+    private static bool IsTlsVerificationFailure(Exception? exception)
+    {
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is System.Security.Authentication.AuthenticationException)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static CredentialInjectionException? FindInjectionFailure(Exception? exception)

@@ -99,6 +99,34 @@ public static class PathGuard
         return segmentStart < path.Length ? CheckSegment(path[segmentStart..]) : null;
     }
 
+    /// <summary>Whether the raw target is absolute-form <c>http://authority/…</c> (what an HTTP_PROXY client sends a forward proxy).</summary>
+    public static bool IsAbsoluteHttp(ReadOnlySpan<char> rawTarget) => rawTarget.StartsWith("http://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// <see cref="Check"/> for an absolute-form <c>http://authority/path</c> target (forward-proxy listeners only): the
+    /// authority may hold no userinfo, and what follows it is checked as an origin-form target.
+    /// </summary>
+    public static (string Reason, string Detail)? CheckAbsoluteHttp(ReadOnlySpan<char> rawTarget)
+    {
+        if (!IsAbsoluteHttp(rawTarget))
+        {
+            return (RefusalCatalog.NotOriginForm.Reason, "the request target must be a path starting with '/' or, on a forward proxy, http://host/path");
+        }
+        var rest = rawTarget["http://".Length..];
+        var end = rest.IndexOfAny('/', '?', '#');
+        var authority = end < 0 ? rest : rest[..end];
+        if (authority.IsEmpty || authority.Contains('@') || authority.Contains('\\') || authority.Contains('%'))
+        {
+            return (RefusalCatalog.NotOriginForm.Reason, "the absolute-form target's authority must be host or host:port (no userinfo, no encoding)");
+        }
+        if (end < 0)
+        {
+            return null;
+        }
+        var path = rest[end..];
+        return path[0] == '/' ? Check(path) : Check(string.Concat("/", path));
+    }
+
     /// <summary>The end of a run of <c>%XX</c> triplets starting at <paramref name="start"/> that encode bytes of 0x80 and above.</summary>
     private static int EncodedRunEnd(ReadOnlySpan<char> path, int start)
     {

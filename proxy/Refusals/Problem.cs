@@ -63,6 +63,29 @@ public static class Problem
         await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
     }
 
+    /// <summary>
+    /// The problem+json body of <paramref name="refusal"/> for a front-end that writes its own HTTP answer (the
+    /// forward proxy's refusal of a CONNECT, before any HTTP layer runs).
+    /// </summary>
+    public static byte[] Body(Refusal refusal, string detail, string requestId, string? identity = null)
+    {
+        ArgumentNullException.ThrowIfNull(refusal);
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", TypePrefix + refusal.Reason.Replace('_', '-'));
+            json.WriteString("title", refusal.Title);
+            json.WriteNumber("status", refusal.Status);
+            json.WriteString("detail", detail);
+            json.WriteString("reason", refusal.Reason);
+            Optional(json, "identity", identity);
+            json.WriteString("requestId", requestId);
+            json.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
     private static void Optional(Utf8JsonWriter json, string name, string? value)
     {
         if (value is not null)

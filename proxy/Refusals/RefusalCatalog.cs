@@ -57,6 +57,11 @@ public static class RefusalCatalog
     public static readonly Refusal AwsCopySourceInvalid = AwsHeaderNotAllowed with { Reason = AmzHeaderPolicy.CopySourceInvalid };
     public static readonly Refusal InjectorRefused = new(403, "injector_refused", "Refused by the route's credential injector", Refusal.Deny);
 
+    // The forward proxy (absolute-form requests and CONNECT tunnels).
+    public static readonly Refusal ForwardHostNotAllowed = new(403, "forward_host_not_allowed", "Host not served by this forward proxy", Refusal.Deny);
+    public static readonly Refusal TunnelHostMismatch = new(421, "tunnel_host_mismatch", "Request host differs from the tunnel's", Refusal.Deny);
+    public static readonly Refusal ConnectMalformed = new(400, "connect_malformed", "Malformed CONNECT request", Refusal.Deny);
+
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
     public static readonly Refusal PayloadTooLarge = new(413, "payload_too_large", "Request body too large", Refusal.Error, RefusalScope.Both);
@@ -103,6 +108,7 @@ public static class RefusalCatalog
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
         DeniedByRule, NoRuleMatched, GrantRequired, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
+        ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,

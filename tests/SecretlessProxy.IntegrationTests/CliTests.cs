@@ -48,6 +48,7 @@ public sealed class CliTests : IDisposable
     [InlineData("gateway.yaml")]
     [InlineData("sidecar.yaml")]
     [InlineData("postgres.yaml")]
+    [InlineData("forward-proxy.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);

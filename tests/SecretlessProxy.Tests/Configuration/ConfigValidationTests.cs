@@ -389,6 +389,52 @@ public sealed class ConfigValidationTests : IDisposable
         Assert.Contains(expected, text, StringComparison.Ordinal);
     }
 
+    private string ForwardProxy(string forward, string url = "http://127.0.0.1:0\", identity: a", string files = "")
+    {
+        using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(1));
+        ca.Save(Path.Combine(_dir, "icpt"));
+        return Sidecar($"  - {{ name: fwd, url: \"{url}, forwardProxy: {forward} }}", "  a: { spiffeId: spiffe://example.org/a, unix: { uid: 1 } }") + files;
+    }
+
+    [Fact]
+    public async Task A_forward_proxy_listener_compiles_with_a_dev_ca_as_its_interception_ca()
+    {
+        var result = await CompileAsync(ForwardProxy("{ interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key }, upstreamCaFile: example.org.pem }"));
+        Assert.Empty(result.Errors);
+        var forward = result.Config!.Listener("fwd")!.ForwardProxy!;
+        Assert.Single(forward.UpstreamRoots);
+        var leaf = forward.Ca.LeafFor("api.example.test");
+        Assert.Same(leaf, forward.Ca.LeafFor("API.example.test"));
+        Assert.Equal(1, forward.Ca.Minted);
+        Assert.Equal("CN=api.example.test", leaf.TargetCertificate.Subject);
+        Assert.True(leaf.TargetCertificate.NotAfter - leaf.TargetCertificate.NotBefore <= TimeSpan.FromHours(25));
+        Assert.NotNull(System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPublicKey(leaf.TargetCertificate));
+        Assert.Empty((await CompileAsync(ForwardProxy("{ interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key } }", url: "unix:fwd.sock\""))).Errors);
+    }
+
+    [Theory]
+    [InlineData("{ upstreamCaFile: example.org.pem }", "is required: the forward proxy mints")]
+    [InlineData("{ interceptionCa: { cert: missing.pem, key: icpt/ca.key } }", "missing.pem' does not exist")]
+    [InlineData("{ interceptionCa: { cert: icpt/ca.pem, key: missing.key } }", "missing.key' does not exist")]
+    [InlineData("{ interceptionCa: { cert: server.pem, key: server.key } }", "is not a CA")]
+    [InlineData("{ interceptionCa: { cert: icpt/ca.pem, key: server.key } }", "does not belong to the CA certificate")]
+    [InlineData("{ interceptionCa: { cert: token.txt, key: icpt/ca.key } }", "holds no PEM certificate")]
+    [InlineData("{ interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key }, upstreamCaFile: nope.pem }", "nope.pem' does not exist")]
+    [InlineData("{ interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key }, upstreamCaFile: token.txt }", "holds no certificate")]
+    [InlineData("{ interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key }, upstream: x }", "upstream")]
+    public async Task Forward_proxy_mistakes_are_named(string forward, string expected)
+    {
+        var text = string.Join("\n", (await CompileAsync(ForwardProxy(forward))).Errors);
+        Assert.Contains(expected, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Forward_proxy_mode_is_refused_on_an_mtls_or_admin_listener_for_now()
+    {
+        var mtls = ValidYaml.Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { example.org: example.org.pem }\n    forwardProxy: { interceptionCa: { cert: server.pem, key: server.key } }", StringComparison.Ordinal);
+        Assert.Contains("not yet to an mTLS listener", string.Join("\n", (await CompileAsync(mtls)).Errors), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("when: { attestation: kernel }", "'kernel' is not an attestation kind")]
     [InlineData("when: { euid: 1 }", "'euid' is not a fact attestors report")]

@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 
-namespace SecretlessProxy.Postgres;
+namespace SecretlessProxy.Listeners;
 
 /// <summary>A Kestrel connection's pipes as one stream, for the TLS handshake that follows an <c>SSLRequest</c>.</summary>
 internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
