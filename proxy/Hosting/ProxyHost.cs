@@ -201,6 +201,14 @@ public sealed partial class ProxyHost : IAsyncDisposable
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
         };
+        // Expired credentials (and replaced ones once they expire) go back to their providers, which may drop them upstream.
+        manager.Sweeping += (config, now) =>
+        {
+            foreach (var binding in config.Credentials.Values)
+            {
+                broker.ReleaseExpired(binding, now);
+            }
+        };
         services.GetRequiredService<SharedCredentialStore>().RevocationReceived += (credential, workload) =>
         {
             if (manager.Generation > 0 && manager.Current.Credentials.TryGetValue(credential, out var binding))
