@@ -24,6 +24,13 @@ internal sealed partial class DynamicRoleProvider(
     private const string PasswordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     private const int PasswordLength = 32;
 
+    /// <summary>
+    /// The advisory lock every role transaction of the proxy takes (on any server): GRANTs and DROP OWNED of two roles on
+    /// one table update the same catalog row, and PostgreSQL fails the second with "tuple concurrently updated" (XX000)
+    /// instead of waiting. The first 8 bytes of SHA-256("secretless-proxy postgres-dynamic").
+    /// </summary>
+    public static readonly long AdvisoryLock = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(SHA256.HashData("secretless-proxy postgres-dynamic"u8));
+
     // A few admin sessions at a time per credential: a revocation of many callers must not open hundreds.
     private readonly SemaphoreSlim _sessions = new(2, 2);
 
@@ -48,7 +55,7 @@ internal sealed partial class DynamicRoleProvider(
             {
                 await RunAsync("renewing role " + held, async (session, token) =>
                 {
-                    await session.RunInTransactionAsync(renewal.Render(Values(held, expiry)), token);
+                    await session.RunInTransactionAsync(renewal.Render(Values(held, expiry)), AdvisoryLock, token);
                     return 0;
                 }, secret: null, cancellationToken);
                 Log.Renewed(logger, name, held, expiry);
@@ -68,7 +75,7 @@ internal sealed partial class DynamicRoleProvider(
         values["password"] = verifier;
         await RunAsync("creating role " + role, async (session, token) =>
         {
-            await session.RunInTransactionAsync(creation.Render(values), token);
+            await session.RunInTransactionAsync(creation.Render(values), AdvisoryLock, token);
             return 0;
         }, verifier, cancellationToken);
         Log.Created(logger, name, role, workload, expiry);
@@ -146,19 +153,18 @@ internal sealed partial class DynamicRoleProvider(
         }
     }
 
-    /// <summary>Runs <c>revocation</c> for <paramref name="role"/> when it exists; false when it was gone already.</summary>
+    /// <summary>Runs <c>revocation</c> for <paramref name="role"/> when it exists (checked under the lock); false when it was gone already.</summary>
     private async Task<bool> DropAsync(PgQuerySession session, string role, CancellationToken cancellationToken)
     {
-        var exists = await session.QueryAsync($"SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{role}'", cancellationToken);
-        if (exists.Error is { } error)
-        {
-            throw new PgServerException(error);
-        }
+        await session.BeginAsync(AdvisoryLock, cancellationToken);
+        var exists = await session.InTransactionAsync($"SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '{role}'", cancellationToken);
         if (exists.Rows.Count == 0)
         {
+            await session.RollbackAsync(cancellationToken);
             return false;
         }
-        await session.RunInTransactionAsync(revocation.Render(Values(role, time.GetUtcNow())), cancellationToken);
+        await session.InTransactionAsync(revocation.Render(Values(role, time.GetUtcNow())), cancellationToken);
+        await session.CommitAsync(cancellationToken);
         return true;
     }
 

@@ -70,32 +70,56 @@ internal sealed class PgQuerySession : IAsyncDisposable
 
     /// <summary>
     /// Runs <paramref name="sql"/> in one transaction: <c>BEGIN</c>, the statements, <c>COMMIT</c>; when the server
-    /// refuses any of them, <c>ROLLBACK</c> and a <see cref="PgServerException"/> with its error.
+    /// refuses any of them, <c>ROLLBACK</c> and a <see cref="PgServerException"/> with its error. With
+    /// <paramref name="advisoryLock"/>, the transaction first takes that transaction-level advisory lock, so
+    /// transactions taking the same key run one at a time on the server (whichever session or replica sends them).
     /// </summary>
-    public async Task<PgQueryResult> RunInTransactionAsync(string sql, CancellationToken cancellationToken)
+    public async Task<PgQueryResult> RunInTransactionAsync(string sql, long? advisoryLock, CancellationToken cancellationToken)
     {
-        var begin = await QueryAsync("BEGIN", cancellationToken);
+        await BeginAsync(advisoryLock, cancellationToken);
+        var result = await InTransactionAsync(sql, cancellationToken);
+        await CommitAsync(cancellationToken);
+        return result;
+    }
+
+    /// <summary><c>BEGIN</c>, then the advisory lock when given (see <see cref="RunInTransactionAsync"/>).</summary>
+    public async Task BeginAsync(long? advisoryLock, CancellationToken cancellationToken)
+    {
+        var begin = await QueryAsync(advisoryLock is { } key ? $"BEGIN; SELECT pg_advisory_xact_lock({key.ToString(System.Globalization.CultureInfo.InvariantCulture)})" : "BEGIN", cancellationToken);
         if (begin.Error is { } refused)
         {
+            await QueryAsync("ROLLBACK", cancellationToken);
             throw new PgServerException(refused);
         }
+    }
+
+    /// <summary>A query inside a transaction begun with <see cref="BeginAsync"/>: when the server refuses it, <c>ROLLBACK</c> and a <see cref="PgServerException"/>.</summary>
+    public async Task<PgQueryResult> InTransactionAsync(string sql, CancellationToken cancellationToken)
+    {
         var result = await QueryAsync(sql, cancellationToken);
         if (result.Error is { } error)
         {
             await QueryAsync("ROLLBACK", cancellationToken);
             throw new PgServerException(error);
         }
+        return result;
+    }
+
+    public async Task RollbackAsync(CancellationToken cancellationToken) => await QueryAsync("ROLLBACK", cancellationToken);
+
+    /// <summary><c>COMMIT</c>; a <see cref="PgServerException"/> when the transaction was not committed.</summary>
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
         var commit = await QueryAsync("COMMIT", cancellationToken);
         if (commit.Error is { } failed)
         {
             throw new PgServerException(failed);
         }
-        // COMMIT of a transaction that failed (a statement the SQL itself ended with ROLLBACK...) is answered ROLLBACK.
+        // COMMIT of a transaction that failed (or that the SQL itself ended) is answered ROLLBACK, or warns of no transaction.
         if (commit.Tags is not ["COMMIT"])
         {
             throw new PgServerException(new PgServerError("40000", "the transaction was not committed (" + string.Join(", ", commit.Tags) + ")", null, "ERROR"));
         }
-        return result;
     }
 
     public async ValueTask DisposeAsync()
