@@ -105,11 +105,12 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
         credentials:
         {{Dynamic("orders-dynamic", "orders", "sl_{{caller}}_{{random}}", "    ttl: 1h")}}
         {{Dynamic("orders-renewing", "orders", "slr_{{caller}}_{{random}}", "    ttl: 20s\n    refreshFraction: 0.1\n    renewal: ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiry}}';")}}
+        {{Dynamic("orders-short", "orders", "slt_{{caller}}_{{random}}", "    ttl: 12s\n    refreshFraction: 0.25")}}
         {{Dynamic("broken-admin", "orders-broken", "slb_{{caller}}_{{random}}", passwordFile: "wrong-admin.pw")}}
         {{Dynamic("bad-creation", "orders-badsql", "slx_{{caller}}_{{random}}", creation: Creation.Replace("ON items", "ON no_such_table", StringComparison.Ordinal))}}
         {{Dynamic("down-dynamic", "orders-down", "sld_{{caller}}_{{random}}")}}
         databases:
-        {{Database("orders", "{ app: orders-dynamic, renewing: orders-renewing }")}}
+        {{Database("orders", "{ app: orders-dynamic, renewing: orders-renewing, short: orders-short }")}}
         {{Database("orders-broken", "{ app: broken-admin }", ssl: "require")}}
         {{Database("orders-badsql", "{ app: bad-creation }", ssl: "require")}}
         {{Database("orders-down", "{ app: down-dynamic }", ssl: "disable", port: _closedPort)}}
@@ -117,6 +118,7 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
           - name: callers-use-orders
             allow: [payments, batch]
             databases: ["*"]
+        grants: { maxDuration: "02:00:00" }
         """;
 
     private int TlsPort => Proxy.Host.GetListenerUri("pg-tls").Port;
@@ -232,7 +234,7 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Revoking_the_credential_drops_its_roles_and_ends_their_sessions_and_a_workload_revocation_only_that_workloads()
+    public async Task Revoking_the_credential_drops_its_roles_and_ends_their_sessions_and_a_workload_revocation_or_a_grants_end_only_that_workloads()
     {
         await using var session = SocketSession();
         await session.OpenAsync();
@@ -271,6 +273,13 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
         await Eventually.Until(async () => !await RoleExistsAsync(payments2), "the payments role is dropped");
         Assert.True(await RoleExistsAsync(batch2));
         Assert.Equal(batch2, await CurrentUserAsync(SocketConnection()));
+
+        // A grant on the credential that ends revokes what was issued under it: batch's role.
+        var (granted, grant) = await admin.PostAsync("/grants", new { identity = BatchId, credential = "orders-dynamic", duration = "1h", approver = "alice", reason = "CHG-42" });
+        Assert.Equal(201, granted);
+        (status, _) = await admin.SendAsync(HttpMethod.Delete, "/grants/" + grant.GetProperty("id").GetString());
+        Assert.Equal(200, status);
+        await Eventually.Until(async () => !await RoleExistsAsync(batch2), "the role issued under the grant is dropped", lastSeen: RoleLog);
         AssertNoAdminPassword();
     }
 
@@ -302,6 +311,39 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
         Assert.Equal(role, await CurrentUserAsync(SocketConnection(user: "renewing")));
         Assert.Contains($"renewed role {role} until", Proxy.Logs.Text, StringComparison.Ordinal);
         Assert.Contains($"ALTER ROLE \"{role}\" VALID UNTIL", await _db.ReadLogAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_replaced_role_keeps_its_sessions_until_it_expires_and_is_dropped_then()
+    {
+        var first = await CurrentUserAsync(SocketConnection(user: "short"));
+        Assert.Matches("^slt_batch_[a-z2-7]{8}$", first);
+        await using var session = SocketSession(user: "short");
+        await session.OpenAsync();
+        // Past the refresh point (25% of 12 s) the next login starts a refresh, which makes another role (no renewal).
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await CurrentUserAsync(SocketConnection(user: "short"));
+        var second = first;
+        await Eventually.Until(async () => (second = await CurrentUserAsync(SocketConnection(user: "short"))) != first, "a refresh made another role");
+        Assert.Matches("^slt_batch_[a-z2-7]{8}$", second);
+
+        // The replaced role is not dropped when replaced: its session goes on.
+        var binding = Proxy.Host.Config.Current.Credentials["orders-short"];
+        var broker = Proxy.Host.Services.GetRequiredService<CredentialBroker>();
+        Assert.Equal(0, broker.ReleaseExpired(binding, DateTimeOffset.UtcNow));
+        Assert.True(await RoleExistsAsync(first));
+        await using (var still = new NpgsqlCommand("select current_user", session))
+        {
+            Assert.Equal(first, await still.ExecuteScalarAsync());
+        }
+
+        // Once it has expired, the cache sweep (here called at once instead of within a minute) releases it.
+        await Eventually.Until(() => broker.ReleaseExpired(binding, DateTimeOffset.UtcNow) > 0, "the replaced role expires");
+        await Eventually.Until(async () => !await RoleExistsAsync(first), "the replaced role is dropped", lastSeen: RoleLog);
+        Assert.Contains($"dropped role {first} (Expired)", Proxy.Logs.Text, StringComparison.Ordinal);
+        Assert.True(await RoleExistsAsync(second));
+        await using var ended = new NpgsqlCommand("select 1", session);
+        Assert.True(await Record.ExceptionAsync(() => ended.ExecuteScalarAsync()) is NpgsqlException or InvalidOperationException);
     }
 
     [Fact]
