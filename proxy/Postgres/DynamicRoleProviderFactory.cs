@@ -41,8 +41,12 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
     /// <summary>Names, paths, templates and SQL: the admin password itself is never in the config.</summary>
     public IReadOnlyCollection<string> EchoableKeys => Keys;
 
-    public void Validate(PluginConfig config) =>
-        throw new InvalidOperationException("postgres-dynamic is validated with the config's databases (IDatabaseCredentialFactory)");
+    /// <summary>Only a host that hands over the compiled databases can build this provider: say so rather than build it half.</summary>
+    public void Validate(PluginConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Error(IDatabaseCredentialFactory.DatabaseKey, "cannot be resolved here: postgres-dynamic is validated with the config's databases", "validate the whole config (secretless-proxy validate)");
+    }
 
     public ICredentialProvider Build(PluginConfig config) =>
         throw new InvalidOperationException("postgres-dynamic is built with the config's databases (IDatabaseCredentialFactory)");

@@ -29,7 +29,10 @@ internal sealed class PgQuerySession : IAsyncDisposable
     /// </summary>
     public async Task<PgQueryResult> QueryAsync(string sql, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_broken, this);
+        if (_broken)
+        {
+            throw new InvalidOperationException("the session broke off in an earlier query");
+        }
         _broken = true;
         await _connection.Writer.WriteAsync(PgWire.Query(sql), cancellationToken);
         var rows = new List<string?[]>();

@@ -111,6 +111,19 @@ public sealed partial class DynamicRoleTests : IDisposable
         Assert.Contains(unfinished, p => p.Contains("unfinished placeholder", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Data_rows_are_read_in_text_with_nulls_and_a_bad_length_is_a_protocol_violation()
+    {
+        // Two columns: "sl_a" and NULL.
+        byte[] row = [0, 2, 0, 0, 0, 4, (byte)'s', (byte)'l', (byte)'_', (byte)'a', 0xFF, 0xFF, 0xFF, 0xFF];
+        Assert.Equal(new string?[] { "sl_a", null }, PgWire.DataRow(row));
+        Assert.Throws<PgProtocolException>(() => PgWire.DataRow([0, 1, 0, 0, 0, 9, (byte)'x']));
+        Assert.Throws<PgProtocolException>(() => PgWire.DataRow([0, 1, 0, 0]));
+        Assert.Equal("CREATE ROLE", PgWire.Text("CREATE ROLE\0"u8));
+        Assert.Equal((byte)'Q', PgWire.Query("select 1")[0]);
+        Assert.Throws<ArgumentException>(() => PgWire.Query("select 1\0; drop"));
+    }
+
     private const string Creation = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiry}}'; GRANT SELECT ON items TO \"{{name}}\";";
 
     private static string Config(string credential = "", string database = "orders", string roles = "{ app: orders-dynamic }", string extra = "") => $$"""
