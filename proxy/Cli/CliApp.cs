@@ -61,7 +61,7 @@ public static class CliApp
     /// </summary>
     internal static async Task<Configuration.ConfigCompilation?> CompileOrReportAsync(string path, TextWriter error, TextWriter? warnings = null)
     {
-        var compilation = await Configuration.OfflineCompiler.CompileAsync(path);
+        var compilation = await Configuration.OfflineCompiler.CompileAsync(path, Hosting.ProxyPlugins.CreateCatalog());
         foreach (var warning in warnings is null ? [] : compilation.Warnings)
         {
             await warnings!.WriteLineAsync("warning: " + warning);

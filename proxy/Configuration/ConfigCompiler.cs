@@ -23,16 +23,27 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var watched = new List<string> { document.FilePath };
         var (identities, localIdentities) = IdentitySection.Compile(document, errors);
         var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities);
-        var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
+        // Databases first: a postgres-dynamic credential is built on its compiled database entry.
+        var databaseBound = CredentialSection.DatabaseBound(document, catalog);
+        var databases = DatabaseSection.Compile(document, errors, credentialNames, watched, databaseBound);
+        var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched,
+            new Databases.DatabaseCatalog(databases, [.. document.Root.GetSection("databases").GetChildren().Select(d => d.Key)]));
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
-        var databases = DatabaseSection.Compile(document, errors, credentialNames, watched);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes, databases.Keys);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
         var limits = LimitsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
         var grants = GrantsSection.Compile(document, errors, redisConfigured: document.Root.GetSection("cache:redis").Exists());
+        foreach (var route in reverseProxy.Routes)
+        {
+            if (route.Metadata?.GetValueOrDefault(ReverseProxySection.CredentialMetadataKey) is { Length: > 0 } bound && databaseBound.ContainsKey(bound))
+            {
+                errors.Add($"ReverseProxy:Routes:{route.RouteId}:Metadata:{ReverseProxySection.CredentialMetadataKey}", $"names credential '{bound}', which makes database roles for the PostgreSQL gateway",
+                    "name it from a database's roles (databases.NAME.roles), not from an HTTP route");
+            }
+        }
 
         if (errors.HasErrors)
         {

@@ -93,10 +93,25 @@ public sealed partial class ConfigManager : IDisposable
     /// <summary>How often per-workload credential caches whose credential expired unused are forgotten.</summary>
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Raised by the periodic cache sweep with the current config and the time, before idle caches are forgotten:
+    /// the broker releases expired credentials here.
+    /// </summary>
+    public event Action<ProxyConfig, DateTimeOffset>? Sweeping;
+
     private void SweepIdleCaches()
     {
         var now = _time.GetUtcNow();
-        foreach (var binding in Current.Credentials.Values)
+        var config = Current;
+        try
+        {
+            Sweeping?.Invoke(config, now);
+        }
+        catch (Exception ex)
+        {
+            Log.SweepFailed(_logger, ex.GetType().Name);
+        }
+        foreach (var binding in config.Credentials.Values)
         {
             binding.SweepIdle(now);
         }
@@ -261,5 +276,8 @@ public sealed partial class ConfigManager : IDisposable
 
         [LoggerMessage(EventId = 1006, Level = LogLevel.Error, Message = "Config reload failed unexpectedly; the last good config keeps serving")]
         public static partial void ReloadCrashed(ILogger logger, Exception exception);
+
+        [LoggerMessage(EventId = 1007, Level = LogLevel.Error, Message = "A subscriber of the cache sweep failed ({ExceptionType})")]
+        public static partial void SweepFailed(ILogger logger, string exceptionType);
     }
 }

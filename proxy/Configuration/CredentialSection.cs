@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Credentials;
+using SecretlessProxy.Databases;
 
 namespace SecretlessProxy.Configuration;
 
@@ -11,8 +12,9 @@ internal static class CredentialSection
     private static readonly string[] CommonKeys = ["provider", "inject", "description", "maxTtl", "refreshFraction"];
 
     public static Dictionary<string, CredentialBinding> Compile(
-        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers, List<string> watched)
+        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers, List<string> watched, DatabaseCatalog? databases = null)
     {
+        databases ??= DatabaseCatalog.Empty;
         var result = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
         foreach (var credential in document.Root.GetSection("credentials").GetChildren())
         {
@@ -31,7 +33,14 @@ internal static class CredentialSection
             if (provider is not null)
             {
                 ConfigSections.CheckKnownKeys(credential, CommonKeys.Concat(provider.Keys), errors, $"a '{provider.Name}' credential");
-                provider.Validate(providerConfig);
+                if (provider is IDatabaseCredentialFactory onDatabase)
+                {
+                    onDatabase.Validate(providerConfig, databases);
+                }
+                else
+                {
+                    provider.Validate(providerConfig);
+                }
             }
 
             var inject = credential.GetSection("inject");
@@ -78,12 +87,30 @@ internal static class CredentialSection
 
             if (errors.Errors.Count == before && provider is not null && injector is not null)
             {
-                result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, provider.Build(providerConfig), injector.Name, injector.Build(injectorConfig))
+                var built = provider is IDatabaseCredentialFactory madeOnDatabase ? madeOnDatabase.Build(providerConfig, databases) : provider.Build(providerConfig);
+                result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, built, injector.Name, injector.Build(injectorConfig))
                 {
                     MaxTtl = maxTtl,
                     RefreshFraction = refreshFraction,
                     Fingerprint = Fingerprint(credential),
                 };
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The credentials whose provider makes them on a <c>databases</c> entry, with the entry they name: a database role
+    /// may use one only on that entry (its roles exist on that server, with the privileges granted in that database).
+    /// </summary>
+    public static Dictionary<string, string?> DatabaseBound(ConfigDocument document, PluginCatalog catalog)
+    {
+        var result = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var credential in document.Root.GetSection("credentials").GetChildren())
+        {
+            if (ConfigSections.Value(credential, "provider") is { } name && catalog.Providers.TryGetValue(name, out var provider) && provider is IDatabaseCredentialFactory)
+            {
+                result[credential.Key] = ConfigSections.Value(credential, IDatabaseCredentialFactory.DatabaseKey);
             }
         }
         return result;

@@ -11,7 +11,9 @@ internal static class DatabaseSection
 {
     private static readonly string[] Keys = ["host", "port", "database", "sslmode", "caFile", "serverName", "auth", "roles", "parameters", "allowOptions", "connectTimeout", "description"];
 
-    public static FrozenDictionary<string, DatabaseSettings> Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyCollection<string> credentialNames, List<string> watchedFiles)
+    /// <param name="databaseBound">Credentials made on a database entry (postgres-dynamic) → the entry they name.</param>
+    public static FrozenDictionary<string, DatabaseSettings> Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyCollection<string> credentialNames, List<string> watchedFiles,
+        IReadOnlyDictionary<string, string?>? databaseBound = null)
     {
         var result = new Dictionary<string, DatabaseSettings>(StringComparer.Ordinal);
         foreach (var item in document.Root.GetSection("databases").GetChildren())
@@ -110,6 +112,18 @@ internal static class DatabaseSection
                 else if (!credentialNames.Contains(credential, StringComparer.OrdinalIgnoreCase))
                 {
                     errors.Add(role.Path, $"names credential '{credential}', which is not defined under credentials", KeySuggestion.Fix(credential, credentialNames, "credentials"));
+                    ok = false;
+                }
+                else if (databaseBound is not null && databaseBound.TryGetValue(credential, out var boundTo) && !string.Equals(boundTo, item.Key, StringComparison.Ordinal))
+                {
+                    errors.Add(role.Path, $"names credential '{credential}', whose roles are made on database '{boundTo}'",
+                        $"use it from databases.{boundTo}.roles, or give this database a postgres-dynamic credential of its own (database: {item.Key})");
+                    ok = false;
+                }
+                else if (databaseBound is not null && databaseBound.ContainsKey(credential) && role.Value is null && ConfigSections.Value(role, "user") is not null)
+                {
+                    errors.Add(role.Path + ":user", $"cannot be set: credential '{credential}' makes a role per caller, and the gateway logs in as that role",
+                        $"write roles: {{ {role.Key}: {credential} }}");
                     ok = false;
                 }
                 else

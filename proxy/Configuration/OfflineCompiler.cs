@@ -9,14 +9,15 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles a config exactly as the proxy would, with YARP's own validator, without starting anything (validate, inventory).</summary>
 public static class OfflineCompiler
 {
-    public static async Task<ConfigCompilation> CompileAsync(string path)
+    /// <param name="catalog">The plugins, as the proxy runs with them: <c>Hosting.ProxyPlugins.CreateCatalog()</c>.</param>
+    public static async Task<ConfigCompilation> CompileAsync(string path, PluginCatalog catalog)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging => logging.ClearProviders());
         services.AddRouting();
         services.AddReverseProxy();
         await using var provider = services.BuildServiceProvider();
-        var compiler = new ConfigCompiler(PluginCatalog.CreateDefault(), provider.GetRequiredService<IConfigValidator>(), TimeProvider.System, NullLoggerFactory.Instance);
+        var compiler = new ConfigCompiler(catalog, provider.GetRequiredService<IConfigValidator>(), TimeProvider.System, NullLoggerFactory.Instance);
         return await compiler.CompileAsync(path);
     }
 }

@@ -58,8 +58,9 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     public int WorkloadCacheCount => _perWorkload.Count;
 
     /// <summary>
-    /// Forgets the caches of workloads whose credential has expired and is not being fetched, so the number of
-    /// caches follows the workloads active within a credential lifetime, not every workload ever seen.
+    /// Forgets the caches of workloads whose credential has expired and is not being fetched (and that hold no replaced
+    /// credential still to release), so the number of caches follows the workloads active within a credential
+    /// lifetime, not every workload ever seen.
     /// </summary>
     public int SweepIdle(DateTimeOffset now)
     {
@@ -69,7 +70,7 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
             bool idle;
             lock (cache.Gate)
             {
-                idle = (cache.Current is null || now >= cache.Current.ExpiresAt) && cache.InFlight is null or { IsCompleted: true };
+                idle = (cache.Current is null || now >= cache.Current.ExpiresAt) && cache.InFlight is null or { IsCompleted: true } && cache.Retired is null or [];
             }
             if (idle && _perWorkload.TryRemove(new KeyValuePair<string, CredentialCache>(workload, cache)))
             {
@@ -77,6 +78,35 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
             }
         }
         return removed;
+    }
+
+    /// <summary>
+    /// Takes the credentials whose lifetime has ended out of every cache (the current one, and those a refresh replaced),
+    /// so they can be released once; what is still valid stays.
+    /// </summary>
+    internal List<(string? WorkloadId, Credential Credential)> TakeExpired(DateTimeOffset now)
+    {
+        var expired = new List<(string?, Credential)>();
+        foreach (var (workload, cache) in CachesByWorkload)
+        {
+            lock (cache.Gate)
+            {
+                if (cache.Current is { } current && now >= current.ExpiresAt)
+                {
+                    expired.Add((workload, current.Credential));
+                    cache.Current = null;
+                }
+                if (cache.Retired is { Count: > 0 } retired)
+                {
+                    foreach (var entry in retired.Where(r => now >= r.ExpiresAt))
+                    {
+                        expired.Add((workload, entry.Credential));
+                    }
+                    retired.RemoveAll(r => now >= r.ExpiresAt);
+                }
+            }
+        }
+        return expired;
     }
 
     /// <summary>Every cache with the workload it belongs to (null for the one shared by every caller).</summary>

@@ -9,11 +9,14 @@ namespace SecretlessProxy.Credentials;
 /// refreshes ahead of expiry in the background while still serving it; fetches once however many callers miss
 /// at the same time (and, with Redis, once across replicas); cuts lifetimes to the credential's <c>maxTtl</c>;
 /// and keeps serving a still-valid credential when a refresh fails. Credentials without an expiry (static
-/// stores, which watch their own files) pass straight through. No I/O on an in-memory hit.
+/// stores, which watch their own files) pass straight through. No I/O on an in-memory hit. Tells the provider when a
+/// credential it issued is no longer handed out (<see cref="ICredentialProvider.ReleaseAsync"/>): revoked, or expired
+/// (a replaced one when it expires).
 /// </summary>
-public sealed partial class CredentialBroker(TimeProvider time, SharedCredentialStore shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null)
+public sealed partial class CredentialBroker(TimeProvider time, SharedCredentialStore shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null) : IDisposable
 {
     private readonly ICredentialObserver _observer = observer ?? NullCredentialObserver.Instance;
+    private readonly CancellationTokenSource _stopping = new();
 
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MinMargin = TimeSpan.FromSeconds(1);
@@ -111,13 +114,23 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             // One credential shared by every caller: it is not this workload's to drop.
             return false;
         }
-        var caches = workloadId is null ? binding.AllCaches : binding.CacheOfWorkload(workloadId) is { } one ? [one] : [];
+        var caches = workloadId is null ? binding.CachesByWorkload : binding.CacheOfWorkload(workloadId) is { } one ? [(workloadId, one)] : [];
         var had = false;
-        foreach (var cache in caches)
+        var released = new List<(string?, Credential)>();
+        foreach (var (workload, cache) in caches)
         {
             lock (cache.Gate)
             {
                 had |= cache.Current is not null;
+                if (cache.Current is { } current)
+                {
+                    released.Add((workload, current.Credential));
+                }
+                if (cache.Retired is { } retired)
+                {
+                    released.AddRange(retired.Select(r => (workload, r.Credential)));
+                    retired.Clear();
+                }
                 cache.Current = null;
                 cache.Generation++;
                 // A fetch already in flight may carry a token issued before the revocation: let it finish, but do
@@ -127,8 +140,50 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         }
         Log.Revoked(logger, binding.Name, workloadId ?? "(all)", had);
         _observer.Revoked(binding, workloadId, had);
+        Release(binding, released, CredentialRelease.Revoked);
         return had;
     }
+
+    /// <summary>
+    /// Releases the credentials of <paramref name="binding"/> whose lifetime has ended (current or replaced), once;
+    /// run by the periodic cache sweep (<c>ConfigManager.Sweeping</c>), so a role-like credential goes within a sweep
+    /// interval of its expiry.
+    /// </summary>
+    public int ReleaseExpired(CredentialBinding binding, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        var expired = binding.TakeExpired(now);
+        Release(binding, expired, CredentialRelease.Expired);
+        return expired.Count;
+    }
+
+    private void Release(CredentialBinding binding, List<(string? WorkloadId, Credential Credential)> credentials, CredentialRelease reason)
+    {
+        // One release per credential: copies of one credential (the same secret) in several caches are one.
+        foreach (var (workload, credential) in credentials.DistinctBy(c => (c.Credential.Username, c.Credential.Secret.Reveal())))
+        {
+            Log.Releasing(logger, binding.Name, workload ?? "(shared)", reason);
+            _ = ReleaseAsync(binding, credential, reason);
+        }
+    }
+
+    private async Task ReleaseAsync(CredentialBinding binding, Credential credential, CredentialRelease reason)
+    {
+        try
+        {
+            await Task.Yield();
+            await binding.Provider.ReleaseAsync(credential, reason, _stopping.Token);
+        }
+        catch (Exception ex)
+        {
+            // The provider reports its own failures; this only keeps an unexpected one from going unobserved.
+            Log.ReleaseFailed(logger, binding.Name, ex.GetType().Name);
+        }
+    }
+
+    /// <summary>Two credentials are the same when user name and secret are (a renewal extends one without replacing it).</summary>
+    private static bool Same(Credential a, Credential b) =>
+        ReferenceEquals(a, b) || (a.Username == b.Username && (ReferenceEquals(a.Secret, b.Secret) || a.Secret.Reveal() == b.Secret.Reveal()));
 
     /// <summary>The single fetch for this credential: joins the one in flight or starts it.</summary>
     private Task<Credential> Fetch(CredentialBinding binding, CredentialCache cache, CredentialRequest request)
@@ -156,7 +211,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         await Task.Yield();
         if (!shared.IsConfigured || !shared.IsAvailable)
         {
-            return await FetchFromProviderAsync(binding, cache, request, generation, null, null);
+            return await FetchFromProviderAsync(binding, cache, request, generation, null, null, null);
         }
         // Read first: a revocation anywhere from now on bumps it, and what this fetch gets is then kept out of Redis.
         var revocations = await shared.RevocationGenerationAsync(binding);
@@ -168,7 +223,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         _observer.CacheLookup(CacheLayer.Redis, redisHit);
         if (redisHit && fromRedis is not null)
         {
-            Store(cache, generation, fromRedis);
+            Store(binding, cache, generation, fromRedis);
             return fromRedis.Credential;
         }
         // Missing or due for refresh: one replica fetches, the others wait for its result. The one holding the lock
@@ -179,27 +234,33 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             : await shared.GetAsync(key, binding.Name) is { } again && (fromRedis is null || again.IssuedAt > fromRedis.IssuedAt) ? again : null;
         if (other is not null && Admit(binding, other.Credential, other.IssuedAt, other.ExpiresAt, CredentialSource.Redis) is { } admitted && time.GetUtcNow() < admitted.UsableUntil)
         {
-            Store(cache, generation, admitted);
+            Store(binding, cache, generation, admitted);
             return admitted.Credential;
         }
         try
         {
-            return await FetchFromProviderAsync(binding, cache, request, generation, key, revocations);
+            return await FetchFromProviderAsync(binding, cache, request, generation, key, revocations, fromRedis);
         }
         catch (Exception ex) when (fromRedis is not null && time.GetUtcNow() < fromRedis.UsableUntil && IsFetchFailure(ex))
         {
             // The shared copy is due for refresh but still valid: serve it.
             Log.RefreshFailed(logger, binding.Name, Reason(ex));
-            Store(cache, generation, fromRedis with { RefreshAt = Earlier(time.GetUtcNow() + RetryAfterFailure, fromRedis.UsableUntil) });
+            Store(binding, cache, generation, fromRedis with { RefreshAt = Earlier(time.GetUtcNow() + RetryAfterFailure, fromRedis.UsableUntil) });
             return fromRedis.Credential;
         }
     }
 
-    private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey, long? revocations)
+    private async Task<Credential> FetchFromProviderAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation, string? sharedKey, long? revocations,
+        CachedCredential? fromRedis)
     {
         var fetchedAt = time.GetUtcNow();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var refresh = cache.Current is not null;
+        // A provider that renews (extends a lease) gets the credential it would replace, while that is still valid.
+        if ((cache.Current ?? fromRedis) is { } held && fetchedAt < held.ExpiresAt)
+        {
+            request = request with { Renewing = held.Credential };
+        }
         Credential credential;
         try
         {
@@ -224,7 +285,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             return credential;
         }
         var entry = Admit(binding, credential, fetchedAt, expiresAt, CredentialSource.Issued);
-        Store(cache, generation, entry);
+        Store(binding, cache, generation, entry);
         Log.Issued(logger, binding.Name, binding.ProviderName, entry.ExpiresAt);
         _observer.Issued(binding, request.WorkloadId, entry.ExpiresAt, refresh, elapsed);
         if (sharedKey is not null && revocations is { } expected && !await shared.SetAsync(sharedKey, binding, new SharedEntry(entry.Credential, entry.IssuedAt, entry.ExpiresAt), time.GetUtcNow(), expected))
@@ -260,16 +321,33 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         return new CachedCredential(credential, issuedAt, expiresAt, expiresAt - margin, refreshAt) { Source = source };
     }
 
-    private static void Store(CredentialCache cache, int generation, CachedCredential entry)
+    /// <summary>
+    /// Makes <paramref name="entry"/> the cache's credential unless a revocation came first. The one it replaces (when it
+    /// is another credential, not a renewal of it) is kept to be released when it expires. A credential this replica
+    /// issued after a revocation began is released at once: nobody revoked it, but nobody will use it either.
+    /// </summary>
+    private void Store(CredentialBinding binding, CredentialCache cache, int generation, CachedCredential entry)
     {
         lock (cache.Gate)
         {
             if (cache.Generation == generation)
             {
+                if (cache.Current is { } previous && !Same(previous.Credential, entry.Credential))
+                {
+                    (cache.Retired ??= []).Add(previous);
+                }
                 cache.Current = entry;
+                return;
             }
         }
+        if (entry.Source == CredentialSource.Issued)
+        {
+            Release(binding, [(null, entry.Credential)], CredentialRelease.Revoked);
+        }
     }
+
+    /// <summary>Cancels releases still running (the proxy stops).</summary>
+    public void Dispose() => _stopping.Cancel();
 
     private async Task RefreshInBackgroundAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request)
     {
@@ -321,6 +399,12 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
 
         [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Credential {Credential} is a static secret from the '{Provider}' store: a long-lived secret is migration debt; prefer a minted, short-lived credential (oauth2-client-credentials, oauth2-token-exchange, jwt)")]
         public static partial void StaticInUse(ILogger logger, string credential, string provider);
+
+        [LoggerMessage(EventId = 3011, Level = LogLevel.Debug, Message = "Credential {Credential}: releasing the copy of {Workload} ({Reason})")]
+        public static partial void Releasing(ILogger logger, string credential, string workload, CredentialRelease reason);
+
+        [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Credential {Credential}: its provider failed to release a credential ({ExceptionType})")]
+        public static partial void ReleaseFailed(ILogger logger, string credential, string exceptionType);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Refreshing credential {Credential} failed ({Reason}); serving the cached one while it is valid")]
         public static partial void RefreshFailed(ILogger logger, string credential, string reason);

@@ -16,6 +16,12 @@ public sealed class CredentialCache
 
     /// <summary>Bumped by every revocation; a fetch stores its result only if no revocation happened meanwhile.</summary>
     internal int Generation;
+
+    /// <summary>
+    /// Credentials a refresh replaced that are still valid (under <see cref="Gate"/>): they are released when they expire
+    /// or are revoked, not when replaced, so what was begun with them (a database session) may go on until then.
+    /// </summary>
+    internal List<CachedCredential>? Retired;
 }
 
 /// <summary>

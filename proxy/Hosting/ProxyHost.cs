@@ -58,7 +58,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         ConfigureLogging(builder.Logging, options);
 
         var time = options.TimeProvider;
-        var catalog = PluginCatalog.CreateDefault();
+        var catalog = ProxyPlugins.CreateCatalog();
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(catalog);
         builder.Services.AddSingleton(sp => new DecisionLog(sp.GetRequiredService<ILogger<DecisionLog>>(), options.DecisionOutput));
@@ -97,6 +97,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Decisions.AccessDecider>();
         builder.Services.AddSingleton<Postgres.CancelRegistry>();
         builder.Services.AddSingleton<Postgres.PostgresGateway>();
+        builder.Services.AddSingleton<Postgres.DynamicRoleSweeps>();
         if (options.Tracing is { } tracing)
         {
             Telemetry.Tracing.Add(builder.Services, tracing);
@@ -168,7 +169,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
     /// What applying a config means, feature by feature: each subscribes to the manager's events, so the manager
     /// knows none of them. Before the config is current: the audit sink, the cache layers, caches of unchanged
     /// credentials, the published signing keys. Once it is current: YARP's routes and clusters, the metrics'
-    /// settings and the body-buffer limit. Also: a revocation another replica announced drops this replica's copy.
+    /// settings, the body-buffer limit and the start-up sweep of dynamic database roles. Also: a revocation another replica
+    /// announced drops this replica's copy, and the periodic cache sweep releases expired credentials to their providers.
     /// </summary>
     private static void Subscribe(ConfigManager manager, IServiceProvider services)
     {
@@ -180,6 +182,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var metrics = services.GetRequiredService<ProxyMetrics>();
         var bodyBudget = services.GetRequiredService<Injection.BodyBufferBudget>();
         var upstreamTrust = services.GetRequiredService<Injection.UpstreamTrust>();
+        var roleSweeps = services.GetRequiredService<Postgres.DynamicRoleSweeps>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
@@ -204,6 +207,15 @@ public sealed partial class ProxyHost : IAsyncDisposable
             yarp.Update(config.Routes, config.Clusters);
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
+            roleSweeps.Applied(config);
+        };
+        // Expired credentials (and replaced ones once they expire) go back to their providers, which may drop them upstream.
+        manager.Sweeping += (config, now) =>
+        {
+            foreach (var binding in config.Credentials.Values)
+            {
+                broker.ReleaseExpired(binding, now);
+            }
         };
         services.GetRequiredService<SharedCredentialStore>().RevocationReceived += (credential, workload) =>
         {

@@ -7,7 +7,8 @@ namespace SecretlessProxy.Postgres;
 
 /// <summary>
 /// The PostgreSQL frontend/backend protocol (version 3.0) as far as the gateway speaks it: the startup phase, the
-/// authentication exchange and errors. After login the gateway relays bytes and parses nothing.
+/// authentication exchange and errors, and the simple query protocol for the gateway's own statements
+/// (<see cref="PgQuerySession"/>). After a client's login the gateway relays bytes and parses nothing.
 /// </summary>
 internal static class PgWire
 {
@@ -29,6 +30,15 @@ internal static class PgWire
     public const byte BackendKeyData = (byte)'K';
     public const byte ReadyForQuery = (byte)'Z';
     public const byte NegotiateProtocolVersion = (byte)'v';
+    public const byte RowDescription = (byte)'T';
+    public const byte DataRowType = (byte)'D';
+    public const byte CommandComplete = (byte)'C';
+    public const byte EmptyQueryResponse = (byte)'I';
+    public const byte NotificationResponse = (byte)'A';
+    public const byte CopyInResponse = (byte)'G';
+    public const byte CopyOutResponse = (byte)'H';
+    public const byte CopyData = (byte)'d';
+    public const byte CopyDone = (byte)'c';
 
     public const int AuthOk = 0;
     public const int AuthCleartext = 3;
@@ -139,6 +149,69 @@ internal static class PgWire
     }
 
     public static byte[] SaslResponse(ReadOnlySpan<byte> data) => Message((byte)'p', data.ToArray());
+
+    /// <summary>A simple <c>Query</c> ('Q'): the SQL text, NUL-terminated (it may hold several statements).</summary>
+    public static byte[] Query(string sql) => Message((byte)'Q', CString(sql));
+
+    /// <summary><c>CopyFail</c> ('f'): declines a COPY FROM STDIN the server asked for.</summary>
+    public static byte[] CopyFail(string reason) => Message((byte)'f', CString(reason));
+
+    /// <summary><c>Terminate</c> ('X'): the session ends.</summary>
+    public static byte[] Terminate() => Message((byte)'X', []);
+
+    private static byte[] CString(string text)
+    {
+        if (text.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("a protocol string cannot hold NUL", nameof(text));
+        }
+        var bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
+        Encoding.UTF8.GetBytes(text, bytes);
+        return bytes;
+    }
+
+    /// <summary>The text before the first NUL of a payload (a <c>CommandComplete</c> tag).</summary>
+    public static string Text(ReadOnlySpan<byte> payload)
+    {
+        var end = payload.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? payload : payload[..end]);
+    }
+
+    /// <summary>The columns of a <c>DataRow</c> in text format (null for SQL NULL).</summary>
+    public static string?[] DataRow(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < 2)
+        {
+            throw new PgProtocolException("a DataRow without its column count");
+        }
+        var count = BinaryPrimitives.ReadInt16BigEndian(payload);
+        if (count < 0)
+        {
+            throw new PgProtocolException($"a DataRow with {count} columns");
+        }
+        var columns = new string?[count];
+        payload = payload[2..];
+        for (var i = 0; i < count; i++)
+        {
+            if (payload.Length < 4)
+            {
+                throw new PgProtocolException("a DataRow column without its length");
+            }
+            var length = BinaryPrimitives.ReadInt32BigEndian(payload);
+            payload = payload[4..];
+            if (length == -1)
+            {
+                continue;
+            }
+            if (length < 0 || length > payload.Length)
+            {
+                throw new PgProtocolException($"a DataRow column of length {length} in {payload.Length} bytes");
+            }
+            columns[i] = Encoding.UTF8.GetString(payload[..length]);
+            payload = payload[length..];
+        }
+        return columns;
+    }
 
     private static byte[] Code(int code)
     {

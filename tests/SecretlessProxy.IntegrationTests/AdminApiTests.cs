@@ -59,11 +59,11 @@ public sealed class AdminApiTests : IDisposable
         var upstream = new Uri("http://127.0.0.1:1/");
         var path = Path.Combine(_pki.Directory, "exposed.yaml");
         await File.WriteAllTextAsync(path, ProxyUnderTest.DefaultConfig(upstream).Replace("url: http://127.0.0.1:0", "url: http://0.0.0.0:0", StringComparison.Ordinal));
-        var compiled = await SecretlessProxy.Configuration.OfflineCompiler.CompileAsync(path);
+        var compiled = await SecretlessProxy.Configuration.OfflineCompiler.CompileAsync(path, SecretlessProxy.Hosting.ProxyPlugins.CreateCatalog());
         Assert.Contains(compiled.Errors, e => e.KeyPath == "listeners[1].url" && e.Message.Contains("must use mutual TLS", StringComparison.Ordinal));
 
         await File.WriteAllTextAsync(path, Exposed(upstream).Replace($"    allow: [\"{Admin}\"]", "", StringComparison.Ordinal));
-        compiled = await SecretlessProxy.Configuration.OfflineCompiler.CompileAsync(path);
+        compiled = await SecretlessProxy.Configuration.OfflineCompiler.CompileAsync(path, SecretlessProxy.Hosting.ProxyPlugins.CreateCatalog());
         Assert.Contains(compiled.Errors, e => e.KeyPath == "listeners[1].allow" && e.Message.Contains("is required for an https admin listener", StringComparison.Ordinal));
     }
 

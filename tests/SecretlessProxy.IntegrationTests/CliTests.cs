@@ -69,6 +69,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task The_postgres_example_with_its_dynamic_role_credential_validates()
+    {
+        var repo = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(repo!.FullName, "SecretlessProxy.sln")))
+        {
+            repo = repo.Parent;
+        }
+        var dir = Path.Combine(_pki.Directory, "postgres-example");
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(repo.FullName, "config", "postgres.yaml"), Path.Combine(dir, "postgres.yaml"));
+        var certs = Path.Combine(dir, "certs");
+        Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", certs)).Exit);
+        Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", certs, "--out", certs)).Exit);
+        File.Copy(Path.Combine(certs, "ca.pem"), Path.Combine(certs, "pg-ca.pem"));
+        var result = await RunAsync("validate", "--config", Path.Combine(dir, "postgres.yaml"));
+        Assert.True(result.Exit == 0, result.Err);
+        Assert.Contains("valid (", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_refuses_to_start_on_a_bad_config_and_says_why()
     {
         var bad = Path.Combine(_pki.Directory, "bad-run.yaml");

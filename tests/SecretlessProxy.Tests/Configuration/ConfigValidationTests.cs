@@ -56,7 +56,7 @@ public sealed class ConfigValidationTests : IDisposable
     {
         var path = Path.Combine(_dir, name);
         await File.WriteAllTextAsync(path, text);
-        var result = await OfflineCompiler.CompileAsync(path);
+        var result = await OfflineCompiler.CompileAsync(path, SecretlessProxy.Hosting.ProxyPlugins.CreateCatalog());
         result.Config?.Dispose();
         return result;
     }
@@ -346,7 +346,7 @@ public sealed class ConfigValidationTests : IDisposable
             "  other: { spiffeId: spiffe://example.org/other, unix: { uid: 1001, cgroup: /kubepods.slice/ } }",
             "  - { name: vouched, allow: [worker], routes: [github], when: { attestation: unix-peer, uid: 0, sha256: " + new string('A', 64) + " } }"));
         Assert.Empty(result.Errors);
-        var config = await OfflineCompiler.CompileAsync(Path.Combine(_dir, "config.yaml"));
+        var config = await OfflineCompiler.CompileAsync(Path.Combine(_dir, "config.yaml"), SecretlessProxy.Hosting.ProxyPlugins.CreateCatalog());
         using var compiled = config.Config!;
         var sock = compiled.Listener("sock")!;
         Assert.Equal(Path.Combine(_dir, "run/proxy.sock"), sock.UnixSocketPath);

@@ -208,4 +208,99 @@ public sealed class CredentialBrokerTests
         var again = await broker.GetAsync(binding, Request with { WorkloadId = "spiffe://example.org/w1" }, CancellationToken.None);
         Assert.Equal("for-spiffe://example.org/w1", again.Secret.Reveal());
     }
+
+    /// <summary>Issues role-N credentials (an upstream object per credential, like a database role), renews when asked, and records releases.</summary>
+    private sealed class LeasingProvider(FakeTimeProvider time) : ICredentialProvider
+    {
+        private int _calls;
+
+        public bool Renew { get; set; }
+
+        public TaskCompletionSource? Gate { get; set; }
+
+        public System.Collections.Concurrent.ConcurrentQueue<(string Username, CredentialRelease Reason)> Released { get; } = new();
+
+        public System.Collections.Concurrent.ConcurrentQueue<string?> RenewingSeen { get; } = new();
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public bool IsWorkloadBound => true;
+
+        public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
+        {
+            var call = Interlocked.Increment(ref _calls);
+            RenewingSeen.Enqueue(request.Renewing?.Username);
+            if (Gate is not null)
+            {
+                await Gate.Task;
+            }
+            if (Renew && request.Renewing is { } current)
+            {
+                return current.WithExpiresAt(time.GetUtcNow() + TimeSpan.FromHours(1));
+            }
+            return new Credential("api", new SecretValue("pw-" + call)) { Username = "role-" + call, ExpiresAt = time.GetUtcNow() + TimeSpan.FromHours(1) };
+        }
+
+        public ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
+        {
+            Released.Enqueue((credential.Username!, reason));
+            return ValueTask.CompletedTask;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
+    public async Task A_replaced_credential_is_released_when_it_expires_a_renewed_one_is_not_and_revocation_releases_at_once()
+    {
+        var (broker, _, _) = Create();
+        var provider = new LeasingProvider(_time);
+        var binding = new CredentialBinding("api", "fake", provider, "header", null!);
+        Assert.Equal("role-1", (await broker.GetAsync(binding, Request, default)).Username);
+        Assert.Equal([null], provider.RenewingSeen);
+
+        // Past the refresh point: a new credential replaces role-1, which stays valid for the rest of its hour.
+        _time.Advance(TimeSpan.FromMinutes(50));
+        await broker.GetAsync(binding, Request, default);
+        await Eventually.Until(async () => (await broker.GetAsync(binding, Request, default)).Username == "role-2", "the refresh replaced role-1");
+        Assert.Equal("role-1", provider.RenewingSeen.Last());
+        Assert.Equal(0, broker.ReleaseExpired(binding, _time.GetUtcNow()));
+        _time.Advance(TimeSpan.FromMinutes(11));
+        Assert.Equal(1, broker.ReleaseExpired(binding, _time.GetUtcNow()));
+        await Eventually.Until(() => provider.Released.Count == 1, "role-1 is released");
+        Assert.Equal(("role-1", CredentialRelease.Expired), provider.Released.Single());
+        Assert.Equal(0, broker.ReleaseExpired(binding, _time.GetUtcNow()));
+
+        // A renewal extends role-2 (same user and secret): nothing is released when its first lifetime ends.
+        provider.Renew = true;
+        _time.Advance(TimeSpan.FromMinutes(40));
+        var calls = provider.Calls;
+        await broker.GetAsync(binding, Request, default);
+        await Eventually.Until(() => provider.Calls > calls, "the refresh ran");
+        await Eventually.Until(async () => (await broker.GetAsync(binding, Request, default)).ExpiresAt > _time.GetUtcNow() + TimeSpan.FromMinutes(30), "role-2 is renewed");
+        _time.Advance(TimeSpan.FromMinutes(14));
+        Assert.Equal(0, broker.ReleaseExpired(binding, _time.GetUtcNow()));
+        Assert.Equal("role-2", (await broker.GetAsync(binding, Request, default)).Username);
+
+        Assert.True(broker.RevokeLocal(binding, Request.WorkloadId));
+        await Eventually.Until(() => provider.Released.Count == 2, "role-2 is released");
+        Assert.Equal(("role-2", CredentialRelease.Revoked), provider.Released.Last());
+    }
+
+    [Fact]
+    public async Task A_credential_issued_while_it_was_being_revoked_is_released()
+    {
+        var (broker, _, _) = Create();
+        var provider = new LeasingProvider(_time) { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        var binding = new CredentialBinding("api", "fake", provider, "header", null!);
+        var fetch = broker.GetAsync(binding, Request, default).AsTask();
+        await Eventually.Until(() => provider.Calls == 1, "the fetch is in flight");
+        Assert.False(broker.RevokeLocal(binding, Request.WorkloadId));
+        provider.Gate.SetResult();
+        Assert.Equal("role-1", (await fetch).Username);
+        await Eventually.Until(() => provider.Released.Count == 1, "role-1 is released");
+        Assert.Equal(("role-1", CredentialRelease.Revoked), provider.Released.Single());
+    }
 }
