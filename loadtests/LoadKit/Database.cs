@@ -33,9 +33,9 @@ internal sealed partial class Orchestrator
     private sealed record PgbenchResult(long Transactions, long Failed, double Seconds, double Tps, double LatencyMs, double? ConnectionMs, double? InitialConnectionMs, int ExitCode, string? Error);
 
     /// <summary>One pgbench run: CPU µs per transaction of the middle process, of the PostgreSQL server (postmaster and backends) and of pgbench, and the share of the machine other processes used meanwhile.</summary>
-    private sealed record DbCell(string Script, string Path, int Repeat, PgbenchResult Result, double? MiddleCpuUs, double? PostgresCpuUs, double? ClientCpuUs, double? OtherCpuPercent);
+    private sealed record DbCell(string Script, string Path, int Repeat, PgbenchResult Result, double? MiddleCpuUs, double? PostgresCpuUs, double? ClientCpuUs, double? OtherCpuPercent, double? MiddleSwitchesPerTx);
 
-    private sealed record DbMedian(string Script, string Path, long Transactions, long Failed, int Runs, bool AllExitedZero, double Tps, double LatencyMs, double? ConnectionMs, double? MiddleCpuUs, double? PostgresCpuUs, double? ClientCpuUs, double? OtherCpuPercent);
+    private sealed record DbMedian(string Script, string Path, long Transactions, long Failed, int Runs, bool AllExitedZero, double Tps, double LatencyMs, double? ConnectionMs, double? MiddleCpuUs, double? PostgresCpuUs, double? ClientCpuUs, double? OtherCpuPercent, double? MiddleSwitchesPerTx);
 
     private static readonly DbScript[] DbScripts =
     [
@@ -286,9 +286,11 @@ internal sealed partial class Orchestrator
         // What pgbench does before a run unless -n: the runs start alike, and this stays out of the measured window.
         await PsqlAsync(BenchRole, _benchPassword, _pgPort, BenchDatabase, "VACUUM pgbench_branches, pgbench_tellers;");
         await PsqlAsync(BenchRole, _benchPassword, _pgPort, BenchDatabase, "TRUNCATE pgbench_history;");
+        var switchesBefore = path.Middle is null ? null : ContextSwitches(path.Middle);
         var before = DbCpuSnapshot(path.Middle);
         var result = await PgbenchAsync(path, script.Args, DbSeconds);
         var after = DbCpuSnapshot(path.Middle);
+        var switchesAfter = path.Middle is null ? null : ContextSwitches(path.Middle);
         double? PerTx(long? a, long? b) => a is { } x && b is { } y && result.Transactions > 0 ? (x - y) * 1_000_000.0 / _clockTicks / result.Transactions : null;
         double? other = null;
         var total = after.Total - before.Total;
@@ -297,12 +299,13 @@ internal sealed partial class Orchestrator
             var ours = (after.Middle ?? 0) - (before.Middle ?? 0) + after.Postgres - before.Postgres + after.Children - before.Children + after.Self - before.Self;
             other = Math.Max(0, (after.Busy - before.Busy - ours) * 100.0 / total);
         }
-        var cell = new DbCell(script.Name, path.Name, repeat, result, PerTx(after.Middle, before.Middle), PerTx(after.Postgres, before.Postgres), PerTx(after.Children, before.Children), other);
+        double? switches = switchesBefore is { } sb && switchesAfter is { } sa && result.Transactions > 0 ? (double)(sa - sb) / result.Transactions : null;
+        var cell = new DbCell(script.Name, path.Name, repeat, result, PerTx(after.Middle, before.Middle), PerTx(after.Postgres, before.Postgres), PerTx(after.Children, before.Children), other, switches);
         _dbCells.Add(cell);
         var inv = CultureInfo.InvariantCulture;
         Log(string.Create(inv, $"db {script.Name,-11} {path.Name,-10} #{repeat}: {result.Tps,8:F0} tps  latency {result.LatencyMs,7:F3} ms  ")
             + (result.ConnectionMs is { } conn ? string.Create(inv, $"conn {conn,6:F3} ms  ") : "")
-            + $"cpu/tx middle {Us(cell.MiddleCpuUs)} postgres {Us(cell.PostgresCpuUs)} pgbench {Us(cell.ClientCpuUs)}  other {(other is { } o ? o.ToString("F0", inv) + "%" : "-")}  failed {result.Failed}"
+            + $"cpu/tx middle {Us(cell.MiddleCpuUs)} postgres {Us(cell.PostgresCpuUs)} pgbench {Us(cell.ClientCpuUs)}  switches/tx {(switches is { } w ? w.ToString("F1", inv) : "-")}  other {(other is { } o ? o.ToString("F0", inv) + "%" : "-")}  failed {result.Failed}"
             + (result.Error is { } e ? $" ({e})" : ""));
     }
 
@@ -356,6 +359,41 @@ internal sealed partial class Orchestrator
         return total;
     }
 
+    /// <summary>Context switches (voluntary and not) of every thread of the middle process so far: how often it went to sleep and was woken, per transaction.</summary>
+    private long? ContextSwitches(string server)
+    {
+        if (!_pids.TryGetValue(server, out var pid))
+        {
+            return null;
+        }
+        long total = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+                }
+                catch (IOException)
+                {
+                    // a thread that ended meanwhile
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        return total;
+    }
+
     private static (long Self, long Children) OwnTicks()
     {
         var text = File.ReadAllText("/proc/self/stat");
@@ -377,7 +415,8 @@ internal sealed partial class Orchestrator
         .GroupBy(c => (c.Script, c.Path))
         .Select(g => new DbMedian(g.Key.Script, g.Key.Path, g.Sum(c => c.Result.Transactions), g.Sum(c => c.Result.Failed), g.Count(), g.All(c => c.Result.ExitCode == 0 && c.Result.Error is null),
             Med(g.Select(c => c.Result.Tps)), Med(g.Select(c => c.Result.LatencyMs)), MedOrNull(g.Select(c => c.Result.ConnectionMs)),
-            MedOrNull(g.Select(c => c.MiddleCpuUs)), MedOrNull(g.Select(c => c.PostgresCpuUs)), MedOrNull(g.Select(c => c.ClientCpuUs)), MedOrNull(g.Select(c => c.OtherCpuPercent))))
+            MedOrNull(g.Select(c => c.MiddleCpuUs)), MedOrNull(g.Select(c => c.PostgresCpuUs)), MedOrNull(g.Select(c => c.ClientCpuUs)), MedOrNull(g.Select(c => c.OtherCpuPercent)),
+            MedOrNull(g.Select(c => c.MiddleSwitchesPerTx))))
         .OrderBy(m => Array.FindIndex(DbScripts, s => s.Name == m.Script)).ThenBy(m => Array.IndexOf(DbPathOrder, m.Path))
         .ToList();
 
@@ -407,7 +446,7 @@ internal sealed partial class Orchestrator
             + $"before each run `VACUUM pgbench_branches, pgbench_tellers; TRUNCATE pgbench_history` (what pgbench does without `-n`), outside the measured window. ")
             + (_options.Smoke ? "No priming (smoke). " : "The gateway was primed first (6 s select-only, 4 s `-C -S`), as every .NET path is. ")
             + "tps and latency are pgbench's own (`tps = … (without initial connection time)`; with `-C`, `(including reconnection times)`, and \"average connection time\" is pgbench's time to connect and log in, per transaction). "
-            + "CPU µs/tx = user+system CPU (/proc) over the whole pgbench run divided by the transactions: the middle process (pgbouncer, or the gateway's process); PostgreSQL = the postmaster and every backend, exited ones included; pgbench = the client. "
+            + "CPU µs/tx = user+system CPU (/proc) over the whole pgbench run divided by the transactions: the middle process (pgbouncer, or the gateway's process); PostgreSQL = the postmaster and every backend, exited ones included; pgbench = the client. Switches/tx = context switches of all the middle process's threads (/proc/PID/task/*/status) per transaction: how often it slept and was woken. "
             + "Other CPU = the share of the machine (all cores) that processes outside the benchmark used meanwhile: a high value means the row is disturbed.");
         md.AppendLine();
         md.AppendLine("| path | what |");
@@ -424,11 +463,11 @@ internal sealed partial class Orchestrator
             md.AppendLine(inv, $"| {s.Name} | {s.What} |");
         }
         md.AppendLine();
-        md.AppendLine("| script | path | tps | latency avg ms | connection ms (-C) | middle CPU µs/tx | PostgreSQL CPU µs/tx | pgbench CPU µs/tx | other CPU % | × pg-direct | × pgbouncer | transactions | failed |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        md.AppendLine("| script | path | tps | latency avg ms | connection ms (-C) | middle CPU µs/tx | middle switches/tx | PostgreSQL CPU µs/tx | pgbench CPU µs/tx | other CPU % | × pg-direct | × pgbouncer | transactions | failed |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var m in medians)
         {
-            md.AppendLine(inv, $"| {m.Script} | `{m.Path}` | {m.Tps:F0} | {F(m.LatencyMs, "F3")} | {F(m.ConnectionMs, "F3")} | {F(m.MiddleCpuUs, "F1")} | {F(m.PostgresCpuUs, "F1")} | {F(m.ClientCpuUs, "F1")} | {F(m.OtherCpuPercent, "F0")} | "
+            md.AppendLine(inv, $"| {m.Script} | `{m.Path}` | {m.Tps:F0} | {F(m.LatencyMs, "F3")} | {F(m.ConnectionMs, "F3")} | {F(m.MiddleCpuUs, "F1")} | {F(m.MiddleSwitchesPerTx, "F1")} | {F(m.PostgresCpuUs, "F1")} | {F(m.ClientCpuUs, "F1")} | {F(m.OtherCpuPercent, "F0")} | "
                 + $"{Ratio(m.Tps, Get(m.Script, "pg-direct")?.Tps)} | {Ratio(m.Tps, Get(m.Script, "pgbouncer")?.Tps)} | {m.Transactions} | {m.Failed}{(m.AllExitedZero ? "" : " (pgbench failed)")} |");
         }
 
@@ -488,7 +527,7 @@ internal sealed partial class Orchestrator
         {
             var r = c.Result;
             csv.AppendLine(inv, $"db-{c.Script},pgbench,{c.Path},{DbClients},0,{c.Repeat},{r.Transactions},{r.Failed + (r.Error is null ? 0 : 1)},{r.Seconds:F3},{r.Tps:F1},,,,,{F(c.MiddleCpuUs, "F2")},"
-                + $"{F(r.LatencyMs * 1000, "F1")},{F(r.ConnectionMs * 1000, "F1")},{F(r.InitialConnectionMs * 1000, "F1")},{F(c.PostgresCpuUs, "F2")},{F(c.ClientCpuUs, "F2")},{F(c.OtherCpuPercent, "F1")}");
+                + $"{F(r.LatencyMs * 1000, "F1")},{F(r.ConnectionMs * 1000, "F1")},{F(r.InitialConnectionMs * 1000, "F1")},{F(c.PostgresCpuUs, "F2")},{F(c.ClientCpuUs, "F2")},{F(c.OtherCpuPercent, "F1")},{F(c.MiddleSwitchesPerTx, "F2")}");
         }
     }
 

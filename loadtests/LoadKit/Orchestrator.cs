@@ -869,13 +869,13 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             md.Append(_notes);
         }
 
-        // The last six columns are the database part's (pgbench): empty on HTTP rows.
+        // The last seven columns are the database part's (pgbench): empty on HTTP rows.
         var csv = new StringBuilder("mode,generator,path,concurrency,rate,repeat,requests,errors,seconds,rps,p50_us,p90_us,p99_us,p999_us,cpu_us_per_request,"
-            + "latency_avg_us,connection_us,initial_connection_us,postgres_cpu_us_per_tx,client_cpu_us_per_tx,other_cpu_pct\n");
+            + "latency_avg_us,connection_us,initial_connection_us,postgres_cpu_us_per_tx,client_cpu_us_per_tx,other_cpu_pct,middle_switches_per_tx\n");
         foreach (var c in _cells)
         {
             var r = c.Result;
-            csv.AppendLine(inv, $"{c.Mode},{c.Generator},{c.Path},{c.Concurrency},{c.Rate},{c.Repeat},{r.Requests},{r.Errors},{r.Seconds:F3},{r.Rps:F1},{r.P50Us:F1},{r.P90Us:F1},{r.P99Us:F1},{r.P999Us:F1},{(c.CpuUsPerRequest is { } cpu ? cpu.ToString("F2", inv) : "")},,,,,,");
+            csv.AppendLine(inv, $"{c.Mode},{c.Generator},{c.Path},{c.Concurrency},{c.Rate},{c.Repeat},{r.Requests},{r.Errors},{r.Seconds:F3},{r.Rps:F1},{r.P50Us:F1},{r.P90Us:F1},{r.P99Us:F1},{r.P999Us:F1},{(c.CpuUsPerRequest is { } cpu ? cpu.ToString("F2", inv) : "")},,,,,,,");
         }
         AppendDatabaseCsv(csv);
         Directory.CreateDirectory(OutDir);
