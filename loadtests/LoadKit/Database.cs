@@ -61,6 +61,9 @@ internal sealed partial class Orchestrator
 
     private const int DbScale = 10;
 
+    /// <summary>A row whose "other CPU" exceeds this share of the machine is flagged as disturbed in the report.</summary>
+    private const int DisturbedPercent = 15;
+
     private static readonly string[] DbPathOrder = ["pg-direct", "pgbouncer", "pg-gateway"];
 
     /// <summary>Starts PostgreSQL, pgbouncer and the gateway, primes the gateway, then runs every script on every path (paths interleaved within each repeat).</summary>
@@ -299,7 +302,7 @@ internal sealed partial class Orchestrator
             var ours = (after.Middle ?? 0) - (before.Middle ?? 0) + after.Postgres - before.Postgres + after.Children - before.Children + after.Self - before.Self;
             other = Math.Max(0, (after.Busy - before.Busy - ours) * 100.0 / total);
         }
-        double? switches = switchesBefore is { } sb && switchesAfter is { } sa && result.Transactions > 0 ? (double)(sa - sb) / result.Transactions : null;
+        double? switches = SwitchesBetween(switchesBefore, switchesAfter) is { } delta && result.Transactions > 0 ? (double)delta / result.Transactions : null;
         var cell = new DbCell(script.Name, path.Name, repeat, result, PerTx(after.Middle, before.Middle), PerTx(after.Postgres, before.Postgres), PerTx(after.Children, before.Children), other, switches);
         _dbCells.Add(cell);
         var inv = CultureInfo.InvariantCulture;
@@ -359,40 +362,42 @@ internal sealed partial class Orchestrator
         return total;
     }
 
-    /// <summary>Context switches (voluntary and not) of every thread of the middle process so far: how often it went to sleep and was woken, per transaction.</summary>
-    private long? ContextSwitches(string server)
+    /// <summary>
+    /// Context switches (voluntary and not) of each thread of the middle process so far, by thread id. Linux keeps no
+    /// per-process total that survives a thread's exit in /proc, so <see cref="SwitchesBetween"/> adds up the threads'
+    /// own deltas: a thread that ended meanwhile loses only what it did in the window (thread-pool threads retire when idle).
+    /// </summary>
+    private Dictionary<int, long>? ContextSwitches(string server)
     {
-        if (!_pids.TryGetValue(server, out var pid))
+        if (!_pids.TryGetValue(server, out var pid) || !Directory.Exists($"/proc/{pid}/task"))
         {
             return null;
         }
-        long total = 0;
-        try
+        var result = new Dictionary<int, long>();
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
         {
-            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            try
             {
-                try
+                long count = 0;
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
                 {
-                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
                     {
-                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
-                        {
-                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
-                        }
+                        count += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
                     }
                 }
-                catch (IOException)
-                {
-                    // a thread that ended meanwhile
-                }
+                result[int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)] = count;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // a thread that ended meanwhile
             }
         }
-        catch (IOException)
-        {
-            return null;
-        }
-        return total;
+        return result;
     }
+
+    private static long? SwitchesBetween(Dictionary<int, long>? before, Dictionary<int, long>? after) =>
+        before is null || after is null ? null : after.Sum(t => t.Value - before.GetValueOrDefault(t.Key));
 
     private static (long Self, long Children) OwnTicks()
     {
@@ -511,6 +516,11 @@ internal sealed partial class Orchestrator
         md.AppendLine(Target($"select-only tps ≥ 0.95 × pg-direct ({F(gs?.Tps, "F0")} against {F(ds?.Tps * 0.95, "F0")})", gs?.Tps, ds?.Tps * 0.95, false));
         md.AppendLine(Target($"select-only tps ≥ pgbouncer ({F(gs?.Tps, "F0")} against {F(bs?.Tps, "F0")})", gs?.Tps, bs?.Tps, false));
         md.AppendLine(Target($"`-C` connection time ≤ pgbouncer's ({F(gc?.ConnectionMs, "F3")} ms against {F(bc?.ConnectionMs, "F3")} ms)", gc?.ConnectionMs, bc?.ConnectionMs, true));
+        var disturbed = medians.Where(m => m.OtherCpuPercent > DisturbedPercent).Select(m => $"{m.Script} `{m.Path}` ({m.OtherCpuPercent:F0}%)").ToList();
+        if (disturbed.Count > 0)
+        {
+            _dbNotes.AppendLine(string.Create(inv, $"- Disturbed (other processes used more than {DisturbedPercent}% of the machine meanwhile): {string.Join(", ", disturbed)}."));
+        }
         if (_dbNotes.Length > 0)
         {
             md.AppendLine();
