@@ -453,6 +453,15 @@ internal sealed partial class Orchestrator
             + "tps and latency are pgbench's own (`tps = … (without initial connection time)`; with `-C`, `(including reconnection times)`, and \"average connection time\" is pgbench's time to connect and log in, per transaction). "
             + "CPU µs/tx = user+system CPU (/proc) over the whole pgbench run divided by the transactions: the middle process (pgbouncer, or the gateway's process); PostgreSQL = the postmaster and every backend, exited ones included; pgbench = the client. Switches/tx = context switches of all the middle process's threads (/proc/PID/task/*/status) per transaction: how often it slept and was woken. "
             + "Other CPU = the share of the machine (all cores) that processes outside the benchmark used meanwhile: a high value means the row is disturbed.");
+        // Runtime knobs given to the harness reach the gateway's process too (it inherits the environment): say which.
+        var knobs = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+            .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && !k.StartsWith("DOTNET_CLI_", StringComparison.Ordinal) && k is not ("DOTNET_NOLOGO" or "DOTNET_GENERATE_ASPNET_CERTIFICATE"))
+            .Order(StringComparer.Ordinal).Select(k => $"`{k}={Environment.GetEnvironmentVariable(k)}`").ToList();
+        if (knobs.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("The gateway's process ran with " + string.Join(", ", knobs) + ".");
+        }
         md.AppendLine();
         md.AppendLine("| path | what |");
         md.AppendLine("|---|---|");
@@ -468,7 +477,7 @@ internal sealed partial class Orchestrator
             md.AppendLine(inv, $"| {s.Name} | {s.What} |");
         }
         md.AppendLine();
-        md.AppendLine("| script | path | tps | latency avg ms | connection ms (-C) | middle CPU µs/tx | middle switches/tx | PostgreSQL CPU µs/tx | pgbench CPU µs/tx | other CPU % | × pg-direct | × pgbouncer | transactions | failed |");
+        md.AppendLine("| script | path | tps | latency avg ms | connection ms (-C) | middle CPU µs/tx | middle switches/tx | PostgreSQL CPU µs/tx | pgbench CPU µs/tx | other CPU % | × pg-direct | × pgbouncer | transactions (all runs) | failed |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var m in medians)
         {
