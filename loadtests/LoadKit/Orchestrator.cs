@@ -9,7 +9,9 @@ using System.Text.RegularExpressions;
 namespace SecretlessProxy.LoadKit;
 
 /// <summary>Options of a harness run.</summary>
-internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false);
+/// <param name="Db">Also the database part (pgbench: direct, pgbouncer, the gateway); see Database.cs.</param>
+/// <param name="DbOnly">Only the database part.</param>
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false);
 
 /// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
 internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);
@@ -80,7 +82,12 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or FormatException)
         {
             await Console.Error.WriteLineAsync("loadkit: " + ex.Message);
-            foreach (var log in Directory.EnumerateFiles(harness._work, "*.log"))
+            var logs = Directory.EnumerateFiles(harness._work, "*.log").Where(f => new FileInfo(f).Length > 0);
+            if (harness._pgDir is { } pgDir && Directory.Exists(pgDir))
+            {
+                logs = logs.Concat(Directory.EnumerateFiles(pgDir, "*.log"));
+            }
+            foreach (var log in logs)
             {
                 await Console.Error.WriteLineAsync($"--- {Path.GetFileName(log)} (last lines)");
                 foreach (var line in File.ReadLines(log).TakeLast(15))
@@ -104,6 +111,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
     {
         var started = DateTimeOffset.UtcNow;
         Log($"work folder {_work}");
+        if (_options.DbOnly)
+        {
+            await RunDatabaseAsync();
+            return await ReportAsync(started, [], 0, null);
+        }
         await StartEverythingAsync();
         var idle = new Dictionary<string, double>();
         foreach (var name in new[] { "secretless", "yarp", "nginx" })
@@ -186,6 +198,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 }
             }
             Pin(false);
+        }
+
+        if (_options.Db)
+        {
+            await RunDatabaseAsync();
         }
 
         string? soak = null;
@@ -389,13 +406,14 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
         """;
 
-    private void Start(string name, string file, string[] args)
+    private void Start(string name, string file, string[] args, string? workingDirectory = null, Action<ProcessStartInfo>? prepare = null)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _work };
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? _work };
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
+        prepare?.Invoke(start);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + file);
         var log = new StreamWriter(Path.Combine(_work, name + ".log")) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
@@ -773,60 +791,71 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var md = new StringBuilder();
         md.AppendLine(inv, $"# Load test, {started:yyyy-MM-dd HH:mm} UTC{(_options.Smoke ? " (smoke)" : _options.Quick ? " (quick)" : "")}");
         md.AppendLine();
-        md.Append(inv, $"Machine: {MachineSummary()}. Small-body GETs (3-byte answers) on loopback; {Warmup.TotalSeconds:F1} s warm-up + {Duration.TotalSeconds:F1} s measured per cell, ");
-        md.AppendLine(inv, $"{_options.Repeats} repeat(s), medians shown. CPU/req = the proxy process's user+system CPU time (/proc/PID/stat, all its threads and child processes) during the measured part, divided by the requests served. Ratios compare throughput with the same generator and concurrency.");
-        md.AppendLine();
-        md.AppendLine("| path | what |");
-        md.AppendLine("|---|---|");
-        foreach (var p in _paths)
+        if (_options.DbOnly)
         {
-            md.AppendLine(inv, $"| `{p.Name}` | {p.What} |");
+            md.AppendLine(inv, $"Machine: {MachineSummary()}. The database part only (`--db-only`).");
         }
-        md.AppendLine();
-        md.AppendLine("## Closed loop (each connection sends its next request when the last one answered)");
-        md.AppendLine();
-        md.AppendLine("| generator | path | conns | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var m in medians.Where(m => m.Mode is "closed" or "closed-h2").OrderBy(m => m.Mode).ThenBy(m => m.Generator).ThenBy(m => m.Concurrency).ThenBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+        else
         {
-            var direct = Rps(m.Mode == "closed-h2" ? "closed" : m.Mode, "loadkit", "direct", m.Concurrency);
-            if (m.Generator == "wrk")
+            md.Append(inv, $"Machine: {MachineSummary()}. Small-body GETs (3-byte answers) on loopback; {Warmup.TotalSeconds:F1} s warm-up + {Duration.TotalSeconds:F1} s measured per cell, ");
+            md.AppendLine(inv, $"{_options.Repeats} repeat(s), medians shown. CPU/req = the proxy process's user+system CPU time (/proc/PID/stat, all its threads and child processes) during the measured part, divided by the requests served. Ratios compare throughput with the same generator and concurrency.");
+            md.AppendLine();
+            md.AppendLine("| path | what |");
+            md.AppendLine("|---|---|");
+            foreach (var p in _paths)
             {
-                direct = Rps("closed", "wrk", "direct", m.Concurrency);
+                md.AppendLine(inv, $"| `{p.Name}` | {p.What} |");
             }
-            var nginx = Rps(m.Mode, m.Generator, "nginx-mtls", m.Concurrency);
-            var yarp = Rps(m.Mode, m.Generator, "yarp-mtls", m.Concurrency);
-            md.AppendLine(inv, $"| {m.Generator} | `{m.Path}` | {m.Concurrency} | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, direct)} | {Ratio(m.Rps, nginx)} | {Ratio(m.Rps, yarp)} | {m.Errors} |");
+            md.AppendLine();
+            md.AppendLine("## Closed loop (each connection sends its next request when the last one answered)");
+            md.AppendLine();
+            md.AppendLine("| generator | path | conns | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var m in medians.Where(m => m.Mode is "closed" or "closed-h2").OrderBy(m => m.Mode).ThenBy(m => m.Generator).ThenBy(m => m.Concurrency).ThenBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+            {
+                var direct = Rps(m.Mode == "closed-h2" ? "closed" : m.Mode, "loadkit", "direct", m.Concurrency);
+                if (m.Generator == "wrk")
+                {
+                    direct = Rps("closed", "wrk", "direct", m.Concurrency);
+                }
+                var nginx = Rps(m.Mode, m.Generator, "nginx-mtls", m.Concurrency);
+                var yarp = Rps(m.Mode, m.Generator, "yarp-mtls", m.Concurrency);
+                md.AppendLine(inv, $"| {m.Generator} | `{m.Path}` | {m.Concurrency} | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, direct)} | {Ratio(m.Rps, nginx)} | {Ratio(m.Rps, yarp)} | {m.Errors} |");
+            }
+            AppendSameTransport(md, medians);
+            md.AppendLine();
+            md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
+            md.AppendLine();
+            md.AppendLine("Latency counts from when each request was due, so queueing behind a stall is not hidden (no coordinated omission).");
+            md.AppendLine();
+            md.AppendLine("| path | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | p99 added over direct, ms | errors |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            var openDirect = medians.FirstOrDefault(m => m.Mode == "open" && m.Path == "direct");
+            foreach (var m in medians.Where(m => m.Mode == "open").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+            {
+                md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {(openDirect is null ? "—" : Ms(m.P99 - openDirect.P99))} | {m.Errors} |");
+            }
+            if (medians.Any(m => m.Mode == "pinned"))
+            {
+                md.AppendLine();
+                md.AppendLine("## Pinned: proxies on CPU 0, upstream and load generator on CPU 1 (closed loop, 64 connections)");
+                md.AppendLine();
+                md.AppendLine("| path | req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
+                md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+                foreach (var m in medians.Where(m => m.Mode == "pinned").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
+                {
+                    md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, Rps("pinned", "loadkit", "direct", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "nginx-mtls", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "yarp-mtls", 64))} | {m.Errors} |");
+                }
+            }
         }
-        AppendSameTransport(md, medians);
-        md.AppendLine();
-        md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
-        md.AppendLine();
-        md.AppendLine("Latency counts from when each request was due, so queueing behind a stall is not hidden (no coordinated omission).");
-        md.AppendLine();
-        md.AppendLine("| path | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | p99 added over direct, ms | errors |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
-        var openDirect = medians.FirstOrDefault(m => m.Mode == "open" && m.Path == "direct");
-        foreach (var m in medians.Where(m => m.Mode == "open").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
-        {
-            md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {(openDirect is null ? "—" : Ms(m.P99 - openDirect.P99))} | {m.Errors} |");
-        }
-        if (medians.Any(m => m.Mode == "pinned"))
+        AppendDatabase(md);
+        if (!_options.DbOnly)
         {
             md.AppendLine();
-            md.AppendLine("## Pinned: proxies on CPU 0, upstream and load generator on CPU 1 (closed loop, 64 connections)");
+            md.AppendLine("## Memory");
             md.AppendLine();
-            md.AppendLine("| path | req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | × direct | × nginx-mtls | × yarp-mtls | errors |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
-            foreach (var m in medians.Where(m => m.Mode == "pinned").OrderBy(m => _paths.FindIndex(p => p.Name == m.Path)))
-            {
-                md.AppendLine(inv, $"| `{m.Path}` | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, Rps("pinned", "loadkit", "direct", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "nginx-mtls", 64))} | {Ratio(m.Rps, Rps("pinned", "loadkit", "yarp-mtls", 64))} | {m.Errors} |");
-            }
+            md.AppendLine(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB, plain YARP {idle["yarp"]:F1} MiB, nginx (master + workers) {idle["nginx"]:F1} MiB. After the run: SecretlessProxy {RssMiB("secretless"):F1} MiB.");
         }
-        md.AppendLine();
-        md.AppendLine("## Memory");
-        md.AppendLine();
-        md.AppendLine(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB, plain YARP {idle["yarp"]:F1} MiB, nginx (master + workers) {idle["nginx"]:F1} MiB. After the run: SecretlessProxy {RssMiB("secretless"):F1} MiB.");
         if (soak is not null)
         {
             md.AppendLine();
@@ -840,12 +869,15 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             md.Append(_notes);
         }
 
-        var csv = new StringBuilder("mode,generator,path,concurrency,rate,repeat,requests,errors,seconds,rps,p50_us,p90_us,p99_us,p999_us,cpu_us_per_request\n");
+        // The last seven columns are the database part's (pgbench): empty on HTTP rows.
+        var csv = new StringBuilder("mode,generator,path,concurrency,rate,repeat,requests,errors,seconds,rps,p50_us,p90_us,p99_us,p999_us,cpu_us_per_request,"
+            + "latency_avg_us,connection_us,initial_connection_us,postgres_cpu_us_per_tx,client_cpu_us_per_tx,other_cpu_pct,middle_switches_per_tx\n");
         foreach (var c in _cells)
         {
             var r = c.Result;
-            csv.AppendLine(inv, $"{c.Mode},{c.Generator},{c.Path},{c.Concurrency},{c.Rate},{c.Repeat},{r.Requests},{r.Errors},{r.Seconds:F3},{r.Rps:F1},{r.P50Us:F1},{r.P90Us:F1},{r.P99Us:F1},{r.P999Us:F1},{(c.CpuUsPerRequest is { } cpu ? cpu.ToString("F2", inv) : "")}");
+            csv.AppendLine(inv, $"{c.Mode},{c.Generator},{c.Path},{c.Concurrency},{c.Rate},{c.Repeat},{r.Requests},{r.Errors},{r.Seconds:F3},{r.Rps:F1},{r.P50Us:F1},{r.P90Us:F1},{r.P99Us:F1},{r.P999Us:F1},{(c.CpuUsPerRequest is { } cpu ? cpu.ToString("F2", inv) : "")},,,,,,,");
         }
+        AppendDatabaseCsv(csv);
         Directory.CreateDirectory(OutDir);
         var stem = Path.Combine(OutDir, $"loadtest-{started:yyyy-MM-dd}{(_options.Smoke ? "-smoke" : _options.Quick ? "-quick" : "")}");
         await File.WriteAllTextAsync(stem + ".md", md.ToString());
@@ -865,7 +897,12 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             Console.Error.WriteLine($"FAILED: {p.Name} served no request");
         }
-        return bad.Count == 0 && missing.Count == 0 ? 0 : 1;
+        var dbFailures = DatabaseFailures();
+        foreach (var failure in dbFailures)
+        {
+            Console.Error.WriteLine("FAILED: " + failure);
+        }
+        return bad.Count == 0 && missing.Count == 0 && dbFailures.Count == 0 ? 0 : 1;
     }
 
     /// <summary>Ours against nginx on the same transport and generator: throughput and CPU per request, as ratios.</summary>
@@ -962,6 +999,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopDatabaseAsync();
         foreach (var (_, process) in Enumerable.Reverse(_processes))
         {
             try

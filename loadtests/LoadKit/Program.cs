@@ -45,12 +45,15 @@ var repeats = new Option<int?>("--repeats") { Description = "Runs per cell (medi
 var soak = new Option<double>("--soak") { DefaultValueFactory = _ => 0, Description = "Minutes of fixed-rate soak afterwards, sampling the proxy's RSS" };
 var outDir = new Option<string?>("--out") { Description = "Folder for the results (default loadtests/results)" };
 var soakOnly = new Option<bool>("--soak-only") { Description = "Only the soak (with --soak MINUTES): fixed rate at half the proxy's max, RSS sampled" };
-var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly };
+var db = new Option<bool>("--db") { Description = "Also the database part: pgbench through the PostgreSQL gateway, beside direct and beside pgbouncer (session mode)" };
+var dbOnly = new Option<bool>("--db-only") { Description = "Only the database part (no HTTP path is started)" };
+var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly, db, dbOnly };
 runCommand.SetAction(async parse =>
 {
     var isSmoke = parse.GetValue(smoke);
     var isQuick = parse.GetValue(quick);
-    var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir), parse.GetValue(soakOnly));
+    var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir), parse.GetValue(soakOnly),
+        parse.GetValue(db) || parse.GetValue(dbOnly), parse.GetValue(dbOnly));
     return await Orchestrator.RunAsync(options);
 });
 root.Add(runCommand);
