@@ -26,6 +26,7 @@ public sealed partial class LoadHarnessSmokeTests
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root.FullName };
         start.ArgumentList.Add("loadtests/run.sh");
         start.ArgumentList.Add("--smoke");
+        start.ArgumentList.Add("--db");
         // The suite built everything already; rebuilding now would replace binaries other tests are running.
         start.Environment["LOADKIT_NO_BUILD"] = "1";
         using var process = Process.Start(start)!;
