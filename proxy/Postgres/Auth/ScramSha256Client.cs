@@ -175,7 +175,7 @@ public sealed class ScramSha256Client
         Span<byte> proof = stackalloc byte[ScramKeys.Size];
         try
         {
-            ScramKeys.Derive(password, salt, iterations, clientKey, serverKey);
+            ScramKeys.DeriveCached(password, salt, iterations, clientKey, serverKey);
             SHA256.HashData(clientKey, storedKey);
             HMACSHA256.HashData(storedKey, authMessage, proof);
             for (var i = 0; i < proof.Length; i++)

@@ -117,3 +117,31 @@ public sealed class CancelRegistryTests
         Assert.Equal(999, registry.Count);
     }
 }
+
+public sealed class ScramKeyCacheTests
+{
+    [Theory]
+    [InlineData("pencil", "W22ZaJ0SNY7soEsUEjb6gQ==", 4096)]
+    [InlineData("pencil", "QSXCR+Q6sek8bf92", 4096)]
+    [InlineData("pencil", "W22ZaJ0SNY7soEsUEjb6gQ==", 8192)]
+    [InlineData("I\u00ADX", "W22ZaJ0SNY7soEsUEjb6gQ==", 4096)]
+    public void Cached_keys_are_the_derived_keys_for_that_password_salt_and_count(string password, string salt, int iterations)
+    {
+        var saltBytes = Convert.FromBase64String(salt);
+        var expectedClient = new byte[SecretlessProxy.Postgres.Auth.ScramKeys.Size];
+        var expectedServer = new byte[SecretlessProxy.Postgres.Auth.ScramKeys.Size];
+        SecretlessProxy.Postgres.Auth.ScramKeys.Derive(password, saltBytes, iterations, expectedClient, expectedServer);
+        for (var i = 0; i < 2; i++)
+        {
+            var client = new byte[expectedClient.Length];
+            var server = new byte[expectedServer.Length];
+            SecretlessProxy.Postgres.Auth.ScramKeys.DeriveCached(password, saltBytes, iterations, client, server);
+            Assert.Equal(expectedClient, client);
+            Assert.Equal(expectedServer, server);
+        }
+        // Another password with the same salt never gets these keys.
+        var other = new byte[expectedClient.Length];
+        SecretlessProxy.Postgres.Auth.ScramKeys.DeriveCached(password + "!", saltBytes, iterations, other, new byte[expectedServer.Length]);
+        Assert.NotEqual(expectedClient, other);
+    }
+}
