@@ -294,6 +294,34 @@ internal static class ListenerSection
         };
     }
 
+    /// <summary>
+    /// The full paths of a <c>cert</c>/<c>key</c> pair, watched for reloads, when both are given and exist; null (with
+    /// the error named) otherwise.
+    /// </summary>
+    private static (string Cert, string Key)? ExistingPemPair(ConfigDocument document, IConfigurationSection section, string? certPath, string? keyPath,
+        string certWhat, string keyWhat, ConfigErrorList errors, List<string> watchedFiles)
+    {
+        if (certPath is null || keyPath is null)
+        {
+            return null;
+        }
+        var cert = Path.GetFullPath(certPath, document.Directory);
+        var key = Path.GetFullPath(keyPath, document.Directory);
+        watchedFiles.Add(cert);
+        watchedFiles.Add(key);
+        if (!File.Exists(cert))
+        {
+            errors.Add(section.Path + ":cert", $"the file '{cert}' does not exist", $"point it at {certWhat} (relative paths start at the config file's folder)");
+            return null;
+        }
+        if (!File.Exists(key))
+        {
+            errors.Add(section.Path + ":key", $"the file '{key}' does not exist", $"point it at {keyWhat} (relative paths start at the config file's folder)");
+            return null;
+        }
+        return (cert, key);
+    }
+
     private static ForwardProxySettings? ReadForwardProxy(ConfigDocument document, IConfigurationSection section, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
     {
         ConfigSections.CheckKnownKeys(section, ["interceptionCa", "upstreamCaFile"], errors, "forwardProxy settings");
@@ -310,34 +338,19 @@ internal static class ListenerSection
             errors.Add(ca.Path + ":key", "is required", "set interceptionCa.key to the CA's PEM private key (e.g. ca.key from 'secretless-proxy dev-ca init')");
         }
         InterceptionCa? interception = null;
-        if (certPath is not null && keyPath is not null)
+        if (ExistingPemPair(document, ca, certPath, keyPath, "an existing PEM CA certificate", "the CA's PEM private key", errors, watchedFiles) is ({ } cert, { } key))
         {
-            var cert = Path.GetFullPath(certPath, document.Directory);
-            var key = Path.GetFullPath(keyPath, document.Directory);
-            watchedFiles.Add(cert);
-            watchedFiles.Add(key);
-            if (!File.Exists(cert))
+            try
             {
-                errors.Add(ca.Path + ":cert", $"the file '{cert}' does not exist", "point it at an existing PEM CA certificate (relative paths start at the config file's folder)");
-            }
-            else if (!File.Exists(key))
-            {
-                errors.Add(ca.Path + ":key", $"the file '{key}' does not exist", "point it at the CA's PEM private key (relative paths start at the config file's folder)");
-            }
-            else
-            {
-                try
+                interception = InterceptionCa.Load(cert, key, TimeProvider.System);
+                if (interception.Certificate.NotAfter.ToUniversalTime() < now)
                 {
-                    interception = InterceptionCa.Load(cert, key, TimeProvider.System);
-                    if (interception.Certificate.NotAfter.ToUniversalTime() < now)
-                    {
-                        errors.Warn(ca.Path + ":cert", "the interception CA has expired; clients will refuse the certificates minted from it", "create a new one");
-                    }
+                    errors.Warn(ca.Path + ":cert", "the interception CA has expired; clients will refuse the certificates minted from it", "create a new one");
                 }
-                catch (Exception ex) when (ex is InvalidDataException or IOException)
-                {
-                    errors.Add(ca.Path + ":cert", ex.Message, "give a CA certificate (CA:true, ECDSA) and its private key in PEM, e.g. from 'secretless-proxy dev-ca init'");
-                }
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException)
+            {
+                errors.Add(ca.Path + ":cert", ex.Message, "give a CA certificate (CA:true, ECDSA) and its private key in PEM, e.g. from 'secretless-proxy dev-ca init'");
             }
         }
         var roots = new X509Certificate2Collection();
@@ -555,34 +568,19 @@ internal static class ListenerSection
         }
 
         (System.Net.Security.SslStreamCertificateContext, DateTimeOffset)? server = null;
-        if (certPath is not null && keyPath is not null)
+        if (ExistingPemPair(document, certificate, certPath, keyPath, "an existing PEM certificate", "an existing PEM private key", errors, watchedFiles) is ({ } cert, { } key))
         {
-            var cert = Path.GetFullPath(certPath, document.Directory);
-            var key = Path.GetFullPath(keyPath, document.Directory);
-            watchedFiles.Add(cert);
-            watchedFiles.Add(key);
-            if (!File.Exists(cert))
+            try
             {
-                errors.Add(certificate.Path + ":cert", $"the file '{cert}' does not exist", "point it at an existing PEM certificate (relative paths start at the config file's folder)");
-            }
-            else if (!File.Exists(key))
-            {
-                errors.Add(certificate.Path + ":key", $"the file '{key}' does not exist", "point it at an existing PEM private key (relative paths start at the config file's folder)");
-            }
-            else
-            {
-                try
+                server = TlsMaterial.LoadServerCertificate(cert, key);
+                if (server.Value.Item2 < now)
                 {
-                    server = TlsMaterial.LoadServerCertificate(cert, key);
-                    if (server.Value.Item2 < now)
-                    {
-                        errors.Warn(certificate.Path + ":cert", "the server certificate has expired; clients will refuse it", "issue a new one");
-                    }
+                    errors.Warn(certificate.Path + ":cert", "the server certificate has expired; clients will refuse it", "issue a new one");
                 }
-                catch (Exception ex) when (ex is InvalidDataException or System.Security.Cryptography.CryptographicException or IOException)
-                {
-                    errors.Add(certificate.Path + ":cert", ex.Message, "give a PEM certificate and the matching PEM private key");
-                }
+            }
+            catch (Exception ex) when (ex is InvalidDataException or System.Security.Cryptography.CryptographicException or IOException)
+            {
+                errors.Add(certificate.Path + ":cert", ex.Message, "give a PEM certificate and the matching PEM private key");
             }
         }
 

@@ -138,23 +138,7 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
         Host = _socketDir, Port = 5432, Database = database, Username = user, Pooling = false, Timeout = 15,
     }.ConnectionString);
 
-    /// <summary>psql through the gateway with a libpq connection string; no password anywhere.</summary>
-    private static async Task<(int Exit, string Output, string Error)> PsqlAsync(string connection, string sql)
-    {
-        var start = new ProcessStartInfo(PostgresServer.PsqlPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", connection, "-c", sql })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        start.Environment["PGPASSFILE"] = "/nonexistent";
-        start.Environment["PGCONNECT_TIMEOUT"] = "10";
-        start.Environment.Remove("PGPASSWORD");
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, (await output).Trim(), await error);
-    }
+    private static Task<(int Exit, string Output, string Error)> PsqlAsync(string connection, string sql) => PostgresServer.PsqlWithoutPasswordAsync(connection, sql);
 
     private static async Task<string> CurrentUserAsync(string connection)
     {

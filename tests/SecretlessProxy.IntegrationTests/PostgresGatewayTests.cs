@@ -88,23 +88,7 @@ public sealed class PostgresGatewayTests : IAsyncLifetime
 
     private (string Cert, string Key) SvidFiles(string id, string name) => _pki.WritePem(_pki.Svid(id), name);
 
-    /// <summary>psql through the gateway with the given libpq connection string; no password anywhere.</summary>
-    private static async Task<(int Exit, string Output, string Error)> PsqlAsync(string connection, string sql)
-    {
-        var start = new ProcessStartInfo(PostgresServer.PsqlPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", connection, "-c", sql })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        start.Environment["PGPASSFILE"] = "/nonexistent";
-        start.Environment["PGCONNECT_TIMEOUT"] = "10";
-        start.Environment.Remove("PGPASSWORD");
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, (await output).Trim(), await error);
-    }
+    private static Task<(int Exit, string Output, string Error)> PsqlAsync(string connection, string sql) => PostgresServer.PsqlWithoutPasswordAsync(connection, sql);
 
     private string TlsConnection(string database, (string Cert, string Key) svid) =>
         $"host=localhost port={Port("pg-tls")} dbname={database} user=app sslmode=verify-full sslrootcert={_pki.ServerCaPath} sslcert={svid.Cert} sslkey={svid.Key}";

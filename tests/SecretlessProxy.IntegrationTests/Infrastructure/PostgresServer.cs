@@ -595,6 +595,27 @@ public sealed class PostgresServer : IAsyncDisposable
     private Task<(int ExitCode, string Output, string Error)> RunAsServerNoThrowAsync(string file, IEnumerable<string> args) =>
         RunToEndAsync(ServerProcess(file, args), null);
 
+    /// <summary>
+    /// psql with a libpq connection string and no password anywhere (no PGPASSWORD, no password file): a client of the
+    /// gateway, which logs in upstream for it. Output trimmed.
+    /// </summary>
+    public static async Task<(int Exit, string Output, string Error)> PsqlWithoutPasswordAsync(string connection, string sql)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(PsqlPath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", connection, "-c", sql })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment["PGPASSFILE"] = "/nonexistent";
+        start.Environment["PGCONNECT_TIMEOUT"] = "10";
+        start.Environment.Remove("PGPASSWORD");
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, (await output).Trim(), await error);
+    }
+
     private static Task<(int ExitCode, string Output, string Error)> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? input = null)
     {
         var start = new ProcessStartInfo(file) { UseShellExecute = false };
