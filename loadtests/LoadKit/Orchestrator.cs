@@ -11,7 +11,10 @@ namespace SecretlessProxy.LoadKit;
 /// <summary>Options of a harness run.</summary>
 /// <param name="Db">Also the database part (pgbench: direct, pgbouncer, the gateway); see Database.cs.</param>
 /// <param name="DbOnly">Only the database part.</param>
-internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false);
+/// <param name="Platform">Only the platform part (Platform.cs): wrk on every path, mTLS included, long priming, pinned and unpinned, start-up and knobs.</param>
+/// <param name="Profile">Only the CPU profile by layer (perf record) of the mTLS and loopback paths.</param>
+/// <param name="SkipStartAndKnobs">With <paramref name="Platform"/>: leave out the start-up curves and the knobs.</param>
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false, bool Platform = false, bool SkipStartAndKnobs = false, bool Profile = false);
 
 /// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
 internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);
@@ -115,6 +118,14 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             await RunDatabaseAsync();
             return await ReportAsync(started, [], 0, null);
+        }
+        if (_options.Profile)
+        {
+            return await RunProfileAsync(started);
+        }
+        if (_options.Platform)
+        {
+            return await RunPlatformAsync(started);
         }
         await StartEverythingAsync();
         var idle = new Dictionary<string, double>();
@@ -278,7 +289,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         _paths.Add(new("ours-loopback", "SecretlessProxy (same process as `secretless`) on a loopback listener bound to one identity, plain HTTP/1.1 + policy + cached OAuth2 token injection", $"http://127.0.0.1:{local.Port}/oauth/x", false, "secretless"));
         _paths.Add(new("ours-unix", "SecretlessProxy (same process) on a Unix socket listener, peer attested by SO_PEERCRED + /proc (uid selector), HTTP/1.1 + policy + cached OAuth2 token injection", "http://localhost/oauth/x", false, "secretless", local.Socket));
 
-        if (FindOnPath("redis-server") is { } redis)
+        if (_options.Platform || _options.Profile)
+        {
+            // The platform part measures the full path against nginx and plain YARP only.
+        }
+        else if (FindOnPath("redis-server") is { } redis)
         {
             var redisPort = FreePort();
             Start("redis", redis, ["--port", P(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
@@ -412,6 +427,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
+        }
+        if (_perfMaps && file == "dotnet")
+        {
+            // perf names JIT-compiled methods from /tmp/perf-PID.map.
+            start.Environment["DOTNET_PerfMapEnabled"] = "1";
         }
         prepare?.Invoke(start);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + file);
@@ -571,33 +591,19 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         return (result, cpu);
     }
 
-    private async Task MeasureWrkAsync(PathDef path, int concurrency, int repeat)
+    private async Task MeasureWrkAsync(PathDef path, int concurrency, int repeat, string mode = "closed", bool pinned = false, TimeSpan? duration = null)
     {
-        if (FindOnPath("wrk") is not { } wrk)
+        if (FindOnPath("wrk") is null)
         {
             return;
         }
-        var threads = Math.Min(2, concurrency).ToString(CultureInfo.InvariantCulture);
-        await CaptureAsync(wrk, ["-t", threads, "-c", P(concurrency), "-d", Seconds(Warmup) + "s", path.Url], pinned: false);
+        await WrkAsync(path, concurrency, Warmup, pinned);
         var before = path.Server is null ? null : CpuTicks(path.Server);
-        var output = await CaptureAsync(wrk, ["-t", threads, "-c", P(concurrency), "-d", Seconds(Duration) + "s", "--latency", path.Url], pinned: false);
+        var output = await WrkAsync(path, concurrency, duration ?? Duration, pinned, latency: true);
         var after = path.Server is null ? null : CpuTicks(path.Server);
-        var requests = long.Parse(WrkRequests().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
-        var seconds = double.Parse(WrkRequests().Match(output).Groups[2].Value, CultureInfo.InvariantCulture) * WrkUnit(WrkRequests().Match(output).Groups[3].Value) / 1_000_000;
-        long errors = 0;
-        if (WrkNon2xx().Match(output) is { Success: true } non2xx)
-        {
-            errors += long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture);
-        }
-        if (WrkSocketErrors().Match(output) is { Success: true } socket)
-        {
-            errors += Enumerable.Range(1, 4).Sum(i => long.Parse(socket.Groups[i].Value, CultureInfo.InvariantCulture));
-        }
-        double Percentile(string p) => WrkPercentile(p).Match(output) is { Success: true } m
-            ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * WrkUnit(m.Groups[2].Value) : double.NaN;
-        var result = new DriveResult(requests, errors, seconds, requests / seconds, Percentile("50"), Percentile("90"), Percentile("99"), double.NaN, errors > 0 ? "wrk counted errors" : null);
-        double? cpu = before is { } b && after is { } a && requests > 0 ? (a - b) * 1_000_000.0 / _clockTicks / requests : null;
-        Record(new Cell("closed", "wrk", path.Name, concurrency, 0, repeat, result, cpu));
+        var result = ParseWrk(output);
+        double? cpu = before is { } b && after is { } a && result.Requests > 0 ? (a - b) * 1_000_000.0 / _clockTicks / result.Requests : null;
+        Record(new Cell(mode, "wrk", path.Name, concurrency, 0, repeat, result, cpu));
     }
 
     private async Task MeasureH2loadAsync(PathDef path, int concurrency, int repeat)

@@ -45,7 +45,7 @@ internal static partial class ReverseProxySection
             {
                 continue;
             }
-            cluster = cluster with { ClusterId = child.Key };
+            cluster = cluster with { ClusterId = child.Key, Destinations = BindDestinations(child.GetSection("Destinations"), errors) ?? cluster.Destinations };
             foreach (var exception in await validator.ValidateClusterAsync(cluster))
             {
                 errors.Add(child.Path, exception.Message, "see YARP's cluster configuration reference for this key");
@@ -121,6 +121,29 @@ internal static partial class ReverseProxySection
         var redact = metadata.GetValueOrDefault(RedactBodyMetadataKey) is { } r ? bool.Parse(r) : redactByDefault;
         var scan = metadata.GetValueOrDefault(RedactBodyBytesMetadataKey) is { } b ? long.Parse(b, System.Globalization.CultureInfo.InvariantCulture) : RouteSecurity.DefaultRedactBodyScanBytes;
         return new RouteSecurity(kept.ToFrozenSet(StringComparer.OrdinalIgnoreCase), redact, scan);
+    }
+
+    /// <summary>
+    /// A cluster's destinations, each bound on its own. The generic binder fills a dictionary of records the same way
+    /// under the JIT, but in the Native AOT build it leaves one of complex values empty; binding each destination works
+    /// in both.
+    /// </summary>
+    private static Dictionary<string, DestinationConfig>? BindDestinations(IConfigurationSection section, ConfigErrorList errors)
+    {
+        var children = section.GetChildren().ToList();
+        if (children.Count == 0)
+        {
+            return null;
+        }
+        var destinations = new Dictionary<string, DestinationConfig>(StringComparer.OrdinalIgnoreCase);
+        foreach (var child in children)
+        {
+            if (Bind<DestinationConfig>(child, errors) is { } destination)
+            {
+                destinations[child.Key] = destination;
+            }
+        }
+        return destinations;
     }
 
     private static T? Bind<T>(IConfigurationSection section, ConfigErrorList errors)

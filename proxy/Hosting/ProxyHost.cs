@@ -107,6 +107,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
 
         var bound = new Dictionary<string, ListenOptions>(StringComparer.OrdinalIgnoreCase);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+        TransportTuning.Apply(builder.Services);
 
         var app = builder.Build();
         var manager = app.Services.GetRequiredService<ConfigManager>();
