@@ -432,6 +432,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             // perf names JIT-compiled methods from /tmp/perf-PID.map.
             start.Environment["DOTNET_PerfMapEnabled"] = "1";
+            // Without this the JIT's code lives in a double-mapped memfd, which perf cannot name from the map.
+            start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
         }
         prepare?.Invoke(start);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + file);

@@ -523,13 +523,13 @@ internal static class CpuProfile
         }
         if (dso.StartsWith("libcoreclr", StringComparison.Ordinal))
         {
-            return symbol.Contains("WKS::", StringComparison.Ordinal) || symbol.Contains("SVR::", StringComparison.Ordinal) || symbol.Contains("gc_heap", StringComparison.Ordinal)
-                || symbol.Contains("GCHeap", StringComparison.Ordinal) || symbol.StartsWith("JIT_New", StringComparison.Ordinal) || symbol.Contains("Alloc", StringComparison.Ordinal)
-                ? "GC and allocation" : "runtime (type checks, stubs, thread pool waits)";
+            // Microsoft ships libcoreclr.so stripped: its samples are addresses, so GC, allocation helpers, type-cast
+            // stubs and the thread pool's spin-waits cannot be told apart here.
+            return "CoreCLR native (GC, allocation, casts, spin-waits)";
         }
         if (dso.StartsWith("libSystem.Native", StringComparison.Ordinal))
         {
-            return "runtime (type checks, stubs, thread pool waits)";
+            return "System.Native (syscall shims)";
         }
         if (dso.StartsWith("libc", StringComparison.Ordinal) || dso.StartsWith("ld-linux", StringComparison.Ordinal) || dso.StartsWith("libpthread", StringComparison.Ordinal))
         {
@@ -552,6 +552,10 @@ internal static class CpuProfile
                 || symbol.Contains("AsyncStateMachineBox", StringComparison.Ordinal) || symbol.Contains("ExecutionContext", StringComparison.Ordinal) => "thread pool and async machinery",
             _ when symbol.Contains("Microsoft.AspNetCore", StringComparison.Ordinal) || symbol.Contains("Microsoft.Extensions", StringComparison.Ordinal) => "ASP.NET Core (hosting, routing, middleware)",
             _ when symbol.Contains("Prometheus", StringComparison.Ordinal) || symbol.Contains("System.Diagnostics", StringComparison.Ordinal) => "metrics and diagnostics",
+            _ when symbol.StartsWith("stub ", StringComparison.Ordinal) || symbol.Contains("CastHelpers", StringComparison.Ordinal) || symbol.Contains("VirtualDispatchHelpers", StringComparison.Ordinal)
+                || symbol.Contains("StaticsHelpers", StringComparison.Ordinal) || symbol.Contains("RuntimeTypeHandle", StringComparison.Ordinal) || symbol.Contains("System.Type::", StringComparison.Ordinal)
+                || symbol.Contains("System.Runtime.CompilerServices", StringComparison.Ordinal) => "runtime helpers (casts, interface dispatch, stubs, type checks)",
+            _ when symbol.Contains("System.Private.CoreLib", StringComparison.Ordinal) => "CoreLib (memory copies, strings, collections)",
             _ => "other managed code (collections, strings, BCL)",
         };
     }
@@ -571,6 +575,7 @@ internal sealed partial class Orchestrator
         await StartEverythingAsync();
         var names = new[] { "nginx-mtls", "yarp-mtls", "secretless", "nginx-loopback", "ours-loopback" };
         var layers = new Dictionary<string, Dictionary<string, double>>();
+        Directory.CreateDirectory(OutDir);
         var seconds = _options.Smoke ? 2 : _options.Quick ? 8 : 15;
         foreach (var name in names)
         {
