@@ -595,7 +595,7 @@ internal sealed partial class Orchestrator
             foreach (var line in report.Split('\n'))
             {
                 // "    12.34%  libcrypto.so.3   [.] aesni_gcm_encrypt"
-                var m = System.Text.RegularExpressions.Regex.Match(line, @"^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$");
+                var m = System.Text.RegularExpressions.Regex.Match(line, @"^\s*([\d.]+)%\s+(.+?)\s+\[(.)\]\s+(.*)$");
                 if (!m.Success)
                 {
                     continue;
