@@ -665,7 +665,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         return total;
     }
 
-    private double RssMiB(string server)
+    /// <summary>The resident memory of a server's processes; <paramref name="field"/> <c>RssAnon:</c> for the private (anonymous) part only.</summary>
+    private double RssMiB(string server, string field = "VmRSS:")
     {
         if (!_pids.TryGetValue(server, out var pid))
         {
@@ -676,7 +677,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             try
             {
-                var line = File.ReadLines($"/proc/{p}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+                var line = File.ReadLines($"/proc/{p}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
                 if (line is not null)
                 {
                     kib += long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);

@@ -33,7 +33,7 @@ internal sealed partial class Orchestrator
         _shim = await BuildShimAsync();
         await StartEverythingAsync();
         var paths = PlatformPaths.Select(Find).ToList();
-        var idle = paths.Select(p => p.Server!).Distinct().ToDictionary(s => s, RssMiB);
+        var idle = paths.Select(p => p.Server!).Distinct().ToDictionary(s => s, s => RssMiB(s));
 
         foreach (var path in paths.Where(p => p.Server is not "nginx"))
         {
@@ -50,7 +50,7 @@ internal sealed partial class Orchestrator
                 }
             }
         }
-        var loaded = paths.Select(p => p.Server!).Distinct().ToDictionary(s => s, RssMiB);
+        var loaded = paths.Select(p => p.Server!).Distinct().ToDictionary(s => s, s => RssMiB(s));
 
         var pinned = Environment.ProcessorCount >= 2;
         if (pinned)
@@ -192,7 +192,7 @@ internal sealed partial class Orchestrator
     // ---------------------------------------------------------------- start-up of a sidecar
 
     /// <summary>One measured start of a proxy build.</summary>
-    private sealed record StartResult(string Build, double FirstAnswerMs, double IdleMiB, double LoadedMiB, double SteadyRps, double[] Rps, double[] P99Us, long Errors, double? BinaryMiB);
+    private sealed record StartResult(string Build, double FirstAnswerMs, double IdleMiB, double IdleAnonMiB, double LoadedMiB, double LoadedAnonMiB, double SteadyRps, double[] Rps, double[] P99Us, long Errors, double? BinaryMiB);
 
     /// <summary>
     /// The builds whose start is measured: the JIT build (<c>dotnet secretless-proxy.dll</c>) always, and a Native
@@ -262,6 +262,7 @@ internal sealed partial class Orchestrator
             throw new TimeoutException($"{build} did not answer within 30 s");
         }
         var idle = RssMiB(name);
+        var idleAnon = RssMiB(name, "RssAnon:");
         var path = new PathDef(name, build, url, false, name);
         var rps = new List<double>();
         var p99 = new List<double>();
@@ -274,13 +275,14 @@ internal sealed partial class Orchestrator
             errors += result.Errors;
         }
         var loadedMiB = RssMiB(name);
+        var loadedAnon = RssMiB(name, "RssAnon:");
         var steady = Med(rps.Skip(rps.Count * 2 / 3));
         StopProcess(name);
         var file = command[0] == "dotnet" ? null : command[0];
         double? binary = file is null ? null : Directory.EnumerateFiles(Path.GetDirectoryName(file)!, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) / 1048576.0;
         var line = string.Create(CultureInfo.InvariantCulture, $"{build}: first answer {firstAnswer:F0} ms after start, idle RSS {idle:F1} MiB, {loadedMiB:F1} MiB under load, steady {steady:F0} req/s");
         Log(line);
-        return new StartResult(build, firstAnswer, idle, loadedMiB, steady, [.. rps], [.. p99], errors, binary);
+        return new StartResult(build, firstAnswer, idle, idleAnon, loadedMiB, loadedAnon, steady, [.. rps], [.. p99], errors, binary);
     }
 
     private int _starts;
@@ -441,11 +443,11 @@ internal sealed partial class Orchestrator
         {
             md.AppendLine("## Start of a sidecar (loopback listener, 64 connections from the first answer on)");
             md.AppendLine();
-            md.AppendLine("| build | first answer after start, ms | idle RSS MiB | RSS under load MiB | steady req/s (last third) | first second ÷ steady | first 5 s ÷ steady | size on disk MiB | errors |");
+            md.AppendLine("| build | first answer after start, ms | idle RSS MiB (private) | RSS under load MiB (private) | steady req/s (last third) | first second ÷ steady | first 5 s ÷ steady | size on disk MiB | errors |");
             md.AppendLine("|---|---|---|---|---|---|---|---|---|");
             foreach (var s in starts)
             {
-                md.AppendLine(inv, $"| {s.Build} | {F(s.FirstAnswerMs)} | {F(s.IdleMiB, "F1")} | {F(s.LoadedMiB, "F1")} | {F(s.SteadyRps)} | {R(s.Rps.FirstOrDefault(), s.SteadyRps)} | {R(s.Rps.Take(5).DefaultIfEmpty().Average(), s.SteadyRps)} | {F(s.BinaryMiB, "F1")} | {s.Errors} |");
+                md.AppendLine(inv, $"| {s.Build} | {F(s.FirstAnswerMs)} | {F(s.IdleMiB, "F1")} ({F(s.IdleAnonMiB, "F1")}) | {F(s.LoadedMiB, "F1")} ({F(s.LoadedAnonMiB, "F1")}) | {F(s.SteadyRps)} | {R(s.Rps.FirstOrDefault(), s.SteadyRps)} | {R(s.Rps.Take(5).DefaultIfEmpty().Average(), s.SteadyRps)} | {F(s.BinaryMiB, "F1")} | {s.Errors} |");
             }
             md.AppendLine();
             md.AppendLine("Warm-up curves (req/s, and p99 in ms, per second after the first answer):");

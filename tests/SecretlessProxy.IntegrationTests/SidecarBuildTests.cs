@@ -21,11 +21,11 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
         await DemoCheck.RunAsync(new ProcessStartInfo(build.Executable), Path.Combine(_pki.Directory, "demo-aot"));
     }
 
+    /// <summary>Every example under <c>config/</c>.</summary>
+    public static TheoryData<string> Examples() => [.. Directory.EnumerateFiles(Path.Combine(Published.Repository, "config"), "*.yaml").Select(Path.GetFileName).Order()!];
+
     [Theory]
-    [InlineData("gateway.yaml")]
-    [InlineData("sidecar.yaml")]
-    [InlineData("postgres.yaml")]
-    [InlineData("forward-proxy.yaml")]
+    [MemberData(nameof(Examples))]
     public async Task The_sidecar_build_validates_each_example_exactly_as_the_jit_build(string name)
     {
         var dir = Path.Combine(_pki.Directory, "examples-" + Path.GetFileNameWithoutExtension(name));
@@ -36,7 +36,7 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
         Assert.Equal(0, (await CliApp.RunAsync(["dev-ca", "server", "--ca", certs, "--out", certs], TextWriter.Null, TextWriter.Null)));
         File.Copy(Path.Combine(certs, "ca.pem"), Path.Combine(certs, "pg-ca.pem"));
         var aot = await ChildProcess.RunAsync(build.Executable, ["validate", "--config", Path.Combine(dir, name)]);
-        Assert.True(aot.ExitCode == 0, aot.Error + aot.Output);
+        // Whether each example is valid is CliTests' question; this one is whether the two builds agree on it.
         Assert.Equal(await JitValidateAsync(Path.Combine(dir, name)), (aot.ExitCode, aot.Output.Trim(), aot.Error.Trim()));
     }
 
