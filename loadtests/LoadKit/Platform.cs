@@ -19,11 +19,12 @@ internal sealed partial class Orchestrator
 {
     private string? _shim;
 
-    private TimeSpan Prime => _options.Smoke ? TimeSpan.FromSeconds(1) : _options.Quick ? TimeSpan.FromSeconds(10) : TimeSpan.FromSeconds(30);
+    private TimeSpan Prime => _options.PrimeSeconds is { } seconds ? TimeSpan.FromSeconds(seconds)
+        : _options.Smoke ? TimeSpan.FromSeconds(1) : _options.Quick ? TimeSpan.FromSeconds(10) : TimeSpan.FromSeconds(30);
 
     private TimeSpan PlatformDuration => _options.Smoke ? TimeSpan.FromSeconds(1) : _options.Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(10);
 
-    private int WarmupCurveSeconds => _options.Smoke ? 3 : _options.Quick ? 20 : 60;
+    private int WarmupCurveSeconds => _options.Smoke ? 3 : 60;
 
     /// <summary>The paths of the platform part, in the order measured.</summary>
     private static readonly string[] PlatformPaths = ["nginx-mtls", "yarp-mtls", "secretless", "nginx-loopback", "ours-loopback"];
@@ -318,9 +319,7 @@ internal sealed partial class Orchestrator
         ("server GC", new() { ["DOTNET_gcServer"] = "1" }),
         ("server GC + DATAS", new() { ["DOTNET_gcServer"] = "1", ["DOTNET_GCDynamicAdaptationMode"] = "1" }),
         ("GCgen0size 32 MiB", new() { ["DOTNET_GCgen0size"] = "0x2000000" }),
-        ("GCConserveMemory 7", new() { ["DOTNET_GCConserveMemory"] = "7" }),
         ("thread pool: no spinning (UnfairSemaphoreSpinLimit 0)", new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" }),
-        ("socket completions inline", new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1" }),
         ("Kestrel inline scheduling + socket completions inline", new() { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1", ["SECRETLESS_KESTREL_INLINE_SCHEDULING"] = "1" }),
         ("Kestrel IOQueueCount 1", new() { ["SECRETLESS_KESTREL_IO_QUEUES"] = "1" }),
         ("no spinning + Kestrel inline + sockets inline", new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0", ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1", ["SECRETLESS_KESTREL_INLINE_SCHEDULING"] = "1" }),
@@ -332,7 +331,7 @@ internal sealed partial class Orchestrator
         var proxyDll = Path.Combine(_root, "proxy", "bin", "Release", "net10.0", "secretless-proxy.dll");
         var upstream = $"http://127.0.0.1:{_upstreamPort}/";
         var results = new List<KnobResult>();
-        var prime = _options.Smoke ? TimeSpan.FromSeconds(1) : _options.Quick ? TimeSpan.FromSeconds(8) : TimeSpan.FromSeconds(15);
+        var prime = _options.Smoke ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(20);
         var repeats = _options.Smoke ? 1 : 2;
         foreach (var (knob, environment) in Knobs)
         {
@@ -606,7 +605,7 @@ internal sealed partial class Orchestrator
                 byLayer[layer] = byLayer.GetValueOrDefault(layer) + double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
             }
             layers[name] = byLayer;
-            var top = string.Join(Environment.NewLine, report.Split('\n').Where(l => l.Contains('%')).Take(25));
+            var top = string.Join(Environment.NewLine, report.Split('\n').Where(l => l.Contains('%')).Take(80));
             await File.WriteAllTextAsync(Path.Combine(OutDir, $"profile-{started:yyyy-MM-dd}-{name}-top.txt"), top + Environment.NewLine);
         }
         var inv = CultureInfo.InvariantCulture;
