@@ -228,6 +228,21 @@ internal sealed partial class Orchestrator
         var name = $"start-{_starts}";
         var url = $"http://127.0.0.1:{local.Port}/oauth/x";
         Log($"start of {build}{(environment.Count > 0 ? " with " + string.Join(' ', environment.Select(e => e.Key + "=" + e.Value)) : "")}");
+        using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(200) }) { Timeout = TimeSpan.FromSeconds(5) };
+        // The harness's own HttpClient compiles its send path on first use: do that against the upstream before the
+        // clock starts, so the first-answer time is the proxy's, not this process's JIT.
+        for (var i = 0; i < 20; i++)
+        {
+            using var warm = await client.GetAsync(upstream + "direct");
+        }
+        try
+        {
+            using var refused = await client.GetAsync(url);
+        }
+        catch (HttpRequestException)
+        {
+            // Nothing listens there yet: this compiled the refused-connect path too.
+        }
         var clock = Stopwatch.StartNew();
         Start(name, command[0], [.. command.Skip(1), "run", "--config", config], prepare: s =>
         {
@@ -236,7 +251,6 @@ internal sealed partial class Orchestrator
                 s.Environment[key] = value;
             }
         });
-        using var client = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(200) }) { Timeout = TimeSpan.FromSeconds(5) };
         double firstAnswer = double.NaN;
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
