@@ -763,6 +763,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var mx = steady.Average(s => s.Minutes);
         var my = steady.Average(s => s.MiB);
         var slope = steady.Sum(s => (s.Minutes - mx) * (s.MiB - my)) / Math.Max(1e-9, steady.Sum(s => (s.Minutes - mx) * (s.Minutes - mx)));
+        Directory.CreateDirectory(OutDir);
         await File.WriteAllLinesAsync(Path.Combine(OutDir, $"soak-{DateTimeOffset.UtcNow:yyyy-MM-dd}.csv"),
             ["minutes,rss_mib", .. samples.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Minutes:F3},{s.MiB:F1}"))]);
         return string.Create(CultureInfo.InvariantCulture,
