@@ -80,7 +80,7 @@ public sealed class ConditionalAccessTests : IDisposable
         // Noncompliant: the policy denies before the hook is asked.
         await WritePostureAsync("noncompliant");
         await Eventually.Until(async () => (await CallAsync(client, proxy, HttpMethod.Get, "/gated/x")).Body is { ValueKind: JsonValueKind.Object } b
-            && b.GetProperty("reason").GetString() == "no_rule_matched", "the noncompliant caller is refused by policy");
+            && b.TryGetProperty("reason", out var r) && r.GetString() == "no_rule_matched", "the noncompliant caller is refused by policy");
 
         // Hook down: fail closed, with a clear refusal.
         await WritePostureAsync("compliant");
@@ -93,7 +93,7 @@ public sealed class ConditionalAccessTests : IDisposable
 
         // Stale facts: once the file has not been rewritten for maxAge, the facts are unknown, and unknown never allows.
         await Eventually.Until(async () => (await CallAsync(client, proxy, HttpMethod.Get, "/gated/x")).Body is { ValueKind: JsonValueKind.Object } b
-            && b.GetProperty("reason").GetString() == "context_facts_unknown", "the stale facts count as unknown");
+            && b.TryGetProperty("reason", out var r) && r.GetString() == "context_facts_unknown", "the stale facts count as unknown");
         var stale = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("reason").GetString() == "context_facts_unknown");
         Assert.Equal("unknown", stale.GetProperty("contextFacts").GetString());
         Assert.DoesNotContain(ProxyUnderTest.Canary, proxy.Decisions.Text, StringComparison.Ordinal);
