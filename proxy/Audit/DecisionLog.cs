@@ -223,6 +223,18 @@ public sealed partial class DecisionLog : IAsyncDisposable
         DecisionRecord.WriteOrNull(json, "rule", record.Rule);
         json.WriteString("outcome", record.Outcome);
         DecisionRecord.WriteOrNull(json, "reason", record.Reason);
+        if (record.ContextFacts is { } contextFacts)
+        {
+            json.WriteString("contextFacts", contextFacts);
+        }
+        if (record.Hook is { } hook)
+        {
+            json.WriteStartObject("hook");
+            json.WriteString("outcome", hook);
+            DecisionRecord.WriteOrNull(json, "reason", record.HookReason);
+            json.WriteBoolean("cached", record.HookCached);
+            json.WriteEndObject();
+        }
         DecisionRecord.WriteOrNull(json, "credential", record.Credential);
         if (record.Credential is not null)
         {

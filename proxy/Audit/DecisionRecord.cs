@@ -65,6 +65,18 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>A stable reason code (<c>allowed</c>, <c>no_rule_matched</c>, <c>certificate_expired</c>, ...).</summary>
     public string? Reason { get; set; }
 
+    /// <summary>With a posture source: <c>fresh</c> when the caller's context facts were known, else <c>unknown</c>; null without one.</summary>
+    public string? ContextFacts { get; set; }
+
+    /// <summary>What the external decision hook answered (<c>allow</c>, <c>deny</c>, <c>error</c>), or null when it was not asked.</summary>
+    public string? Hook { get; set; }
+
+    /// <summary>The hook's reason (its <c>result.reason</c>, or why it could not be asked).</summary>
+    public string? HookReason { get; set; }
+
+    /// <summary>True when the hook's answer came from the decision cache.</summary>
+    public bool HookCached { get; set; }
+
     /// <summary>The credential's name (never its value).</summary>
     public string? Credential { get; set; }
 

@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -31,6 +31,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             new Databases.DatabaseCatalog(databases, [.. document.Root.GetSection("databases").GetChildren().Select(d => d.Key)]));
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes, databases.Keys);
+        var posture = PostureSection.Compile(document, errors);
+        var decisionHook = DecisionHookSection.Compile(document, errors, [.. reverseProxy.Routes.Select(r => r.RouteId)]);
         var decisionLog = DecisionLogSection.Compile(document, errors);
         var metrics = MetricsSection.Compile(document, errors);
         var limits = LimitsSection.Compile(document, errors);
@@ -82,6 +84,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Metrics = metrics,
             Limits = limits,
             Grants = grants,
+            Posture = posture,
+            DecisionHook = decisionHook,
             IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),
             EffectiveConfig = EffectiveConfig.Render(document, catalog),
             Cache = cache,

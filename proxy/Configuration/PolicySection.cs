@@ -29,7 +29,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When, RuleConditions? Conditions)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -174,8 +174,8 @@ internal static class PolicySection
                 }
                 attestedBy = kinds.ToFrozenSet();
             }
-            var when = ReadWhen(item.GetSection("when"), errors, ref attestedBy);
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when));
+            var when = ReadWhen(item.GetSection("when"), errors, ref attestedBy, document, ref methods, ref paths, out var conditions);
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -203,9 +203,9 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when) in pending)
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when));
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions));
         }
         var model = new PolicyModel(rules);
         foreach (var database in databaseNames)
@@ -226,9 +226,14 @@ internal static class PolicySection
         return model;
     }
 
-    /// <summary><c>when: { attestation: unix-peer, uid: 1001, path: [...] }</c>: the attestation kind(s) and facts that must hold.</summary>
-    private static List<FactCondition>? ReadWhen(IConfigurationSection section, ConfigErrorList errors, ref FrozenSet<AttestationKind>? attestedBy)
+    /// <summary>
+    /// <c>when: { attestation: unix-peer, uid: 1001, path: [...], facts: {...}, request: {...}, time: {...} }</c>: the
+    /// attestation kind(s) and facts, context facts, request facts and time windows that must hold.
+    /// </summary>
+    private static List<FactCondition>? ReadWhen(IConfigurationSection section, ConfigErrorList errors, ref FrozenSet<AttestationKind>? attestedBy, ConfigDocument document,
+        ref FrozenSet<string>? methods, ref List<PathPattern>? paths, out RuleConditions? conditions)
     {
+        conditions = null;
         if (!section.Exists())
         {
             return null;
@@ -239,8 +244,39 @@ internal static class PolicySection
             return null;
         }
         var result = new List<FactCondition>();
+        List<FactCondition>? contextFacts = null;
+        FrozenSet<string>? listeners = null;
+        List<System.Net.IPNetwork>? sources = null;
+        List<Schedule>? times = null;
         foreach (var child in section.GetChildren())
         {
+            if (child.Key.Equals("facts", StringComparison.OrdinalIgnoreCase))
+            {
+                contextFacts = ReadContextFacts(child, errors, document);
+                continue;
+            }
+            if (child.Key.Equals("request", StringComparison.OrdinalIgnoreCase))
+            {
+                ReadRequestFacts(child, errors, document, ref methods, ref paths, out listeners, out sources);
+                continue;
+            }
+            if (child.Key.Equals("time", StringComparison.OrdinalIgnoreCase))
+            {
+                times = [];
+                var windows = child.Value is null && document.IsSequence(child.Path) ? child.GetChildren().ToList() : [child];
+                foreach (var window in windows)
+                {
+                    if (window.Value is not null)
+                    {
+                        errors.Add(window.Path, "must be a time window", "write time: { days: weekdays, from: \"08:00\", to: \"18:00\", timeZone: Europe/Berlin } (or a list of them)");
+                    }
+                    else if (ReadSchedule(window, errors) is { } schedule)
+                    {
+                        times.Add(schedule);
+                    }
+                }
+                continue;
+            }
             var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
             if (values.Count == 0)
             {
@@ -272,12 +308,138 @@ internal static class PolicySection
             var fact = FactCondition.Known.FirstOrDefault(k => k.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
             if (fact is null)
             {
-                errors.Add(child.Path, $"'{child.Key}' is not a fact attestors report", KeySuggestion.Fix(child.Key, ["attestation", .. FactCondition.Known], "facts"));
+                errors.Add(child.Path, $"'{child.Key}' is not a fact attestors report", KeySuggestion.Fix(child.Key, ["attestation", "facts", "request", "time", .. FactCondition.Known], "keys of when"));
                 continue;
             }
             result.Add(new FactCondition(fact, fact == "sha256" ? values.Select(v => v.ToLowerInvariant()) : values));
         }
+        if (contextFacts is not null || listeners is not null || sources is not null || times is not null)
+        {
+            conditions = new RuleConditions(contextFacts, listeners, sources, times);
+        }
         return result;
+    }
+
+    /// <summary><c>when.facts: { posture: compliant, env: [prod, staging] }</c>: context facts from the posture source.</summary>
+    private static List<FactCondition> ReadContextFacts(IConfigurationSection section, ConfigErrorList errors, ConfigDocument document)
+    {
+        var result = new List<FactCondition>();
+        if (section.Value is not null || !section.GetChildren().Any())
+        {
+            errors.Add(section.Path, "must be a map of fact → value(s)", "write facts: { posture: compliant, env: [prod, staging] }");
+            return result;
+        }
+        if (!document.Root.GetSection("posture").Exists())
+        {
+            errors.Add(section.Path, "names context facts, but no posture source is configured", "add a top-level posture: { file: posture.json } or posture: { url: https://... }");
+        }
+        foreach (var child in section.GetChildren())
+        {
+            var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
+            if (values.Count == 0)
+            {
+                errors.Add(child.Path, "is empty", "give a value or a list of values");
+                continue;
+            }
+            result.Add(new FactCondition(child.Key, values));
+        }
+        return result;
+    }
+
+    /// <summary><c>when.request: { listener, sourceAddress, method, path }</c>.</summary>
+    private static void ReadRequestFacts(IConfigurationSection section, ConfigErrorList errors, ConfigDocument document, ref FrozenSet<string>? methods, ref List<PathPattern>? paths,
+        out FrozenSet<string>? listeners, out List<System.Net.IPNetwork>? sources)
+    {
+        listeners = null;
+        sources = null;
+        if (section.Value is not null)
+        {
+            errors.Add(section.Path, "must be a map", "write request: { listener: mtls, sourceAddress: [10.0.0.0/8], method: [GET], path: [\"/api/**\"] }");
+            return;
+        }
+        ConfigSections.CheckKnownKeys(section, ["listener", "sourceAddress", "method", "path"], errors, "when.request");
+        var listenerNames = document.Root.GetSection("listeners").GetChildren().Select(l => ConfigSections.Value(l, "name")).OfType<string>().ToList();
+        if (section.GetSection("listener").Exists())
+        {
+            var names = new List<string>();
+            foreach (var entry in ConfigSections.Items(section.GetSection("listener")))
+            {
+                var name = entry.Value?.Trim() ?? "";
+                if (!listenerNames.Contains(name, StringComparer.OrdinalIgnoreCase))
+                {
+                    errors.Add(entry.Path, $"names listener '{name}', which is not defined under listeners", KeySuggestion.Fix(name, listenerNames, "listeners"));
+                }
+                else
+                {
+                    names.Add(name);
+                }
+            }
+            listeners = names.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        }
+        if (section.GetSection("sourceAddress").Exists())
+        {
+            sources = [];
+            foreach (var entry in ConfigSections.Items(section.GetSection("sourceAddress")))
+            {
+                var text = entry.Value?.Trim() ?? "";
+                if (System.Net.IPNetwork.TryParse(text, out var network))
+                {
+                    sources.Add(network);
+                }
+                else if (System.Net.IPAddress.TryParse(text, out var address))
+                {
+                    sources.Add(new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128));
+                }
+                else
+                {
+                    errors.Add(entry.Path, $"'{text}' is not an address or network", "write an address (10.1.2.3, ::1) or a CIDR network with its base address (10.0.0.0/8, fd00::/8)");
+                }
+            }
+        }
+        if (section.GetSection("method").Exists())
+        {
+            if (methods is not null)
+            {
+                errors.Add(section.Path + ":method", "and the rule's methods are both given", "keep one of them");
+            }
+            else
+            {
+                var list = new List<string>();
+                foreach (var entry in ConfigSections.Items(section.GetSection("method")))
+                {
+                    var method = entry.Value?.Trim().ToUpperInvariant();
+                    if (method is null || !KnownMethods.Contains(method))
+                    {
+                        errors.Add(entry.Path, $"'{entry.Value}' is not an HTTP method", "use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT");
+                    }
+                    else
+                    {
+                        list.Add(method);
+                    }
+                }
+                methods = list.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+            }
+        }
+        if (section.GetSection("path").Exists())
+        {
+            if (paths is not null)
+            {
+                errors.Add(section.Path + ":path", "and the rule's paths are both given", "keep one of them");
+                return;
+            }
+            paths = [];
+            foreach (var entry in ConfigSections.Items(section.GetSection("path")))
+            {
+                if (!PathPattern.TryParse(entry.Value ?? "", out var pattern, out var error))
+                {
+                    errors.Add(entry.Path, $"is not a path pattern: {error}", "write e.g. /github/repos/** ('*' = one segment, '/**' = any depth)");
+                }
+                else
+                {
+                    paths.Add(pattern!);
+                }
+            }
+        }
     }
 
     private static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)

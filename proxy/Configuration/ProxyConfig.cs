@@ -101,6 +101,12 @@ public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
     /// <summary>The names under <c>identities</c>, by the SPIFFE ID or pattern they stand for.</summary>
     public IReadOnlyDictionary<string, string> IdentityNames { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Where context facts per identity come from (<c>posture</c>); null when none is configured.</summary>
+    public Posture.PostureSettings? Posture { get; init; }
+
+    /// <summary>The external decision hook asked after the policy allowed (<c>decisionHook</c>); null when none.</summary>
+    public Hooks.DecisionHookSettings? DecisionHook { get; init; }
+
     /// <summary>Resource bounds of the whole proxy.</summary>
     public LimitSettings Limits { get; init; } = LimitSettings.Default;
 

@@ -15,7 +15,7 @@ namespace SecretlessProxy.Decisions;
 /// tunnels and MCP routes next) calls it with its own identity, request description and snapshot of the config,
 /// and answers a refusal in its own protocol from the catalog entry it gets back.
 /// </summary>
-public sealed partial class AccessDecider(GrantService grants, CredentialBroker broker, TimeProvider time, ILogger<AccessDecider> logger)
+public sealed partial class AccessDecider(GrantService grants, CredentialBroker broker, Posture.PostureSource posture, Hooks.DecisionHookClient hooks, TimeProvider time, ILogger<AccessDecider> logger)
 {
     /// <summary>Decides by policy, records the rule and outcome, and logs a denial.</summary>
     public AccessOutcome Decide(ProxyConfig config, WorkloadIdentity caller, in AccessRequest request, DecisionRecord record)
@@ -25,7 +25,14 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         ArgumentNullException.ThrowIfNull(record);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var activity = Telemetry.Tracing.Source.StartActivity("secretless.policy");
-        var decision = config.Policy.Decide(caller, request.Route, request.Operation, request.Target, time.GetUtcNow(), grants.Current);
+        var now = time.GetUtcNow();
+        Policy.ContextFacts? facts = null;
+        if (config.Posture is not null)
+        {
+            facts = posture.FactsOf(caller.SpiffeId.Value, now);
+            record.ContextFacts = facts is null ? "unknown" : "fresh";
+        }
+        var decision = config.Policy.Decide(caller, request.Route, request.Operation, request.Target, now, grants.Current, new Policy.DecisionContext(request.Listener, request.Source, facts));
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         if (activity is not null)
         {
@@ -46,6 +53,50 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         Log.Denied(logger, caller.SpiffeId.Value, request.Route, request.Operation, decision.Rule?.Name ?? "(none)", decision.Reason);
         return new AccessOutcome(decision, RefusalCatalog.Get(decision.Reason),
             $"{decision.Detail}; the call from '{caller.SpiffeId.Value}' to route '{request.Route}' was not forwarded");
+    }
+
+    /// <summary>
+    /// <see cref="Decide"/>, then, when the policy allowed and the config has a decision hook covering the route, asks
+    /// the hook: its deny refuses the call (403 <c>decision_hook_denied</c>, its reason in the body and the record); its
+    /// failure refuses it too (503 <c>decision_hook_unavailable</c>) unless the hook is configured to fail open.
+    /// </summary>
+    public async ValueTask<AccessOutcome> DecideAsync(ProxyConfig config, WorkloadIdentity caller, AccessRequest request, DecisionRecord record, CancellationToken cancellationToken)
+    {
+        var outcome = Decide(config, caller, in request, record);
+        if (!outcome.IsAllowed || config.DecisionHook is not { } hook || !hook.Covers(request.Route))
+        {
+            return outcome;
+        }
+        var facts = config.Posture is null ? null : posture.FactsOf(caller.SpiffeId.Value, time.GetUtcNow());
+        var verdict = await hooks.AskAsync(hook, new Hooks.HookInput(caller, request.Route, request.Operation, request.Target, request.Listener, request.Source, facts), cancellationToken);
+        record.Hook = verdict.Outcome;
+        record.HookReason = verdict.Reason;
+        record.HookCached = verdict.Cached;
+        if (verdict.Failed)
+        {
+            if (hook.FailOpen)
+            {
+                Log.HookFailedOpen(logger, caller.SpiffeId.Value, request.Route, verdict.Reason ?? "");
+                return outcome;
+            }
+            record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+            record.Reason = RefusalCatalog.DecisionHookUnavailable.Reason;
+            Log.Denied(logger, caller.SpiffeId.Value, request.Route, request.Operation, outcome.Decision.Rule?.Name ?? "(none)", RefusalCatalog.DecisionHookUnavailable.Reason);
+            return new AccessOutcome(outcome.Decision, RefusalCatalog.DecisionHookUnavailable,
+                $"{outcome.Decision.Detail}, but the external decision hook could not decide ({verdict.Reason}), and a hook that fails refuses the call; the call from '{caller.SpiffeId.Value}' to route '{request.Route}' was not forwarded");
+        }
+        if (verdict.Allowed)
+        {
+            return outcome;
+        }
+        record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+        record.Reason = RefusalCatalog.DecisionHookDenied.Reason;
+        Log.Denied(logger, caller.SpiffeId.Value, request.Route, request.Operation, outcome.Decision.Rule?.Name ?? "(none)", RefusalCatalog.DecisionHookDenied.Reason);
+        return new AccessOutcome(outcome.Decision, RefusalCatalog.DecisionHookDenied,
+            $"{outcome.Decision.Detail}, but the external decision hook denied it: {verdict.Reason ?? "(no reason given)"}; the call from '{caller.SpiffeId.Value}' to route '{request.Route}' was not forwarded")
+        {
+            HookReason = verdict.Reason,
+        };
     }
 
     /// <summary>Obtains the credential for the call (cached, fetched once, refreshed ahead), recording where it came from.</summary>
@@ -94,6 +145,9 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
     {
         [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Denied {Identity} on route {Route} ({Method}): rule {Rule}, reason {Reason}")]
         public static partial void Denied(ILogger logger, string identity, string route, string method, string rule, string reason);
+
+        [LoggerMessage(EventId = 2104, Level = LogLevel.Warning, Message = "Decision hook failed for {Identity} on route {Route} ({Problem}); onError is allow, so the policy's allow stands")]
+        public static partial void HookFailedOpen(ILogger logger, string identity, string route, string problem);
 
         [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Credential {Credential} unavailable for route {Route}: {Reason}")]
         public static partial void CredentialFailed(ILogger logger, string credential, string route, string reason);

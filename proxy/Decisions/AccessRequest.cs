@@ -4,4 +4,11 @@ namespace SecretlessProxy.Decisions;
 /// What a caller asks for, whatever the protocol: the route (for a database listener, the database), the
 /// operation (an HTTP method; a database operation) and the target on it (a path; a table or statement class).
 /// </summary>
-public readonly record struct AccessRequest(string Route, string Operation, string Target);
+public readonly record struct AccessRequest(string Route, string Operation, string Target)
+{
+    /// <summary>The listener the call came in on (rules' <c>when.request.listener</c>).</summary>
+    public string? Listener { get; init; }
+
+    /// <summary>The peer's address; null on a Unix socket (rules' <c>when.request.sourceAddress</c>).</summary>
+    public System.Net.IPAddress? Source { get; init; }
+}

@@ -94,6 +94,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Redis.RedisConnection>();
         builder.Services.AddSingleton<SharedCredentialStore>();
         builder.Services.AddSingleton<CredentialBroker>();
+        builder.Services.AddSingleton<Posture.PostureSource>();
+        builder.Services.AddSingleton<Hooks.DecisionHookClient>();
         builder.Services.AddSingleton<Decisions.AccessDecider>();
         builder.Services.AddSingleton<Postgres.CancelRegistry>();
         builder.Services.AddSingleton<Postgres.PostgresGateway>();
@@ -184,9 +186,13 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var bodyBudget = services.GetRequiredService<Injection.BodyBufferBudget>();
         var upstreamTrust = services.GetRequiredService<Injection.UpstreamTrust>();
         var roleSweeps = services.GetRequiredService<Postgres.DynamicRoleSweeps>();
+        var posture = services.GetRequiredService<Posture.PostureSource>();
+        var hooks = services.GetRequiredService<Hooks.DecisionHookClient>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
+            posture.Configure(config.Posture);
+            hooks.Configure(config.DecisionHook);
             redis.Configure(config.Cache.Redis);
             broker.Configure(config.Cache);
             if (replaced is not null)

@@ -18,7 +18,7 @@ namespace SecretlessProxy.Pipeline;
 /// </summary>
 internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, ILogger<PolicyMiddleware> logger)
 {
-    public Task InvokeAsync(HttpContext context)
+    public async Task InvokeAsync(HttpContext context)
     {
         var record = context.Features.GetRequiredFeature<DecisionRecord>();
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
@@ -31,24 +31,34 @@ internal sealed partial class PolicyMiddleware(RequestDelegate next, ConfigManag
         var config = SnapshotFor(context, routeConfig, proxyFeature.Cluster?.Config);
         if (config is null)
         {
-            return Problem.WriteAsync(context, RefusalCatalog.ConfigChanged,
+            await Problem.WriteAsync(context, RefusalCatalog.ConfigChanged,
                 $"route '{routeId}' was reloaded twice while this call was being routed; it was not forwarded, try again", route: routeId);
+            return;
         }
 
-        var outcome = decider.Decide(config, identity, new AccessRequest(routeId, context.Request.Method, context.Request.Path.Value!), record);
+        var request = new AccessRequest(routeId, context.Request.Method, context.Request.Path.Value!)
+        {
+            Listener = context.Features.Get<IListenerFeature>()?.Name,
+            Source = context.Connection.RemoteIpAddress,
+        };
+        var outcome = config.DecisionHook is null
+            ? decider.Decide(config, identity, in request, record)
+            : await decider.DecideAsync(config, identity, request, record, context.RequestAborted);
         if (!outcome.IsAllowed)
         {
-            return Problem.WriteAsync(context, outcome.Refusal!, outcome.Detail!, identity: identity.SpiffeId.Value, route: routeId, rule: outcome.Decision.Rule?.Name);
+            await Problem.WriteAsync(context, outcome.Refusal!, outcome.Detail!, identity: identity.SpiffeId.Value, route: routeId, rule: outcome.Decision.Rule?.Name, hookReason: outcome.HookReason);
+            return;
         }
         if (context.Request.QueryString.HasValue && config.Policy.RestrictsMethods(routeId) && HasMethodOverride(context.Request.Query))
         {
             record.PolicyOutcome = DecisionRecord.Deny;
             Log.MethodOverrideRefused(logger, identity.SpiffeId.Value, routeId, context.Request.Method);
-            return Problem.WriteAsync(context, RefusalCatalog.MethodOverride,
+            await Problem.WriteAsync(context, RefusalCatalog.MethodOverride,
                 $"the query carries a '_method' override, and the rules of route '{routeId}' allow only some methods: an upstream that honours it would run a method the policy did not decide; the call was not forwarded",
                 identity: identity.SpiffeId.Value, route: routeId, rule: outcome.Decision.Rule?.Name);
+            return;
         }
-        return next(context);
+        await next(context);
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ public sealed class Decision
 
     public PolicyRule? Rule { get; }
 
-    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c>, <c>grant_required</c> or <c>no_rule_matched</c>.</summary>
+    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c>, <c>grant_required</c>, <c>context_facts_unknown</c> or <c>no_rule_matched</c>.</summary>
     public string Reason { get; }
 
     public string Detail { get; }
@@ -28,6 +28,12 @@ public sealed class Decision
 
     internal static Decision GrantRequiredBy(PolicyRule rule) =>
         new(false, rule, Refusals.RefusalCatalog.GrantRequired.Reason, $"rule '{rule.Name}' allows it only with a live grant, and the caller holds none for this route");
+
+    internal static Decision DeniedUnknownBy(PolicyRule rule) =>
+        new(false, rule, Refusals.RefusalCatalog.DeniedByRule.Reason, $"rule '{rule.Name}' denies it: a fact its conditions name is unknown for this caller, and an unknown fact never allows");
+
+    internal static Decision FactsUnknown(PolicyRule rule, string what) =>
+        new(false, rule, Refusals.RefusalCatalog.ContextFactsUnknown.Reason, $"rule '{rule.Name}' would allow it only on a condition over {what}; unknown facts never allow");
 
     internal static Decision NoRuleMatched(string detail) => new(false, null, Refusals.RefusalCatalog.NoRuleMatched.Reason, detail);
 }

@@ -67,11 +67,23 @@ public sealed class PolicyModel
         return Decide(caller.SpiffeId, routeId, method, path, now, grants, caller.Kind, caller.Facts);
     }
 
+    /// <summary>Decides with the listener, source address and context facts the rules' <c>when</c> may name.</summary>
+    public Decision Decide(WorkloadIdentity caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants, in DecisionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        return Decide(caller.SpiffeId, routeId, method, path, now, grants, caller.Kind, caller.Facts, context);
+    }
+
+    /// <summary>True when some rule's <c>when</c> names context facts (so a decision needs the posture source).</summary>
+    public bool UsesContextFacts => _usesContextFacts ??= Rules.Any(r => r.Conditions?.UsesContextFacts == true);
+
+    private bool? _usesContextFacts;
+
     /// <param name="grants">The live grants (rules with <c>requireGrant</c> allow only with one); null means none.</param>
     /// <param name="attestation">How the caller was attested (rules with <c>attestedBy</c> apply only to those kinds).</param>
     /// <param name="facts">What the attestor saw (rules with <c>when</c> facts apply only when they hold).</param>
     public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null, AttestationKind attestation = AttestationKind.X509Svid,
-        IReadOnlyDictionary<string, string>? facts = null)
+        IReadOnlyDictionary<string, string>? facts = null, DecisionContext context = default)
     {
         ArgumentNullException.ThrowIfNull(caller);
         if (!_routes.TryGetValue(routeId, out var route))
@@ -80,20 +92,24 @@ public sealed class PolicyModel
         }
 
         // Explicit deny beats allow: look for an applying deny rule first.
-        var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation, facts);
-        var found = route.Find(in request, deny: true, out _, out _);
+        var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation, facts, context);
+        var found = route.Find(in request, deny: true, out _, out _, out _);
         if (found is not null)
         {
-            return found.Decision;
+            return found;
         }
-        found = route.Find(in request, deny: false, out var nearMiss, out var grantMissing);
+        found = route.Find(in request, deny: false, out var nearMiss, out var grantMissing, out var unknownMiss);
         if (found is not null)
         {
-            return found.Decision;
+            return found;
         }
         if (grantMissing is not null)
         {
             return grantMissing.GrantMissing;
+        }
+        if (unknownMiss is { } unknown)
+        {
+            return Decision.FactsUnknown(unknown.Rule, unknown.What);
         }
         return Decision.NoRuleMatched(nearMiss is null
             ? $"no rule allows '{caller.Value}' on route '{routeId}'"
@@ -117,14 +133,15 @@ public sealed class PolicyModel
         }
 
         /// <summary>The most specific applying rule of the wanted effect (exact ID first, then longest prefix).</summary>
-        public PolicyRule? Find(in RequestFacts request, bool deny, out (PolicyRule Rule, string What)? nearMiss, out PolicyRule? grantMissing)
+        public Decision? Find(in RequestFacts request, bool deny, out (PolicyRule Rule, string What)? nearMiss, out PolicyRule? grantMissing, out (PolicyRule Rule, string What)? unknownMiss)
         {
             nearMiss = null;
             grantMissing = null;
+            unknownMiss = null;
             var caller = request.Caller;
             if (_exact.TryGetValue(caller.Value, out var rules))
             {
-                var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing);
+                var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing, ref unknownMiss);
                 if (rule is not null)
                 {
                     return rule;
@@ -143,7 +160,7 @@ public sealed class PolicyModel
                 }
                 if (_prefix.TryGetValue(id[..(end + 1)], out rules))
                 {
-                    var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing);
+                    var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing, ref unknownMiss);
                     if (rule is not null)
                     {
                         return rule;
@@ -153,7 +170,7 @@ public sealed class PolicyModel
             return null;
         }
 
-        private static PolicyRule? FirstApplying(PolicyRule[] rules, in RequestFacts request, bool deny, ref (PolicyRule, string)? nearMiss, ref PolicyRule? grantMissing)
+        private static Decision? FirstApplying(PolicyRule[] rules, in RequestFacts request, bool deny, ref (PolicyRule, string)? nearMiss, ref PolicyRule? grantMissing, ref (PolicyRule, string)? unknownMiss)
         {
             foreach (var rule in rules)
             {
@@ -161,7 +178,7 @@ public sealed class PolicyModel
                 {
                     continue;
                 }
-                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation, request.Facts);
+                var mismatch = rule.Mismatch(request.Method, request.Path, request.Now, request.Attestation, request.Facts, request.Context, out var unknown);
                 if (mismatch is null)
                 {
                     if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller, request.RouteId, request.Now)))
@@ -169,7 +186,11 @@ public sealed class PolicyModel
                         grantMissing ??= rule;
                         continue;
                     }
-                    return rule;
+                    return unknown ? rule.DeniedUnknown : rule.Decision;
+                }
+                if (unknown)
+                {
+                    unknownMiss ??= (rule, mismatch);
                 }
                 nearMiss ??= (rule, mismatch);
             }

@@ -8,8 +8,9 @@ public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
         FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null,
-        IReadOnlyList<FactCondition>? when = null)
+        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null)
     {
+        Conditions = conditions;
         When = when is { Count: > 0 } ? [.. when] : null;
         AttestedBy = attestedBy;
         RequireGrant = requireGrant;
@@ -24,6 +25,7 @@ public sealed class PolicyRule
         Schedule = schedule;
         Decision = isDeny ? Decision.DeniedBy(this) : Decision.AllowedBy(this);
         GrantMissing = Decision.GrantRequiredBy(this);
+        DeniedUnknown = Decision.DeniedUnknownBy(this);
     }
 
     private readonly PathPattern[]? _paths;
@@ -54,6 +56,12 @@ public sealed class PolicyRule
     /// <summary>Facts the caller's attestation must show (<c>when: { uid: 1001 }</c>); null means none.</summary>
     public FactCondition[]? When { get; }
 
+    /// <summary>Context facts, listener, source address and time windows of <c>when</c>; null means none.</summary>
+    public RuleConditions? Conditions { get; }
+
+    /// <summary>A deny rule's decision when it applies because a fact it names is unknown (allocated once).</summary>
+    public Decision DeniedUnknown { get; }
+
     /// <summary>The decision this rule makes when it applies (allocated once).</summary>
     public Decision Decision { get; }
 
@@ -65,11 +73,21 @@ public sealed class PolicyRule
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
-    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null)
+    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null) =>
+        Mismatch(method, path, now, attestation, facts, default, out _);
+
+    /// <summary>
+    /// As <see cref="Mismatch(string, string, DateTimeOffset, AttestationKind, IReadOnlyDictionary{string, string}?)"/>, with the
+    /// <c>when</c> conditions over <paramref name="context"/>. <paramref name="unknown"/> is true when an allow rule did not
+    /// apply only because a fact it names is unknown; a deny rule whose only doubt is an unknown fact applies (null mismatch,
+    /// <paramref name="unknown"/> true).
+    /// </summary>
+    public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation, IReadOnlyDictionary<string, string>? facts, in DecisionContext context, out bool unknown)
     {
+        unknown = false;
         if (AttestedBy is not null && !AttestedBy.Contains(attestation))
         {
             return "attestation (the rule names " + string.Join(", ", AttestedBy.Select(AttestationKinds.Name)) + ")";
@@ -104,6 +122,16 @@ public sealed class PolicyRule
         if (Schedule is not null && !Schedule.IsActive(now))
         {
             return "schedule";
+        }
+        if (Conditions is { } conditions)
+        {
+            var mismatch = conditions.Mismatch(in context, now, out unknown);
+            if (unknown && IsDeny)
+            {
+                // Unknown never allows: a deny rule that might apply does.
+                return null;
+            }
+            return mismatch;
         }
         return null;
     }

@@ -174,7 +174,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
                     "the gateway logs in as one of: " + string.Join(", ", db.Roles.Keys.Order(StringComparer.Ordinal)), cancellationToken);
                 return;
             }
-            var decision = decider.Decide(config, identity, new AccessRequest(db.PolicyRoute, user, ""), record);
+            var decision = decider.Decide(config, identity, new AccessRequest(db.PolicyRoute, user, "") { Listener = record.Listener }, record);
             record.Route = database;
             if (decision.Refusal is not null)
             {

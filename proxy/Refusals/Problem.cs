@@ -20,7 +20,7 @@ public static class Problem
     /// so the answer and the audit fields come from the same catalog entry.
     /// </summary>
     public static async Task WriteAsync(HttpContext context, Refusal refusal, string detail,
-        string? identity = null, string? route = null, string? rule = null, string? credential = null)
+        string? identity = null, string? route = null, string? rule = null, string? credential = null, string? hookReason = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(refusal);
@@ -56,6 +56,7 @@ public static class Problem
                 Optional(json, "rule", rule ?? "no rule matched");
             }
             Optional(json, "credential", credential);
+            Optional(json, "hookReason", hookReason);
             json.WriteString("requestId", context.TraceIdentifier);
             json.WriteEndObject();
         }

@@ -50,6 +50,8 @@ public static class RefusalCatalog
     public static readonly Refusal DeniedByRule = Policy("denied_by_rule");
     public static readonly Refusal NoRuleMatched = Policy("no_rule_matched");
     public static readonly Refusal GrantRequired = Policy("grant_required");
+    public static readonly Refusal ContextFactsUnknown = Policy("context_facts_unknown");
+    public static readonly Refusal DecisionHookDenied = Forbidden("decision_hook_denied");
     public static readonly Refusal MethodOverride = Forbidden("method_override_refused");
     public static readonly Refusal ReadDenied = Forbidden("read_denied");
     public static readonly Refusal ReadOutsideRoute = Forbidden("read_outside_route");
@@ -72,6 +74,7 @@ public static class RefusalCatalog
     public static readonly Refusal CredentialInvalid = CredentialUnavailable with { Reason = "credential_invalid" };
     public static readonly Refusal IssuerUnavailable = CredentialUnavailable with { Status = 503, Reason = "credential_issuer_unavailable", RetryAfterSeconds = 5, SqlState = "08006" };
     public static readonly Refusal BodyBufferFull = new(503, "body_buffer_full", "Proxy busy buffering request bodies", Refusal.Error) { RetryAfterSeconds = 1 };
+    public static readonly Refusal DecisionHookUnavailable = new(503, "decision_hook_unavailable", "External decision hook unavailable", Refusal.Error) { RetryAfterSeconds = 1 };
     public static readonly Refusal ConfigChanged = new(503, "config_changed", "Configuration changed during the call", Refusal.Error) { RetryAfterSeconds = 1 };
     public static readonly Refusal UpstreamUnavailable = new(502, "upstream_unavailable", "Upstream unavailable", Refusal.Error, RefusalScope.Proxy | RefusalScope.Database) { SqlState = "08006" };
     public static readonly Refusal UpstreamTimeout = new(504, "upstream_timeout", "Upstream timed out", Refusal.Error);
@@ -107,10 +110,10 @@ public static class RefusalCatalog
         NoCertificate, SanMalformed, UriSanMissing, UriSanMultiple, SpiffeIdInvalid, SpiffeIdRootPath, LeafIsCa, KeyUsageMissing,
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
-        DeniedByRule, NoRuleMatched, GrantRequired, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
+        DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed,
         NoRoute, PayloadTooLarge, BodyUnreadable,
-        CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
+        CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
         NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,

@@ -514,4 +514,32 @@ public sealed class ConfigValidationTests : IDisposable
         Assert.Empty(valid.Errors);
         Assert.Null((await CompileAsync(ValidYaml + "\ncache:\n  memory: false\n")).Config);
     }
+
+    [Fact]
+    public async Task Conditional_access_keys_are_checked_with_a_fix_each()
+    {
+        const string schedule = "    schedule: { days: [weekdays], from: \"08:00\", to: \"18:00\", timeZone: UTC }";
+        Assert.Contains(schedule, ValidYaml, StringComparison.Ordinal);
+        var text = ValidYaml.Replace(schedule,
+            "    when:\n" +
+            "      facts: { posture: compliant }\n" +
+            "      request: { listener: mtsl, sourceAddress: [10.0.0.0/33], method: [GET] }\n" +
+            "      time: [ { days: [weekdays], from: \"08:00\", to: \"18:00\" }, { days: [sat], from: \"25:00\" } ]", StringComparison.Ordinal)
+            + "\ndecisionHook: { url: http://127.0.0.1:8181, routes: [gihtub], onError: maybe }\n";
+        var result = await CompileAsync(text);
+        var messages = result.Errors.Select(e => e.ToString()).ToList();
+        Assert.Contains(messages, m => m.Contains("when.facts: names context facts, but no posture source is configured", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("names listener 'mtsl'", StringComparison.Ordinal) && m.Contains("mtls", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("'10.0.0.0/33' is not an address or network", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("when.request.method: and the rule's methods are both given", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("'25:00' is not a time of day", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("decisionHook.path: is required", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("names route 'gihtub'", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("decisionHook.onError: 'maybe' is not deny or allow", StringComparison.Ordinal));
+
+        var good = ValidYaml.Replace(schedule, "    when: { facts: { posture: compliant, env: [prod, staging] }, request: { sourceAddress: [10.0.0.0/8, \"::1\"] } }", StringComparison.Ordinal)
+            + "\nposture: { file: posture.json, pollInterval: 1s, maxAge: 2m }\ndecisionHook: { url: http://127.0.0.1:8181, path: secretless/allow, timeout: 250ms, cacheTtl: 5s }\n";
+        var compiled = await CompileAsync(good);
+        Assert.Empty(compiled.Errors);
+    }
 }
