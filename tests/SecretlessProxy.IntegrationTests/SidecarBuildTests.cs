@@ -22,7 +22,7 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
     }
 
     /// <summary>Every example under <c>config/</c>.</summary>
-    public static TheoryData<string> Examples() => [.. Directory.EnumerateFiles(Path.Combine(Published.Repository, "config"), "*.yaml").Select(Path.GetFileName).Order()!];
+    public static TheoryData<string> Examples() => [.. Directory.EnumerateFiles(Path.Combine(Published.Repository, "config"), "*.yaml").Select(f => Path.GetFileName(f)!).Order()];
 
     [Theory]
     [MemberData(nameof(Examples))]
