@@ -39,6 +39,13 @@ if [ ! -d "$aws/node_modules/@smithy/signature-v4" ] || [ ! -d "$aws/node_module
   (cd "$aws" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The Kubernetes API emulator's faithfulness check uses Kubernetes' own @kubernetes/client-node (npm, pinned by package-lock.json).
+k8s=tests/SecretlessProxy.IntegrationTests/kubernetes
+if [ ! -d "$k8s/node_modules/@kubernetes/client-node" ]; then
+  echo "== installing the Kubernetes client for the API emulator test (@kubernetes/client-node from npm)"
+  (cd "$k8s" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 echo "== building"
 dotnet build SecretlessProxy.sln -c Release -nologo -clp:ErrorsOnly
