@@ -31,6 +31,7 @@ internal sealed partial class KubernetesSecretProvider : ICredentialProvider
     private Credential? _current;
     private string? _resourceVersion;
     private Task? _watch;
+    private int _disposed;
 
     public KubernetesSecretProvider(KubernetesSecretSettings settings, TimeProvider time, ILoggerFactory loggers)
     {
@@ -202,12 +203,16 @@ internal sealed partial class KubernetesSecretProvider : ICredentialProvider
 
     private CredentialUnavailableException Unavailable(string reason, bool outage) => new(_settings.CredentialName, reason, outage);
 
+    /// <summary>Stops the watch. Idempotent: the host may dispose a binding more than once.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _stop.Cancel();
         _client.Dispose();
         _watchClient.Dispose();
-        _stop.Dispose();
     }
 
     private static partial class Log
