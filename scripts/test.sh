@@ -34,9 +34,16 @@ fi
 # The AWS tests run a SigV4-verifying upstream and a small STS on Node, with AWS's own @smithy/signature-v4
 # (npm, pinned by package-lock.json) recomputing every signature, and s3rver (a fake S3 from npm) storing objects.
 aws=tests/SecretlessProxy.IntegrationTests/aws
-if [ ! -d "$aws/node_modules/@smithy/signature-v4" ] || [ ! -d "$aws/node_modules/@smithy/hash-node" ] || [ ! -d "$aws/node_modules/s3rver" ]; then
-  echo "== installing the AWS test servers' packages (@smithy/signature-v4 and s3rver from npm)"
+if [ ! -d "$aws/node_modules/@smithy/signature-v4" ] || [ ! -d "$aws/node_modules/@smithy/hash-node" ] || [ ! -d "$aws/node_modules/s3rver" ] || [ ! -d "$aws/node_modules/@aws-sdk/client-secrets-manager" ]; then
+  echo "== installing the AWS test servers' packages (@smithy/signature-v4, s3rver and @aws-sdk/client-secrets-manager from npm)"
   (cd "$aws" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The Kubernetes API emulator's faithfulness check uses Kubernetes' own @kubernetes/client-node (npm, pinned by package-lock.json).
+k8s=tests/SecretlessProxy.IntegrationTests/kubernetes
+if [ ! -d "$k8s/node_modules/@kubernetes/client-node" ]; then
+  echo "== installing the Kubernetes client for the API emulator test (@kubernetes/client-node from npm)"
+  (cd "$k8s" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

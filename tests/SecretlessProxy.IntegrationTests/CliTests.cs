@@ -50,6 +50,8 @@ public sealed class CliTests : IDisposable
     [InlineData("postgres.yaml")]
     [InlineData("forward-proxy.yaml")]
     [InlineData("conditional-access.yaml")]
+    [InlineData("aws-secrets-manager.yaml")]
+    [InlineData("kubernetes-secrets.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);

@@ -18,6 +18,20 @@ public sealed class AwsTestServer : IAsyncDisposable
 
     private AwsTestServer(Process process) => _process = process;
 
+    /// <summary>tests/SecretlessProxy.IntegrationTests/aws in the source tree.</summary>
+    private static string Dir
+    {
+        get
+        {
+            var root = new DirectoryInfo(AppContext.BaseDirectory);
+            while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
+            {
+                root = root.Parent;
+            }
+            return Path.Combine(root.FullName, "tests", "SecretlessProxy.IntegrationTests", "aws");
+        }
+    }
+
     public Uri StsUri { get; private set; } = null!;
 
     public Uri S3Uri { get; private set; } = null!;
@@ -40,14 +54,11 @@ public sealed class AwsTestServer : IAsyncDisposable
         return Issued;
     }
 
-    public static async Task<AwsTestServer> StartAsync(string workDir, string[]? webIdentityTokens = null, string stsMode = "ok")
+    public Uri SecretsManagerUri { get; private set; } = null!;
+
+    public static async Task<AwsTestServer> StartAsync(string workDir, string[]? webIdentityTokens = null, string stsMode = "ok", object[]? secrets = null)
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
-        {
-            root = root.Parent;
-        }
-        var dir = Path.Combine(root.FullName, "tests", "SecretlessProxy.IntegrationTests", "aws");
+        var dir = Dir;
         Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "@smithy", "signature-v4")),
             $"@smithy/signature-v4 is not installed in {dir}: run 'bash scripts/test.sh' (it runs npm ci there)");
         var configPath = Path.Combine(workDir, $"aws-{Guid.NewGuid():N}.json");
@@ -56,6 +67,7 @@ public sealed class AwsTestServer : IAsyncDisposable
             baseKeys = new[] { new { accessKeyId = BaseAccessKeyId, secretAccessKey = BaseSecretAccessKey } },
             webIdentityTokens = webIdentityTokens ?? [],
             stsMode,
+            secrets = secrets ?? [],
         }));
         var start = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("server.mjs");
@@ -91,6 +103,7 @@ public sealed class AwsTestServer : IAsyncDisposable
         var ports = line["listening ".Length..].Split(' ').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
         server.StsUri = new Uri($"http://127.0.0.1:{ports["sts"]}/");
         server.S3Uri = new Uri($"http://127.0.0.1:{ports["s3"]}/");
+        server.SecretsManagerUri = new Uri($"http://127.0.0.1:{ports["secretsmanager"]}/");
         return server;
     }
 
@@ -100,6 +113,46 @@ public sealed class AwsTestServer : IAsyncDisposable
         using var http = new HttpClient();
         using var response = await http.PostAsync(new Uri(StsUri, "/__mode"), new StringContent(mode));
         response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>A secret for <c>secrets</c>: one version labelled AWSCURRENT.</summary>
+    public static object Secret(string name, string secretString) => new { name, versions = new[] { new { stages = new[] { "AWSCURRENT" }, secretString } } };
+
+    /// <summary>Rotates a secret (a new version takes AWSCURRENT) or stages one (AWSPENDING); returns the new VersionId.</summary>
+    public async Task<string> PutSecretVersionAsync(string name, string secretString, bool pending = false)
+    {
+        using var http = new HttpClient();
+        using var response = await http.PostAsync(new Uri(SecretsManagerUri, pending ? "/__stage" : "/__rotate"), new StringContent(JsonSerializer.Serialize(new { name, secretString })));
+        response.EnsureSuccessStatusCode();
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("versionId").GetString()!;
+    }
+
+    /// <summary>Switches Secrets Manager: ok, or fail500 (answers 500 InternalServiceError).</summary>
+    public async Task SetSecretsManagerModeAsync(string mode)
+    {
+        using var http = new HttpClient();
+        using var response = await http.PostAsync(new Uri(SecretsManagerUri, "/__mode"), new StringContent(mode));
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
+    /// AWS's own client (<c>@aws-sdk/client-secrets-manager</c>, in aws/secretsmanager-client.mjs) calls GetSecretValue
+    /// on this server; returns its one-line JSON outcome.
+    /// </summary>
+    public async Task<JsonElement> SdkGetSecretValueAsync(string accessKeyId, string secretAccessKey, string secretId, string? versionStage = null)
+    {
+        var start = new ProcessStartInfo("node") { WorkingDirectory = Dir, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "--no-warnings", "secretsmanager-client.mjs", SecretsManagerUri.ToString().TrimEnd('/'), accessKeyId, secretAccessKey, secretId, versionStage ?? "" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var text = (await output).Trim();
+        Assert.True(text.StartsWith('{'), $"the SDK client printed no result: {text}\n{await errors}");
+        return JsonDocument.Parse(text).RootElement;
     }
 
     public async ValueTask DisposeAsync()

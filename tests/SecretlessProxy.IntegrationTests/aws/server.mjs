@@ -11,7 +11,7 @@
 //    on stdout ("issued {json}") so the tests know the values to look for in logs (canaries).
 //
 // Usage: node server.mjs CONFIG.json   (config: { baseKeys: [{accessKeyId, secretAccessKey}], webIdentityTokens: [..],
-//   durationSeconds, stsMode: "ok" | "fail500" | "deny" }).  Prints "listening sts=PORT s3=PORT".
+//   durationSeconds, stsMode: "ok" | "fail500" | "deny", secrets: [..] }).  Prints "listening sts=PORT s3=PORT secretsmanager=PORT".
 // POST /__mode on the STS port with body ok|fail500|deny switches the STS behaviour.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -189,6 +189,109 @@ const sts = http.createServer(async (req, res) => {
     `${extra}</${action}Result><ResponseMetadata><RequestId>${crypto.randomUUID()}</RequestId></ResponseMetadata></${action}Response>`);
 });
 
+// 3. Secrets Manager (JSON 1.1 protocol, as the AWS SDK speaks it): GetSecretValue only, every request's SigV4
+//    signature recomputed as above (service "secretsmanager"), errors in AWS's JSON shape ({"__type", "message"} and
+//    x-amzn-ErrorType). Secrets come from config.secrets ([{ name, versions: [{ versionId, stages, secretString }] }]).
+//    POST /__rotate { name, secretString } adds a version that takes AWSCURRENT (the old one becomes AWSPREVIOUS);
+//    POST /__stage { name, secretString } adds a version labelled AWSPENDING; POST /__mode ok|fail500 switches it.
+const secrets = new Map();
+for (const s of config.secrets ?? []) {
+  secrets.set(s.name, {
+    name: s.name,
+    arn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${s.name}-${random("abcdefghijklmnopqrstuvwxyz", 6)}`,
+    versions: s.versions.map((v) => ({ versionId: v.versionId ?? crypto.randomUUID(), stages: v.stages, secretString: v.secretString, created: Date.now() / 1000 })),
+  });
+}
+let smMode = "ok";
+
+function smError(res, status, code, message) {
+  res.statusCode = status;
+  res.setHeader("content-type", "application/x-amz-json-1.1");
+  res.setHeader("x-amzn-requestid", crypto.randomUUID());
+  res.setHeader("x-amzn-errortype", `${code}:http://internal.amazon.com/coral/com.amazonaws.secretsmanager/`);
+  res.end(JSON.stringify({ __type: code, message }));
+}
+
+function findSecret(id) {
+  for (const s of secrets.values()) if (s.name === id || s.arn === id) return s;
+  return undefined;
+}
+
+function addVersion(secret, secretString, stage) {
+  for (const v of secret.versions) {
+    if (stage === "AWSCURRENT") {
+      v.stages = v.stages.filter((x) => x !== "AWSPREVIOUS");
+      if (v.stages.includes("AWSCURRENT")) v.stages = v.stages.filter((x) => x !== "AWSCURRENT").concat("AWSPREVIOUS");
+    } else {
+      v.stages = v.stages.filter((x) => x !== stage);
+    }
+  }
+  const version = { versionId: crypto.randomUUID(), stages: [stage], secretString, created: Date.now() / 1000 };
+  secret.versions.push(version);
+  secret.versions = secret.versions.filter((v) => v.stages.length > 0);
+  return version;
+}
+
+const sm = http.createServer(async (req, res) => {
+  const body = await readBody(req);
+  if (req.url === "/__mode") {
+    smMode = body.toString().trim();
+    res.end("ok");
+    return;
+  }
+  if (req.url === "/__rotate" || req.url === "/__stage") {
+    const { name, secretString } = JSON.parse(body.toString());
+    const version = addVersion(secrets.get(name), secretString, req.url === "/__rotate" ? "AWSCURRENT" : "AWSPENDING");
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ versionId: version.versionId }));
+    return;
+  }
+  if (smMode === "fail500") return smError(res, 500, "InternalServiceError", "the test Secrets Manager is failing on purpose");
+  if (req.method !== "POST" || req.url !== "/") return smError(res, 404, "UnknownOperationException", "unknown operation");
+  const target = req.headers["x-amz-target"];
+  if (!req.headers["authorization"]) return smError(res, 400, "MissingAuthenticationTokenException", "Missing Authentication Token");
+  const check = await verify(req, body);
+  if (!check.ok) {
+    console.log(`sm refused ${check.code}`);
+    if (check.code === "InvalidAccessKeyId") return smError(res, 400, "UnrecognizedClientException", "The security token included in the request is invalid.");
+    if (check.code === "InvalidToken") return smError(res, 400, "UnrecognizedClientException", "The security token included in the request is invalid.");
+    if (check.code === "RequestTimeTooSkewed") return smError(res, 400, "InvalidSignatureException", "Signature expired.");
+    return smError(res, 400, check.code === "SignatureDoesNotMatch" ? "InvalidSignatureException" : "IncompleteSignatureException",
+      "The request signature we calculated does not match the signature you provided.");
+  }
+  if (check.auth.service !== "secretsmanager")
+    return smError(res, 400, "InvalidSignatureException", `Credential should be scoped to correct service: 'secretsmanager'.`);
+  if (target !== "secretsmanager.GetSecretValue") return smError(res, 400, "UnknownOperationException", "unsupported operation (the test server has GetSecretValue only)");
+  if (!/^application\/x-amz-json-1\.1/.test(req.headers["content-type"] ?? "")) return smError(res, 400, "SerializationException", "wrong content type");
+  let input;
+  try {
+    input = JSON.parse(body.toString());
+  } catch {
+    return smError(res, 400, "SerializationException", "the body is not JSON");
+  }
+  if (typeof input.SecretId !== "string" || input.SecretId.length === 0)
+    return smError(res, 400, "InvalidParameterException", "SecretId is required");
+  const secret = findSecret(input.SecretId);
+  if (!secret) return smError(res, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
+  let version;
+  if (input.VersionId !== undefined) {
+    version = secret.versions.find((v) => v.versionId === input.VersionId);
+    if (version && input.VersionStage !== undefined && !version.stages.includes(input.VersionStage)) version = undefined;
+    if (!version) return smError(res, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: " + input.VersionId);
+  } else {
+    const stage = input.VersionStage ?? "AWSCURRENT";
+    version = secret.versions.find((v) => v.stages.includes(stage));
+    if (!version) return smError(res, 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + stage);
+  }
+  console.log(`sm GetSecretValue ${secret.name} ${version.versionId} by ${check.auth.accessKeyId}`);
+  res.setHeader("content-type", "application/x-amz-json-1.1");
+  res.setHeader("x-amzn-requestid", crypto.randomUUID());
+  res.end(JSON.stringify({
+    ARN: secret.arn, Name: secret.name, VersionId: version.versionId, SecretString: version.secretString,
+    VersionStages: version.stages, CreatedDate: version.created,
+  }));
+});
+
 const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
-const [stsPort, s3Port] = await Promise.all([listen(sts), listen(s3)]);
-console.log(`listening sts=${stsPort} s3=${s3Port}`);
+const [stsPort, s3Port, smPort] = await Promise.all([listen(sts), listen(s3), listen(sm)]);
+console.log(`listening sts=${stsPort} s3=${s3Port} secretsmanager=${smPort}`);
