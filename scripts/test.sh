@@ -39,6 +39,13 @@ if [ ! -d "$aws/node_modules/@smithy/signature-v4" ] || [ ! -d "$aws/node_module
   (cd "$aws" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The Vault tests check the test project's Vault emulator with node-vault (npm, pinned by package-lock.json).
+vault=tests/SecretlessProxy.IntegrationTests/vault
+if [ ! -d "$vault/node_modules/node-vault" ]; then
+  echo "== installing node-vault (checks the Vault emulator)"
+  (cd "$vault" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 echo "== building"
 dotnet build SecretlessProxy.sln -c Release -nologo -clp:ErrorsOnly
