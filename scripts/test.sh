@@ -45,6 +45,12 @@ if [ ! -d "$k8s/node_modules/@kubernetes/client-node" ]; then
   echo "== installing the Kubernetes client for the API emulator test (@kubernetes/client-node from npm)"
   (cd "$k8s" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The Vault tests check the test project's Vault emulator with node-vault (npm, pinned by package-lock.json).
+vault=tests/SecretlessProxy.IntegrationTests/vault
+if [ ! -d "$vault/node_modules/node-vault" ]; then
+  echo "== installing node-vault (checks the Vault emulator)"
+  (cd "$vault" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 echo "== building"

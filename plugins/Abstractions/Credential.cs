@@ -34,6 +34,12 @@ public sealed class Credential
     /// </summary>
     public SecretValue? SessionToken { get; init; }
 
+    /// <summary>
+    /// The issuer's handle on the credential's lease, when it has one (a Vault lease id such as
+    /// <c>database/creds/app/abc123</c>): not a secret, used to renew or revoke the lease. Null otherwise.
+    /// </summary>
+    public string? LeaseId { get; init; }
+
     /// <summary>A copy with another expiry; every other part (secrets included) is kept.</summary>
     public Credential WithExpiresAt(DateTimeOffset? expiresAt) => new(Name, Secret)
     {
@@ -41,6 +47,7 @@ public sealed class Credential
         ExpiresAt = expiresAt,
         IsStatic = IsStatic,
         SessionToken = SessionToken,
+        LeaseId = LeaseId,
     };
 
     /// <inheritdoc />

@@ -6,6 +6,7 @@ using SecretlessProxy.Plugins.Jwt;
 using SecretlessProxy.Plugins.Kubernetes;
 using SecretlessProxy.Plugins.OAuth2;
 using SecretlessProxy.Plugins.Stores;
+using SecretlessProxy.Plugins.Vault;
 
 namespace SecretlessProxy.Credentials;
 
@@ -20,7 +21,7 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
 
     public static PluginCatalog CreateDefault() => new(
         [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory(),
-         new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory(), new SecretsManagerProviderFactory(), new KubernetesSecretProviderFactory()],
+         new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory(), new SecretsManagerProviderFactory(), new KubernetesSecretProviderFactory(), new VaultProviderFactory()],
         [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory(), new SigV4InjectorFactory()]);
 
     /// <summary>This catalog with more providers (the proxy's built-in ones registered from above this layer: <c>Hosting.ProxyPlugins</c>).</summary>

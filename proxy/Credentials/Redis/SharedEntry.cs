@@ -23,6 +23,10 @@ public sealed record SharedEntry(Credential Credential, DateTimeOffset IssuedAt,
             {
                 writer.WriteString("sessionToken", Credential.SessionToken.Reveal());
             }
+            if (Credential.LeaseId is not null)
+            {
+                writer.WriteString("leaseId", Credential.LeaseId);
+            }
             writer.WriteNumber("issuedAt", IssuedAt.ToUnixTimeMilliseconds());
             writer.WriteNumber("expiresAt", ExpiresAt.ToUnixTimeMilliseconds());
             if (Credential.IsStatic)
@@ -58,6 +62,7 @@ public sealed record SharedEntry(Credential Credential, DateTimeOffset IssuedAt,
                 ExpiresAt = expiresAt,
                 IsStatic = root.TryGetProperty("static", out var isStatic) && isStatic.ValueKind == JsonValueKind.True,
                 SessionToken = root.TryGetProperty("sessionToken", out var token) && token.ValueKind == JsonValueKind.String ? new SecretValue(token.GetString()!) : null,
+                LeaseId = root.TryGetProperty("leaseId", out var lease) && lease.ValueKind == JsonValueKind.String ? lease.GetString() : null,
             };
             return new SharedEntry(credential, DateTimeOffset.FromUnixTimeMilliseconds(issuedMs), expiresAt);
         }
