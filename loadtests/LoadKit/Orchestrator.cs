@@ -14,8 +14,9 @@ namespace SecretlessProxy.LoadKit;
 /// <param name="Platform">Only the platform part (Platform.cs): wrk on every path, mTLS included, long priming, pinned and unpinned, start-up and knobs.</param>
 /// <param name="Profile">Only the CPU profile by layer (perf record) of the mTLS and loopback paths.</param>
 /// <param name="PrimeSeconds">With <paramref name="Platform"/> or <paramref name="Profile"/>: seconds of priming per .NET path (default 30; 10 with --quick).</param>
+/// <param name="SkipKnobs">With <paramref name="Platform"/>: leave out the knobs only.</param>
 /// <param name="SkipStartAndKnobs">With <paramref name="Platform"/>: leave out the start-up curves and the knobs.</param>
-internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false, bool Platform = false, bool SkipStartAndKnobs = false, bool Profile = false, double? PrimeSeconds = null);
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false, bool Platform = false, bool SkipStartAndKnobs = false, bool Profile = false, double? PrimeSeconds = null, bool SkipKnobs = false);
 
 /// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
 internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);

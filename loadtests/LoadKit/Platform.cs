@@ -94,7 +94,10 @@ internal sealed partial class Orchestrator
             {
                 starts.Add(await MeasureStartAsync(build, command, []));
             }
-            knobs = await MeasureKnobsAsync();
+            if (!_options.SkipKnobs)
+            {
+                knobs = await MeasureKnobsAsync();
+            }
         }
         await PlatformReportAsync(started, paths, idle, loaded, starts, knobs);
         return _cells.Any(c => c.Result.Errors > 0 || c.Result.Requests == 0) ? 1 : 0;

@@ -51,13 +51,14 @@ var platform = new Option<bool>("--platform") { Description = "Only the platform
 var noStart = new Option<bool>("--no-start-or-knobs") { Description = "With --platform: leave out the start-up curves and the knobs" };
 var profile = new Option<bool>("--profile") { Description = "Only the CPU profile by layer: perf record on nginx, plain YARP and SecretlessProxy under wrk load" };
 var prime = new Option<double?>("--prime") { Description = "With --platform or --profile: seconds of priming per .NET path (default 30, 10 with --quick)" };
-var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly, db, dbOnly, platform, noStart, profile, prime };
+var noKnobs = new Option<bool>("--no-knobs") { Description = "With --platform: leave out the runtime and Kestrel knobs" };
+var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly, db, dbOnly, platform, noStart, profile, prime, noKnobs };
 runCommand.SetAction(async parse =>
 {
     var isSmoke = parse.GetValue(smoke);
     var isQuick = parse.GetValue(quick);
     var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir), parse.GetValue(soakOnly),
-        parse.GetValue(db) || parse.GetValue(dbOnly), parse.GetValue(dbOnly), parse.GetValue(platform), parse.GetValue(noStart), parse.GetValue(profile), parse.GetValue(prime));
+        parse.GetValue(db) || parse.GetValue(dbOnly), parse.GetValue(dbOnly), parse.GetValue(platform), parse.GetValue(noStart), parse.GetValue(profile), parse.GetValue(prime), parse.GetValue(noKnobs));
     return await Orchestrator.RunAsync(options);
 });
 root.Add(runCommand);
