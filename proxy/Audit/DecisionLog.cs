@@ -277,6 +277,11 @@ public sealed partial class DecisionLog : IAsyncDisposable
         {
             json.WriteNumber("upstreamStatus", upstreamStatus);
         }
+        if (record.BytesUp is { } bytesUp)
+        {
+            json.WriteNumber("bytesUp", bytesUp);
+            json.WriteNumber("bytesDown", record.BytesDown ?? 0);
+        }
         if (record.RedactedInHeaders + record.RedactedInBody > 0)
         {
             json.WriteStartObject("redactions");

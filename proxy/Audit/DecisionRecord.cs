@@ -97,6 +97,12 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>The upstream's status code, when the request was forwarded and answered.</summary>
     public int? UpstreamStatus { get; set; }
 
+    /// <summary>Bytes the client sent through an opaque tunnel (pass-through CONNECT), when it closed.</summary>
+    public long? BytesUp { get; set; }
+
+    /// <summary>Bytes the upstream sent back through an opaque tunnel.</summary>
+    public long? BytesDown { get; set; }
+
     /// <summary>How many copies of the injected credential were masked in the response's link headers.</summary>
     public int RedactedInHeaders { get; set; }
 

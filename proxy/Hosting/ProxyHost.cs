@@ -131,7 +131,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         try
         {
             ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
-                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<RequestAudit>());
+                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<RequestAudit>(), app.Services.GetRequiredService<Decisions.AccessDecider>());
         }
         catch
         {
@@ -211,7 +211,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         };
         manager.Applied += config =>
         {
-            yarp.Update(config.Routes, config.Clusters);
+            // Pass-through routes are tunnels the CONNECT front-end opens itself; YARP never sees a request on them.
+            yarp.Update([.. config.Routes.Where(r => !Configuration.ReverseProxySection.IsPassthrough(r))], config.Clusters);
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
             roleSweeps.Applied(config);
@@ -298,7 +299,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     }
 
     private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
-        Postgres.PostgresGateway postgres, RequestAudit requests)
+        Postgres.PostgresGateway postgres, RequestAudit requests, Decisions.AccessDecider decider)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -312,7 +313,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     var settings = config.Listener(listener.Name);
                     return connection.Features.Get<IWorkloadIdentityFeature>()?.Current(new AttestationScope(config, time.GetUtcNow(), settings?.Tls?.Bundles, config.LocalIdentities,
                         config.LocalIdentities.Named(settings?.IdentityName)), out _) ?? SvidConnection.NoCertificate;
-                }, () => manager.Current.Listener(listener.Name)?.ForwardProxy, () => manager.Current.Routes, requests.Completed, listener.Name, time, logger);
+                }, () => manager.Current.Listener(listener.Name)?.ForwardProxy, () => manager.Current.Routes,
+                    async (caller, route, authority, record, cancellationToken) =>
+                    {
+                        var outcome = await decider.DecideAsync(manager.Current, caller, new Decisions.AccessRequest(route, "CONNECT", authority) { Listener = listener.Name }, record, cancellationToken);
+                        return outcome.Refusal is { } refusal ? (refusal, outcome.Detail ?? refusal.Title) : null;
+                    }, requests.Completed, listener.Name, time, logger);
             void Configure(ListenOptions listen)
             {
                 bound[listener.Name] = listen;
@@ -343,7 +349,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
                         await postgres.HandleAsync(connection, listener);
                         return;
                     }
-                    if (tunnel is not null)
+                    if (tunnel is not null && !listener.IsHttps)
                     {
                         await tunnel.HandleAsync(connection, next);
                         return;
@@ -371,6 +377,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     {
                         OnConnection = context => OnTlsConnection(context, listener, manager, time, logger, metrics),
                     });
+                    if (tunnel is not null)
+                    {
+                        // An mTLS forward proxy (HTTPS_PROXY=https://…): CONNECT arrives inside the caller's TLS session, so
+                        // the tunnel reads what the TLS layer decrypted; the caller is the SVID that session verified.
+                        listen.Use(next => connection => tunnel.HandleAsync(connection, next));
+                    }
                 }
             }
             if (listener.UnixSocketPath is { } socketPath)
@@ -417,7 +429,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var identity = new SvidConnection();
         context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
         var connectionId = context.Connection.ConnectionId;
-        var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, Alpn(startup.Protocols), manager.Current, time, verification =>
+        // A forward-proxy listener speaks HTTP/1.1 to its callers (CONNECT is an HTTP/1.1 request); inside a tunnel the
+        // intercepting handshake's ALPN picks HTTP/2 or HTTP/1.1.
+        List<SslApplicationProtocol> alpn = startup.ForwardProxy is not null ? [SslApplicationProtocol.Http11] : Alpn(startup.Protocols);
+        var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, alpn, manager.Current, time, verification =>
         {
             metrics.TlsFailed(startup.Name, verification.Reason!);
             Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);

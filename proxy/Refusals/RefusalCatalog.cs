@@ -63,6 +63,7 @@ public static class RefusalCatalog
     public static readonly Refusal ForwardHostNotAllowed = new(403, "forward_host_not_allowed", "Host not served by this forward proxy", Refusal.Deny);
     public static readonly Refusal TunnelHostMismatch = new(421, "tunnel_host_mismatch", "Request host differs from the tunnel's", Refusal.Deny);
     public static readonly Refusal ConnectMalformed = new(400, "connect_malformed", "Malformed CONNECT request", Refusal.Deny);
+    public static readonly Refusal ForwardAddressNotAllowed = new(403, "forward_address_not_allowed", "Tunnel address not allowed", Refusal.Deny);
 
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
@@ -111,7 +112,7 @@ public static class RefusalCatalog
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
         DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
-        ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed,
+        ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
