@@ -5,7 +5,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
@@ -55,25 +54,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         }
         _body = JsonSerializer.SerializeToUtf8Bytes(request);
         var transient = new PredicateBuilder<Answer>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(a => a.IsOutage);
-        _pipeline = new ResiliencePipelineBuilder<Answer> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<Answer>
-            {
-                ShouldHandle = transient,
-                MaxRetryAttempts = 2,
-                Delay = TimeSpan.FromMilliseconds(200),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-            })
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<Answer>
-            {
-                ShouldHandle = transient,
-                FailureRatio = 0.5,
-                MinimumThroughput = 6,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(15),
-            })
-            .AddTimeout(settings.Timeout)
-            .Build();
+        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time);
     }
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
