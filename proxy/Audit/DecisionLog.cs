@@ -209,7 +209,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
             }
             json.WriteEndObject();
         }
-        if (record.Protocol is null)
+        if (record.Protocol is null or DecisionRecord.TunnelProtocol)
         {
             DecisionRecord.WriteOrNull(json, "route", record.Route);
             DecisionRecord.WriteOrNull(json, "method", record.Method);
@@ -256,7 +256,13 @@ public sealed partial class DecisionLog : IAsyncDisposable
                 json.WriteNull("credentialExpiresAt");
             }
         }
-        if (record.Protocol is { } protocol)
+        if (record.Protocol is DecisionRecord.TunnelProtocol)
+        {
+            // An opaque tunnel: the status is the answer to its CONNECT.
+            json.WriteString("protocol", DecisionRecord.TunnelProtocol);
+            json.WriteNumber("status", record.Status);
+        }
+        else if (record.Protocol is { } protocol)
         {
             // A database session: the outcome is its login; a refusal carries the SQLSTATE the client got.
             json.WriteString("protocol", protocol);

@@ -97,6 +97,9 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>The upstream's status code, when the request was forwarded and answered.</summary>
     public int? UpstreamStatus { get; set; }
 
+    /// <summary>The <see cref="Protocol"/> of an opaque pass-through tunnel's record (route, CONNECT, authority, status; no credential).</summary>
+    public const string TunnelProtocol = "tunnel";
+
     /// <summary>Bytes the client sent through an opaque tunnel (pass-through CONNECT), when it closed.</summary>
     public long? BytesUp { get; set; }
 

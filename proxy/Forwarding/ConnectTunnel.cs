@@ -323,7 +323,7 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
     {
         var record = NewRecord(connection, caller);
         record.Route = route.RouteId;
-        record.Protocol = "tunnel";
+        record.Protocol = DecisionRecord.TunnelProtocol;
         record.PathTemplate = authority;
         if (await decide(caller, route.RouteId, authority, record, connection.ConnectionClosed) is { } refused)
         {

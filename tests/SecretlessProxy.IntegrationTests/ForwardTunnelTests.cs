@@ -226,8 +226,10 @@ public sealed class ForwardTunnelTests : IAsyncLifetime
     {
         NodeProcess.RequirePackage("forward", "@aws-sdk/client-s3");
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
-        var result = await NodeProcess.RunClientAsync("forward", "the AWS SDK", "s3-client.mjs", ProxyUrl(proxy), "https://s3.example.test", _interceptionCa,
-            Bucket, "sdk/through-the-proxy.txt", "put by @aws-sdk/client-s3 holding no real key");
+        // Node trusts the interception CA for the tunnelled TLS through NODE_EXTRA_CA_CERTS, as the README says.
+        var result = await NodeProcess.RunClientAsync("forward", "the AWS SDK", "s3-client.mjs",
+            [ProxyUrl(proxy), "https://s3.example.test", Bucket, "sdk/through-the-proxy.txt", "put by @aws-sdk/client-s3 holding no real key"],
+            new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = _interceptionCa });
         Assert.False(result.TryGetProperty("error", out var error), error.ToString());
         Assert.Equal(200, result.GetProperty("put").GetInt32());
         Assert.Contains("sdk/through-the-proxy.txt", result.GetProperty("keys").EnumerateArray().Select(k => k.GetString()));

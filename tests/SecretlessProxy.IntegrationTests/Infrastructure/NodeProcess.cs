@@ -99,9 +99,17 @@ public sealed class NodeProcess : IAsyncDisposable
         Listening.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
 
     /// <summary>Runs <c>node --no-warnings SCRIPT ARGS…</c> in the folder to its end (60 s at most); returns the JSON it printed.</summary>
-    public static async Task<JsonElement> RunClientAsync(string folder, string what, string script, params string[] arguments)
+    public static Task<JsonElement> RunClientAsync(string folder, string what, string script, params string[] arguments) =>
+        RunClientAsync(folder, what, script, arguments, environment: null);
+
+    /// <summary>As above, with environment variables for the client (NODE_EXTRA_CA_CERTS, proxy variables).</summary>
+    public static async Task<JsonElement> RunClientAsync(string folder, string what, string script, string[] arguments, IReadOnlyDictionary<string, string>? environment)
     {
         var start = new ProcessStartInfo("node") { WorkingDirectory = Folder(folder), RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         start.ArgumentList.Add("--no-warnings");
         start.ArgumentList.Add(script);
         foreach (var argument in arguments)

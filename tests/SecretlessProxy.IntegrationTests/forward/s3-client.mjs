@@ -1,14 +1,14 @@
 // The AWS SDK for JavaScript v3 (S3) through the forward proxy with a proxy agent. It signs with a dummy key it
-// was given; the proxy re-signs with the keys only it holds. Usage:
-//   node s3-client.mjs PROXY_URL ENDPOINT CA_FILE BUCKET KEY BODY
+// was given; the proxy re-signs with the keys only it holds. The interception CA comes from NODE_EXTRA_CA_CERTS
+// (https-proxy-agent's own options apply to the hop to the proxy, not to the tunnelled TLS). Usage:
+//   NODE_EXTRA_CA_CERTS=ca.pem node s3-client.mjs PROXY_URL ENDPOINT BUCKET KEY BODY
 // Prints one JSON line: { put, keys, body } or { error, status }.
-import { readFileSync } from 'node:fs';
 import { S3Client, PutObjectCommand, ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 
-const [proxy, endpoint, caFile, bucket, key, body] = process.argv.slice(2);
-const agent = new HttpsProxyAgent(proxy, { ca: readFileSync(caFile, 'utf8') });
+const [proxy, endpoint, bucket, key, body] = process.argv.slice(2);
+const agent = new HttpsProxyAgent(proxy);
 const s3 = new S3Client({
   endpoint,
   region: 'us-east-1',
