@@ -28,7 +28,7 @@ internal sealed class InventoryEndpoint(ConfigManager configs, GrantService gran
             return;
         }
         var query = context.Request.Query;
-        string? Name(string key) => query.TryGetValue(key, out var v) && v.ToString() is { Length: > 0 } text ? text : null;
+        string? Name(string key) => query.TryGetValue(key, out var v) && v.ToString() is { Length: > 0 } value ? value : null;
         var owner = Name("owner");
         var team = Name("team");
         if ((owner?.Length ?? 0) > Ownership.MaxLength || (team?.Length ?? 0) > Ownership.MaxLength)

@@ -104,6 +104,10 @@ internal static class InventoryCommand
             {
                 await error.WriteLineAsync($"note: credential {binding.Name} could not be read here ({ex.Reason})");
             }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"note: credential {binding.Name} could not be read here ({ex.GetType().Name})");
+            }
         }
         var now = DateTimeOffset.UtcNow;
         var findings = ReconcileReport.OwnedBy(ReconcileReport.Find(config, usage, now, unusedDays), owner, team);
@@ -140,7 +144,7 @@ internal static class InventoryCommand
             {
                 options.Password = settings.Password;
             }
-            await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options, TextWriter.Null);
+            await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
             var db = multiplexer.GetDatabase();
             var usage = UsageStore.Parse(await db.HashGetAllAsync(settings.KeyPrefix + UsageStore.HashName));
             var key = await SecretFingerprints.FromRedisAsync(db, settings);

@@ -36,7 +36,7 @@ internal static class ClassSection
                 }
             }
             var allow = entry.GetSection("allow");
-            var patterns = allow.Exists() ? PolicySection.ReadIdentities(document, allow, identities, errors) : [];
+            var patterns = allow.Exists() ? PolicySection.ReadIdentities(document, allow, identities, errors) : new List<SpiffeIdPattern>();
             var owners = Ownership.Read(entry, errors);
             result[entry.Key] = new SecretClass(entry.Key, ConfigSections.Value(entry, "description"), maxTtl, patterns, owners.Owner, owners.Team);
         }

@@ -81,7 +81,7 @@ internal static class CredentialSection
                 }
                 else
                 {
-                    errors.Add(credential.Path + ":class", $"'{className}' is not a class under 'classes'", KeySuggestion.Fix(className, classes?.Keys.Order(StringComparer.Ordinal) ?? [], "classes"));
+                    errors.Add(credential.Path + ":class", $"'{className}' is not a class under 'classes'", KeySuggestion.Fix(className, (classes?.Keys ?? Enumerable.Empty<string>()).Order(StringComparer.Ordinal), "classes"));
                 }
             }
             var storeName = ConfigSections.Value(credential, "store");

@@ -89,8 +89,11 @@ public static class ReconcileReport
     }
 
     /// <summary>Findings about something <paramref name="owner"/> (and/or <paramref name="team"/>) owns.</summary>
-    public static List<Finding> OwnedBy(IEnumerable<Finding> findings, string? owner, string? team) =>
-        owner is null && team is null ? [.. findings] : [.. findings.Where(f => new Ownership(f.Owner, f.Team).Matches(owner, team))];
+    public static List<Finding> OwnedBy(IEnumerable<Finding> findings, string? owner, string? team)
+    {
+        ArgumentNullException.ThrowIfNull(findings);
+        return owner is null && team is null ? [.. findings] : [.. findings.Where(f => (f.Owner is not null || f.Team is not null) && new Ownership(f.Owner, f.Team).Matches(owner, team))];
+    }
 
     private static void IdentitiesWithoutOwner(ProxyConfig config, UsageSnapshot usage, List<Finding> findings)
     {
@@ -146,7 +149,8 @@ public static class ReconcileReport
         foreach (var binding in config.Credentials.Values.OrderBy(b => b.Name, StringComparer.Ordinal))
         {
             var last = usage.LastUseOf(binding.Name);
-            if (last is null ? (usage.Since ?? now) <= cutoff : last < cutoff)
+            // A credential used at all is "unused for N days" only for N of one day or more: 0 lists the never used.
+            if (last is null ? (usage.Since ?? now) <= cutoff : days > 0 && last < cutoff)
             {
                 findings.Add(new Finding(CredentialUnused, binding.Name, last is null
                     ? $"credential '{binding.Name}' was never used since usage tracking began ({usage.Since:u})"
@@ -207,7 +211,7 @@ public static class ReconcileReport
     {
         var clusterId = config.Routes.FirstOrDefault(r => string.Equals(r.RouteId, route, StringComparison.OrdinalIgnoreCase))?.ClusterId;
         var cluster = config.Clusters.FirstOrDefault(c => string.Equals(c.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase));
-        return [.. (cluster?.Destinations?.Values ?? []).Select(d => Uri.TryCreate(d.Address, UriKind.Absolute, out var uri) ? uri.Authority.ToLowerInvariant() : null).OfType<string>().Distinct(StringComparer.Ordinal)];
+        return [.. (cluster?.Destinations?.Values ?? []).Select(d => Uri.TryCreate(d.Address, UriKind.Absolute, out var uri) ? (uri.Host + ":" + uri.Port.ToString(CultureInfo.InvariantCulture)).ToLowerInvariant() : null).OfType<string>().Distinct(StringComparer.Ordinal)];
     }
 
     /// <summary>One identity (or pattern) that reaches one upstream host through two or more credentials.</summary>

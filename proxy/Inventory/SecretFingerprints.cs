@@ -103,13 +103,17 @@ public sealed partial class SecretFingerprints(ILogger<SecretFingerprints> logge
 
     internal static async Task<byte[]?> FromRedisAsync(IDatabase db, RedisSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(settings);
         var name = settings.KeyPrefix + RedisKeyName;
         var stored = await db.StringGetAsync(name);
         if (stored.IsNullOrEmpty)
         {
+            // The first replica's key wins: SET NX, then whatever is there.
             var fresh = RandomNumberGenerator.GetBytes(32);
-            await db.StringSetAsync(name, settings.Keys.Seal(fresh, name), when: When.NotExists);
-            stored = await db.StringGetAsync(name);
+            var result = await db.ScriptEvaluateAsync("redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])", [name], [settings.Keys.Seal(fresh, name)]);
+            CryptographicOperations.ZeroMemory(fresh);
+            stored = (RedisValue)result;
         }
         return stored.IsNullOrEmpty ? null : settings.Keys.Open(stored.ToString(), name);
     }
@@ -147,7 +151,7 @@ public sealed partial class SecretFingerprints(ILogger<SecretFingerprints> logge
     {
         public byte[] Key { get; } = key;
 
-        public string Source { get; } = source.StartsWith("file:", StringComparison.Ordinal) ? source : source;
+        public string Source { get; } = source;
 
         public string Id { get; } = CacheKeyRing.IdOf(key);
     }

@@ -45,6 +45,27 @@ public sealed class SecretLedger(SecretFingerprints fingerprints, TimeProvider t
         }
     }
 
+    /// <summary>
+    /// Fingerprints made under an earlier key (the process's own, before the deployment's key was read from Redis) are
+    /// made again under the current one from the credential last served, so all compare under one key.
+    /// </summary>
+    public void Refresh()
+    {
+        var keyId = fingerprints.KeyId;
+        foreach (var entry in _entries.Values)
+        {
+            lock (entry)
+            {
+                if (entry.Fingerprint is not null && entry.LastServed is { } served && !ReferenceEquals(entry.KeyId, keyId))
+                {
+                    entry.Fingerprint = fingerprints.Of(served.Secret);
+                    entry.KeyId = keyId;
+                    entry.Changes++;
+                }
+            }
+        }
+    }
+
     /// <summary>One secret's facts (names, times, ids and a fingerprint; never the value).</summary>
     public sealed class Entry
     {

@@ -27,10 +27,10 @@ public sealed class UsageSnapshot
     public Dictionary<string, Seen> Identities { get; } = new(StringComparer.Ordinal);
 
     /// <summary>(identity, credential) → uses.</summary>
-    public Dictionary<(string Identity, string Credential), Seen> Credentials { get; } = [];
+    public Dictionary<(string Identity, string Credential), Seen> Credentials { get; } = new();
 
     /// <summary>(identity, route) → calls.</summary>
-    public Dictionary<(string Identity, string Route), Seen> Routes { get; } = [];
+    public Dictionary<(string Identity, string Route), Seen> Routes { get; } = new();
 
     /// <summary>Allow rule → when it last allowed a call.</summary>
     public Dictionary<string, DateTimeOffset> RuleLastUsed { get; } = new(StringComparer.OrdinalIgnoreCase);
@@ -102,6 +102,7 @@ public sealed class UsageSnapshot
                 snapshot.RuleLastUsed[rule] = last;
             }
         }
+        ledger?.Refresh();
         foreach (var (credential, entry) in ledger?.Entries ?? new Dictionary<string, SecretLedger.Entry>())
         {
             lock (entry)

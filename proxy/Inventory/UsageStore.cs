@@ -41,6 +41,7 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ITimer? _timer;
     private TimeSpan _interval;
+    private volatile bool _disposed;
 
     /// <summary>Applies the <c>inventory</c> settings: (re)starts the periodic write.</summary>
     public void Configure(InventorySettings settings)
@@ -59,11 +60,18 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
     public async Task<bool> FlushAsync()
     {
         var (db, settings) = redis.Database();
-        if (db is null || settings is null)
+        if (db is null || settings is null || _disposed)
         {
             return false;
         }
-        await _gate.WaitAsync();
+        try
+        {
+            await _gate.WaitAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
         try
         {
             var ops = new List<RedisValue>();
@@ -130,6 +138,7 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
             {
                 Time("x", "u|" + rule, stamp.Value);
             }
+            ledger.Refresh();
             var ledgerPending = new Dictionary<string, long>(StringComparer.OrdinalIgnoreCase);
             foreach (var (credential, entry) in ledger.Entries)
             {
@@ -289,8 +298,8 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
 
     public void Dispose()
     {
+        _disposed = true;
         _timer?.Dispose();
-        _gate.Dispose();
     }
 
     private static partial class Log
