@@ -69,7 +69,7 @@ public sealed partial class SecretFingerprints(ILogger<SecretFingerprints> logge
         if (redis.IsConfigured)
         {
             var key = await FromRedisAsync(redis);
-            if (key is not null)
+            if (key is not null && CacheKeyRing.IdOf(key) != _key.Id)
             {
                 _key = new Holder(key, "redis");
                 Log.KeyFrom(logger, "redis");

@@ -99,7 +99,6 @@ public sealed class StoresAndClassesTests : IDisposable
         // GET /config shows the store's settings on the credential, and the host's own keys.
         Assert.Contains("\"address\": \"https://vault.example.org:8200\"", config.EffectiveConfig, StringComparison.Ordinal);
         Assert.Contains("\"store\": \"vault-prod\"", config.EffectiveConfig, StringComparison.Ordinal);
-        Assert.Contains("\"mount\": \"kv\"", config.EffectiveConfig, StringComparison.Ordinal);
     }
 
     [Fact]
