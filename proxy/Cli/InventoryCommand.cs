@@ -17,6 +17,17 @@ internal static class InventoryCommand
 {
     private static readonly string[] Formats = ["table", "json", "csv"];
 
+    /// <summary>Indented JSON through a writer (no serializer options, so the sidecar build needs no reflection for it).</summary>
+    private static string Pretty(JsonNode node)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            node.WriteTo(writer);
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     public static Command Build(TextWriter output, TextWriter error)
     {
         var config = CliApp.ConfigOption();
@@ -66,7 +77,7 @@ internal static class InventoryCommand
                     }
                     await output.WriteAsync(chosen switch
                     {
-                        "json" => PathsJson(rows).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine,
+                        "json" => Pretty(PathsJson(rows)) + Environment.NewLine,
                         "csv" => PathsCsv(rows),
                         _ => Table(rows),
                     });
@@ -114,7 +125,7 @@ internal static class InventoryCommand
         switch (format)
         {
             case "json":
-                await output.WriteLineAsync(ReconcileReport.Json(findings, usage, now, unusedDays).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                await output.WriteLineAsync(Pretty(ReconcileReport.Json(findings, usage, now, unusedDays)));
                 break;
             case "csv":
                 await error.WriteLineAsync("note: " + usage.Note);

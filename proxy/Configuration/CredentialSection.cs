@@ -150,7 +150,7 @@ internal static class CredentialSection
     }
 
     /// <summary>Providers that read a long-lived secret from a store, though they cache it for a while (they re-read it).</summary>
-    internal static readonly HashSet<string> StaticStoreProviders = new(["file", "env", "secret-dir", "aws-secrets-manager", "kubernetes-secret"], StringComparer.OrdinalIgnoreCase);
+    internal static readonly HashSet<string> StaticStoreProviders = new[] { "file", "env", "secret-dir", "aws-secrets-manager", "kubernetes-secret" }.ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>For an inline credential: its provider and the host it talks to, e.g. <c>inline:vault@vault.example.org:8200</c>.</summary>
     private static string InlineStore(string provider, IConfigurationSection credential)

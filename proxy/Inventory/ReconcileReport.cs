@@ -57,7 +57,7 @@ public static class ReconcileReport
     public const string ClassRefusesRule = "class_refuses_rule";
 
     /// <summary>Providers whose secrets have no lifetime the proxy controls (watched files, variables, Kubernetes Secrets).</summary>
-    private static readonly HashSet<string> Uncapped = new(["file", "env", "secret-dir", "kubernetes-secret"], StringComparer.OrdinalIgnoreCase);
+    private static readonly HashSet<string> Uncapped = new[] { "file", "env", "secret-dir", "kubernetes-secret" }.ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     public static List<Finding> Find(ProxyConfig config, UsageSnapshot usage, DateTimeOffset now, int unusedDays)
     {
