@@ -126,12 +126,12 @@ public sealed partial class SecretFingerprints(ILogger<SecretFingerprints> logge
             var fresh = RandomNumberGenerator.GetBytes(32);
             try
             {
-                using var stream = new FileStream(file, new FileStreamOptions
+                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+                if (!OperatingSystem.IsWindows())
                 {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    UnixCreateMode = OperatingSystem.IsWindows() ? null : UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                });
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+                using var stream = new FileStream(file, options);
                 using var writer = new StreamWriter(stream);
                 writer.WriteLine(Convert.ToBase64String(fresh));
                 return fresh;
