@@ -183,6 +183,40 @@ public sealed class InventoryGovernanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_vault_lease_id_reaches_the_inventory_the_trail_and_the_revocation_event()
+    {
+        await using var vault = await VaultEmulator.StartAsync();
+        vault.Kv["secret/payments/api"] = [new() { ["token"] = Canary }];
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "vault-jwt"), vault.MintJwt("spiffe://example.org/proxy"));
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, vault.Address, redis: false)
+            .Replace("  copy: { store:", "  orders: { store: vault-dev, dynamic: { path: database/creds/orders }, inject: { type: basic } }\n  copy: { store:", StringComparison.Ordinal)
+            .Replace("routes: [copy, restricted, vault]", "routes: [copy, restricted, vault, orders]", StringComparison.Ordinal)
+            .Replace("    copy: { ClusterId", "    orders: { ClusterId: upstream, Match: { Path: \"/orders/{**rest}\" }, Metadata: { Credential: orders } }\n    copy: { ClusterId", StringComparison.Ordinal), token: Canary);
+        using var client = proxy.Client();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri(proxy.ProxyUri, "/orders/1"))).StatusCode);
+        var lease = Assert.Single(vault.Issued).Split(' ')[0];
+
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.TryGetProperty("credential", out var c) && c.GetString() == "orders");
+        Assert.Equal(lease, record.GetProperty("leaseId").GetString());
+        Assert.Equal("vault-dev", record.GetProperty("credentialStore").GetString());
+        Assert.Contains(proxy.Decisions.Events("credential.issued"), e => e.GetProperty("credential").GetString() == "orders" && e.GetProperty("leaseId").GetString() == lease);
+
+        using var admin = new AdminClient(proxy);
+        var (_, inventory) = await admin.GetAsync("/inventory");
+        var orders = ByName(inventory.GetProperty("secrets"), "credential")["orders"];
+        Assert.Equal(lease, orders.GetProperty("leaseId").GetString());
+        Assert.Equal("vault-dev", orders.GetProperty("store").GetString());
+        Assert.False(orders.GetProperty("static").GetBoolean());
+        Assert.Equal("memory", inventory.GetProperty("usageSource").GetString());
+
+        Assert.Equal(200, (await admin.PostAsync("/credentials/orders/revoke", new { })).Status);
+        var revoked = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "credential.revoked" && r.GetProperty("credential").GetString() == "orders");
+        Assert.Equal([lease], revoked.GetProperty("leaseIds").EnumerateArray().Select(l => l.GetString()));
+        Assert.Equal("vault-dev", revoked.GetProperty("store").GetString());
+        Assert.DoesNotContain(Canary, proxy.Decisions.Text + proxy.Logs.Text + inventory.GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Usage_in_redis_covers_both_replicas_and_survives_a_restart()
     {
         var a = await ProxyUnderTest.StartAsync(_pki, u => Config(u, null, redis: true), token: Canary, configName: "replica-a.yaml");
