@@ -85,11 +85,14 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     {
         string versionId;
         string text;
+        DateTimeOffset? created;
         try
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
             versionId = root.TryGetProperty("VersionId", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+            created = root.TryGetProperty("CreatedDate", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetDouble(out var epoch)
+                ? DateTimeOffset.FromUnixTimeMilliseconds((long)(epoch * 1000)) : null;
             if (root.TryGetProperty("SecretString", out var s) && s.ValueKind == JsonValueKind.String)
             {
                 text = s.GetString()!;
@@ -133,6 +136,8 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         return new Credential(_settings.CredentialName, secret)
         {
             IsStatic = true,
+            Version = versionId.Length > 0 ? versionId : null,
+            VersionCreatedAt = created,
             ExpiresAt = _time.GetUtcNow() + _settings.Ttl,
         };
     }

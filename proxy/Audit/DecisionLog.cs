@@ -239,6 +239,18 @@ public sealed partial class DecisionLog : IAsyncDisposable
         if (record.Credential is not null)
         {
             DecisionRecord.WriteOrNull(json, "credentialProvider", record.CredentialProvider);
+            if (record.CredentialStore is { } store)
+            {
+                json.WriteString("credentialStore", store);
+            }
+            if (record.CredentialLeaseId is { } lease)
+            {
+                json.WriteString("leaseId", lease);
+            }
+            if (record.CredentialVersion is { } version)
+            {
+                json.WriteString("credentialVersion", version);
+            }
         }
         if (record.CredentialStatic is { } isStatic)
         {

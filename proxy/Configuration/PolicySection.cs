@@ -450,7 +450,7 @@ internal static class PolicySection
         }
     }
 
-    private static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
+    internal static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
     {
         var result = new List<SpiffeIdPattern>();
         foreach (var entry in ConfigSections.Items(section))

@@ -85,6 +85,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<RequestAudit>();
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<UsageTracker>();
+        builder.Services.AddSingleton<SecretFingerprints>();
+        builder.Services.AddSingleton<SecretLedger>();
+        builder.Services.AddSingleton<UsageStore>();
         builder.Services.AddSingleton(sp => new GrantService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<CredentialBroker>(),
             sp.GetRequiredService<Redis.RedisConnection>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
         builder.Services.AddSingleton<GrantEndpoints>();
@@ -188,6 +191,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var roleSweeps = services.GetRequiredService<Postgres.DynamicRoleSweeps>();
         var posture = services.GetRequiredService<Posture.PostureSource>();
         var hooks = services.GetRequiredService<Hooks.DecisionHookClient>();
+        var fingerprints = services.GetRequiredService<SecretFingerprints>();
+        var usageStore = services.GetRequiredService<UsageStore>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
@@ -216,6 +221,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
             roleSweeps.Applied(config);
+            // The fingerprint key (file, Redis or this process's) and the periodic write of usage to Redis.
+            _ = fingerprints.ConfigureAsync(config.Inventory, redis);
+            usageStore.Configure(config.Inventory);
         };
         // Expired credentials (and replaced ones once they expire) go back to their providers, which may drop them upstream.
         manager.Sweeping += (config, now) =>
@@ -269,6 +277,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 File.Delete(socket);
             }
         }
+        // Usage not yet in Redis goes there now, so a restart keeps it.
+        var usageStore = _app.Services.GetRequiredService<UsageStore>();
+        await usageStore.FlushAsync();
+        usageStore.Dispose();
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
         _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
