@@ -10,6 +10,9 @@ public static class AuditEvents
     public const string CredentialFetchFailed = "credential.fetch_failed";
     public const string CredentialRevoked = "credential.revoked";
     public const string CredentialExpiredUnused = "credential.expired_unused";
+    public const string CredentialRevokedAtIssuer = "credential.revoked_at_issuer";
+    public const string CredentialIssuerRevocationFailed = "credential.issuer_revocation_failed";
+    public const string CredentialNotRevocableAtIssuer = "credential.not_revocable_at_issuer";
     public const string GrantApproved = "grant.approved";
     public const string GrantExpired = "grant.expired";
     public const string GrantRevoked = "grant.revoked";
@@ -46,6 +49,27 @@ public static class AuditEvents
             new("provider", binding.ProviderName),
             new("workload", workloadId),
             new("wasCached", wasCached),
+        ]);
+
+    /// <summary>
+    /// What the issuer did with a credential the broker released: revoked it, failed (with the reason: status, OAuth2
+    /// error code, unreachable), or cannot (static secrets, AWS STS sessions, with why). <c>release</c> is
+    /// <c>revoked</c> (admin, workload, grant end, another replica) or <c>expired</c> (dropped unused from the cache).
+    /// </summary>
+    public static AuditEvent AtIssuer(DateTimeOffset now, CredentialBinding binding, string? workloadId, Abstractions.CredentialRelease release, Abstractions.IssuerRevocation result) =>
+        new(now, result.Outcome switch
+        {
+            Abstractions.IssuerRevocationOutcome.Revoked => CredentialRevokedAtIssuer,
+            Abstractions.IssuerRevocationOutcome.Failed => CredentialIssuerRevocationFailed,
+            _ => CredentialNotRevocableAtIssuer,
+        },
+        [
+            new("credential", binding.Name),
+            new("provider", binding.ProviderName),
+            new("workload", workloadId),
+            new("issuer", result.Issuer),
+            new("release", release == Abstractions.CredentialRelease.Revoked ? "revoked" : "expired"),
+            new("reason", result.Reason),
         ]);
 
     public static AuditEvent ExpiredUnused(DateTimeOffset now, CredentialBinding binding, string? workloadId, DateTimeOffset issuedAt, DateTimeOffset expiresAt) =>

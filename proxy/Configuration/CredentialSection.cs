@@ -92,6 +92,7 @@ internal static class CredentialSection
                 {
                     MaxTtl = maxTtl,
                     RefreshFraction = refreshFraction,
+                    IssuesStaticSecrets = provider.IssuesStaticSecrets,
                     Fingerprint = Fingerprint(credential),
                 };
             }

@@ -20,6 +20,9 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
 
     public ICredentialInjector Injector { get; } = injector;
 
+    /// <summary>True when the provider hands out long-lived secrets from a store (its factory's <c>IssuesStaticSecrets</c>): revoking one cannot reach its issuer.</summary>
+    public bool IssuesStaticSecrets { get; init; }
+
     /// <summary>The longest a credential is cached, whatever lifetime its issuer gave it; null for no cap.</summary>
     public TimeSpan? MaxTtl { get; init; }
 

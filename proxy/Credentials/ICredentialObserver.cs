@@ -18,4 +18,12 @@ public interface ICredentialObserver
 
     /// <summary>A credential (or one workload's copy) was revoked on this replica.</summary>
     void Revoked(CredentialBinding binding, string? workloadId, bool wasCached);
+
+    /// <summary>
+    /// A credential the broker stopped handing out was revoked at its issuer, could not be, or cannot be (static
+    /// secrets, AWS STS sessions). Runs in the background, after the revocation in the proxy took effect.
+    /// </summary>
+    void RevokedAtIssuer(CredentialBinding binding, string? workloadId, Abstractions.CredentialRelease release, Abstractions.IssuerRevocation result)
+    {
+    }
 }
