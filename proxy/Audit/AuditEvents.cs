@@ -17,6 +17,10 @@ public static class AuditEvents
     public const string GrantExpired = "grant.expired";
     public const string GrantRevoked = "grant.revoked";
     public const string GrantRejected = "grant.rejected";
+    public const string GrantRequested = "grant.requested";
+    public const string GrantRequestApproved = "grant.request_approved";
+    public const string GrantRequestDenied = "grant.request_denied";
+    public const string GrantRequestExpired = "grant.request_expired";
     public const string ConfigLoaded = "config.loaded";
     public const string ConfigReloaded = "config.reloaded";
     public const string ConfigRefused = "config.refused";
@@ -99,6 +103,9 @@ public static class AuditEvents
     /// <summary>A grant ended (expired or revoked early) and the credentials issued under it were revoked.</summary>
     public static AuditEvent GrantEnded(DateTimeOffset now, IReadOnlyList<KeyValuePair<string, object?>> grant, bool expired, string? revokedBy, IReadOnlyList<string> revokedCredentials) =>
         new(now, expired ? GrantExpired : GrantRevoked, [.. grant, new("revokedBy", revokedBy), new("revokedCredentials", revokedCredentials)]);
+
+    /// <summary>A grant request was made, approved (with the grant it became and the authenticated approver), denied or expired unanswered.</summary>
+    public static AuditEvent GrantRequestEvent(DateTimeOffset now, string kind, IReadOnlyList<KeyValuePair<string, object?>> fields) => new(now, kind, fields);
 
     /// <summary>A stored grant was not put in force: it could not be opened (forged or tampered with) or breaks the config's rules.</summary>
     public static AuditEvent GrantRejectedEvent(DateTimeOffset now, string store, string grantId, string problem) =>
