@@ -30,7 +30,7 @@ internal static class GrantRequestJson
     /// <summary>An optional JSON object body: null without a body (an approval needs none), else as <see cref="AdminJson.ReadObjectAsync"/>.</summary>
     public static async Task<(bool Ok, JsonObject? Body)> ReadOptionalAsync(Microsoft.AspNetCore.Http.HttpContext context)
     {
-        if (context.Request.ContentLength is 0 || (context.Request.ContentLength is null && !context.Request.Headers.TransferEncoding.Any()))
+        if (context.Request.ContentLength is 0 || (context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count == 0))
         {
             return (true, null);
         }

@@ -66,7 +66,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     }
 
     /// <summary>A workload asks for a grant. <paramref name="errors"/> holds what the endpoint already found wrong with the body.</summary>
-    public ApprovalOutcome Submit(WorkloadIdentity caller, uint? callerUid, string? route, string? credential, TimeSpan? duration, string? reason, List<string> errors)
+    public ApprovalOutcome Submit(WorkloadIdentity caller, uint? callerUid, string? route, string? credential, TimeSpan? duration, string? reason, ICollection<string> errors)
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(errors);

@@ -32,11 +32,11 @@ public sealed record OidcApproverSettings(Uri Issuer, string Audience, string Na
 
 /// <summary><c>approvals.webhook</c>: a JSON POST per request and decision, with a Slack-compatible <c>text</c>.</summary>
 /// <param name="Url">The URL as configured (<c>url</c>), or null when it is read from a file or variable each time.</param>
-/// <param name="UrlFile">A file holding the URL (a Slack webhook URL is itself a secret).</param>
-/// <param name="UrlEnv">An environment variable holding the URL.</param>
+/// <param name="AddressFile">A file holding the URL (a Slack webhook URL is itself a secret).</param>
+/// <param name="AddressVariable">An environment variable holding the URL.</param>
 /// <param name="Timeout">Per attempt.</param>
 /// <param name="Retries">Attempts after the first, with exponential backoff from 200 ms.</param>
-public sealed record WebhookSettings(Uri? Url, string? UrlFile, string? UrlEnv, TimeSpan Timeout, int Retries)
+public sealed record WebhookSettings(Uri? Url, string? AddressFile, string? AddressVariable, TimeSpan Timeout, int Retries)
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 

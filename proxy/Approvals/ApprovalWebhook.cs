@@ -185,7 +185,7 @@ public sealed partial class ApprovalWebhook : IDisposable
         string? text;
         try
         {
-            text = settings.UrlFile is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable(settings.UrlEnv!)?.Trim();
+            text = settings.AddressFile is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable(settings.AddressVariable!)?.Trim();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -194,7 +194,7 @@ public sealed partial class ApprovalWebhook : IDisposable
         }
         if (!Uri.TryCreate(text, UriKind.Absolute, out var read) || read.Scheme is not ("http" or "https"))
         {
-            Log.NoUrl(_logger, settings.UrlFile is not null ? "the file does not hold an http(s) URL" : "the variable is not set to an http(s) URL");
+            Log.NoUrl(_logger, settings.AddressFile is not null ? "the file does not hold an http(s) URL" : "the variable is not set to an http(s) URL");
             return null;
         }
         return read;
@@ -217,11 +217,11 @@ public sealed partial class ApprovalWebhook : IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4110, Level = LogLevel.Debug, Message = "Approvals webhook: {Event} delivered to {Host} (attempt {Attempts})")]
-        public static partial void Delivered(ILogger logger, string @event, string host, int attempts);
+        [LoggerMessage(EventId = 4110, Level = LogLevel.Debug, Message = "Approvals webhook: {Kind} delivered to {Host} (attempt {Attempts})")]
+        public static partial void Delivered(ILogger logger, string kind, string host, int attempts);
 
-        [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Approvals webhook: {Event} could not be delivered to {Host} after {Attempts} attempt(s) ({Error}); dropped")]
-        public static partial void Failed(ILogger logger, string @event, string host, int attempts, string error);
+        [LoggerMessage(EventId = 4111, Level = LogLevel.Warning, Message = "Approvals webhook: {Kind} could not be delivered to {Host} after {Attempts} attempt(s) ({Error}); dropped")]
+        public static partial void Failed(ILogger logger, string kind, string host, int attempts, string error);
 
         [LoggerMessage(EventId = 4112, Level = LogLevel.Warning, Message = "Approvals webhook: no URL ({Problem}); the announcement is dropped")]
         public static partial void NoUrl(ILogger logger, string problem);
