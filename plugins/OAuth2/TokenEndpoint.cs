@@ -174,7 +174,7 @@ internal sealed class TokenEndpoint : IDisposable
         {
             response = await _revocationPipeline.ExecuteAsync(async token =>
             {
-                var request = Authenticate(new TokenRevocationRequest { Token = credential.Secret.Reveal(), TokenTypeHint = OidcConstants.TokenTypes.AccessToken }, address, tokenAddress);
+                var request = Authenticate(new TokenRevocationRequest { Token = credential.Secret.Reveal(), TokenTypeHint = "access_token" }, address, tokenAddress);
                 return await _http.RevokeTokenAsync(request, token);
             }, cancellationToken);
         }

@@ -23,9 +23,7 @@ public sealed partial class IdTokenValidator(TimeProvider time, ILogger<IdTokenV
     private static readonly TimeSpan RefetchAfter = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Skew = TimeSpan.FromSeconds(30);
 
-    private static readonly string[] Algorithms =
-        [SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSha384, SecurityAlgorithms.RsaSha512, SecurityAlgorithms.RsaSsaPssSha256, SecurityAlgorithms.RsaSsaPssSha384,
-        SecurityAlgorithms.RsaSsaPssSha512, SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.EcdsaSha512];
+    private static readonly string[] Algorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"];
 
     private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
     private readonly SemaphoreSlim _fetching = new(1, 1);
