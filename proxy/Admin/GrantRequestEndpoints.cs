@@ -34,7 +34,9 @@ internal sealed class GrantRequestEndpoints(ApprovalService approvals, IdTokenVa
         {
             if (await AdminEndpoints.RequireMethodAsync(context, HttpMethods.Get))
             {
-                var list = new JsonArray([.. approvals.All.Select(r => (JsonNode)GrantRequestJson.ToJson(r))]);
+                // An ID-token approver is anyone the issuer vouches for: it sees only the requests it may answer.
+                var visible = approvals.All.Where(r => approver.Kind != ApproverKind.Oidc || approvals.Lists(r, approver));
+                var list = new JsonArray([.. visible.Select(r => (JsonNode)GrantRequestJson.ToJson(r))]);
                 await AdminEndpoints.WriteAsync(context, StatusCodes.Status200OK, new JsonObject { ["requests"] = list }.ToJsonString());
             }
             return;
@@ -47,7 +49,7 @@ internal sealed class GrantRequestEndpoints(ApprovalService approvals, IdTokenVa
             {
                 return;
             }
-            await (approvals.Find(rest) is { } found
+            await (approvals.Find(rest) is { } found && (approver.Kind != ApproverKind.Oidc || approvals.Lists(found, approver))
                 ? AdminEndpoints.WriteAsync(context, StatusCodes.Status200OK, GrantRequestJson.ToJson(found).ToJsonString())
                 : Problem.WriteAsync(context, RefusalCatalog.UnknownGrantRequest, "no grant request with that id (requests closed more than a day ago are forgotten)"));
             return;

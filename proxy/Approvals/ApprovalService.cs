@@ -293,6 +293,22 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
         return (request, null);
     }
 
+    /// <summary>
+    /// Whether <paramref name="approver"/> is listed by every rule <paramref name="request"/> would open (the approvers'
+    /// listing shows an ID-token approver only those; admins on the admin listener see every request).
+    /// </summary>
+    public bool Lists(ApprovalRequest request, Approver approver)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(approver);
+        if (!SpiffeId.TryParse(request.Requester, out var requester, out _))
+        {
+            return false;
+        }
+        var rules = CoveringRules(scope(), requester, request.Route, request.Credential);
+        return rules.Count > 0 && rules.All(r => r.Approvers?.Admits(approver) == true);
+    }
+
     /// <summary>Four eyes: the same SPIFFE ID, the same name, or the requester's own uid on the admin socket.</summary>
     private static bool IsRequester(ApprovalRequest request, Approver approver) =>
         string.Equals(approver.Name, request.Requester, StringComparison.Ordinal)
