@@ -98,6 +98,8 @@ public sealed class ApprovalConfigTests : IDisposable
         Assert.Equal("2h", ApprovalService.Show(TimeSpan.FromHours(2)));
         Assert.Equal("90s", ApprovalService.Show(TimeSpan.FromSeconds(90)));
         Assert.Equal("a b", ApprovalService.Clean(" a\nb "));
+        // A Slack webhook URL carries its secret in the path: GET /config never shows it.
+        Assert.Equal(EffectiveConfig.Redacted, EffectiveConfig.Redact("approvals:webhook:url", "https://hooks.slack.com/services/T000/B000/canary"));
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
