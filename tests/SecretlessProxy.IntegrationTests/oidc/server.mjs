@@ -10,12 +10,16 @@
 // at /jwks, found by discovery) for the calling client as audience, standing in for an interactive login.
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, jwtVerify, generateKeyPair, exportJWK } from 'jose';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const port = config.port ?? 0;
 const issuer = `http://127.0.0.1:${port}`;
+// A fresh signing key per run (ID tokens are signed with it; /jwks serves its public half).
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
 const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey] },
   clients: config.clients,
   features: {
     clientCredentials: { enabled: true },
