@@ -35,9 +35,12 @@ public enum IssuerRevocationOutcome
 /// <param name="Reason">Why it failed or is not possible; null when revoked. Never holds a secret.</param>
 public sealed record IssuerRevocation(IssuerRevocationOutcome Outcome, string Issuer, string? Reason)
 {
+    /// <summary>The issuer revoked it.</summary>
     public static IssuerRevocation Done(string issuer) => new(IssuerRevocationOutcome.Revoked, issuer, null);
 
+    /// <summary>The issuer could not be asked, or refused.</summary>
     public static IssuerRevocation Failure(string issuer, string reason) => new(IssuerRevocationOutcome.Failed, issuer, reason);
 
+    /// <summary>The issuer cannot revoke this credential alone.</summary>
     public static IssuerRevocation Impossible(string issuer, string reason) => new(IssuerRevocationOutcome.NotRevocable, issuer, reason);
 }

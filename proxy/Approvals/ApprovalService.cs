@@ -276,8 +276,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
             return (null, ApprovalOutcome.Refused(RefusalCatalog.SelfApproval, $"'{approver.Name}' made request {request.Id}: a request needs a second person (four eyes)"));
         }
         var config = scope();
-        SpiffeId.TryParse(request.Requester, out var requester, out _);
-        List<PolicyRule> rules = requester is null ? [] : CoveringRules(config, requester, request.Route, request.Credential);
+        List<PolicyRule> rules = !SpiffeId.TryParse(request.Requester, out var requester, out _) ? [] : CoveringRules(config, requester, request.Route, request.Credential);
         if (rules.Count == 0)
         {
             return (null, ApprovalOutcome.Refused(RefusalCatalog.NotAnApprover, $"no rule with requireGrant covers request {request.Id} under the config in force: there is nothing to approve"));

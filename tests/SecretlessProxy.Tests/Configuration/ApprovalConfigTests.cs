@@ -60,7 +60,7 @@ public sealed class ApprovalConfigTests : IDisposable
         var approvers = config.Policy.Rules.Single().Approvers!;
         Assert.True(config.Policy.TakesGrantRequests);
         Assert.Equal(["spiffe://example.org/ns/sre/*", "uid:0", "group:sre", "name:alice@example.org"], approvers.Describe());
-        SpiffeId.TryParse("spiffe://example.org/ns/sre/sa/bob", out var sre, out _);
+        Assert.True(SpiffeId.TryParse("spiffe://example.org/ns/sre/sa/bob", out var sre, out _));
         Assert.True(approvers.Admits(new Approver(ApproverKind.Svid, sre!.Value, [], sre)));
         Assert.True(approvers.Admits(new Approver(ApproverKind.AdminUid, "unix:uid=0", [], null, 0)));
         Assert.True(approvers.Admits(new Approver(ApproverKind.Oidc, "carol@example.org", ["dev", "sre"])));
