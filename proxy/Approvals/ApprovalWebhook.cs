@@ -200,8 +200,15 @@ public sealed partial class ApprovalWebhook : IDisposable
         return read;
     }
 
+    private int _disposed;
+
+    /// <summary>Stops the sender (idempotent: the host and its container both dispose it).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _stopping.Cancel();
         _queue.Writer.TryComplete();
         try

@@ -277,8 +277,6 @@ public sealed partial class ProxyHost : IAsyncDisposable
         }
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
         _app.Services.GetRequiredService<Approvals.ApprovalService>().Dispose();
-        _app.Services.GetRequiredService<Approvals.ApprovalWebhook>().Dispose();
-        _app.Services.GetRequiredService<Approvals.IdTokenValidator>().Dispose();
         _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
         await _app.Services.GetRequiredService<DecisionLog>().DisposeAsync();
