@@ -128,5 +128,29 @@ public sealed class IssuerRevocationTests : IDisposable
         Assert.DoesNotContain(ProxyUnderTest.Canary, proxy.Decisions.Text + proxy.Logs.Text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AWS_STS_session_credentials_say_AWS_cannot_revoke_them_one_by_one()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "aws-access-key-id"), AwsTestServer.BaseAccessKeyId + "\n");
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "aws-secret-access-key"), AwsTestServer.BaseSecretAccessKey + "\n");
+        await using var aws = await AwsTestServer.StartAsync(_pki.Directory);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => ProxyUnderTest.DefaultConfig(u,
+                extraCredentials: $"  aws:\n    provider: aws-sts-assume-role\n    roleArn: arn:aws:iam::123456789012:role/reports-reader\n    region: us-east-1\n    stsEndpoint: {aws.StsUri}\n" +
+                    "    accessKeyIdFile: aws-access-key-id\n    secretAccessKeyFile: aws-secret-access-key\n    inject: { type: sigv4, service: s3, region: us-east-1 }",
+                extraPolicies: "  - name: payments-uses-s3\n    allow: [payments]\n    routes: [s3]",
+                extraRoutes: "    s3:\n      ClusterId: s3\n      Match: { Path: \"/s3/{**rest}\" }\n      Metadata: { Credential: aws }\n      Transforms: [ { PathRemovePrefix: /s3 } ]")
+            .Replace("  Clusters:\n", $"  Clusters:\n    s3:\n      Destinations:\n        d1: {{ Address: \"{aws.S3Uri}\" }}\n", StringComparison.Ordinal));
+        using var client = proxy.Client();
+        using var first = await client.GetAsync(new Uri(proxy.ProxyUri, "/s3/reports/a.csv"));
+        Assert.True(first.StatusCode == HttpStatusCode.OK, await first.Content.ReadAsStringAsync() + "\n" + aws.Output);
+        using var admin = new AdminClient(proxy);
+        Assert.Equal(200, (await admin.SendAsync(HttpMethod.Post, "/credentials/aws/revoke")).Status);
+        var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == AuditEvents.CredentialNotRevocableAtIssuer);
+        Assert.Equal("aws", record.GetProperty("credential").GetString());
+        Assert.Equal("AWS STS", record.GetProperty("issuer").GetString());
+        Assert.Contains("cannot revoke one set of session credentials", record.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, proxy.Decisions.Text + proxy.Logs.Text, StringComparison.Ordinal);
+    }
+
     public void Dispose() => _pki.Dispose();
 }
