@@ -18,12 +18,14 @@ public static class IssuerResilience
     /// <param name="time">The clock (tests advance it).</param>
     /// <param name="circuit">Receives the breaker's state, for metrics; null when nobody reads it.</param>
     /// <param name="discardRetried">Called with a result that is about to be retried (e.g. to dispose a response).</param>
+    /// <param name="breaker">False: no circuit breaker (calls whose failures must never hold back others, such as revocations).</param>
     public static ResiliencePipeline<T> Build<T>(
         PredicateBuilder<T> transient,
         TimeSpan timeout,
         TimeProvider time,
         CircuitBreakerStateProvider? circuit = null,
-        Action<T>? discardRetried = null)
+        Action<T>? discardRetried = null,
+        bool breaker = true)
     {
         ArgumentNullException.ThrowIfNull(transient);
         ArgumentNullException.ThrowIfNull(time);
@@ -46,9 +48,10 @@ public static class IssuerResilience
                 return ValueTask.CompletedTask;
             };
         }
-        return new ResiliencePipelineBuilder<T> { TimeProvider = time }
-            .AddRetry(retry)
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<T>
+        var builder = new ResiliencePipelineBuilder<T> { TimeProvider = time }.AddRetry(retry);
+        if (breaker)
+        {
+            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<T>
             {
                 ShouldHandle = transient,
                 FailureRatio = 0.5,
@@ -56,9 +59,9 @@ public static class IssuerResilience
                 SamplingDuration = TimeSpan.FromSeconds(30),
                 BreakDuration = TimeSpan.FromSeconds(15),
                 StateProvider = circuit,
-            })
-            .AddTimeout(timeout)
-            .Build();
+            });
+        }
+        return builder.AddTimeout(timeout).Build();
     }
 
     /// <summary>The breaker's state as the proxy's metrics name it.</summary>

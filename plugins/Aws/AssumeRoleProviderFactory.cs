@@ -31,8 +31,10 @@ public sealed class AssumeRoleProviderFactory : ICredentialProviderFactory
         return new AssumeRoleProvider(StsSettings.Read(config), AwsKeySource.Build(config));
     }
 
-    private sealed class AssumeRoleProvider(StsSettings settings, AwsKeySource keys) : ICredentialProvider
+    private sealed class AssumeRoleProvider(StsSettings settings, AwsKeySource keys) : ICredentialProvider, IRevokesAtIssuer
     {
+        public ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
+
         public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
         {
             // Read the base keys for every call, so rotated keys are used from the next STS call on.

@@ -73,3 +73,13 @@ internal static class StsClient
     private static string Describe(AmazonServiceException ex) =>
         ex.StatusCode == 0 ? ex.InnerException?.GetType().Name ?? "no answer" : $"HTTP {(int)ex.StatusCode} {ex.ErrorCode ?? "no error code"}";
 }
+
+/// <summary>What AWS STS session credentials answer when asked to be revoked at their issuer: they cannot be.</summary>
+internal static class StsRevocation
+{
+    public const string Reason =
+        "AWS STS cannot revoke one set of session credentials: they stay valid until they expire (at most the session's DurationSeconds). " +
+        "To cut them off sooner, attach a policy to the role denying sessions issued before now (aws:TokenIssueTime), as the IAM console's 'Revoke active sessions' does";
+
+    public static ValueTask<IssuerRevocation> Answer() => ValueTask.FromResult(IssuerRevocation.Impossible("AWS STS", Reason));
+}

@@ -45,8 +45,10 @@ public sealed class WebIdentityProviderFactory : ICredentialProviderFactory
         return new WebIdentityProvider(StsSettings.Read(config), config.ResolvePath(config.Get("tokenFile")!));
     }
 
-    private sealed class WebIdentityProvider(StsSettings settings, string tokenFile) : ICredentialProvider
+    private sealed class WebIdentityProvider(StsSettings settings, string tokenFile) : ICredentialProvider, IRevokesAtIssuer
     {
+        public ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
+
         public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
         {
             var token = await ReadTokenAsync(cancellationToken);

@@ -7,7 +7,7 @@ namespace SecretlessProxy.Plugins.OAuth2;
 /// An access token by the client credentials grant (RFC 6749 §4.4). Caching, refresh-ahead and single flight
 /// are the broker's job; client authentication and resilience are the <see cref="TokenEndpoint"/>'s.
 /// </summary>
-internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settings, TimeProvider time) : ICredentialProvider, IReportsCircuitState
+internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settings, TimeProvider time) : ICredentialProvider, IReportsCircuitState, IRevokesAtIssuer
 {
     private readonly TokenEndpoint _endpoint = new(settings, time);
 
@@ -34,6 +34,10 @@ internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settin
             },
             (http, tokenRequest, token) => http.RequestClientCredentialsTokenAsync(tokenRequest, token),
             cancellationToken);
+
+    /// <summary>RFC 7009 at the issuer's revocation endpoint, whatever the reason: a token cut short by <c>maxTtl</c> is still valid there.</summary>
+    public async ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) =>
+        await _endpoint.RevokeAsync(credential, cancellationToken);
 
     public void Dispose() => _endpoint.Dispose();
 }

@@ -15,4 +15,5 @@ internal sealed record ClientCredentialsSettings(
     string? Resource,
     string? Audience,
     IReadOnlyList<KeyValuePair<string, string>> Parameters,
-    TimeSpan Timeout);
+    TimeSpan Timeout,
+    Uri? RevocationUrl = null);

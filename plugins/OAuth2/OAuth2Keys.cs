@@ -9,7 +9,7 @@ internal static class OAuth2Keys
     internal static readonly string[] AuthMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
 
     public static readonly string[] Client =
-        ["tokenUrl", "issuer", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout"];
+        ["tokenUrl", "issuer", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout", "revocationUrl"];
 
     public static void ValidateClient(PluginConfig config)
     {
@@ -20,7 +20,7 @@ internal static class OAuth2Keys
         {
             config.Error("tokenUrl", "exactly one of tokenUrl and issuer is required", "set tokenUrl to the token endpoint, or issuer to use OIDC discovery (issuer/.well-known/openid-configuration)");
         }
-        foreach (var (key, value) in new[] { ("tokenUrl", tokenUrl), ("issuer", issuer) })
+        foreach (var (key, value) in new[] { ("tokenUrl", tokenUrl), ("issuer", issuer), ("revocationUrl", config.Get("revocationUrl")) })
         {
             if (value is not null && (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http")))
             {
@@ -81,6 +81,7 @@ internal static class OAuth2Keys
             config.Get("resource"),
             config.Get("audience"),
             parameters,
-            config.Get("timeout") is { } timeout ? TimeSpan.Parse(timeout, CultureInfo.InvariantCulture) : TimeSpan.FromSeconds(10));
+            config.Get("timeout") is { } timeout ? TimeSpan.Parse(timeout, CultureInfo.InvariantCulture) : TimeSpan.FromSeconds(10),
+            config.Get("revocationUrl") is { } revocationUrl ? new Uri(revocationUrl) : null);
     }
 }

@@ -24,7 +24,11 @@ internal sealed class TokenEndpoint : IDisposable
     private readonly ResiliencePipeline<TokenResponse> _pipeline;
     private readonly (SecurityKey Key, string Algorithm)? _clientKey;
     private readonly CircuitBreakerStateProvider _circuit = new();
+    private readonly ResiliencePipeline<TokenRevocationResponse> _revocationPipeline;
     private string? _address;
+
+    /// <summary>The revocation endpoint discovery found: null before discovery, "" when the issuer advertises none.</summary>
+    private string? _discoveredRevocation;
 
     public TokenEndpoint(ClientCredentialsSettings settings, TimeProvider time)
     {
@@ -39,6 +43,11 @@ internal sealed class TokenEndpoint : IDisposable
         }
         var transient = new PredicateBuilder<TokenResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient);
         _pipeline = IssuerResilience.Build(transient, settings.Timeout, time, _circuit);
+        // Revocation has its own pipeline: retries as for tokens, but no circuit breaker (a failing revocation endpoint
+        // must not stop the token requests), and every failure ends as an audit event, never as an exception.
+        _revocationPipeline = IssuerResilience.Build(
+            new PredicateBuilder<TokenRevocationResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient),
+            settings.Timeout, time, breaker: false);
     }
 
     /// <summary>The circuit breaker's state, for metrics.</summary>
@@ -74,8 +83,91 @@ internal sealed class TokenEndpoint : IDisposable
             var outage = discovery.ErrorType == ResponseErrorType.Exception || (int)discovery.HttpStatusCode >= 500;
             throw new CredentialUnavailableException(_settings.Name, $"OIDC discovery at {SafeUrl.Display(issuer)} failed ({discovery.ErrorType})", outage);
         }
+        Volatile.Write(ref _discoveredRevocation, discovery.RevocationEndpoint ?? "");
         Volatile.Write(ref _address, discovery.TokenEndpoint);
         return discovery.TokenEndpoint;
+    }
+
+    /// <summary>
+    /// The revocation endpoint (RFC 7009): <c>revocationUrl</c>, else the one discovery found (discovery runs if it has
+    /// not yet); null when there is none (a <c>tokenUrl</c> without <c>revocationUrl</c>, or an issuer that advertises none).
+    /// </summary>
+    private async Task<string?> RevocationAddressAsync(CancellationToken cancellationToken)
+    {
+        if (_settings.RevocationUrl is { } configured)
+        {
+            return configured.ToString();
+        }
+        if (_settings.Issuer is null)
+        {
+            return null;
+        }
+        if (Volatile.Read(ref _discoveredRevocation) is null)
+        {
+            await AddressAsync(cancellationToken);
+        }
+        return Volatile.Read(ref _discoveredRevocation) is { Length: > 0 } found ? found : null;
+    }
+
+    /// <summary>
+    /// Revokes an access token at the issuer (RFC 7009, <c>token_type_hint=access_token</c>), authenticated as the token
+    /// request is. Never throws for the issuer's sake: unreachable, timed out or refused comes back as a failure whose
+    /// reason names the endpoint and the status or OAuth2 error code, never the token or the client secret.
+    /// </summary>
+    public async Task<IssuerRevocation> RevokeAsync(Credential credential, CancellationToken cancellationToken)
+    {
+        var issuer = SafeUrl.Display(_settings.RevocationUrl?.ToString() ?? _settings.Issuer?.ToString() ?? _settings.TokenUrl!.ToString());
+        string? address;
+        string tokenAddress;
+        try
+        {
+            address = await RevocationAddressAsync(cancellationToken);
+            if (address is null)
+            {
+                return IssuerRevocation.Impossible(issuer, _settings.Issuer is null
+                    ? "no revocationUrl is configured (and without issuer there is no discovery): the token stays valid at the issuer until it expires"
+                    : "the issuer's discovery document advertises no revocation_endpoint (RFC 7009): the token stays valid at the issuer until it expires");
+            }
+            tokenAddress = await AddressAsync(cancellationToken);
+        }
+        catch (CredentialUnavailableException ex)
+        {
+            return IssuerRevocation.Failure(issuer, ex.Reason);
+        }
+        var where = SafeUrl.Display(address);
+        TokenRevocationResponse response;
+        try
+        {
+            response = await _revocationPipeline.ExecuteAsync(async token =>
+            {
+                var request = Authenticate(new TokenRevocationRequest { Token = credential.Secret.Reveal(), TokenTypeHint = "access_token" }, address, tokenAddress);
+                return await _http.RevokeTokenAsync(request, token);
+            }, cancellationToken);
+        }
+        catch (TimeoutRejectedException)
+        {
+            return IssuerRevocation.Failure(where, $"revocation endpoint timed out after {_settings.Timeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException ex)
+        {
+            return IssuerRevocation.Failure(where, $"revocation endpoint unreachable ({ex.GetType().Name})");
+        }
+        catch (CredentialUnavailableException ex)
+        {
+            // The client secret could not be read.
+            return IssuerRevocation.Failure(where, ex.Reason);
+        }
+        if (!response.IsError)
+        {
+            return IssuerRevocation.Done(where);
+        }
+        var oauthError = response.Json is not null ? response.TryGet(OidcConstants.TokenResponse.Error) : null;
+        return IssuerRevocation.Failure(where, response.ErrorType switch
+        {
+            ResponseErrorType.Exception => $"revocation endpoint unreachable ({response.Exception?.GetType().Name ?? "error"})",
+            _ when oauthError is not null => $"revocation endpoint refused: {Safe(oauthError)} (HTTP {(int)response.HttpStatusCode})",
+            _ => $"revocation endpoint answered HTTP {(int)response.HttpStatusCode}",
+        });
     }
 
     /// <summary>The audience subject tokens are issued for: the issuer, or the token URL's origin.</summary>
@@ -91,7 +183,7 @@ internal sealed class TokenEndpoint : IDisposable
         TokenResponse response;
         try
         {
-            response = await _pipeline.ExecuteAsync(async token => await send(_http, Authenticate(build(), address), token), cancellationToken);
+            response = await _pipeline.ExecuteAsync(async token => await send(_http, Authenticate(build(), address, address), token), cancellationToken);
         }
         catch (TimeoutRejectedException)
         {
@@ -108,7 +200,8 @@ internal sealed class TokenEndpoint : IDisposable
         return ToCredential(response, where);
     }
 
-    private TRequest Authenticate<TRequest>(TRequest request, string address)
+    /// <param name="tokenAddress">The token endpoint: the default audience of a client assertion, whichever endpoint is called.</param>
+    private TRequest Authenticate<TRequest>(TRequest request, string address, string tokenAddress)
         where TRequest : ProtocolRequest
     {
         request.Address = address;
@@ -117,7 +210,7 @@ internal sealed class TokenEndpoint : IDisposable
         if (_clientKey is { } key)
         {
             request.ClientCredentialStyle = ClientCredentialStyle.PostBody;
-            request.ClientAssertion = new ClientAssertion { Type = OidcConstants.ClientAssertionTypes.JwtBearer, Value = Sign(key, _settings.ClientId, _settings.ClientId, _settings.AssertionAudience ?? address, TimeSpan.FromSeconds(60), null) };
+            request.ClientAssertion = new ClientAssertion { Type = OidcConstants.ClientAssertionTypes.JwtBearer, Value = Sign(key, _settings.ClientId, _settings.ClientId, _settings.AssertionAudience ?? tokenAddress, TimeSpan.FromSeconds(60), null) };
         }
         else
         {
@@ -166,7 +259,7 @@ internal sealed class TokenEndpoint : IDisposable
     }
 
     /// <summary>Network failures, 408, 429 and 5xx are worth another try; a 4xx refusal is not.</summary>
-    private static bool IsTransient(TokenResponse response) =>
+    private static bool IsTransient(ProtocolResponse response) =>
         response.ErrorType == ResponseErrorType.Exception
         || (int)response.HttpStatusCode >= 500
         || response.HttpStatusCode is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests;

@@ -13,7 +13,7 @@ internal sealed class TokenExchangeProvider(
     string? subjectAudience,
     TimeSpan subjectTtl,
     string? requestedTokenType,
-    TimeProvider time) : ICredentialProvider, IPublishesSigningKeys, IReportsCircuitState
+    TimeProvider time) : ICredentialProvider, IPublishesSigningKeys, IReportsCircuitState, IRevokesAtIssuer
 {
     public const string JwtTokenType = "urn:ietf:params:oauth:token-type:jwt";
 
@@ -54,6 +54,10 @@ internal sealed class TokenExchangeProvider(
             (http, exchange, token) => http.RequestTokenExchangeTokenAsync(exchange, token),
             cancellationToken);
     }
+
+    /// <summary>RFC 7009 at the issuer's revocation endpoint, whatever the reason: a token cut short by <c>maxTtl</c> is still valid there.</summary>
+    public async ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) =>
+        await _endpoint.RevokeAsync(credential, cancellationToken);
 
     public void Dispose() => _endpoint.Dispose();
 }

@@ -18,11 +18,11 @@ namespace SecretlessProxy.Admin;
 /// inventory. On an https admin listener every endpoint but health, readiness and JWKS requires an admin SVID.
 /// </summary>
 internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory signingKeys, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics,
-    GrantEndpoints grants, InventoryEndpoint inventory)
+    GrantEndpoints grants, InventoryEndpoint inventory, GrantRequestEndpoints grantRequests)
 {
     private const string RevokePrefix = "/credentials/";
     private const string RevokeSuffix = "/revoke";
-    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /inventory/reconcile, /grants, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
+    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /inventory/reconcile, /grants, /grants/requests, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
 
     private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
 
@@ -30,6 +30,12 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
     {
         var path = context.Request.Path.Value ?? "";
         var listener = configs.Current.Listener(context.Features.Get<IListenerFeature>()?.Name);
+        if (GrantRequestEndpoints.Handles(path))
+        {
+            // Approvers authenticate there: an ID token, or the admin listener's own check.
+            await grantRequests.HandleAsync(context, listener, path);
+            return;
+        }
         if (!await AdminAccess.CheckAsync(context, listener, path))
         {
             return;

@@ -107,7 +107,7 @@ internal sealed class GrantEndpoints(GrantService grants, TimeProvider time)
         return null;
     }
 
-    private static TimeSpan? Duration(JsonObject body, List<string> errors)
+    internal static TimeSpan? Duration(JsonObject body, List<string> errors)
     {
         if (AdminJson.String(body, "duration") is not { } text)
         {

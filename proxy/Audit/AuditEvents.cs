@@ -10,10 +10,17 @@ public static class AuditEvents
     public const string CredentialFetchFailed = "credential.fetch_failed";
     public const string CredentialRevoked = "credential.revoked";
     public const string CredentialExpiredUnused = "credential.expired_unused";
+    public const string CredentialRevokedAtIssuer = "credential.revoked_at_issuer";
+    public const string CredentialIssuerRevocationFailed = "credential.issuer_revocation_failed";
+    public const string CredentialNotRevocableAtIssuer = "credential.not_revocable_at_issuer";
     public const string GrantApproved = "grant.approved";
     public const string GrantExpired = "grant.expired";
     public const string GrantRevoked = "grant.revoked";
     public const string GrantRejected = "grant.rejected";
+    public const string GrantRequested = "grant.requested";
+    public const string GrantRequestApproved = "grant.request_approved";
+    public const string GrantRequestDenied = "grant.request_denied";
+    public const string GrantRequestExpired = "grant.request_expired";
     public const string ConfigLoaded = "config.loaded";
     public const string ConfigReloaded = "config.reloaded";
     public const string ConfigRefused = "config.refused";
@@ -57,6 +64,27 @@ public static class AuditEvents
             new("leaseIds", leaseIds ?? []),
         ]);
 
+    /// <summary>
+    /// What the issuer did with a credential the broker released: revoked it, failed (with the reason: status, OAuth2
+    /// error code, unreachable), or cannot (static secrets, AWS STS sessions, with why). <c>release</c> is
+    /// <c>revoked</c> (admin, workload, grant end, another replica) or <c>expired</c> (dropped unused from the cache).
+    /// </summary>
+    public static AuditEvent AtIssuer(DateTimeOffset now, CredentialBinding binding, string? workloadId, Abstractions.CredentialRelease release, Abstractions.IssuerRevocation result) =>
+        new(now, result.Outcome switch
+        {
+            Abstractions.IssuerRevocationOutcome.Revoked => CredentialRevokedAtIssuer,
+            Abstractions.IssuerRevocationOutcome.Failed => CredentialIssuerRevocationFailed,
+            _ => CredentialNotRevocableAtIssuer,
+        },
+        [
+            new("credential", binding.Name),
+            new("provider", binding.ProviderName),
+            new("workload", workloadId),
+            new("issuer", result.Issuer),
+            new("release", release == Abstractions.CredentialRelease.Revoked ? "revoked" : "expired"),
+            new("reason", result.Reason),
+        ]);
+
     public static AuditEvent ExpiredUnused(DateTimeOffset now, CredentialBinding binding, string? workloadId, DateTimeOffset issuedAt, DateTimeOffset expiresAt) =>
         new(now, CredentialExpiredUnused,
         [
@@ -85,6 +113,9 @@ public static class AuditEvents
     /// <summary>A grant ended (expired or revoked early) and the credentials issued under it were revoked.</summary>
     public static AuditEvent GrantEnded(DateTimeOffset now, IReadOnlyList<KeyValuePair<string, object?>> grant, bool expired, string? revokedBy, IReadOnlyList<string> revokedCredentials) =>
         new(now, expired ? GrantExpired : GrantRevoked, [.. grant, new("revokedBy", revokedBy), new("revokedCredentials", revokedCredentials)]);
+
+    /// <summary>A grant request was made, approved (with the grant it became and the authenticated approver), denied or expired unanswered.</summary>
+    public static AuditEvent GrantRequestEvent(DateTimeOffset now, string kind, IReadOnlyList<KeyValuePair<string, object?>> fields) => new(now, kind, fields);
 
     /// <summary>A stored grant was not put in force: it could not be opened (forged or tampered with) or breaks the config's rules.</summary>
     public static AuditEvent GrantRejectedEvent(DateTimeOffset now, string store, string grantId, string problem) =>

@@ -36,4 +36,10 @@ internal sealed class CredentialAudit(DecisionLog log, TimeProvider time, ICrede
         log.Write(AuditEvents.Revoked(time.GetUtcNow(), binding, workloadId, wasCached));
         _next.Revoked(binding, workloadId, wasCached);
     }
+
+    public void RevokedAtIssuer(CredentialBinding binding, string? workloadId, Abstractions.CredentialRelease release, Abstractions.IssuerRevocation result)
+    {
+        log.Write(AuditEvents.AtIssuer(time.GetUtcNow(), binding, workloadId, release, result));
+        _next.RevokedAtIssuer(binding, workloadId, release, result);
+    }
 }

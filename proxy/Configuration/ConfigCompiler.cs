@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -56,6 +56,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var limits = LimitsSection.Compile(document, errors);
         var cache = CacheSection.Compile(document, errors, watched);
         var grants = GrantsSection.Compile(document, errors, redisConfigured: document.Root.GetSection("cache:redis").Exists());
+        var approvals = ApprovalsSection.Compile(document, errors, policy);
         foreach (var route in reverseProxy.Routes)
         {
             if (route.Metadata?.GetValueOrDefault(ReverseProxySection.CredentialMetadataKey) is { Length: > 0 } bound && databaseBound.ContainsKey(bound))
@@ -102,6 +103,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Metrics = metrics,
             Limits = limits,
             Grants = grants,
+            Approvals = approvals,
             Posture = posture,
             DecisionHook = decisionHook,
             IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),

@@ -97,6 +97,11 @@ internal static partial class EffectiveConfig
         {
             return Redacted;
         }
+        if (path.Equals("approvals:webhook:url", StringComparison.OrdinalIgnoreCase))
+        {
+            // A Slack (or similar) webhook URL carries its secret in the path.
+            return Redacted;
+        }
         if (parts.Any(p => p.Equals("Transforms", StringComparison.OrdinalIgnoreCase)) && (last.Equals("Set", StringComparison.OrdinalIgnoreCase) || last.Equals("Append", StringComparison.OrdinalIgnoreCase)))
         {
             return Redacted;

@@ -10,7 +10,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>policies</c> (with the names <c>identities</c> gives) into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "attestedBy", "when", "databases", "roles", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "approvers", "attestedBy", "when", "databases", "roles", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
@@ -29,7 +29,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When, RuleConditions? Conditions)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When, RuleConditions? Conditions, ApproverList? Approvers)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -175,7 +175,16 @@ internal static class PolicySection
                 attestedBy = kinds.ToFrozenSet();
             }
             var when = ReadWhen(item.GetSection("when"), errors, ref attestedBy, document, ref methods, ref paths, out var conditions);
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions));
+            ApproverList? approvers = null;
+            if (item.GetSection("approvers").Exists())
+            {
+                approvers = ReadApprovers(item.GetSection("approvers"), errors);
+                if (!requireGrant)
+                {
+                    errors.Add(item.Path + ":approvers", "applies to rules with requireGrant: true", "add requireGrant: true (approvers approve grant requests for the rule), or remove approvers");
+                }
+            }
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -203,9 +212,9 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions) in pending)
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions));
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers));
         }
         var model = new PolicyModel(rules);
         foreach (var database in databaseNames)
@@ -448,6 +457,64 @@ internal static class PolicySection
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <c>approvers: ["spiffe://td/ns/sre/*", { uid: 0 }, { group: sre }, { name: alice@example.org }]</c>: admin SVIDs
+    /// by pattern, admin socket uids, and OIDC approvers by group or name (the claims <c>approvals.oidc</c> names).
+    /// </summary>
+    private static ApproverList ReadApprovers(IConfigurationSection section, ConfigErrorList errors)
+    {
+        var identities = new List<SpiffeIdPattern>();
+        var uids = new List<uint>();
+        var groups = new List<string>();
+        var names = new List<string>();
+        const string Fix = "write a SPIFFE ID pattern (an admin SVID), { uid: N } (the admin socket), { group: NAME } or { name: NAME } (an OIDC approver's groups or name claim)";
+        foreach (var entry in ConfigSections.Items(section))
+        {
+            if (entry.Value is { } text)
+            {
+                if (SpiffeIdPattern.TryParse(text.Trim(), out var pattern, out var error))
+                {
+                    identities.Add(pattern);
+                }
+                else
+                {
+                    errors.Add(entry.Path, $"is not a SPIFFE ID pattern: {error}", Fix);
+                }
+                continue;
+            }
+            var keys = entry.GetChildren().Select(c => c.Key).ToList();
+            if (keys.Count != 1 || keys[0] is not ("uid" or "group" or "name"))
+            {
+                errors.Add(entry.Path, "must be a SPIFFE ID pattern or one of { uid: N }, { group: NAME }, { name: NAME }", Fix, showValue: false);
+                continue;
+            }
+            var value = ConfigSections.Value(entry, keys[0])?.Trim() ?? "";
+            switch (keys[0])
+            {
+                case "uid" when uint.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var uid):
+                    uids.Add(uid);
+                    break;
+                case "uid":
+                    errors.Add(entry.Path + ":uid", $"'{value}' is not a uid", "write the admin's numeric uid, e.g. { uid: 0 }");
+                    break;
+                case "group" or "name" when value.Length == 0:
+                    errors.Add(entry.Path + ":" + keys[0], "is empty", Fix);
+                    break;
+                case "group":
+                    groups.Add(value);
+                    break;
+                default:
+                    names.Add(value);
+                    break;
+            }
+        }
+        if (identities.Count + uids.Count + groups.Count + names.Count == 0)
+        {
+            errors.Add(section.Path, "lists nobody", Fix, showValue: false);
+        }
+        return new ApproverList(identities, uids, groups, names);
     }
 
     internal static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)

@@ -11,7 +11,7 @@ namespace SecretlessProxy.Configuration;
 /// One validated, compiled config: what the hot path reads. Immutable; a reload builds a new one and swaps it
 /// in whole, so a request sees either the old or the new config, never a mix.
 /// </summary>
-public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
+public sealed class ProxyConfig : IDisposable, Approvals.IApprovalScope
 {
     public required string FilePath { get; init; }
 
@@ -35,6 +35,9 @@ public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
     public Identity.LocalIdentityMap LocalIdentities { get; init; } = Identity.LocalIdentityMap.Empty;
 
     public required PolicyModel Policy { get; init; }
+
+    /// <summary><c>approvals</c>: request expiry, OIDC approvers, the webhook (defaults when the section is absent).</summary>
+    public Approvals.ApprovalSettings Approvals { get; init; } = SecretlessProxy.Approvals.ApprovalSettings.Default;
 
     /// <summary>The databases the PostgreSQL gateway serves, by the name clients use.</summary>
     public FrozenDictionary<string, Databases.DatabaseSettings> Databases { get; init; } = FrozenDictionary<string, Databases.DatabaseSettings>.Empty;

@@ -53,7 +53,7 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     /// <summary>The team that owns the credential (<c>team:</c>), or null.</summary>
     public string? Team { get; init; }
 
-    /// <summary>True when the provider hands out long-lived secrets from a store (migration debt).</summary>
+    /// <summary>True when the provider hands out long-lived secrets from a store (migration debt; revoking one cannot reach its issuer).</summary>
     public bool IssuesStaticSecrets { get; init; }
 
     public CredentialCache Cache { get; private set; } = new();

@@ -11,7 +11,7 @@ namespace SecretlessProxy.Credentials;
 /// and keeps serving a still-valid credential when a refresh fails. Credentials without an expiry (static
 /// stores, which watch their own files) pass straight through. No I/O on an in-memory hit. Tells the provider when a
 /// credential it issued is no longer handed out (<see cref="ICredentialProvider.ReleaseAsync"/>): revoked, or expired
-/// (a replaced one when it expires).
+/// (a replaced one when it expires), and asks the issuer to revoke it where the provider can (<see cref="IRevokesAtIssuer"/>).
 /// </summary>
 public sealed partial class CredentialBroker(TimeProvider time, SharedCredentialStore shared, ILogger<CredentialBroker> logger, ICredentialObserver? observer = null) : IDisposable
 {
@@ -140,6 +140,12 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         }
         Log.Revoked(logger, binding.Name, workloadId ?? "(all)", had);
         _observer.Revoked(binding, workloadId, had, [.. released.Select(r => r.Item2.LeaseId).OfType<string>().Distinct(StringComparer.Ordinal)]);
+        if (released.Count == 0 && binding.IssuesStaticSecrets)
+        {
+            // A static secret is never cached here (it passes through from its store), so nothing is released; the trail
+            // still says that the secret itself stays valid.
+            _observer.RevokedAtIssuer(binding, workloadId, CredentialRelease.Revoked, StaticSecret(binding));
+        }
         Release(binding, released, CredentialRelease.Revoked);
         return had;
     }
@@ -163,15 +169,21 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         foreach (var (workload, credential) in credentials.DistinctBy(c => (c.Credential.Username, c.Credential.Secret.Reveal())))
         {
             Log.Releasing(logger, binding.Name, workload ?? "(shared)", reason);
-            _ = ReleaseAsync(binding, credential, reason);
+            _ = ReleaseAsync(binding, workload, credential, reason);
         }
     }
 
-    private async Task ReleaseAsync(CredentialBinding binding, Credential credential, CredentialRelease reason)
+    /// <summary>
+    /// Asks the issuer to revoke the credential (a provider that can, <see cref="IRevokesAtIssuer"/>), then lets the
+    /// provider release it (<see cref="ICredentialProvider.ReleaseAsync"/>: drop a database role, revoke a Vault lease).
+    /// In the background: the revocation in the proxy already took effect, and an issuer that is down never delays it.
+    /// </summary>
+    private async Task ReleaseAsync(CredentialBinding binding, string? workload, Credential credential, CredentialRelease reason)
     {
         try
         {
             await Task.Yield();
+            await RevokeAtIssuerAsync(binding, workload, credential, reason);
             await binding.Provider.ReleaseAsync(credential, reason, _stopping.Token);
         }
         catch (Exception ex)
@@ -180,6 +192,53 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             Log.ReleaseFailed(logger, binding.Name, ex.GetType().Name);
         }
     }
+
+    private async Task RevokeAtIssuerAsync(CredentialBinding binding, string? workload, Credential credential, CredentialRelease reason)
+    {
+        IssuerRevocation result;
+        if (binding.Provider is IRevokesAtIssuer revocable)
+        {
+            try
+            {
+                result = await revocable.RevokeAtIssuerAsync(credential, reason, _stopping.Token);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // A provider's bug must not lose the record: only the type, as messages of foreign exceptions may hold data.
+                result = IssuerRevocation.Failure(binding.ProviderName, $"the provider failed ({ex.GetType().Name})");
+            }
+        }
+        else if (credential.IsStatic && reason == CredentialRelease.Revoked)
+        {
+            result = StaticSecret(binding);
+        }
+        else
+        {
+            // Providers that release what they made upstream (database roles, Vault leases) do it in ReleaseAsync.
+            return;
+        }
+        switch (result.Outcome)
+        {
+            case IssuerRevocationOutcome.Revoked:
+                Log.RevokedAtIssuer(logger, binding.Name, workload ?? "(shared)", result.Issuer);
+                break;
+            case IssuerRevocationOutcome.Failed:
+                Log.IssuerRevocationFailed(logger, binding.Name, workload ?? "(shared)", result.Issuer, result.Reason ?? "");
+                break;
+            default:
+                Log.NotRevocableAtIssuer(logger, binding.Name, result.Issuer, result.Reason ?? "");
+                break;
+        }
+        _observer.RevokedAtIssuer(binding, workload, reason, result);
+    }
+
+    /// <summary>What a static secret's revocation means at its source: nothing; it must be rotated there.</summary>
+    private static IssuerRevocation StaticSecret(CredentialBinding binding) => IssuerRevocation.Impossible(binding.ProviderName,
+        $"a static secret from the '{binding.ProviderName}' store: the proxy no longer hands out its cached copy, but the secret stays valid wherever it is accepted until it is rotated at its source");
 
     /// <summary>Two credentials are the same when user name and secret are (a renewal extends one without replacing it).</summary>
     private static bool Same(Credential a, Credential b) =>
@@ -405,6 +464,15 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
 
         [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "Credential {Credential}: its provider failed to release a credential ({ExceptionType})")]
         public static partial void ReleaseFailed(ILogger logger, string credential, string exceptionType);
+
+        [LoggerMessage(EventId = 3013, Level = LogLevel.Information, Message = "Credential {Credential}: the copy of {Workload} was revoked at its issuer ({Issuer})")]
+        public static partial void RevokedAtIssuer(ILogger logger, string credential, string workload, string issuer);
+
+        [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "Credential {Credential}: revoking the copy of {Workload} at its issuer ({Issuer}) failed: {Reason}; it stays valid there until it expires")]
+        public static partial void IssuerRevocationFailed(ILogger logger, string credential, string workload, string issuer, string reason);
+
+        [LoggerMessage(EventId = 3015, Level = LogLevel.Information, Message = "Credential {Credential} cannot be revoked at its issuer ({Issuer}): {Reason}")]
+        public static partial void NotRevocableAtIssuer(ILogger logger, string credential, string issuer, string reason);
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Refreshing credential {Credential} failed ({Reason}); serving the cached one while it is valid")]
         public static partial void RefreshFailed(ILogger logger, string credential, string reason);

@@ -21,4 +21,12 @@ public interface ICredentialObserver
 
     /// <summary>As <see cref="Revoked(CredentialBinding, string?, bool)"/>, with the lease ids of what was dropped (never a secret).</summary>
     void Revoked(CredentialBinding binding, string? workloadId, bool wasCached, IReadOnlyList<string> leaseIds) => Revoked(binding, workloadId, wasCached);
+
+    /// <summary>
+    /// A credential the broker stopped handing out was revoked at its issuer, could not be, or cannot be (static
+    /// secrets, AWS STS sessions). Runs in the background, after the revocation in the proxy took effect.
+    /// </summary>
+    void RevokedAtIssuer(CredentialBinding binding, string? workloadId, Abstractions.CredentialRelease release, Abstractions.IssuerRevocation result)
+    {
+    }
 }

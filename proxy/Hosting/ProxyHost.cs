@@ -91,6 +91,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new GrantService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<CredentialBroker>(),
             sp.GetRequiredService<Redis.RedisConnection>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
         builder.Services.AddSingleton<GrantEndpoints>();
+        builder.Services.AddSingleton<Approvals.ApprovalWebhook>();
+        builder.Services.AddSingleton<Approvals.IdTokenValidator>();
+        builder.Services.AddSingleton(sp => new Approvals.ApprovalService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<GrantService>(),
+            sp.GetRequiredService<Approvals.ApprovalWebhook>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<Approvals.ApprovalService>>()));
+        builder.Services.AddSingleton<GrantRequestEndpoints>();
+        builder.Services.AddSingleton<WorkloadGrantEndpoints>();
         builder.Services.AddSingleton<InventoryEndpoint>();
         builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(() => sp.GetRequiredService<ConfigManager>().Current.Credentials.Values, sp.GetRequiredService<DecisionLog>(), time));
@@ -129,6 +135,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var metrics = app.Services.GetRequiredService<ProxyMetrics>();
         var grants = app.Services.GetRequiredService<GrantService>();
         await grants.StartAsync();
+        app.Services.GetRequiredService<Approvals.ApprovalService>().Start();
         metrics.CollectFrom(() => manager.Current.Credentials.Values, () => (manager.Generation, manager.Refusals), app.Services.GetRequiredService<Redis.RedisConnection>(), app.Services.GetRequiredService<DecisionLog>(), () => grants.LiveCount, app.Services.GetRequiredService<Injection.BodyBufferBudget>());
         // Kestrel reads its listen options at start, so listeners come from the config just loaded.
         try
@@ -282,6 +289,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         await usageStore.FlushAsync();
         usageStore.Dispose();
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
+        _app.Services.GetRequiredService<Approvals.ApprovalService>().Dispose();
         _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
         await _app.Services.GetRequiredService<DecisionLog>().DisposeAsync();

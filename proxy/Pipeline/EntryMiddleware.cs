@@ -16,7 +16,8 @@ namespace SecretlessProxy.Pipeline;
 /// a verified workload identity (401 otherwise) and an unambiguous path (400 otherwise). Writes the request's
 /// decision record when it ends, whatever happened.
 /// </summary>
-internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, RequestAudit requests, Configuration.ConfigManager configs, TimeProvider time, ILogger<EntryMiddleware> logger)
+internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, WorkloadGrantEndpoints workloadGrants, RequestAudit requests, Configuration.ConfigManager configs, TimeProvider time,
+    ILogger<EntryMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -117,6 +118,12 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             }
 
             record.IdentityDoneAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (tunnel is null && !absolute && config.Policy.TakesGrantRequests && context.Request.Path.Value is { } grantPath && WorkloadGrantEndpoints.Handles(grantPath))
+            {
+                // The proxy's own grant API for the attested caller (requests, its grants, ending one early): never routed.
+                await workloadGrants.HandleAsync(context, verification.Identity, grantPath);
+                return;
+            }
             await next(context);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)

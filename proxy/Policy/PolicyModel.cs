@@ -79,6 +79,11 @@ public sealed class PolicyModel
 
     private bool? _usesContextFacts;
 
+    /// <summary>True when some rule lists <c>approvers</c>: then workloads may ask for grants on their own listeners.</summary>
+    public bool TakesGrantRequests => _takesGrantRequests ??= Rules.Any(r => r.Approvers is not null);
+
+    private bool? _takesGrantRequests;
+
     /// <param name="grants">The live grants (rules with <c>requireGrant</c> allow only with one); null means none.</param>
     /// <param name="attestation">How the caller was attested (rules with <c>attestedBy</c> apply only to those kinds).</param>
     /// <param name="facts">What the attestor saw (rules with <c>when</c> facts apply only when they hold).</param>

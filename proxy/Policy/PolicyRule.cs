@@ -8,8 +8,9 @@ public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
         FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null,
-        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null)
+        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null, ApproverList? approvers = null)
     {
+        Approvers = approvers;
         Conditions = conditions;
         When = when is { Count: > 0 } ? [.. when] : null;
         AttestedBy = attestedBy;
@@ -68,12 +69,15 @@ public sealed class PolicyRule
     /// <summary>An allow rule that applies only while the caller holds a live grant for the route (or its credential).</summary>
     public bool RequireGrant { get; }
 
+    /// <summary>Who may approve a grant request under this rule (<c>approvers</c>, with <c>requireGrant</c>); null when nobody may.</summary>
+    public ApproverList? Approvers { get; }
+
     /// <summary>The denial when the rule would allow but the caller holds no live grant (allocated once).</summary>
     public Decision GrantMissing { get; }
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}|{Approvers}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
     public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null) =>

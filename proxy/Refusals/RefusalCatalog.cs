@@ -96,15 +96,27 @@ public static class RefusalCatalog
     public static readonly Refusal AdminUnauthenticated = Admin(403, "admin_authentication_required", "Admin API requires an authenticated admin");
     public static readonly Refusal NoAdminEndpoint = Admin(404, "no_admin_endpoint", "No such admin endpoint");
     public static readonly Refusal MethodNotAllowed = Admin(405, "method_not_allowed", "Method not allowed");
-    public static readonly Refusal InvalidJson = Admin(400, "invalid_json", "Invalid JSON");
+    public static readonly Refusal InvalidJson = Admin(400, "invalid_json", "Invalid JSON") with { Scope = RefusalScope.Both };
     public static readonly Refusal InvalidGrant = Admin(400, "invalid_grant", "Invalid grant request");
     public static readonly Refusal InvalidIdentity = Admin(400, "invalid_identity", "Invalid identity");
     public static readonly Refusal InvalidStaleDays = Admin(400, "invalid_stale_days", "Invalid staleDays");
     public static readonly Refusal InvalidInventoryQuery = Admin(400, "invalid_inventory_query", "Invalid inventory query");
     public static readonly Refusal UnknownCredential = Admin(404, "unknown_credential", "No such credential");
-    public static readonly Refusal UnknownGrant = Admin(404, "unknown_grant", "No such grant");
+    public static readonly Refusal UnknownGrant = Admin(404, "unknown_grant", "No such grant") with { Scope = RefusalScope.Both };
     public static readonly Refusal GrantStoreUnavailable = Admin(503, "grant_store_unavailable", "Grant not stored");
     public static readonly Refusal NotReady = Admin(503, "not_ready", "Not ready");
+
+    // Grant requests and approvals (issue 16): a workload asks on its own listener, an authenticated approver answers on the admin listener.
+    public static readonly Refusal InvalidGrantRequest = Admin(400, "invalid_grant_request", "Invalid grant request") with { Scope = RefusalScope.Both };
+    public static readonly Refusal GrantNotRequestable = new(403, "grant_not_requestable", "Grant cannot be requested", Refusal.Deny);
+    public static readonly Refusal TooManyGrantRequests = new(429, "too_many_grant_requests", "Too many pending grant requests", Refusal.Deny);
+    public static readonly Refusal UnknownGrantRequest = Admin(404, "unknown_grant_request", "No such grant request") with { Scope = RefusalScope.Both };
+    public static readonly Refusal NotAnApprover = Admin(403, "not_an_approver", "Not an approver of this request");
+    public static readonly Refusal SelfApproval = Admin(403, "self_approval", "A requester cannot approve its own request");
+    public static readonly Refusal ApproverTokenInvalid = Admin(403, "approver_token_invalid", "Approver's ID token not accepted");
+    public static readonly Refusal ApproverIssuerUnavailable = Admin(503, "approver_issuer_unavailable", "Approvers' identity provider unavailable");
+    public static readonly Refusal GrantRequestClosed = Admin(409, "grant_request_closed", "Grant request already decided");
+    public static readonly Refusal GrantRequestExpired = Admin(410, "grant_request_expired", "Grant request expired");
 
     /// <summary>Every entry, in the order of the README's tables.</summary>
     public static IReadOnlyList<Refusal> All { get; } =
@@ -120,6 +132,8 @@ public static class RefusalCatalog
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
         NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, InvalidInventoryQuery, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,
+        InvalidGrantRequest, GrantNotRequestable, TooManyGrantRequests, UnknownGrantRequest, NotAnApprover, SelfApproval, ApproverTokenInvalid, ApproverIssuerUnavailable,
+        GrantRequestClosed, GrantRequestExpired,
     ];
 
     private static readonly FrozenDictionary<string, Refusal> ByReason = All.ToFrozenDictionary(r => r.Reason, StringComparer.Ordinal);

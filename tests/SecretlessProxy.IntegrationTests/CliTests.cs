@@ -54,6 +54,7 @@ public sealed class CliTests : IDisposable
     [InlineData("kubernetes-secrets.yaml")]
     [InlineData("vault.yaml")]
     [InlineData("inventory-governance.yaml")]
+    [InlineData("approvals.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);

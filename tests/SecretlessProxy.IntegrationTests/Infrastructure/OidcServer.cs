@@ -48,7 +48,56 @@ public sealed class OidcServer : IAsyncDisposable
 
     public IEnumerable<string> Exchanged => _lines.Where(l => l.StartsWith("exchanged ", StringComparison.Ordinal)).Select(l => l["exchanged ".Length..]);
 
-    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null)
+    /// <summary>The tokens revoked at the server (RFC 7009), by value.</summary>
+    public IEnumerable<string> Revoked => _lines.Where(l => l.StartsWith("revoked ", StringComparison.Ordinal)).Select(l => l["revoked ".Length..]);
+
+    /// <summary>How often the revocation endpoint was called while it was down (<c>revocationDown</c>).</summary>
+    public int RevocationsRefused => _lines.Count(l => l == "revocation-down");
+
+    /// <summary>RFC 7662 introspection of a token as the client it was issued to: whether the server still takes it.</summary>
+    public async Task<bool> IsActiveAsync(string token, string clientId, string clientSecret)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Issuer, "/token/introspection"))
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token }),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(clientId)}:{Uri.EscapeDataString(clientSecret)}")));
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"introspection answered {(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text).RootElement.GetProperty("active").GetBoolean();
+    }
+
+    /// <summary>
+    /// An ID token for a person, signed by the server with its own keys (served at its JWKS) for <paramref name="clientId"/>
+    /// (which needs the grant type <c>urn:secretless:test:id-token</c>): the result of a login, without the browser.
+    /// </summary>
+    public async Task<string> IdTokenAsync(string clientId, string clientSecret, string subject, string? name = null, IEnumerable<string>? groups = null, int expiresIn = 300)
+    {
+        using var http = new HttpClient();
+        var form = new Dictionary<string, string> { ["grant_type"] = IdTokenGrant, ["sub"] = subject, ["expires_in"] = expiresIn.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (name is not null)
+        {
+            form["name"] = name;
+        }
+        if (groups is not null)
+        {
+            form["groups"] = string.Join(' ', groups);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Post, TokenUrl) { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(clientId)}:{Uri.EscapeDataString(clientSecret)}")));
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"the ID token request answered {(int)response.StatusCode}: {text}\n{Output}");
+        return JsonDocument.Parse(text).RootElement.GetProperty("id_token").GetString()!;
+    }
+
+    public const string IdTokenGrant = "urn:secretless:test:id-token";
+
+    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null, bool revocationDown = false)
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
@@ -61,7 +110,7 @@ public sealed class OidcServer : IAsyncDisposable
 
         var port = LoopbackPorts.Next();
         var configPath = Path.Combine(workDir, $"oidc-{port}.json");
-        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString() }));
+        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString(), revocationDown }));
         var start = new ProcessStartInfo("node") { WorkingDirectory = oidcDir, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("server.mjs");
         start.ArgumentList.Add(configPath);

@@ -2,17 +2,31 @@
 // CONFIG: { "port", "clients": [...], "tokenTtl": seconds, "subjectJwks": "http://.../.well-known/jwks.json" }.
 // Prints "listening PORT" once up, "token-issued CLIENT_ID TOKEN EXP" for every client-credentials access token it
 // issues (TOKEN: the opaque token value, EXP: its expiry in Unix seconds), and
-// "exchanged SUB" for every token exchange (RFC 8693, registered through oidc-provider's registerGrantType).
+// "exchanged SUB" for every token exchange (RFC 8693, registered through oidc-provider's registerGrantType),
+// "revoked JTI" for every token revoked (RFC 7009) and "introspected ACTIVE" for every introspection (RFC 7662).
+// With "revocationDown": true in CONFIG the revocation endpoint answers 503 (an issuer whose revocation is down).
+// A test client may mint ID tokens for a person with the grant type urn:secretless:test:id-token (params sub, name,
+// groups space-separated, expires_in seconds, may be negative): they are signed with the server's own keys (its JWKS
+// at /jwks, found by discovery) for the calling client as audience, standing in for an interactive login.
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, jwtVerify, generateKeyPair, exportJWK } from 'jose';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const port = config.port ?? 0;
 const issuer = `http://127.0.0.1:${port}`;
+// A fresh signing key per run (ID tokens are signed with it; /jwks serves its public half).
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
 const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey] },
   clients: config.clients,
-  features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
+  features: {
+    clientCredentials: { enabled: true },
+    devInteractions: { enabled: false },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+  },
   scopes: ['openid', 'repo:read'],
   ttl: { ClientCredentials: config.tokenTtl ?? 300 },
 });
@@ -27,6 +41,20 @@ provider.on('grant.success', (ctx) => {
   provider.ClientCredentials.find(issued.jti, { ignoreExpiration: true })
     .then((stored) => console.log(`token-issued ${clientId} ${issued.jti} ${stored?.exp ?? '-'}`))
     .catch(() => console.log(`token-issued ${clientId} ${issued.jti} -`));
+});
+provider.on('revocation.success', (ctx, token) => console.log(`revoked ${token?.jti ?? '-'}`));
+provider.on('introspection.error', (ctx, err) => console.log(`introspection-error ${err.error}`));
+provider.use(async (ctx, next) => {
+  if (config.revocationDown && ctx.path === '/token/revocation') {
+    console.log('revocation-down');
+    ctx.status = 503;
+    ctx.body = { error: 'temporarily_unavailable' };
+    return;
+  }
+  await next();
+  if (ctx.path === '/token/introspection' && ctx.status === 200 && ctx.body) {
+    console.log(`introspected ${ctx.body.active}`);
+  }
 });
 provider.on('grant.error', (ctx, err) => console.log(`token-refused ${ctx.oidc.client?.clientId ?? '-'} ${err.error}`));
 
@@ -48,6 +76,20 @@ provider.registerGrantType(tokenExchange, async (ctx) => {
   console.log(`exchanged ${payload.sub}`);
   ctx.body = { access_token: value, issued_token_type: accessTokenType, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
 }, ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'audience', 'resource', 'scope']);
+
+provider.registerGrantType('urn:secretless:test:id-token', async (ctx) => {
+  const { sub, name, groups, expires_in: expiresIn } = ctx.oidc.params;
+  if (!sub) throw new errors.InvalidRequest('sub is required');
+  const idToken = new provider.IdToken({ sub }, { ctx });
+  idToken.scope = 'openid';
+  if (name) idToken.set('name', name);
+  if (groups) idToken.set('groups', groups.split(' ').filter((g) => g.length > 0));
+  const now = Math.floor(Date.now() / 1000);
+  const ttl = expiresIn === undefined ? 300 : Number(expiresIn);
+  const value = await idToken.issue({ use: 'idtoken', expiresAt: now + ttl });
+  console.log(`id-token-issued ${sub}`);
+  ctx.body = { id_token: value, token_type: 'Bearer', expires_in: ttl };
+}, ['sub', 'name', 'groups', 'expires_in']);
 
 const server = provider.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
