@@ -167,7 +167,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             }
         }
         // wrk cannot connect to a Unix socket: those paths are driven by loadkit only (ours and nginx alike).
-        var wrkPaths = _paths.Where(p => !p.Mtls && p.Unix is null && p.Name != "direct-h2c").ToList();
+        // Nor through a forward proxy, nor with a new connection per request: those are loadkit only too.
+        var wrkPaths = _paths.Where(p => !p.Mtls && p.Unix is null && p.Proxy is null && !p.NewConnections && p.Name != "direct-h2c").ToList();
         for (var repeat = 1; repeat <= _options.Repeats; repeat++)
         {
             foreach (var c in Concurrencies)
@@ -527,7 +528,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var uri = new Uri(path.Url);
         try
         {
-            await (path.Unix is null ? WaitForPortAsync(uri.Port) : WaitForSocketAsync(path.Unix));
+            // A path through a forward proxy is ready when the proxy listens (its URL names a host only the proxy routes).
+            await (path.Unix is not null ? WaitForSocketAsync(path.Unix) : WaitForPortAsync(path.Proxy is { } proxy ? new Uri(proxy).Port : uri.Port));
         }
         catch (TimeoutException ex)
         {
