@@ -100,6 +100,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Postgres.CancelRegistry>();
         builder.Services.AddSingleton<Postgres.PostgresGateway>();
         builder.Services.AddSingleton<Postgres.DynamicRoleSweeps>();
+        builder.Services.AddSingleton<MySql.MySqlSessions>();
+        builder.Services.AddSingleton<MySql.MySqlUpstreamProbe>();
+        builder.Services.AddSingleton<MySql.MySqlGateway>();
         if (options.Tracing is { } tracing)
         {
             Telemetry.Tracing.Add(builder.Services, tracing);
@@ -131,7 +134,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         try
         {
             ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
-                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<RequestAudit>());
+                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<MySql.MySqlGateway>(), app.Services.GetRequiredService<RequestAudit>());
         }
         catch
         {
@@ -253,7 +256,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         {
             host = $"[{host}]";
         }
-        return new Uri($"{(listener.IsHttps ? "https" : listener.Protocol == ListenerProtocol.Postgres ? "tcp" : "http")}://{host}:{port}/");
+        return new Uri($"{(listener.IsHttps ? "https" : listener.Protocol != ListenerProtocol.Http ? "tcp" : "http")}://{host}:{port}/");
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
@@ -298,7 +301,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     }
 
     private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
-        Postgres.PostgresGateway postgres, RequestAudit requests)
+        Postgres.PostgresGateway postgres, MySql.MySqlGateway mysql, RequestAudit requests)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -341,6 +344,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     {
                         // The gateway speaks the wire protocol itself (TLS after SSLRequest included); Kestrel's HTTP layer never runs.
                         await postgres.HandleAsync(connection, listener);
+                        return;
+                    }
+                    if (listener.Protocol == ListenerProtocol.MySql)
+                    {
+                        // The MySQL gateway sends its own greeting and answers SSLRequest itself, as the PostgreSQL one does.
+                        await mysql.HandleAsync(connection, listener);
                         return;
                     }
                     if (tunnel is not null)
