@@ -42,7 +42,7 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
         _proxy = await ProxyUnderTest.StartAsync(_pki, Config, token: null);
     }
 
-    private string Config(Uri upstream) => $$"""
+    private string Config(Uri upstream) => $$$"""
         listeners:
           - name: my-local
             protocol: mysql
@@ -53,15 +53,15 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
             url: http://127.0.0.1:0
           - name: admin-socket
             role: admin
-            url: unix:admin-{{upstream.Port}}.sock
+            url: unix:admin-{{{upstream.Port}}}.sock
             allow: [{ uid: 0 }]
         identities:
-          payments: { spiffeId: {{TestPki.PaymentsId}} }
+          payments: { spiffeId: {{{TestPki.PaymentsId}}} }
         credentials:
           shop-dynamic:
             provider: mysql-dynamic
             database: shop
-            adminUser: {{MariaDbServer.AdminUser}}
+            adminUser: {{{MariaDbServer.AdminUser}}}
             adminPasswordFile: admin.pw
             usernameTemplate: "sl_{{caller}}_{{random}}"
             ttl: 1h
@@ -71,7 +71,7 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
           broken-admin:
             provider: mysql-dynamic
             database: shop-broken
-            adminUser: {{MariaDbServer.AdminUser}}
+            adminUser: {{{MariaDbServer.AdminUser}}}
             adminPasswordFile: wrong-admin.pw
             usernameTemplate: "slb_{{caller}}_{{random}}"
             creation: CREATE USER '{{name}}'@'%' IDENTIFIED BY PASSWORD '{{password}}';
@@ -79,15 +79,15 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
           shop:
             engine: mysql
             host: 127.0.0.1
-            port: {{_db.Port}}
+            port: {{{_db.Port}}}
             sslmode: verify-full
-            caFile: {{_db.CaCertificatePath}}
+            caFile: {{{_db.CaCertificatePath}}}
             serverName: localhost
             roles: { app: shop-dynamic }
           shop-broken:
             engine: mysql
             host: 127.0.0.1
-            port: {{_db.Port}}
+            port: {{{_db.Port}}}
             database: shop
             sslmode: require
             roles: { app: broken-admin }
