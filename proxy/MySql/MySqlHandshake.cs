@@ -149,25 +149,25 @@ internal sealed class ClientHandshake
         fixedPart[8] = Collation;
         body.Write(fixedPart);
         body.Write(Encoding.UTF8.GetBytes(User));
-        body.Write([0]);
+        MySqlWire.WriteByte(body, 0);
         if ((Capabilities & MySqlWire.PluginAuthLenencData) != 0)
         {
             MySqlWire.WriteLengthEncoded(body, AuthResponse);
         }
         else
         {
-            body.Write([(byte)AuthResponse.Length]);
+            MySqlWire.WriteByte(body, (byte)AuthResponse.Length);
             body.Write(AuthResponse);
         }
         if ((Capabilities & MySqlWire.ConnectWithDb) != 0)
         {
             body.Write(Encoding.UTF8.GetBytes(Database ?? ""));
-            body.Write([0]);
+            MySqlWire.WriteByte(body, 0);
         }
         if ((Capabilities & MySqlWire.PluginAuth) != 0)
         {
             body.Write(Encoding.ASCII.GetBytes(Plugin ?? MySqlWire.NativePassword));
-            body.Write([0]);
+            MySqlWire.WriteByte(body, 0);
         }
         if ((Capabilities & MySqlWire.ConnectAttrs) != 0)
         {

@@ -209,28 +209,28 @@ internal static class MySqlWire
     public static byte[] Greeting(string serverVersion, uint connectionId, byte[] scramble, uint capabilities, byte collation, string plugin)
     {
         var body = new ArrayBufferWriter<byte>(128);
-        body.Write([10]);
+        WriteByte(body, 10);
         body.Write(Encoding.ASCII.GetBytes(serverVersion));
-        body.Write([0]);
+        WriteByte(body, 0);
         Span<byte> four = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(four, connectionId);
         body.Write(four);
         body.Write(scramble.AsSpan(0, 8));
-        body.Write([0]);
+        WriteByte(body, 0);
         Span<byte> two = stackalloc byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(two, (ushort)capabilities);
         body.Write(two);
-        body.Write([collation]);
+        WriteByte(body, collation);
         BinaryPrimitives.WriteUInt16LittleEndian(two, StatusAutocommit);
         body.Write(two);
         BinaryPrimitives.WriteUInt16LittleEndian(two, (ushort)(capabilities >> 16));
         body.Write(two);
-        body.Write([(byte)(scramble.Length + 1)]);
+        WriteByte(body, (byte)(scramble.Length + 1));
         body.Write(new byte[10]);
         body.Write(scramble.AsSpan(8));
-        body.Write([0]);
+        WriteByte(body, 0);
         body.Write(Encoding.ASCII.GetBytes(plugin));
-        body.Write([0]);
+        WriteByte(body, 0);
         return body.WrittenSpan.ToArray();
     }
 
@@ -253,6 +253,12 @@ internal static class MySqlWire
         name.CopyTo(payload, 1);
         scramble.CopyTo(payload, name.Length + 2);
         return payload;
+    }
+
+    public static void WriteByte(IBufferWriter<byte> writer, byte value)
+    {
+        writer.GetSpan(1)[0] = value;
+        writer.Advance(1);
     }
 
     /// <summary>A length-encoded integer.</summary>

@@ -10,6 +10,15 @@ namespace SecretlessProxy.Tests.MySql;
 
 #pragma warning disable CA5350 // The server side of caching_sha2_password decrypts with RSA-OAEP(SHA-1), as MySQL does.
 
+/// <summary>How the scripted server answers the gateway's caching_sha2_password response.</summary>
+public enum Scenario
+{
+    Fast,
+    FullWithKey,
+    FullAskingForKey,
+    SwitchToNative,
+}
+
 /// <summary>
 /// The scramble algorithms against published vectors (go-sql-driver/mysql's auth tests), and the upstream login's
 /// caching_sha2_password paths (fast, full with the server's RSA key given or asked for, an auth switch, a refusal
@@ -104,7 +113,7 @@ public sealed class MySqlPasswordTests
         Assert.Equal("app", parsed.User);
         Assert.Equal("shop", parsed.Database);
         Assert.Equal(MySqlWire.CachingSha2Password, parsed.Plugin);
-        Assert.Equal([1, 2, 3], parsed.AuthResponse);
+        Assert.Equal(new byte[] { 1, 2, 3 }, parsed.AuthResponse);
         Assert.Equal("test", Assert.Single(parsed.Attributes).Value);
         Assert.False(ClientHandshake.IsSslRequest(hello.Build()));
         Assert.True(ClientHandshake.IsSslRequest(MySqlWire.SslRequest(hello.Capabilities, 1 << 24, 45)));
@@ -120,14 +129,6 @@ public sealed class MySqlPasswordTests
         Assert.Equal(scramble, greeting.Scramble);
         Assert.Equal(MySqlWire.Relayable, greeting.Capabilities);
         Assert.Equal(MySqlWire.NativePassword, greeting.Plugin);
-    }
-
-    public enum Scenario
-    {
-        Fast,
-        FullWithKey,
-        FullAskingForKey,
-        SwitchToNative,
     }
 
     [Theory]
@@ -157,7 +158,7 @@ public sealed class MySqlPasswordTests
                     var (s1, answer) = await MySqlWire.ReadPacketAsync(stream, 1 << 16, CancellationToken.None);
                     if (scenario == Scenario.FullAskingForKey)
                     {
-                        Assert.Equal([2], answer);
+                        Assert.Equal(new byte[] { 2 }, answer);
                         await stream.WriteAsync(MySqlWire.Packet((byte)(s1 + 1), [1, .. Encoding.ASCII.GetBytes(rsa.ExportSubjectPublicKeyInfoPem())]));
                         (s1, answer) = await MySqlWire.ReadPacketAsync(stream, 1 << 16, CancellationToken.None);
                     }
