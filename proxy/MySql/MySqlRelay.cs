@@ -77,7 +77,7 @@ internal sealed class MySqlRelay(PipeReader clientIn, PipeWriter clientOut, MySq
     {
         long passing = 0;   // payload bytes of the current frame still to pass on
         long skipping = 0;  // payload bytes of a refused command still to drop
-        var header = new byte[5];
+        var header = new byte[4];
         while (true)
         {
             var result = await clientIn.ReadAsync(cancellationToken);
@@ -108,14 +108,20 @@ internal sealed class MySqlRelay(PipeReader clientIn, PipeWriter clientOut, MySq
                     buffer = buffer.Slice(take);
                     continue;
                 }
-                if (buffer.Length < 5)
+                if (buffer.Length < 4)
                 {
                     break;
                 }
-                buffer.Slice(0, 5).CopyTo(header);
+                buffer.Slice(0, 4).CopyTo(header);
                 var length = header[0] | (header[1] << 8) | (header[2] << 16);
                 var sequence = header[3];
-                var command = header[4];
+                // A command's first packet (sequence 0) is looked at by its first byte; any other packet (a continuation,
+                // LOCAL INFILE data, an empty final frame) passes at once.
+                if (sequence == 0 && length > 0 && buffer.Length < 5)
+                {
+                    break;
+                }
+                var command = sequence == 0 && length > 0 ? buffer.Slice(4, 1).FirstSpan[0] : (byte)0xFF;
                 if (sequence == 0 && command == MySqlWire.ComChangeUser)
                 {
                     await AnswerAsync(MySqlWire.Err(1227, "42000", "COM_CHANGE_USER is not supported through the gateway: it logs in for you; open a new connection instead"), cancellationToken);

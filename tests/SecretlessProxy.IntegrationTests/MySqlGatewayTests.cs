@@ -245,7 +245,7 @@ public sealed class MySqlGatewayTests(MySqlGatewayFixture fixture) : IClassFixtu
 
         var log = (await _db.ReadGeneralLogAsync())[before..];
         Assert.DoesNotContain("Connect", log, StringComparison.Ordinal);
-        AssertNoPassword();
+        AssertNoPassword(denied.Error, elsewhere.Error, plain.Error, unknownUser.Error, unknownDb.Error);
     }
 
     [Fact]
@@ -355,8 +355,9 @@ public sealed class MySqlGatewayTests(MySqlGatewayFixture fixture) : IClassFixtu
         {
             var ed = await LocalAsync("my-local", "shop-ed", "select 1");
             Assert.Contains("client_ed25519, which the gateway does not speak", ed.Error, StringComparison.Ordinal);
+            AssertNoPassword(ed.Error);
         }
-        AssertNoPassword();
+        AssertNoPassword(strict.Error);
     }
 
     public static TheoryData<string, byte[]> MalformedPackets() => new()
@@ -424,13 +425,18 @@ public sealed class MySqlGatewayTests(MySqlGatewayFixture fixture) : IClassFixtu
     private static byte[] Packet(byte sequence, byte[] payload) =>
         [(byte)payload.Length, (byte)(payload.Length >> 8), (byte)(payload.Length >> 16), sequence, .. payload];
 
-    private void AssertNoPassword()
+    /// <summary>No upstream password in the proxy's logs, its decision records, or the errors clients got.</summary>
+    private void AssertNoPassword(params string[] errors)
     {
         foreach (var user in new[] { MariaDbServer.NativeUser, MariaDbServer.AdminUser })
         {
             var password = _db.Password(user);
             Assert.DoesNotContain(password, _proxy.Logs.Text, StringComparison.Ordinal);
             Assert.DoesNotContain(password, _proxy.Decisions.Text, StringComparison.Ordinal);
+            foreach (var error in errors)
+            {
+                Assert.DoesNotContain(password, error, StringComparison.Ordinal);
+            }
         }
     }
 }
