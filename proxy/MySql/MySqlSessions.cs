@@ -93,24 +93,43 @@ internal sealed class MySqlUpstreamProbe(TimeProvider time)
 
     public void Learned(DatabaseSettings db, ServerGreeting greeting) => _known[Key(db)] = (greeting, time.GetUtcNow());
 
-    /// <summary>The greetings of <paramref name="databases"/>, probing those not seen (a failure is retried after a while).</summary>
+    /// <summary>
+    /// The greetings of <paramref name="databases"/>. An upstream never seen is asked first (bounded by its connect
+    /// timeout); one whose last attempt failed is asked again in the background after a while, so a down upstream
+    /// does not delay the greetings of clients of the others.
+    /// </summary>
     public async Task<List<ServerGreeting>> GreetingsAsync(IEnumerable<DatabaseSettings> databases, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var all = databases.GroupBy(Key).Select(g => g.First()).ToList();
-        var probes = all.Where(db => !_known.TryGetValue(Key(db), out var known) || (known.Greeting is null && now - known.At > RetryAfter)).Select(async db =>
+        var unseen = new List<Task>();
+        foreach (var db in all)
         {
-            try
+            if (!_known.TryGetValue(Key(db), out var known))
             {
-                Learned(db, await MySqlUpstreamLogin.ProbeAsync(db, cancellationToken));
+                unseen.Add(ProbeAsync(db, cancellationToken));
             }
-            catch (Exception ex) when (ex is MySqlUpstreamException or MySqlProtocolException or IOException or OperationCanceledException)
+            else if (known.Greeting is null && now - known.At > RetryAfter)
             {
                 _known[Key(db)] = (null, now);
+                _ = Task.Run(() => ProbeAsync(db, CancellationToken.None), CancellationToken.None);
             }
-        });
-        await Task.WhenAll(probes);
+        }
+        await Task.WhenAll(unseen);
         return [.. all.Select(db => _known.TryGetValue(Key(db), out var known) ? known.Greeting : null).OfType<ServerGreeting>()];
+    }
+
+    private async Task ProbeAsync(DatabaseSettings db, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Learned(db, await MySqlUpstreamLogin.ProbeAsync(db, cancellationToken));
+        }
+        catch (Exception)
+        {
+            // Unreachable, or not MySQL: the greeting offers what the others offer; the login itself will say why.
+            _known.TryAdd(Key(db), (null, time.GetUtcNow()));
+        }
     }
 
     private static string Key(DatabaseSettings db) => db.Host + ":" + db.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
