@@ -120,11 +120,11 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
         await session.OpenAsync();
         string user;
         await using (var who = new MySqlCommand("SELECT CURRENT_USER(), (SELECT COUNT(*) FROM items)", session))
-        await using (var reader = await who.ExecuteReaderAsync())
         {
+            await using var reader = await who.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
             user = reader.GetString(0).Split('@')[0];
-            Assert.Equal(MariaDbServer.Items.Count, reader.GetInt32(1));
+            Assert.Equal(MariaDbServer.Items.Count, Convert.ToInt32(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture));
         }
         Assert.Matches("^sl_api_[a-z2-7]{8}$", user);
         var record = await _proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("listener").GetString() == "my-local" && r.GetProperty("outcome").GetString() == "allow");
