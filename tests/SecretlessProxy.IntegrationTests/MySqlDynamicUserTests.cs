@@ -31,13 +31,11 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
         // What a crash would leave: a user of the template made two hours ago (its password as old), and users the
         // sweep must leave alone: one made now, one of the prefix the template does not make.
         await _db.QueryAsync($"""
-            SET timestamp = UNIX_TIMESTAMP() - 7200;
             CREATE USER '{Leftover}'@'%' IDENTIFIED BY 'x';
-            SET timestamp = DEFAULT;
             CREATE USER '{StillValid}'@'%' IDENTIFIED BY 'x';
-            SET timestamp = UNIX_TIMESTAMP() - 7200;
             CREATE USER '{NotOurs}'@'%' IDENTIFIED BY 'x';
-            SET timestamp = DEFAULT;
+            UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.password_last_changed', UNIX_TIMESTAMP() - 7200) WHERE User IN ('{Leftover}', '{NotOurs}');
+            FLUSH PRIVILEGES;
             """);
         _proxy = await ProxyUnderTest.StartAsync(_pki, Config, token: null);
     }
