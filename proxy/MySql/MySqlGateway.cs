@@ -166,7 +166,7 @@ internal sealed partial class MySqlGateway(ConfigManager configs, AccessDecider 
             if (database is null)
             {
                 await RefuseAsync(output, next, record, RefusalCatalog.DbUnknownDatabase,
-                    $"no database named, and user \"{user}\" is served on {(candidates.Count(d => d.Roles.ContainsKey(user)) == 0 ? "none" : "several")} of this gateway's databases: connect with a database (mysql -D NAME)", cancellationToken);
+                    $"no database named, and user \"{user}\" is served on {(candidates.Any(d => d.Roles.ContainsKey(user)) ? "several" : "none")} of this gateway's databases: connect with a database (mysql -D NAME)", cancellationToken);
                 return;
             }
             if (!config.Databases.TryGetValue(database, out var db) || db.Engine != DatabaseEngine.MySql)

@@ -171,7 +171,7 @@ internal static class MySqlWire
         payload[0] = ErrHeader;
         BinaryPrimitives.WriteUInt16LittleEndian(payload.AsSpan(1), code);
         payload[3] = (byte)'#';
-        Encoding.ASCII.GetBytes(sqlState.PadRight(5, '0')[..5], payload.AsSpan(4));
+        Encoding.ASCII.GetBytes(sqlState.PadRight(5, '0').AsSpan(0, 5), payload.AsSpan(4));
         text.CopyTo(payload, 9);
         return payload;
     }
