@@ -40,8 +40,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 echo "== MariaDB on 127.0.0.1:$db_port ($dir)"
-mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal --skip-test-db "${user_opt[@]}" >"$dir/install.log" 2>&1
-mariadbd --no-defaults --datadir="$dir/data" --port="$db_port" --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" \
+mkdir -p "$dir/tmp"; mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --auth-root-authentication-method=normal --skip-test-db "${user_opt[@]}" >"$dir/install.log" 2>&1
+mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --port="$db_port" --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" \
   --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=256M \
   --max-connections=500 "${user_opt[@]}" &
 pids+=($!)

@@ -88,11 +88,9 @@ internal sealed partial class MySqlGateway(ConfigManager configs, AccessDecider 
                 {
                     throw new MySqlProtocolException("an SSLRequest, and this listener does not offer TLS");
                 }
-                // Nothing the client sent before the handshake may be read as if it came after it.
-                if (MySqlWire.HasBufferedBytes(input))
-                {
-                    throw new MySqlProtocolException("received unencrypted data after the SSLRequest");
-                }
+                // The server does not answer an SSLRequest: a client sends its ClientHello right after it, so what is
+                // buffered now is the start of the handshake. It is read by the TLS layer only (the SslStream reads the
+                // same pipe); plaintext there fails the handshake, and no byte read before TLS is taken as coming through it.
                 tls = await HandshakeAsync(connection, settings, config, cancellationToken);
                 if (tls is null)
                 {

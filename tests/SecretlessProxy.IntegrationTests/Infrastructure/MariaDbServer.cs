@@ -87,9 +87,12 @@ public sealed class MariaDbServer : IAsyncDisposable
     private async Task InitializeAsync()
     {
         var data = Path.Combine(Directory, "data");
+        // A temporary directory of its own: two servers bootstrapping at once in /tmp collide on their temporary tables.
+        var tmp = Path.Combine(Directory, "tmp");
+        System.IO.Directory.CreateDirectory(tmp);
         var asRoot = Environment.UserName == "root";
         var install = await ChildProcess.RunAsync(Tool("mariadb-install-db", "mysql_install_db"),
-            ["--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db", .. asRoot ? new[] { "--user=root" } : []]);
+            ["--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db", .. asRoot ? new[] { "--user=root" } : []]);
         if (install.ExitCode != 0)
         {
             throw new InvalidOperationException($"mariadb-install-db failed ({install.ExitCode}): {install.Error}\n{install.Output}");
@@ -103,7 +106,7 @@ public sealed class MariaDbServer : IAsyncDisposable
         var start = new ProcessStartInfo(Tool("mariadbd", "mysqld")) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[]
         {
-            "--no-defaults", "--datadir=" + data, "--port=" + Port.ToString(CultureInfo.InvariantCulture), "--bind-address=127.0.0.1", "--socket=" + SocketPath,
+            "--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--port=" + Port.ToString(CultureInfo.InvariantCulture), "--bind-address=127.0.0.1", "--socket=" + SocketPath,
             "--pid-file=" + Path.Combine(Directory, "mysqld.pid"), "--log-error=" + Path.Combine(Directory, "error.log"), "--general-log=1", "--general-log-file=" + GeneralLogPath,
             "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M", "--max-connections=200", "--performance-schema=OFF",
             "--ssl-ca=" + CaCertificatePath, "--ssl-cert=" + Path.Combine(Directory, "server.pem"), "--ssl-key=" + Path.Combine(Directory, "server.key"),
