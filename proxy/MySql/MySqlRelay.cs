@@ -184,6 +184,12 @@ internal sealed class MySqlRelay(PipeReader clientIn, PipeWriter clientOut, MySq
         }
         else
         {
+            // Most statements are not KILL: look at the first letter before decoding anything.
+            var first = payload.AsSpan(1).IndexOfAnyExcept(" \t\r\n"u8);
+            if (first < 0 || (payload[1 + first] | 0x20) != 'k')
+            {
+                return (null, null);
+            }
             string sql;
             try
             {
