@@ -56,6 +56,14 @@ if [ ! -d "$vault/node_modules/node-vault" ]; then
   (cd "$vault" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The forward-proxy tests run real Node clients through the proxy: undici's ProxyAgent and the AWS SDK for JavaScript v3
+# (@aws-sdk/client-s3 with https-proxy-agent), pinned by package-lock.json.
+forward=tests/SecretlessProxy.IntegrationTests/forward
+if [ ! -d "$forward/node_modules/undici" ] || [ ! -d "$forward/node_modules/@aws-sdk/client-s3" ]; then
+  echo "== installing the Node forward-proxy clients (undici, @aws-sdk/client-s3, https-proxy-agent from npm)"
+  (cd "$forward" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 echo "== building"
 dotnet build SecretlessProxy.sln -c Release -nologo -clp:ErrorsOnly

@@ -22,8 +22,11 @@ internal sealed record DriveResult(long Requests, long Errors, double Seconds, d
 
 /// <summary>Options of one load run.</summary>
 /// <remarks><see cref="Unix"/>: connect every connection to this Unix domain socket instead of the URL's host and port
-/// (the URL still gives the scheme, the Host header and the path).</remarks>
-internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2, string? Unix = null);
+/// (the URL still gives the scheme, the Host header and the path).
+/// <see cref="Proxy"/>: send through this forward proxy (an https URL is tunnelled with CONNECT); <see cref="NewConnections"/>:
+/// <c>Connection: close</c> on every request, so every request opens a new connection (through a proxy, a new tunnel).</remarks>
+internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2, string? Unix = null,
+    string? Proxy = null, bool NewConnections = false);
 
 /// <summary>
 /// The load driver: <c>SocketsHttpHandler</c> with an optional client certificate (or, with
@@ -56,7 +59,8 @@ internal static class Driver
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             EnableMultipleHttp2Connections = true,
-            UseProxy = false,
+            UseProxy = options.Proxy is not null,
+            Proxy = options.Proxy is null ? null : new WebProxy(options.Proxy),
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.None,
             ActivityHeadersPropagator = null,
@@ -120,7 +124,7 @@ internal static class Driver
             while (Stopwatch.GetTimestamp() < end)
             {
                 var t0 = Stopwatch.GetTimestamp();
-                var error = await SendAsync(client, options.Url);
+                var error = await SendAsync(client, options.Url, options.NewConnections);
                 if (error is null)
                 {
                     list.Add(Stopwatch.GetTimestamp() - t0);
@@ -158,7 +162,7 @@ internal static class Driver
                 var due = start + (long)(index * interval);
                 pending.Add(Task.Run(async () =>
                 {
-                    var error = await SendAsync(client, options.Url);
+                    var error = await SendAsync(client, options.Url, options.NewConnections);
                     latencies[index] = Stopwatch.GetTimestamp() - due;
                     ok[index] = error is null;
                     if (error is not null)
@@ -190,11 +194,16 @@ internal static class Driver
         return DriveResult.From(good, errors, seconds, firstError);
     }
 
-    private static async Task<string?> SendAsync(HttpClient client, Uri url)
+    private static async Task<string?> SendAsync(HttpClient client, Uri url, bool closeConnection)
     {
         try
         {
-            using var response = await client.GetAsync(url, HttpCompletionOption.ResponseContentRead);
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            if (closeConnection)
+            {
+                request.Headers.ConnectionClose = true;
+            }
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}: {Cut(await response.Content.ReadAsStringAsync())}";
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or SocketException)

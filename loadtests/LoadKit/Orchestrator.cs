@@ -55,7 +55,9 @@ internal sealed partial class Orchestrator : IAsyncDisposable
     }
 
     /// <summary>A measured path; with <paramref name="Unix"/>, its connections go to that socket file (the URL gives Host and path).</summary>
-    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server, string? Unix = null);
+    /// <remarks><paramref name="Proxy"/>: driven through this forward proxy (CONNECT for https); <paramref name="NewConnections"/>: a new
+    /// connection (a new tunnel) per request; <paramref name="Ca"/>: the CA an https path without a client certificate is verified against.</remarks>
+    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server, string? Unix = null, string? Proxy = null, bool NewConnections = false, string? Ca = null);
 
     /// <summary>Ours and nginx on the same transport, compared in the report's sidecar table.</summary>
     private static readonly (string Transport, string Ours, string Nginx)[] SameTransport =
@@ -243,6 +245,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "init", "--out", certs]);
         await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "server", "--ca", certs, "--out", certs]);
         await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "issue", "--ca", certs, "--spiffe-id", ClientId, "--out", Path.Combine(_work, "client")]);
+        // The forward proxy's interception CA (its leaves are what HTTPS_PROXY clients see).
+        await RunToEndAsync("dotnet", [proxyDll, "dev-ca", "init", "--out", Path.Combine(_work, "icpt")]);
         await File.WriteAllTextAsync(Path.Combine(_work, "client-secret"), "load-test-client-secret");
         await File.WriteAllTextAsync(Path.Combine(_work, "aws-key-id"), "AKIDLOADTEST00000001");
         await File.WriteAllTextAsync(Path.Combine(_work, "aws-secret"), "load-test-aws-secret-access-key");
@@ -268,15 +272,19 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             var nginxPort = FreePort();
             var nginxTls = FreePort();
             var nginxLoopback = FreePort();
+            var nginxServerTls = FreePort();
             var nginxSocket = Path.Combine(_work, "nginx.sock");
             var conf = Path.Combine(_work, "nginx.conf");
-            await File.WriteAllTextAsync(conf, NginxConfig(nginxPort, nginxTls, nginxLoopback, nginxSocket, certs));
+            await File.WriteAllTextAsync(conf, NginxConfig(nginxPort, nginxTls, nginxLoopback, nginxSocket, certs, nginxServerTls));
             Start("nginx", nginx, ["-p", _work + "/", "-c", conf]);
             await WaitForPortAsync(nginxTls);
             _paths.Add(new("nginx-http", "nginx reverse proxy, upstream keep-alive, HTTP", $"http://127.0.0.1:{nginxPort}/nginx", false, "nginx"));
             _paths.Add(new("nginx-mtls", "nginx, mTLS (ssl_verify_client on, same CA) + static Authorization header", $"https://127.0.0.1:{nginxTls}/nginx", true, "nginx"));
             _paths.Add(new("nginx-loopback", "nginx on loopback, plain HTTP/1.1 + static Authorization header (proxy_set_header)", $"http://127.0.0.1:{nginxLoopback}/nginx", false, "nginx"));
             _paths.Add(new("nginx-unix", "nginx on a Unix socket (listen unix:), HTTP/1.1 + static Authorization header", "http://localhost/nginx", false, "nginx", nginxSocket));
+            var serverCa = Path.Combine(certs, "ca.pem");
+            _paths.Add(new("nginx-tls", "nginx terminating TLS (no client certificate) + static Authorization header: what the forward proxy's tunnel is compared with", $"https://127.0.0.1:{nginxServerTls}/nginx", false, "nginx", Ca: serverCa));
+            _paths.Add(new("nginx-tls-new", "nginx-tls with a new TLS connection per request", $"https://127.0.0.1:{nginxServerTls}/nginx", false, "nginx", NewConnections: true, Ca: serverCa));
         }
         else
         {
@@ -284,12 +292,16 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
 
         var proxyPort = FreePort();
-        var local = new LocalListeners(FreePort(), Path.Combine(_work, "ours.sock"));
+        var local = new LocalListeners(FreePort(), Path.Combine(_work, "ours.sock"), FreePort());
         Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null, local)]);
         _paths.Add(new("secretless", "SecretlessProxy: mTLS + SPIFFE + policy + cached OAuth2 token injection (L1)", $"https://127.0.0.1:{proxyPort}/oauth/x", true, "secretless"));
         _paths.Add(new("secretless-sigv4", "SecretlessProxy with SigV4 signing (aws-static keys, service s3)", $"https://127.0.0.1:{proxyPort}/sigv4/bucket/key", true, "secretless"));
         _paths.Add(new("ours-loopback", "SecretlessProxy (same process as `secretless`) on a loopback listener bound to one identity, plain HTTP/1.1 + policy + cached OAuth2 token injection", $"http://127.0.0.1:{local.Port}/oauth/x", false, "secretless"));
         _paths.Add(new("ours-unix", "SecretlessProxy (same process) on a Unix socket listener, peer attested by SO_PEERCRED + /proc (uid selector), HTTP/1.1 + policy + cached OAuth2 token injection", "http://localhost/oauth/x", false, "secretless", local.Socket));
+        var icpt = Path.Combine(_work, "icpt", "ca.pem");
+        var forwardProxy = $"http://127.0.0.1:{local.ForwardPort}";
+        _paths.Add(new("forward", "SecretlessProxy (same process) as HTTPS_PROXY: CONNECT api.example.test:443, TLS intercepted with a minted leaf, policy + cached OAuth2 token injection; tunnels reused", "https://api.example.test/forward/x", false, "secretless", Proxy: forwardProxy, Ca: icpt));
+        _paths.Add(new("forward-new", "the same, with a new tunnel (CONNECT + TLS handshake) per request", "https://api.example.test/forward/x", false, "secretless", Proxy: forwardProxy, NewConnections: true, Ca: icpt));
 
         if (_options.Platform || _options.Profile)
         {
@@ -319,7 +331,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
     }
 
     /// <summary>The sidecar listeners of a proxy: plain HTTP on a loopback port bound to one identity, and a Unix socket.</summary>
-    private sealed record LocalListeners(int Port, string Socket);
+    /// <remarks><paramref name="ForwardPort"/>: a forward-proxy listener (HTTPS_PROXY) bound to the same identity.</remarks>
+    private sealed record LocalListeners(int Port, string Socket, int ForwardPort = 0);
 
     private async Task<string> ProxyConfigAsync(string name, int port, string upstream, string? cache, LocalListeners? local = null)
     {
@@ -334,6 +347,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 identity: local
               - name: unix
                 url: unix:{{local.Socket}}
+              - name: forward
+                url: http://127.0.0.1:{{local.ForwardPort}}
+                identity: local
+                forwardProxy: { interceptionCa: { cert: ../icpt/ca.pem, key: ../icpt/ca.key } }
             """;
         var text = $$"""
             listeners:
@@ -362,13 +379,14 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             policies:
               - name: client-calls-upstream
                 allow: [client, local]
-                routes: [oauth, sigv4]
+                routes: [oauth, sigv4, forward]
             decisionLog: { sink: file, path: audit.jsonl, maxFileSize: 64MiB, maxFiles: 1 }
             {{cache ?? ""}}
             ReverseProxy:
               Routes:
                 oauth: { ClusterId: up, Match: { Path: "/oauth/{**rest}" }, Metadata: { Credential: oauth } }
                 sigv4: { ClusterId: up, Match: { Path: "/sigv4/{**rest}" }, Metadata: { Credential: aws } }
+                forward: { ClusterId: up, Match: { Hosts: [api.example.test] }, Metadata: { Credential: oauth } }
               Clusters:
                 up:
                   Destinations: { d1: { Address: "{{upstream}}" } }
@@ -378,7 +396,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         return path;
     }
 
-    private string NginxConfig(int port, int tlsPort, int loopbackPort, string socket, string certs) => $$"""
+    private string NginxConfig(int port, int tlsPort, int loopbackPort, string socket, string certs, int serverTlsPort) => $$"""
         daemon off;
         worker_processes auto;
         pid {{_work}}/nginx.pid;
@@ -403,6 +421,17 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 ssl_certificate_key {{certs}}/server.key;
                 ssl_client_certificate {{certs}}/ca.pem;
                 ssl_verify_client on;
+                location / {
+                    proxy_pass http://up;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header Authorization "Bearer static-token";
+                }
+            }
+            server {
+                listen 127.0.0.1:{{serverTlsPort}} ssl;
+                ssl_certificate {{certs}}/server.pem;
+                ssl_certificate_key {{certs}}/server.key;
                 location / {
                     proxy_pass http://up;
                     proxy_http_version 1.1;
@@ -527,7 +556,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         new(new Uri(path.Url), concurrency, warmup, duration, rate,
             path.Mtls ? Path.Combine(_work, "client", "svid.pem") : null,
             path.Mtls ? Path.Combine(_work, "client", "svid.key") : null,
-            path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null, http2, path.Unix);
+            path.Ca ?? (path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null), http2, path.Unix, path.Proxy, path.NewConnections);
 
     // ---------------------------------------------------------------- measuring
 
@@ -550,6 +579,18 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         if (path.Unix is not null)
         {
             args.AddRange(["--unix", path.Unix]);
+        }
+        if (!path.Mtls && options.Ca is not null)
+        {
+            args.AddRange(["--ca", options.Ca]);
+        }
+        if (path.Proxy is not null)
+        {
+            args.AddRange(["--proxy", path.Proxy]);
+        }
+        if (path.NewConnections)
+        {
+            args.Add("--new-connections");
         }
         // CPU is read around the measured part only: the driver prints "measuring" after its warm-up.
         var result = await DriveMeasuredAsync(args, path.Server, pinned);
@@ -835,6 +876,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 md.AppendLine(inv, $"| {m.Generator} | `{m.Path}` | {m.Concurrency} | {m.Rps:F0} | {Ms(m.P50)} | {Ms(m.P90)} | {Ms(m.P99)} | {Ms(m.P999)} | {(m.Cpu is { } cpu ? cpu.ToString("F1", inv) : "—")} | {Ratio(m.Rps, direct)} | {Ratio(m.Rps, nginx)} | {Ratio(m.Rps, yarp)} | {m.Errors} |");
             }
             AppendSameTransport(md, medians);
+            AppendForward(md, medians);
             md.AppendLine();
             md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
             md.AppendLine();
@@ -915,6 +957,49 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             Console.Error.WriteLine("FAILED: " + failure);
         }
         return bad.Count == 0 && missing.Count == 0 && dbFailures.Count == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The forward proxy (HTTPS_PROXY: CONNECT, interception, injection) beside nginx terminating TLS for the same
+    /// request with a static header, on reused and on new connections, and beside the reverse-proxy mTLS path; the
+    /// CPU a new tunnel costs is the new-tunnel path's CPU per request less the reused one's.
+    /// </summary>
+    private static void AppendForward(StringBuilder md, List<Median> medians)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string Cpu(double? us) => us is { } v ? v.ToString("F1", inv) : "—";
+        string Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 && !double.IsNaN(x) ? (x / y).ToString("F2", inv) : "—";
+        Median? Find(string path, int c) => medians.FirstOrDefault(m => m.Mode == "closed" && m.Generator == "loadkit" && m.Path == path && m.Concurrency == c);
+        var rows = new List<string>();
+        foreach (var c in medians.Where(m => m.Mode == "closed" && m.Generator == "loadkit" && m.Path == "forward").Select(m => m.Concurrency).Order())
+        {
+            var reused = Find("forward", c);
+            var fresh = Find("forward-new", c);
+            var nginx = Find("nginx-tls", c);
+            var nginxFresh = Find("nginx-tls-new", c);
+            var mtls = Find("secretless", c);
+            double? perTunnel = fresh?.Cpu is { } f && reused?.Cpu is { } r ? f - r : null;
+            rows.Add(string.Create(inv,
+                $"| {c} | {reused?.Rps:F0} | {nginx?.Rps:F0} | **{Ratio(reused?.Rps, nginx?.Rps)}** | {Cpu(reused?.Cpu)} | {Cpu(nginx?.Cpu)} | **{Ratio(reused?.Cpu, nginx?.Cpu)}** | {Ratio(reused?.Rps, mtls?.Rps)} | {fresh?.Rps:F0} | {nginxFresh?.Rps:F0} | **{Ratio(fresh?.Rps, nginxFresh?.Rps)}** | {Cpu(fresh?.Cpu)} | {Cpu(nginxFresh?.Cpu)} | {Cpu(perTunnel)} |"));
+        }
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        md.AppendLine();
+        md.AppendLine("## Forward proxy (HTTPS_PROXY)");
+        md.AppendLine();
+        md.AppendLine("loadkit through the proxy's forward listener (`forward`: CONNECT api.example.test:443, a minted leaf, policy, cached OAuth2 token; "
+            + "tunnels kept), and with `Connection: close` on every request (`forward-new`: a CONNECT and a TLS handshake per request), beside nginx "
+            + "terminating TLS with a static header on kept and on new connections (`nginx-tls`, `nginx-tls-new`), and the reverse-proxy mTLS path "
+            + "(`secretless`). CPU per new tunnel = `forward-new` CPU per request − `forward` CPU per request.");
+        md.AppendLine();
+        md.AppendLine("| conns | forward req/s | nginx-tls req/s | ÷ nginx | forward CPU µs/req | nginx-tls CPU µs/req | ÷ nginx CPU | ÷ secretless req/s | forward-new req/s | nginx-tls-new req/s | ÷ nginx | forward-new CPU µs/req | nginx-tls-new CPU µs/req | CPU µs per new tunnel |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var row in rows)
+        {
+            md.AppendLine(row);
+        }
     }
 
     /// <summary>Ours against nginx on the same transport and generator: throughput and CPU per request, as ratios.</summary>

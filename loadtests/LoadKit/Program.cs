@@ -27,12 +27,14 @@ var duration = new Option<double>("--duration") { DefaultValueFactory = _ => 10,
 var rate = new Option<double>("--rate") { DefaultValueFactory = _ => 0, Description = "Requests per second (open loop); 0: closed loop" };
 var http2 = new Option<bool>("--http2");
 var unix = new Option<string?>("--unix") { Description = "Connect to this Unix domain socket instead of the URL's host and port (the URL gives the Host header and path)" };
-var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2, unix };
+var proxy = new Option<string?>("--proxy") { Description = "Send through this HTTP proxy (an https URL is tunnelled with CONNECT)" };
+var newConnections = new Option<bool>("--new-connections") { Description = "Close the connection after every request (Connection: close): through a proxy, a new tunnel per request" };
+var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2, unix, proxy, newConnections };
 driveCommand.SetAction(async parse =>
 {
     var result = await Driver.RunAsync(
         new DriveOptions(new Uri(parse.GetValue(url)!), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(warmup)), TimeSpan.FromSeconds(parse.GetValue(duration)),
-            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2), parse.GetValue(unix)),
+            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2), parse.GetValue(unix), parse.GetValue(proxy), parse.GetValue(newConnections)),
         () => Console.WriteLine("measuring"));
     Console.WriteLine(Driver.ToJson(result));
     return 0;

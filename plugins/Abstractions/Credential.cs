@@ -40,6 +40,15 @@ public sealed class Credential
     /// </summary>
     public string? LeaseId { get; init; }
 
+    /// <summary>
+    /// The store's version of the secret, when it has one (a Vault KV version number, an AWS Secrets Manager
+    /// <c>VersionId</c>): not a secret, shown in the inventory. Null otherwise.
+    /// </summary>
+    public string? Version { get; init; }
+
+    /// <summary>When the store says this version of the secret was created (its age, as migration debt); null when it does not say.</summary>
+    public DateTimeOffset? VersionCreatedAt { get; init; }
+
     /// <summary>A copy with another expiry; every other part (secrets included) is kept.</summary>
     public Credential WithExpiresAt(DateTimeOffset? expiresAt) => new(Name, Secret)
     {
@@ -48,6 +57,8 @@ public sealed class Credential
         IsStatic = IsStatic,
         SessionToken = SessionToken,
         LeaseId = LeaseId,
+        Version = Version,
+        VersionCreatedAt = VersionCreatedAt,
     };
 
     /// <inheritdoc />

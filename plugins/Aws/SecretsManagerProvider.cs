@@ -5,7 +5,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
@@ -55,25 +54,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         }
         _body = JsonSerializer.SerializeToUtf8Bytes(request);
         var transient = new PredicateBuilder<Answer>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(a => a.IsOutage);
-        _pipeline = new ResiliencePipelineBuilder<Answer> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<Answer>
-            {
-                ShouldHandle = transient,
-                MaxRetryAttempts = 2,
-                Delay = TimeSpan.FromMilliseconds(200),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-            })
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<Answer>
-            {
-                ShouldHandle = transient,
-                FailureRatio = 0.5,
-                MinimumThroughput = 6,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(15),
-            })
-            .AddTimeout(settings.Timeout)
-            .Build();
+        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time);
     }
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
@@ -104,11 +85,14 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     {
         string versionId;
         string text;
+        DateTimeOffset? created;
         try
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
             versionId = root.TryGetProperty("VersionId", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+            created = root.TryGetProperty("CreatedDate", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetDouble(out var epoch)
+                ? DateTimeOffset.FromUnixTimeMilliseconds((long)(epoch * 1000)) : null;
             if (root.TryGetProperty("SecretString", out var s) && s.ValueKind == JsonValueKind.String)
             {
                 text = s.GetString()!;
@@ -152,6 +136,8 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         return new Credential(_settings.CredentialName, secret)
         {
             IsStatic = true,
+            Version = versionId.Length > 0 ? versionId : null,
+            VersionCreatedAt = created,
             ExpiresAt = _time.GetUtcNow() + _settings.Ttl,
         };
     }

@@ -6,7 +6,6 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
@@ -39,36 +38,11 @@ internal sealed class TokenEndpoint : IDisposable
             _clientKey = (key, algorithm);
         }
         var transient = new PredicateBuilder<TokenResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient);
-        _pipeline = new ResiliencePipelineBuilder<TokenResponse> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<TokenResponse>
-            {
-                ShouldHandle = transient,
-                MaxRetryAttempts = 2,
-                Delay = TimeSpan.FromMilliseconds(200),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-            })
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<TokenResponse>
-            {
-                ShouldHandle = transient,
-                FailureRatio = 0.5,
-                MinimumThroughput = 6,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(15),
-                StateProvider = _circuit,
-            })
-            .AddTimeout(settings.Timeout)
-            .Build();
+        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time, _circuit);
     }
 
     /// <summary>The circuit breaker's state, for metrics.</summary>
-    public Abstractions.CircuitState CircuitState => _circuit.CircuitState switch
-    {
-        Polly.CircuitBreaker.CircuitState.Open => Abstractions.CircuitState.Open,
-        Polly.CircuitBreaker.CircuitState.HalfOpen => Abstractions.CircuitState.HalfOpen,
-        Polly.CircuitBreaker.CircuitState.Isolated => Abstractions.CircuitState.Isolated,
-        _ => Abstractions.CircuitState.Closed,
-    };
+    public Abstractions.CircuitState CircuitState => IssuerResilience.StateOf(_circuit);
 
     /// <summary>The token endpoint: as configured, or found once by OIDC discovery from the issuer.</summary>
     private async Task<string> AddressAsync(CancellationToken cancellationToken)

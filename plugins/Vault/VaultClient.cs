@@ -5,7 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
@@ -51,40 +50,10 @@ internal sealed class VaultClient : IDisposable
             .Handle<HttpRequestException>()
             .Handle<TimeoutRejectedException>()
             .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode == HttpStatusCode.TooManyRequests);
-        _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = transient,
-                MaxRetryAttempts = 2,
-                Delay = TimeSpan.FromMilliseconds(200),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                OnRetry = args =>
-                {
-                    args.Outcome.Result?.Dispose();
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = transient,
-                FailureRatio = 0.5,
-                MinimumThroughput = 6,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(15),
-                StateProvider = _circuit,
-            })
-            .AddTimeout(settings.Timeout)
-            .Build();
+        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time, _circuit, discardRetried: response => response.Dispose());
     }
 
-    public Abstractions.CircuitState CircuitState => _circuit.CircuitState switch
-    {
-        Polly.CircuitBreaker.CircuitState.Open => Abstractions.CircuitState.Open,
-        Polly.CircuitBreaker.CircuitState.HalfOpen => Abstractions.CircuitState.HalfOpen,
-        Polly.CircuitBreaker.CircuitState.Isolated => Abstractions.CircuitState.Isolated,
-        _ => Abstractions.CircuitState.Closed,
-    };
+    public Abstractions.CircuitState CircuitState => IssuerResilience.StateOf(_circuit);
 
     /// <summary>The server, for messages (no credentials: the address has no user info).</summary>
     public string Where => SafeUrl.Display(_settings.Address);

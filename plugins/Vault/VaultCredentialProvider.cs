@@ -67,10 +67,14 @@ internal sealed partial class VaultCredentialProvider : ICredentialProvider, IRe
         }
         var version = answer.Seconds("data", "metadata", "version");
         LogRead(_logger, _settings.Name, where, version ?? 0);
+        var created = answer.String("data", "metadata", "created_time") is { } createdText
+            && DateTimeOffset.TryParse(createdText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var createdAt) ? createdAt : (DateTimeOffset?)null;
         return new Credential(_settings.Name, new SecretValue(secret))
         {
             Username = username,
             IsStatic = true,
+            Version = version?.ToString(CultureInfo.InvariantCulture),
+            VersionCreatedAt = created,
             // Not a lease: how long the broker may serve what was read before reading it again.
             ExpiresAt = _time.GetUtcNow() + _settings.RefreshInterval,
         };

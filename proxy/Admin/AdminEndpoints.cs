@@ -22,7 +22,7 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
 {
     private const string RevokePrefix = "/credentials/";
     private const string RevokeSuffix = "/revoke";
-    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /grants, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
+    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /inventory/reconcile, /grants, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
 
     private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
 
@@ -37,6 +37,11 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
         if (path.StartsWith(RevokePrefix, StringComparison.Ordinal) && path.EndsWith(RevokeSuffix, StringComparison.Ordinal) && path.Length > RevokePrefix.Length + RevokeSuffix.Length)
         {
             await RevokeAsync(context, path[RevokePrefix.Length..^RevokeSuffix.Length]);
+            return;
+        }
+        if (path == "/inventory" || path.StartsWith("/inventory/", StringComparison.Ordinal))
+        {
+            await inventory.HandleAsync(context, path);
             return;
         }
         if (path == "/grants" || path.StartsWith("/grants/", StringComparison.Ordinal))
@@ -65,9 +70,6 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
                 return;
             case "/config":
                 await WriteAsync(context, StatusCodes.Status200OK, configs.Current.EffectiveConfig);
-                return;
-            case "/inventory":
-                await inventory.HandleAsync(context);
                 return;
             case "/workloads/revoke":
                 await RevokeWorkloadAsync(context);

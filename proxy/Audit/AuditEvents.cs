@@ -18,14 +18,19 @@ public static class AuditEvents
     public const string ConfigReloaded = "config.reloaded";
     public const string ConfigRefused = "config.refused";
 
-    public static AuditEvent Issued(DateTimeOffset now, CredentialBinding binding, string? workloadId, DateTimeOffset? expiresAt, bool refresh, TimeSpan elapsed) =>
+    /// <param name="leaseId">The issuer's lease id (a Vault lease), never a secret; null when the credential has none.</param>
+    /// <param name="version">The store's version of the secret (a KV version, a Secrets Manager VersionId), or null.</param>
+    public static AuditEvent Issued(DateTimeOffset now, CredentialBinding binding, string? workloadId, DateTimeOffset? expiresAt, bool refresh, TimeSpan elapsed, string? leaseId = null, string? version = null) =>
         new(now, refresh ? CredentialRefreshed : CredentialIssued,
         [
             new("credential", binding.Name),
             new("provider", binding.ProviderName),
+            new("store", binding.Store),
             new("workload", workloadId),
             new("static", expiresAt is null),
             new("expiresAt", expiresAt),
+            new("leaseId", leaseId),
+            new("version", version),
             new("latencyMs", Math.Round(elapsed.TotalMilliseconds, 3)),
         ]);
 
@@ -34,18 +39,22 @@ public static class AuditEvents
         [
             new("credential", binding.Name),
             new("provider", binding.ProviderName),
+            new("store", binding.Store),
             new("workload", workloadId),
             new("reason", outage ? "credential_issuer_unavailable" : "credential_unavailable"),
             new("latencyMs", Math.Round(elapsed.TotalMilliseconds, 3)),
         ]);
 
-    public static AuditEvent Revoked(DateTimeOffset now, CredentialBinding binding, string? workloadId, bool wasCached) =>
+    /// <param name="leaseIds">The lease ids of the credentials dropped (never their secrets); empty when none had one.</param>
+    public static AuditEvent Revoked(DateTimeOffset now, CredentialBinding binding, string? workloadId, bool wasCached, IReadOnlyList<string>? leaseIds = null) =>
         new(now, CredentialRevoked,
         [
             new("credential", binding.Name),
             new("provider", binding.ProviderName),
+            new("store", binding.Store),
             new("workload", workloadId),
             new("wasCached", wasCached),
+            new("leaseIds", leaseIds ?? []),
         ]);
 
     public static AuditEvent ExpiredUnused(DateTimeOffset now, CredentialBinding binding, string? workloadId, DateTimeOffset issuedAt, DateTimeOffset expiresAt) =>
@@ -53,6 +62,7 @@ public static class AuditEvents
         [
             new("credential", binding.Name),
             new("provider", binding.ProviderName),
+            new("store", binding.Store),
             new("workload", workloadId),
             new("issuedAt", issuedAt),
             new("expiresAt", expiresAt),

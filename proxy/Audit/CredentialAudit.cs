@@ -13,7 +13,9 @@ internal sealed class CredentialAudit(DecisionLog log, TimeProvider time, ICrede
 
     public void Issued(CredentialBinding binding, string? workloadId, DateTimeOffset? expiresAt, bool refresh, TimeSpan elapsed)
     {
-        log.Write(AuditEvents.Issued(time.GetUtcNow(), binding, workloadId, expiresAt, refresh, elapsed));
+        // The broker stored what it issued before telling us: the lease and version are read from the cache, never the secret.
+        var held = (binding.Provider.IsWorkloadBound && workloadId is not null ? binding.CacheOfWorkload(workloadId) : binding.Cache)?.Current?.Credential;
+        log.Write(AuditEvents.Issued(time.GetUtcNow(), binding, workloadId, expiresAt, refresh, elapsed, held?.LeaseId, held?.Version));
         _next.Issued(binding, workloadId, expiresAt, refresh, elapsed);
     }
 
@@ -21,6 +23,12 @@ internal sealed class CredentialAudit(DecisionLog log, TimeProvider time, ICrede
     {
         log.Write(AuditEvents.FetchFailed(time.GetUtcNow(), binding, workloadId, outage, elapsed));
         _next.FetchFailed(binding, workloadId, outage, elapsed);
+    }
+
+    public void Revoked(CredentialBinding binding, string? workloadId, bool wasCached, IReadOnlyList<string> leaseIds)
+    {
+        log.Write(AuditEvents.Revoked(time.GetUtcNow(), binding, workloadId, wasCached, leaseIds));
+        _next.Revoked(binding, workloadId, wasCached, leaseIds);
     }
 
     public void Revoked(CredentialBinding binding, string? workloadId, bool wasCached)

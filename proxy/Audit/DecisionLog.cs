@@ -209,7 +209,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
             }
             json.WriteEndObject();
         }
-        if (record.Protocol is null)
+        if (record.Protocol is null or DecisionRecord.TunnelProtocol)
         {
             DecisionRecord.WriteOrNull(json, "route", record.Route);
             DecisionRecord.WriteOrNull(json, "method", record.Method);
@@ -239,6 +239,18 @@ public sealed partial class DecisionLog : IAsyncDisposable
         if (record.Credential is not null)
         {
             DecisionRecord.WriteOrNull(json, "credentialProvider", record.CredentialProvider);
+            if (record.CredentialStore is { } store)
+            {
+                json.WriteString("credentialStore", store);
+            }
+            if (record.CredentialLeaseId is { } lease)
+            {
+                json.WriteString("leaseId", lease);
+            }
+            if (record.CredentialVersion is { } version)
+            {
+                json.WriteString("credentialVersion", version);
+            }
         }
         if (record.CredentialStatic is { } isStatic)
         {
@@ -256,7 +268,13 @@ public sealed partial class DecisionLog : IAsyncDisposable
                 json.WriteNull("credentialExpiresAt");
             }
         }
-        if (record.Protocol is { } protocol)
+        if (record.Protocol is DecisionRecord.TunnelProtocol)
+        {
+            // An opaque tunnel: the status is the answer to its CONNECT.
+            json.WriteString("protocol", DecisionRecord.TunnelProtocol);
+            json.WriteNumber("status", record.Status);
+        }
+        else if (record.Protocol is { } protocol)
         {
             // A database session: the outcome is its login; a refusal carries the SQLSTATE the client got.
             json.WriteString("protocol", protocol);
@@ -276,6 +294,11 @@ public sealed partial class DecisionLog : IAsyncDisposable
         if (record.UpstreamStatus is { } upstreamStatus)
         {
             json.WriteNumber("upstreamStatus", upstreamStatus);
+        }
+        if (record.BytesUp is { } bytesUp)
+        {
+            json.WriteNumber("bytesUp", bytesUp);
+            json.WriteNumber("bytesDown", record.BytesDown ?? 0);
         }
         if (record.RedactedInHeaders + record.RedactedInBody > 0)
         {

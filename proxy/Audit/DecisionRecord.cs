@@ -83,6 +83,15 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>The credential's provider (<c>file</c>, <c>oauth2-client-credentials</c>, ...).</summary>
     public string? CredentialProvider { get; set; }
 
+    /// <summary>The store the credential came from (the name under <c>stores</c>, or <c>inline:PROVIDER@host</c>).</summary>
+    public string? CredentialStore { get; set; }
+
+    /// <summary>The lease id of the served credential (a Vault lease), never a secret; null when it has none.</summary>
+    public string? CredentialLeaseId { get; set; }
+
+    /// <summary>The store's version of the served secret (a KV version, a Secrets Manager VersionId), or null.</summary>
+    public string? CredentialVersion { get; set; }
+
     /// <summary>True when the credential came from a static store (a long-lived secret: migration debt).</summary>
     public bool? CredentialStatic { get; set; }
 
@@ -96,6 +105,15 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
 
     /// <summary>The upstream's status code, when the request was forwarded and answered.</summary>
     public int? UpstreamStatus { get; set; }
+
+    /// <summary>The <see cref="Protocol"/> of an opaque pass-through tunnel's record (route, CONNECT, authority, status; no credential).</summary>
+    public const string TunnelProtocol = "tunnel";
+
+    /// <summary>Bytes the client sent through an opaque tunnel (pass-through CONNECT), when it closed.</summary>
+    public long? BytesUp { get; set; }
+
+    /// <summary>Bytes the upstream sent back through an opaque tunnel.</summary>
+    public long? BytesDown { get; set; }
 
     /// <summary>How many copies of the injected credential were masked in the response's link headers.</summary>
     public int RedactedInHeaders { get; set; }

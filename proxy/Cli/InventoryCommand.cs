@@ -1,21 +1,215 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SecretlessProxy.Abstractions;
+using SecretlessProxy.Configuration;
 using SecretlessProxy.Inventory;
+using StackExchange.Redis;
 
 namespace SecretlessProxy.Cli;
 
-/// <summary><c>inventory --config FILE</c>: the policy-derived access paths as a table, without a running proxy.</summary>
+/// <summary>
+/// <c>inventory --config FILE [--owner X] [--team T] [--format table|json|csv]</c>: the policy-derived access paths, without
+/// a running proxy. With <c>--reconcile [--unused-days N]</c>: the reconciliation report from the config, the secret files
+/// it names, and, when <c>cache.redis</c> is configured and reachable, every replica's usage kept there.
+/// </summary>
 internal static class InventoryCommand
 {
-    public static Command Build(TextWriter output, TextWriter error) => CliApp.OfflineConfigCommand("inventory",
-        "Print every access path the policy opens or closes (identity, route, rule, conditions, credential) as a table, from the config alone",
-        error, warnings: null, (_, compiled) => output.WriteAsync(Table(PolicyInventory.Paths(compiled, compiled.IdentityNames))));
+    private static readonly string[] Formats = ["table", "json", "csv"];
+
+    /// <summary>Indented JSON through a writer (no serializer options, so the sidecar build needs no reflection for it).</summary>
+    private static string Pretty(JsonNode node)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            node.WriteTo(writer);
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var config = CliApp.ConfigOption();
+        var owner = new Option<string?>("--owner") { Description = "Only what this owner owns (owner: on identities, credentials, routes, stores, classes)" };
+        var team = new Option<string?>("--team") { Description = "Only what this team owns (team: ...)" };
+        var reconcile = new Option<bool>("--reconcile") { Description = "Print the reconciliation report (owners, unused credentials, identities never seen, static secrets and their age, parallel and duplicated access paths)" };
+        var format = new Option<string>("--format") { Description = "table (default), json or csv", DefaultValueFactory = _ => "table" };
+        var unusedDays = new Option<int>("--unused-days") { Description = "With --reconcile: a credential not used for this many days is reported (default 30; usage needs Redis)", DefaultValueFactory = _ => InventoryDefaults.UnusedDays };
+        var command = new Command("inventory",
+            "Print every access path the policy opens or closes (identity, route, rule, conditions, owner, credential) from the config alone; --reconcile prints the reconciliation report")
+        {
+            config, owner, team, reconcile, format, unusedDays,
+        };
+        command.SetAction(async parse =>
+        {
+            var chosen = parse.GetValue(format) ?? "table";
+            if (!Formats.Contains(chosen, StringComparer.Ordinal))
+            {
+                await error.WriteLineAsync($"--format is one of: {string.Join(", ", Formats)}");
+                return 2;
+            }
+            var days = parse.GetValue(unusedDays);
+            if (days is < 0 or > 3650)
+            {
+                await error.WriteLineAsync("--unused-days is a whole number of days from 0 to 3650");
+                return 2;
+            }
+            var path = parse.GetValue(config)!;
+            if (await CliApp.CompileOrReportAsync(path, error) is not { Config: { } compiled })
+            {
+                return 1;
+            }
+            using (compiled)
+            {
+                var ownerName = parse.GetValue(owner);
+                var teamName = parse.GetValue(team);
+                if (parse.GetValue(reconcile))
+                {
+                    await ReconcileAsync(compiled, ownerName, teamName, chosen, days, output, error);
+                }
+                else
+                {
+                    var rows = PolicyInventory.Paths(compiled, compiled.IdentityNames);
+                    if (ownerName is not null || teamName is not null)
+                    {
+                        rows = [.. rows.Where(r => r.OwnedBy(ownerName, teamName))];
+                    }
+                    await output.WriteAsync(chosen switch
+                    {
+                        "json" => Pretty(PathsJson(rows)) + Environment.NewLine,
+                        "csv" => PathsCsv(rows),
+                        _ => Table(rows),
+                    });
+                }
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static async Task ReconcileAsync(ProxyConfig config, string? owner, string? team, string format, int unusedDays, TextWriter output, TextWriter error)
+    {
+        var (usage, fingerprintKey) = await ReadRedisAsync(config);
+        var fingerprints = new SecretFingerprints(Microsoft.Extensions.Logging.Abstractions.NullLogger<SecretFingerprints>.Instance);
+        if (config.Inventory.FingerprintKeyFile is { } file && File.Exists(file))
+        {
+            fingerprints.Use(SecretFingerprints.ReadOrCreate(file), "file");
+        }
+        else if (fingerprintKey is not null)
+        {
+            fingerprints.Use(fingerprintKey, "redis");
+        }
+        // Local stores (files, variables, mounted directories) are read here, so their duplicates show from the config alone.
+        foreach (var binding in config.Credentials.Values.Where(b => b.ProviderName is "file" or "env" or "secret-dir"))
+        {
+            try
+            {
+                var credential = await binding.Provider.GetCredentialAsync(new CredentialRequest(binding.Name, "", null), CancellationToken.None);
+                var facts = usage.Secrets.TryGetValue(binding.Name, out var known) ? known : usage.Secrets[binding.Name] = new UsageSnapshot.SecretFacts();
+                facts.Store = binding.Store;
+                facts.Fingerprint = fingerprints.Of(credential.Secret);
+                facts.KeyId = fingerprints.KeyId;
+            }
+            catch (CredentialUnavailableException ex)
+            {
+                await error.WriteLineAsync($"note: credential {binding.Name} could not be read here ({ex.Reason})");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"note: credential {binding.Name} could not be read here ({ex.GetType().Name})");
+            }
+        }
+        var now = DateTimeOffset.UtcNow;
+        var findings = ReconcileReport.OwnedBy(ReconcileReport.Find(config, usage, now, unusedDays), owner, team);
+        switch (format)
+        {
+            case "json":
+                await output.WriteLineAsync(Pretty(ReconcileReport.Json(findings, usage, now, unusedDays)));
+                break;
+            case "csv":
+                await error.WriteLineAsync("note: " + usage.Note);
+                await output.WriteAsync(ReconcileReport.Csv(findings));
+                break;
+            default:
+                await output.WriteAsync(ReconcileReport.Table(findings, usage));
+                break;
+        }
+    }
+
+    /// <summary>Every replica's usage and the fingerprint key from Redis, when <c>cache.redis</c> is configured and answers; else no usage.</summary>
+    private static async Task<(UsageSnapshot Usage, byte[]? FingerprintKey)> ReadRedisAsync(ProxyConfig config)
+    {
+        if (config.Cache.Redis is not { } settings)
+        {
+            return (new UsageSnapshot { Source = UsageSnapshot.FromNothing }, null);
+        }
+        try
+        {
+            var options = ConfigurationOptions.Parse(settings.Configuration);
+            options.AbortOnConnectFail = true;
+            options.ConnectTimeout = 3000;
+            options.ConnectRetry = 1;
+            options.ClientName ??= "secretless-proxy-inventory";
+            if (settings.Password is not null)
+            {
+                options.Password = settings.Password;
+            }
+            await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
+            var db = multiplexer.GetDatabase();
+            var usage = UsageStore.Parse(await db.HashGetAllAsync(settings.KeyPrefix + UsageStore.HashName));
+            var key = await SecretFingerprints.FromRedisAsync(db, settings);
+            return (usage, key);
+        }
+        catch (Exception ex) when (Redis.RedisConnection.IsRedisFailure(ex))
+        {
+            return (new UsageSnapshot { Source = UsageSnapshot.FromNothing }, null);
+        }
+    }
+
+    private static JsonArray PathsJson(IReadOnlyList<AccessPath> rows) => new([.. rows.Select(r => (JsonNode)new JsonObject
+    {
+        ["identity"] = r.Identity,
+        ["name"] = r.IdentityName,
+        ["owner"] = r.IdentityOwners.Owner,
+        ["team"] = r.IdentityOwners.Team,
+        ["route"] = r.Route,
+        ["routeOwner"] = r.RouteOwners.Owner,
+        ["routeTeam"] = r.RouteOwners.Team,
+        ["effect"] = r.IsDeny ? "deny" : "allow",
+        ["rule"] = r.Rule,
+        ["methods"] = r.Methods,
+        ["paths"] = r.Paths,
+        ["schedule"] = r.Schedule,
+        ["requiresGrant"] = r.RequiresGrant,
+        ["credential"] = r.Credential,
+        ["provider"] = r.Provider,
+        ["store"] = r.Store,
+        ["class"] = r.Class,
+        ["credentialOwner"] = r.CredentialOwners.Owner,
+        ["credentialTeam"] = r.CredentialOwners.Team,
+        ["staticCredential"] = r.StaticCredential,
+    })]);
+
+    private static string PathsCsv(IReadOnlyList<AccessPath> rows)
+    {
+        var text = new System.Text.StringBuilder("identity,name,owner,team,route,effect,rule,methods,paths,schedule,requiresGrant,credential,provider,store,class,credentialOwner,static\r\n");
+        foreach (var r in rows)
+        {
+            string?[] cells = [r.Identity, r.IdentityName, r.IdentityOwners.Owner, r.IdentityOwners.Team, r.Route, r.IsDeny ? "deny" : "allow", r.Rule, r.Methods, r.Paths, r.Schedule,
+                r.RequiresGrant ? "true" : "false", r.Credential, r.Provider, r.Store, r.Class, r.CredentialOwners.Owner, r.StaticCredential is { } s ? (s ? "true" : "false") : ""];
+            text.Append(string.Join(',', cells.Select(c => c is null ? "" : c.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + c.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : c))).Append("\r\n");
+        }
+        return text.ToString();
+    }
 
     internal static string Table(IReadOnlyList<AccessPath> rows)
     {
-        string[] header = ["IDENTITY", "ROUTE", "EFFECT", "RULE", "METHODS", "PATHS", "SCHEDULE", "GRANT", "CREDENTIAL"];
+        string[] header = ["IDENTITY", "OWNER", "ROUTE", "EFFECT", "RULE", "METHODS", "PATHS", "SCHEDULE", "GRANT", "CREDENTIAL"];
         var cells = rows.Select(r => new[]
         {
             r.IdentityName is null ? r.Identity : $"{r.IdentityName} ({r.Identity})",
+            r.IdentityOwners.Owner ?? r.IdentityOwners.Team ?? "-",
             r.Route,
             r.IsDeny ? "deny" : "allow",
             r.Rule,
@@ -23,7 +217,7 @@ internal static class InventoryCommand
             r.Paths ?? "any",
             r.Schedule ?? "always",
             r.RequiresGrant ? "required" : "-",
-            r.Credential is null ? "-" : $"{r.Credential} ({r.Provider}{(r.StaticCredential == true ? ", static" : "")})",
+            r.Credential is null ? "-" : $"{r.Credential} ({r.Provider}{(r.StaticCredential == true ? ", static" : "")}{(r.Class is { } c ? ", class " + c : "")})",
         }).ToList();
         var widths = header.Select((h, i) => cells.Select(c => c[i].Length).Append(h.Length).Max()).ToArray();
         var text = new System.Text.StringBuilder();
@@ -33,7 +227,13 @@ internal static class InventoryCommand
         {
             Line(row);
         }
-        text.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{rows.Count} access path(s); {rows.Count(r => r.StaticCredential == true && !r.IsDeny)} use a static credential; {rows.Count(r => r.RequiresGrant)} need a grant");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{rows.Count} access path(s); {rows.Count(r => r.StaticCredential == true && !r.IsDeny)} use a static credential; {rows.Count(r => r.RequiresGrant)} need a grant");
         return text.ToString();
     }
+}
+
+/// <summary>Defaults shared by the CLI and the admin endpoint.</summary>
+internal static class InventoryDefaults
+{
+    public const int UnusedDays = 30;
 }

@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -18,17 +18,35 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         {
             return new ConfigCompilation(null, [parseError!], []);
         }
+        // Credentials that name a store get the store's provider and settings first: everything after sees plain credentials.
+        var expansion = StoreSection.Expand(document);
+        document = expansion.Document;
         var errors = new ConfigErrorList(document);
+        foreach (var (key, message, fix) in expansion.Problems)
+        {
+            errors.Add(key, message, fix);
+        }
         ConfigSections.CheckKnownKeys(document.Root, TopLevelKeys, errors, "the config file");
         var watched = new List<string> { document.FilePath };
-        var (identities, localIdentities) = IdentitySection.Compile(document, errors);
+        var (identities, localIdentities) = IdentitySection.Compile(document, errors, out var identityOwners);
+        var classes = ClassSection.Compile(document, errors, identities);
+        var inventory = InventorySection.Compile(document, errors);
         var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
         var databaseBound = CredentialSection.DatabaseBound(document, catalog);
         var databases = DatabaseSection.Compile(document, errors, credentialNames, watched, databaseBound);
         var credentials = CredentialSection.Compile(document, errors, catalog, time, loggers, watched,
-            new Databases.DatabaseCatalog(databases, [.. document.Root.GetSection("databases").GetChildren().Select(d => d.Key)]));
+            new Databases.DatabaseCatalog(databases, [.. document.Root.GetSection("databases").GetChildren().Select(d => d.Key)]), classes, expansion.Stores);
+        foreach (var store in expansion.Stores.Keys.Where(name => !document.Root.GetSection("credentials").GetChildren().Any(c => string.Equals(ConfigSections.Value(c, "store"), name, StringComparison.OrdinalIgnoreCase))))
+        {
+            errors.Warn("stores:" + store, "no credential uses this store", $"remove it, or point a credential at it with store: {store}");
+        }
+        var routeOwners = new Dictionary<string, Ownership>(StringComparer.OrdinalIgnoreCase);
+        foreach (var route in document.Root.GetSection("ReverseProxy:Routes").GetChildren())
+        {
+            routeOwners[route.Key] = Ownership.Read(route.GetSection("Metadata"), errors);
+        }
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes, databases.Keys);
         var posture = PostureSection.Compile(document, errors);
@@ -89,6 +107,11 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             IdentityNames = identities.GroupBy(i => i.Value.Text, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Key, StringComparer.Ordinal),
             EffectiveConfig = EffectiveConfig.Render(document, catalog),
             Cache = cache,
+            Stores = expansion.Stores,
+            Classes = classes,
+            Inventory = inventory,
+            IdentityOwners = identityOwners,
+            RouteOwners = routeOwners,
             WatchedFiles = watched.Distinct().ToList(),
             Warnings = errors.Warnings,
         };

@@ -121,6 +121,30 @@ public sealed class ConfigDocument
         }
     }
 
+    /// <summary>
+    /// The same file with other values (the <c>stores</c> expansion): <paramref name="values"/> replaces every value;
+    /// each key of <paramref name="sources"/> takes the line (and list-ness) of the key it was copied from, so errors
+    /// on an expanded key point at the line the user wrote.
+    /// </summary>
+    internal ConfigDocument With(IReadOnlyDictionary<string, string?> values, IReadOnlyDictionary<string, string> sources)
+    {
+        var lines = new Dictionary<string, int>(_lines, StringComparer.OrdinalIgnoreCase);
+        var sequences = new HashSet<string>(_sequences, StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, source) in sources)
+        {
+            if (LineOf(source) is { } line)
+            {
+                lines[key] = line;
+            }
+            if (_sequences.Contains(source))
+            {
+                sequences.Add(key);
+            }
+        }
+        var root = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        return new ConfigDocument(FilePath, root, lines, sequences);
+    }
+
     /// <summary>True when the key was written as a list.</summary>
     public bool IsSequence(string key) => _sequences.Contains(key);
 

@@ -9,10 +9,11 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>credentials</c>: each names a provider and an injector, which validate their own keys.</summary>
 internal static class CredentialSection
 {
-    private static readonly string[] CommonKeys = ["provider", "inject", "description", "maxTtl", "refreshFraction"];
+    private static readonly string[] CommonKeys = ["provider", "inject", "description", "maxTtl", "refreshFraction", "store", "class", "owner", "team"];
 
     public static Dictionary<string, CredentialBinding> Compile(
-        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers, List<string> watched, DatabaseCatalog? databases = null)
+        ConfigDocument document, ConfigErrorList errors, PluginCatalog catalog, TimeProvider time, ILoggerFactory loggers, List<string> watched, DatabaseCatalog? databases = null,
+        IReadOnlyDictionary<string, SecretClass>? classes = null, IReadOnlyDictionary<string, StoreInfo>? stores = null)
     {
         databases ??= DatabaseCatalog.Empty;
         var result = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
@@ -61,6 +62,30 @@ internal static class CredentialSection
             }
 
             var maxTtl = ReadMaxTtl(credential, errors);
+            var ownership = Ownership.Read(credential, errors);
+            SecretClass? secretClass = null;
+            if (ConfigSections.Value(credential, "class") is { } className)
+            {
+                if (classes is not null && classes.TryGetValue(className, out var found))
+                {
+                    secretClass = found;
+                    if (found.MaxTtl is { } classTtl)
+                    {
+                        maxTtl = maxTtl is { } own && own < classTtl ? own : classTtl;
+                        if (provider is { IssuesStaticSecrets: true })
+                        {
+                            errors.Warn(credential.Path + ":class", $"class '{found.Name}' caps secrets at {classTtl}, but a '{provider.Name}' credential is a static secret with no lifetime to cap",
+                                "move the secret to a store that issues leases or versions the proxy re-reads (vault, aws-secrets-manager), or to a minted credential; the reconcile report lists it");
+                        }
+                    }
+                }
+                else
+                {
+                    errors.Add(credential.Path + ":class", $"'{className}' is not a class under 'classes'", KeySuggestion.Fix(className, (classes?.Keys ?? Enumerable.Empty<string>()).Order(StringComparer.Ordinal), "classes"));
+                }
+            }
+            var storeName = ConfigSections.Value(credential, "store");
+            var storeInfo = storeName is not null && stores is not null ? stores.GetValueOrDefault(storeName) : null;
             var refreshFraction = ReadRefreshFraction(credential, errors);
             if (provider is { IssuesStaticSecrets: true })
             {
@@ -93,6 +118,14 @@ internal static class CredentialSection
                     MaxTtl = maxTtl,
                     RefreshFraction = refreshFraction,
                     Fingerprint = Fingerprint(credential),
+                    Store = storeInfo?.Name ?? InlineStore(provider.Name, credential),
+                    StoreIsNamed = storeInfo is not null,
+                    StorePath = storeInfo is not null ? OriginalPath(document, credential) : Location(provider.Name, credential),
+                    SourceFile = SourceFileOf(provider.Name, credential, document.Directory),
+                    Class = secretClass,
+                    Owner = ownership.Owner,
+                    Team = ownership.Team,
+                    IssuesStaticSecrets = provider.IssuesStaticSecrets || StaticStoreProviders.Contains(provider.Name) || (provider.Name == "vault" && credential.GetSection("kv").Exists()),
                 };
             }
         }
@@ -115,6 +148,51 @@ internal static class CredentialSection
         }
         return result;
     }
+
+    /// <summary>Providers that read a long-lived secret from a store, though they cache it for a while (they re-read it).</summary>
+    internal static readonly HashSet<string> StaticStoreProviders = new[] { "file", "env", "secret-dir", "aws-secrets-manager", "kubernetes-secret" }.ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>For an inline credential: its provider and the host it talks to, e.g. <c>inline:vault@vault.example.org:8200</c>.</summary>
+    private static string InlineStore(string provider, IConfigurationSection credential)
+    {
+        var url = ConfigSections.Value(credential, "address") ?? ConfigSections.Value(credential, "endpoint") ?? ConfigSections.Value(credential, "apiServer") ?? ConfigSections.Value(credential, "tokenUrl") ?? ConfigSections.Value(credential, "issuer");
+        var host = url is not null && Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.Authority : null;
+        return "inline:" + provider + (host is null ? "" : "@" + host);
+    }
+
+    /// <summary>The path as the user wrote it on a credential that names a store (the expansion moved it into the provider's keys).</summary>
+    private static string? OriginalPath(ConfigDocument document, IConfigurationSection credential)
+    {
+        var path = credential.Path;
+        var root = document.Root;
+        return root[path + ":kv:path"] is { } kv ? kv + (root[path + ":kv:field"] is { } field ? "#" + field : "")
+            : root[path + ":dynamic:path"] ?? root[path + ":secretId"] ?? (root[path + ":name"] is { } name ? (root[path + ":namespace"] is { } ns ? ns + "/" : "") + name + (root[path + ":key"] is { } key ? "#" + key : "") : null)
+            ?? root[path + ":path"];
+    }
+
+    /// <summary>Where the secret lives in its store, from the provider's own keys; null for minted credentials.</summary>
+    internal static string? Location(string provider, IConfigurationSection credential)
+    {
+        string? Get(string key) => ConfigSections.Value(credential, key);
+        return provider switch
+        {
+            "file" => Get("path"),
+            "secret-dir" => Get("path") is { } dir ? dir.TrimEnd('/') + "/" + (Get("key") ?? "") : null,
+            "env" => Get("variable") is { } variable ? "$" + variable : null,
+            "vault" => Get("kv:path") is { } kv ? (Get("kv:mount") ?? "secret") + "/" + kv + (Get("kv:field") is { } field ? "#" + field : "") : Get("dynamic:path"),
+            "aws-secrets-manager" => Get("secretId"),
+            "kubernetes-secret" => Get("name") is { } name ? (Get("namespace") is { } ns ? ns + "/" : "") + name + (Get("key") is { } key ? "#" + key : "") : null,
+            _ => null,
+        };
+    }
+
+    /// <summary>The file a store provider reads, resolved against the config's folder (its modification time is the secret's age).</summary>
+    private static string? SourceFileOf(string provider, IConfigurationSection credential, string directory) => provider switch
+    {
+        "file" when ConfigSections.Value(credential, "path") is { } file => Path.GetFullPath(file, directory),
+        "secret-dir" when ConfigSections.Value(credential, "path") is { } dir && ConfigSections.Value(credential, "key") is { } key => Path.GetFullPath(Path.Combine(dir, key), directory),
+        _ => null,
+    };
 
     /// <summary>SHA-256 over the credential's keys and values (relative to the credential), sorted.</summary>
     private static string Fingerprint(IConfigurationSection credential)

@@ -18,7 +18,7 @@ internal static partial class EffectiveConfig
     public const string Redacted = "[redacted]";
 
     // Keys of every credential the host itself reads; the rest belong to the provider or injector, which says which it shows.
-    private static readonly FrozenSet<string> HostKeys = new[] { "provider", "description", "maxTtl", "refreshFraction" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    private static readonly FrozenSet<string> HostKeys = new[] { "provider", "description", "maxTtl", "refreshFraction", "store", "class", "owner", "team" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
     // Without a document (a bare key path): what any built-in plugin shows.
     private static readonly FrozenSet<string> AnyPluginEchoes = PluginCatalog.CreateDefault() is var defaults

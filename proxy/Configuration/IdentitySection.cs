@@ -12,17 +12,22 @@ namespace SecretlessProxy.Configuration;
 /// </summary>
 internal static class IdentitySection
 {
-    private static readonly string[] Keys = ["spiffeId", "description", "unix"];
+    private static readonly string[] Keys = ["spiffeId", "description", "unix", "owner", "team"];
     private static readonly string[] UnixKeys = ["uid", "user", "gid", "group", "supplementaryGid", "supplementaryGroup", "path", "sha256", "cgroup"];
 
-    public static (Dictionary<string, SpiffeIdPattern> Patterns, LocalIdentityMap Local) Compile(ConfigDocument document, ConfigErrorList errors)
+    public static (Dictionary<string, SpiffeIdPattern> Patterns, LocalIdentityMap Local) Compile(ConfigDocument document, ConfigErrorList errors) => Compile(document, errors, out _);
+
+    /// <param name="owners">Each identity's <c>owner</c> and <c>team</c>, by its name.</param>
+    public static (Dictionary<string, SpiffeIdPattern> Patterns, LocalIdentityMap Local) Compile(ConfigDocument document, ConfigErrorList errors, out Dictionary<string, Ownership> owners)
     {
+        owners = new Dictionary<string, Ownership>(StringComparer.OrdinalIgnoreCase);
         var patterns = new Dictionary<string, SpiffeIdPattern>(StringComparer.OrdinalIgnoreCase);
         var local = new List<LocalIdentity>();
         var paths = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var identity in document.Root.GetSection("identities").GetChildren())
         {
             ConfigSections.CheckKnownKeys(identity, Keys, errors, "an identity");
+            owners[identity.Key] = Ownership.Read(identity, errors);
             var text = ConfigSections.Value(identity, "spiffeId");
             var unixSection = identity.GetSection("unix");
             var unix = unixSection.Exists() ? CompileUnix(unixSection, errors) : null;

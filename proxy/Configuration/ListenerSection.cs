@@ -261,10 +261,10 @@ internal static class ListenerSection
         ForwardProxySettings? forward = null;
         if (item.GetSection("forwardProxy").Exists())
         {
-            if (role != ListenerRole.Proxy || isPostgres || isHttps || (!isUnix && ConfigSections.Value(item, "identity") is null))
+            if (role != ListenerRole.Proxy || isPostgres || (!isHttps && !isUnix && ConfigSections.Value(item, "identity") is null))
             {
-                errors.Add(item.Path + ":forwardProxy", "applies to a plain http proxy listener bound to an identity on loopback, or a unix: proxy listener (not yet to an mTLS listener)",
-                    "move it to a listener with url: http://127.0.0.1:PORT and identity: NAME, or url: unix:/path");
+                errors.Add(item.Path + ":forwardProxy", "applies to a proxy listener: an https (mTLS) listener, a plain http listener bound to an identity on loopback, or a unix: listener",
+                    "move it to a listener with url: https://HOST:PORT (callers present their SVID), url: http://127.0.0.1:PORT and identity: NAME, or url: unix:/path");
             }
             else
             {

@@ -277,10 +277,8 @@ internal static class PolicySection
                 }
                 continue;
             }
-            var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
-            if (values.Count == 0)
+            if (FactValues(child, errors) is not { } values)
             {
-                errors.Add(child.Path, "is empty", "give a value or a list of values");
                 continue;
             }
             if (child.Key.Equals("attestation", StringComparison.OrdinalIgnoreCase))
@@ -320,6 +318,18 @@ internal static class PolicySection
         return result;
     }
 
+    /// <summary>A fact's value or list of values (trimmed, empty ones dropped); null, with an error, when none is left.</summary>
+    private static List<string>? FactValues(IConfigurationSection child, ConfigErrorList errors)
+    {
+        var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
+        if (values.Count == 0)
+        {
+            errors.Add(child.Path, "is empty", "give a value or a list of values");
+            return null;
+        }
+        return values;
+    }
+
     /// <summary><c>when.facts: { posture: compliant, env: [prod, staging] }</c>: context facts from the posture source.</summary>
     private static List<FactCondition> ReadContextFacts(IConfigurationSection section, ConfigErrorList errors, ConfigDocument document)
     {
@@ -335,10 +345,8 @@ internal static class PolicySection
         }
         foreach (var child in section.GetChildren())
         {
-            var values = ConfigSections.Items(child).Select(e => e.Value?.Trim() ?? "").Where(v => v.Length > 0).ToList();
-            if (values.Count == 0)
+            if (FactValues(child, errors) is not { } values)
             {
-                errors.Add(child.Path, "is empty", "give a value or a list of values");
                 continue;
             }
             result.Add(new FactCondition(child.Key, values));
@@ -442,7 +450,7 @@ internal static class PolicySection
         }
     }
 
-    private static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
+    internal static List<SpiffeIdPattern> ReadIdentities(ConfigDocument document, IConfigurationSection section, IReadOnlyDictionary<string, SpiffeIdPattern> identities, ConfigErrorList errors)
     {
         var result = new List<SpiffeIdPattern>();
         foreach (var entry in ConfigSections.Items(section))

@@ -116,6 +116,25 @@ public sealed class ProxyConfig : IDisposable, Grants.IGrantScope
     /// <summary>The in-memory cache switch and the optional Redis layer.</summary>
     public CacheSettings Cache { get; init; } = CacheSettings.MemoryOnly;
 
+    /// <summary>The stores named under <c>stores</c>, by name.</summary>
+    public IReadOnlyDictionary<string, StoreInfo> Stores { get; init; } = new Dictionary<string, StoreInfo>();
+
+    /// <summary>The secret classes under <c>classes</c>, by name.</summary>
+    public IReadOnlyDictionary<string, SecretClass> Classes { get; init; } = new Dictionary<string, SecretClass>();
+
+    /// <summary>The <c>inventory</c> section: the fingerprint key and how often usage goes to Redis.</summary>
+    public InventorySettings Inventory { get; init; } = InventorySettings.Default;
+
+    /// <summary>Owner and team of each identity under <c>identities</c>, by its name.</summary>
+    public IReadOnlyDictionary<string, Ownership> IdentityOwners { get; init; } = new Dictionary<string, Ownership>();
+
+    /// <summary>Owner and team of each route (<c>Metadata: { Owner, Team }</c>), by route id.</summary>
+    public IReadOnlyDictionary<string, Ownership> RouteOwners { get; init; } = new Dictionary<string, Ownership>();
+
+    /// <summary>The owner and team of an identity by its SPIFFE ID text (the name it has under <c>identities</c>), or <see cref="Ownership.None"/>.</summary>
+    public Ownership OwnerOfIdentity(string spiffeId) =>
+        IdentityNames.TryGetValue(spiffeId, out var name) && IdentityOwners.TryGetValue(name, out var owners) ? owners : Ownership.None;
+
     /// <summary>Files whose change triggers a reload: the config itself, certificates, keys, bundles.</summary>
     public required IReadOnlyList<string> WatchedFiles { get; init; }
 

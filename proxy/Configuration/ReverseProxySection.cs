@@ -18,6 +18,11 @@ internal static partial class ReverseProxySection
     public const string RedactBodyMetadataKey = "RedactResponseBody";
     public const string RedactBodyBytesMetadataKey = "RedactResponseBodyBytes";
 
+    /// <summary>Route metadata for forward-proxy listeners: <c>intercept</c> (the default) or <c>passthrough</c> (an opaque tunnel).</summary>
+    public const string ForwardMetadataKey = "Forward";
+    public const string ForwardIntercept = "intercept";
+    public const string ForwardPassthrough = "passthrough";
+
     public sealed record Result(List<RouteConfig> Routes, List<ClusterConfig> Clusters);
 
     public static async Task<Result> CompileAsync(ConfigDocument document, ConfigErrorList errors, IConfigValidator validator, ICollection<string> credentialNames)
@@ -67,7 +72,17 @@ internal static partial class ReverseProxySection
             {
                 errors.Add(child.Path, exception.Message, "see YARP's route configuration reference for this key");
             }
-            if (route.ClusterId is null)
+            var forward = route.Metadata?.GetValueOrDefault(ForwardMetadataKey)?.Trim();
+            var passthrough = string.Equals(forward, ForwardPassthrough, StringComparison.OrdinalIgnoreCase);
+            if (forward is not null && !passthrough && !string.Equals(forward, ForwardIntercept, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(child.Path + ":Metadata:" + ForwardMetadataKey, $"'{forward}' is not a forward mode", "write Forward: intercept (TLS intercepted, credential injected; the default) or Forward: passthrough (an opaque tunnel)");
+            }
+            if (passthrough)
+            {
+                CheckPassthrough(route, child.Path, errors);
+            }
+            else if (route.ClusterId is null)
             {
                 errors.Add(child.Path + ":ClusterId", "is required", KeySuggestion.Fix("", clusterIds, "clusters"));
             }
@@ -82,7 +97,45 @@ internal static partial class ReverseProxySection
             CheckSecurityMetadata(route, child.Path, errors);
             routes.Add(route);
         }
+        // A host is either tunnelled opaquely or intercepted, never both (which would make the tunnel's kind depend on order).
+        var intercepted = routes.Where(r => !IsPassthrough(r)).SelectMany(r => r.Match.Hosts ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var route in routes.Where(IsPassthrough))
+        {
+            foreach (var host in (route.Match.Hosts ?? []).Where(intercepted.Contains))
+            {
+                errors.Add($"ReverseProxy:Routes:{route.RouteId}:Match:Hosts", $"'{host}' is also named by an intercepting route", "name each host in one kind of route: pass-through or intercepting");
+            }
+        }
         return new Result(routes, clusters);
+    }
+
+    /// <summary>
+    /// A pass-through route opens opaque tunnels to the hosts it names: it needs hosts, and nothing that only an
+    /// intercepted request could use (a credential, a path, a cluster: the tunnel goes to the host the client named,
+    /// as resolved by the proxy).
+    /// </summary>
+    /// <summary>Whether a route is a pass-through one (<c>Metadata: { Forward: passthrough }</c>).</summary>
+    public static bool IsPassthrough(RouteConfig route) =>
+        route?.Metadata?.GetValueOrDefault(ForwardMetadataKey) is { } mode && string.Equals(mode.Trim(), ForwardPassthrough, StringComparison.OrdinalIgnoreCase);
+
+    private static void CheckPassthrough(RouteConfig route, string path, ConfigErrorList errors)
+    {
+        if (route.Match.Hosts is not { Count: > 0 })
+        {
+            errors.Add(path + ":Match:Hosts", "is required for a pass-through route", "name the hosts (and ports other than 443) the tunnel may reach, e.g. Hosts: [git.example.com]");
+        }
+        if (!string.IsNullOrEmpty(route.Match.Path))
+        {
+            errors.Add(path + ":Match:Path", "does not apply to a pass-through route: the proxy does not see requests inside an opaque tunnel", "remove it");
+        }
+        if (route.Metadata?.GetValueOrDefault(CredentialMetadataKey) is { Length: > 0 })
+        {
+            errors.Add(path + ":Metadata:" + CredentialMetadataKey, "does not apply to a pass-through route: nothing is injected into an opaque tunnel", "remove it, or make the route intercepting (Forward: intercept) to inject");
+        }
+        if (route.ClusterId is not null)
+        {
+            errors.Add(path + ":ClusterId", "does not apply to a pass-through route: the tunnel goes to the host the client named", "remove it");
+        }
     }
 
     private static void CheckSecurityMetadata(RouteConfig route, string path, ConfigErrorList errors)

@@ -32,6 +32,30 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     /// </summary>
     public string Fingerprint { get; init; } = "";
 
+    /// <summary>The store it comes from: the name under <c>stores</c>, or for an inline credential its provider and host (<c>inline:vault@vault:8200</c>).</summary>
+    public string Store { get; init; } = "";
+
+    /// <summary>True when the credential names a store under <c>stores</c> (<c>store: NAME</c>) rather than its own connection settings.</summary>
+    public bool StoreIsNamed { get; init; }
+
+    /// <summary>Where in its store the secret lives (a file, a KV path and field, a secret id), or null when the provider mints it.</summary>
+    public string? StorePath { get; init; }
+
+    /// <summary>The file the provider reads, when it reads one (its modification time is the secret's age).</summary>
+    public string? SourceFile { get; init; }
+
+    /// <summary>The secret class (<c>class:</c>), or null.</summary>
+    public SecretClass? Class { get; init; }
+
+    /// <summary>Who owns the credential (<c>owner:</c>), or null.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>The team that owns the credential (<c>team:</c>), or null.</summary>
+    public string? Team { get; init; }
+
+    /// <summary>True when the provider hands out long-lived secrets from a store (migration debt).</summary>
+    public bool IssuesStaticSecrets { get; init; }
+
     public CredentialCache Cache { get; private set; } = new();
 
     private System.Collections.Concurrent.ConcurrentDictionary<string, CredentialCache> _perWorkload = new(StringComparer.Ordinal);

@@ -139,7 +139,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             }
         }
         Log.Revoked(logger, binding.Name, workloadId ?? "(all)", had);
-        _observer.Revoked(binding, workloadId, had);
+        _observer.Revoked(binding, workloadId, had, [.. released.Select(r => r.Item2.LeaseId).OfType<string>().Distinct(StringComparer.Ordinal)]);
         Release(binding, released, CredentialRelease.Revoked);
         return had;
     }

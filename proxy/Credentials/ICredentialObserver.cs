@@ -18,4 +18,7 @@ public interface ICredentialObserver
 
     /// <summary>A credential (or one workload's copy) was revoked on this replica.</summary>
     void Revoked(CredentialBinding binding, string? workloadId, bool wasCached);
+
+    /// <summary>As <see cref="Revoked(CredentialBinding, string?, bool)"/>, with the lease ids of what was dropped (never a secret).</summary>
+    void Revoked(CredentialBinding binding, string? workloadId, bool wasCached, IReadOnlyList<string> leaseIds) => Revoked(binding, workloadId, wasCached);
 }

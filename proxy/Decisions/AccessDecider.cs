@@ -15,7 +15,8 @@ namespace SecretlessProxy.Decisions;
 /// tunnels and MCP routes next) calls it with its own identity, request description and snapshot of the config,
 /// and answers a refusal in its own protocol from the catalog entry it gets back.
 /// </summary>
-public sealed partial class AccessDecider(GrantService grants, CredentialBroker broker, Posture.PostureSource posture, Hooks.DecisionHookClient hooks, TimeProvider time, ILogger<AccessDecider> logger)
+public sealed partial class AccessDecider(GrantService grants, CredentialBroker broker, Posture.PostureSource posture, Hooks.DecisionHookClient hooks, TimeProvider time, ILogger<AccessDecider> logger,
+    Inventory.SecretLedger? ledger = null)
 {
     /// <summary>Decides by policy, records the rule and outcome, and logs a denial.</summary>
     public AccessOutcome Decide(ProxyConfig config, WorkloadIdentity caller, in AccessRequest request, DecisionRecord record)
@@ -107,6 +108,16 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         ArgumentNullException.ThrowIfNull(record);
         record.Credential = binding.Name;
         record.CredentialProvider = binding.ProviderName;
+        record.CredentialStore = binding.Store;
+        if (binding.Class is { } secretClass && !secretClass.Permits(caller.SpiffeId))
+        {
+            // The route's rule allowed the call, but the secret's class does not allow this workload: no fetch at all.
+            record.Outcome = record.PolicyOutcome = DecisionRecord.Deny;
+            record.Reason = RefusalCatalog.CredentialClassNotAllowed.Reason;
+            Log.Denied(logger, caller.SpiffeId.Value, route, "credential", "class " + secretClass.Name, RefusalCatalog.CredentialClassNotAllowed.Reason);
+            return new CredentialOutcome(null, RefusalCatalog.CredentialClassNotAllowed,
+                $"credential '{binding.Name}' is of class '{secretClass.Name}', which '{caller.SpiffeId.Value}' may not use (classes.{secretClass.Name}.allow); the upstream was not called");
+        }
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var activity = Telemetry.Tracing.Source.StartActivity("secretless.credential");
         activity?.SetTag("secretless.credential", binding.Name);
@@ -115,6 +126,9 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         {
             var credential = await broker.GetAsync(binding, caller, route, cancellationToken, record);
             record.CredentialStatic = credential.IsStatic;
+            record.CredentialLeaseId = credential.LeaseId;
+            record.CredentialVersion = credential.Version;
+            ledger?.Served(binding, credential);
             return new CredentialOutcome(credential, null, null);
         }
         catch (CredentialUnavailableException ex)

@@ -22,8 +22,18 @@ namespace SecretlessProxy.Forwarding;
 /// CA (ALPN h2 and http/1.1), and hands the decrypted stream to Kestrel's HTTP layer with the tunnel's authority on
 /// <see cref="ITunnelFeature"/>. Every other connection goes to the HTTP layer untouched (absolute-form requests).
 /// </summary>
-public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attestation> identify, Func<ForwardProxySettings?> settings, Func<IReadOnlyList<RouteConfig>> routes, Action<DecisionRecord> audit, string listener, TimeProvider time, ILogger logger)
+public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attestation> identify, Func<ForwardProxySettings?> settings, Func<IReadOnlyList<RouteConfig>> routes,
+    ConnectTunnel.DecideTunnel decide, Action<DecisionRecord> audit, string listener, TimeProvider time, ILogger logger)
 {
+    /// <summary>
+    /// Decides a pass-through tunnel by policy (operation <c>CONNECT</c>, target the authority) and records the decision
+    /// on <paramref name="record"/>; null when allowed, else the refusal and its detail.
+    /// </summary>
+    public delegate ValueTask<(Refusal Refusal, string Detail)?> DecideTunnel(Identity.WorkloadIdentity caller, string route, string authority, DecisionRecord record, CancellationToken cancellationToken);
+
+    /// <summary>How long resolving a pass-through host, and connecting to it, may take.</summary>
+    public static readonly TimeSpan UpstreamConnectTimeout = TimeSpan.FromSeconds(5);
+
     public const int MaxHeadBytes = 8 * 1024;
 
     public static readonly TimeSpan HeadDeadline = TimeSpan.FromSeconds(10);
@@ -117,6 +127,11 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
         if (forward is null)
         {
             await RefuseAsync(connection, RefusalCatalog.ForwardHostNotAllowed, "this listener is no longer a forward proxy", authority, caller.Identity);
+            return;
+        }
+        if (ForwardHosts.PassthroughRoute(routes(), host, port) is { } passthrough)
+        {
+            await PassthroughAsync(connection, passthrough, caller.Identity, host, port, authority);
             return;
         }
         if (!ForwardHosts.AnyRouteNames(routes(), host, port, 443))
@@ -258,22 +273,32 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
         return null;
     }
 
-    private async Task RefuseAsync(ConnectionContext connection, Refusal refusal, string detail, string? authority, Identity.WorkloadIdentity? identity)
+    private DecisionRecord NewRecord(ConnectionContext connection, Identity.WorkloadIdentity? identity) => new()
     {
-        var record = new DecisionRecord
-        {
-            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp(),
-            Time = time.GetUtcNow(),
-            RequestId = connection.ConnectionId,
-            Listener = listener,
-            Method = "CONNECT",
-            Caller = identity,
-            Status = refusal.Status,
-        };
+        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp(),
+        Time = time.GetUtcNow(),
+        RequestId = connection.ConnectionId,
+        Listener = listener,
+        Method = "CONNECT",
+        Caller = identity,
+    };
+
+    private async Task RefuseAsync(ConnectionContext connection, Refusal refusal, string detail, string? authority, Identity.WorkloadIdentity? identity, DecisionRecord? record = null)
+    {
+        record ??= NewRecord(connection, identity);
+        record.Status = refusal.Status;
         ((IRefusalSink)record).Refused(refusal);
         Log.ConnectRefused(logger, listener, authority ?? "(unparsed)", refusal.Reason);
         var body = Problem.Body(refusal, detail, connection.ConnectionId, identity?.SpiffeId.Value);
-        var status = refusal.Status switch { 401 => "401 Unauthorized", 403 => "403 Forbidden", _ => "400 Bad Request" };
+        var status = refusal.Status switch
+        {
+            401 => "401 Unauthorized",
+            403 => "403 Forbidden",
+            502 => "502 Bad Gateway",
+            503 => "503 Service Unavailable",
+            504 => "504 Gateway Timeout",
+            _ => "400 Bad Request",
+        };
         var answer = Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
         try
         {
@@ -286,6 +311,103 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
         }
         record.CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         audit(record);
+    }
+
+    /// <summary>
+    /// An opaque tunnel for a route that allows one: decided by policy as <c>CONNECT</c>; the host resolved once, each
+    /// address checked (loopback, link-local and instance-metadata addresses only when the route names that exact
+    /// address), the first address that accepts connected to as resolved; then bytes both ways, nothing read,
+    /// nothing injected. One record per tunnel, written when it closes, with the bytes each way.
+    /// </summary>
+    private async Task PassthroughAsync(ConnectionContext connection, RouteConfig route, Identity.WorkloadIdentity caller, string host, int port, string authority)
+    {
+        var record = NewRecord(connection, caller);
+        record.Route = route.RouteId;
+        record.Protocol = DecisionRecord.TunnelProtocol;
+        record.PathTemplate = authority;
+        if (await decide(caller, route.RouteId, authority, record, connection.ConnectionClosed) is { } refused)
+        {
+            await RefuseAsync(connection, refused.Refusal, refused.Detail, authority, caller, record);
+            return;
+        }
+        System.Net.IPAddress[] addresses;
+        using (var resolving = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            resolving.CancelAfter(UpstreamConnectTimeout);
+            try
+            {
+                addresses = System.Net.IPAddress.TryParse(host, out var literal) ? [literal] : await System.Net.Dns.GetHostAddressesAsync(host, resolving.Token);
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                await RefuseAsync(connection, RefusalCatalog.UpstreamUnavailable, $"the host name {host} could not be resolved", authority, caller, record);
+                return;
+            }
+        }
+        var allowed = addresses.Where(a => SensitiveAddresses.Kind(a) is null || ForwardHosts.NamesAddress(route, a)).ToList();
+        if (allowed.Count == 0)
+        {
+            var first = addresses.FirstOrDefault();
+            await RefuseAsync(connection, RefusalCatalog.ForwardAddressNotAllowed, first is null
+                ? $"{host} resolves to no address"
+                : $"{host} resolves to {first} ({SensitiveAddresses.Kind(first)}); the proxy tunnels to such an address only when a route names that exact address in Match.Hosts",
+                authority, caller, record);
+            return;
+        }
+        var upstream = await ConnectAsync(allowed, port, connection.ConnectionClosed);
+        if (upstream is null)
+        {
+            await RefuseAsync(connection, RefusalCatalog.UpstreamUnavailable, $"{authority} did not accept a connection within {UpstreamConnectTimeout.TotalSeconds:0} s", authority, caller, record);
+            return;
+        }
+        await using var stream = new System.Net.Sockets.NetworkStream(upstream, ownsSocket: true);
+        var upstreamIn = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var upstreamOut = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        record.Status = 200;
+        record.Outcome = DecisionRecord.Allow;
+        Log.PassthroughOpened(logger, listener, authority, route.RouteId);
+        try
+        {
+            await connection.Transport.Output.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray());
+            var (up, down) = await DuplexRelay.RunAsync(connection.Transport.Input, connection.Transport.Output, upstreamIn, upstreamOut, connection.ConnectionClosed);
+            record.BytesUp = up;
+            record.BytesDown = down;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ConnectionResetException)
+        {
+            // The client went away before the tunnel opened.
+        }
+        finally
+        {
+            await upstreamIn.CompleteAsync();
+            await upstreamOut.CompleteAsync();
+            record.CompletedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            audit(record);
+        }
+    }
+
+    private static async Task<System.Net.Sockets.Socket?> ConnectAsync(List<System.Net.IPAddress> addresses, int port, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(UpstreamConnectTimeout);
+        foreach (var address in addresses)
+        {
+            var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new System.Net.IPEndPoint(address, port), deadline.Token);
+                return socket;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                socket.Dispose();
+                if (deadline.IsCancellationRequested)
+                {
+                    return null;
+                }
+            }
+        }
+        return null;
     }
 
     private sealed class TunnelPipe(PipeReader input, PipeWriter output) : IDuplexPipe
@@ -305,6 +427,9 @@ public sealed partial class ConnectTunnel(Func<ConnectionContext, Identity.Attes
 
         [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "TLS handshake in a tunnel on listener {Listener} to {Authority} failed: {ExceptionType}")]
         public static partial void HandshakeFailed(ILogger logger, string listener, string authority, string exceptionType);
+
+        [LoggerMessage(EventId = 1505, Level = LogLevel.Debug, Message = "Pass-through tunnel on listener {Listener} to {Authority} opened (route {Route})")]
+        public static partial void PassthroughOpened(ILogger logger, string listener, string authority, string route);
 
         [LoggerMessage(EventId = 1504, Level = LogLevel.Debug, Message = "CONNECT request head on listener {Listener} (connection {ConnectionId}) incomplete within the deadline; closed")]
         public static partial void HeadTimeout(ILogger logger, string listener, string connectionId);

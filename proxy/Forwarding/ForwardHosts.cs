@@ -9,13 +9,54 @@ namespace SecretlessProxy.Forwarding;
 /// </summary>
 public static class ForwardHosts
 {
-    /// <summary>Whether some route names <paramref name="host"/> on <paramref name="port"/>.</summary>
+    /// <summary>Whether some intercepting route (not a pass-through one) names <paramref name="host"/> on <paramref name="port"/>.</summary>
     public static bool AnyRouteNames(IEnumerable<RouteConfig> routes, string host, int port, int defaultPort)
     {
         ArgumentNullException.ThrowIfNull(routes);
         foreach (var route in routes)
         {
-            if (Names(route.Match.Hosts, host, port, defaultPort))
+            if (!IsPassthrough(route) && Names(route.Match.Hosts, host, port, defaultPort))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The pass-through route (<c>Metadata: { Forward: passthrough }</c>) naming the host and port, if any: one naming
+    /// the host exactly wins over one naming it by a wildcard.
+    /// </summary>
+    public static RouteConfig? PassthroughRoute(IEnumerable<RouteConfig> routes, string host, int port)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        RouteConfig? wildcard = null;
+        foreach (var route in routes)
+        {
+            if (!IsPassthrough(route) || !Names(route.Match.Hosts, host, port, 443))
+            {
+                continue;
+            }
+            if (route.Match.Hosts!.Any(entry => string.Equals(Split(entry).Host, host, StringComparison.OrdinalIgnoreCase)))
+            {
+                return route;
+            }
+            wildcard ??= route;
+        }
+        return wildcard;
+    }
+
+    /// <summary>Whether a route is an opaque tunnel: no interception, no injection.</summary>
+    public static bool IsPassthrough(RouteConfig route) => Configuration.ReverseProxySection.IsPassthrough(route);
+
+    /// <summary>Whether one of the route's <c>Match.Hosts</c> entries is exactly this address (so a tunnel to it was asked for by name).</summary>
+    public static bool NamesAddress(RouteConfig route, System.Net.IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        ArgumentNullException.ThrowIfNull(address);
+        foreach (var entry in route.Match.Hosts ?? [])
+        {
+            if (System.Net.IPAddress.TryParse(Split(entry).Host, out var named) && named.Equals(address))
             {
                 return true;
             }

@@ -85,6 +85,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<RequestAudit>();
         builder.Services.AddSingleton<ProxyMetrics>();
         builder.Services.AddSingleton<UsageTracker>();
+        builder.Services.AddSingleton<SecretFingerprints>();
+        builder.Services.AddSingleton<SecretLedger>();
+        builder.Services.AddSingleton<UsageStore>();
         builder.Services.AddSingleton(sp => new GrantService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<CredentialBroker>(),
             sp.GetRequiredService<Redis.RedisConnection>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<GrantService>>()));
         builder.Services.AddSingleton<GrantEndpoints>();
@@ -134,7 +137,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         try
         {
             ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
-                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<MySql.MySqlGateway>(), app.Services.GetRequiredService<RequestAudit>());
+                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<MySql.MySqlGateway>(), app.Services.GetRequiredService<RequestAudit>(),
+                app.Services.GetRequiredService<Decisions.AccessDecider>());
         }
         catch
         {
@@ -191,6 +195,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var roleSweeps = services.GetRequiredService<Postgres.DynamicRoleSweeps>();
         var posture = services.GetRequiredService<Posture.PostureSource>();
         var hooks = services.GetRequiredService<Hooks.DecisionHookClient>();
+        var fingerprints = services.GetRequiredService<SecretFingerprints>();
+        var usageStore = services.GetRequiredService<UsageStore>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
@@ -214,10 +220,14 @@ public sealed partial class ProxyHost : IAsyncDisposable
         };
         manager.Applied += config =>
         {
-            yarp.Update(config.Routes, config.Clusters);
+            // Pass-through routes are tunnels the CONNECT front-end opens itself; YARP never sees a request on them.
+            yarp.Update([.. config.Routes.Where(r => !Configuration.ReverseProxySection.IsPassthrough(r))], config.Clusters);
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
             roleSweeps.Applied(config);
+            // The fingerprint key (file, Redis or this process's) and the periodic write of usage to Redis.
+            _ = fingerprints.ConfigureAsync(config.Inventory, redis);
+            usageStore.Configure(config.Inventory);
         };
         // Expired credentials (and replaced ones once they expire) go back to their providers, which may drop them upstream.
         manager.Sweeping += (config, now) =>
@@ -271,6 +281,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
                 File.Delete(socket);
             }
         }
+        // Usage not yet in Redis goes there now, so a restart keeps it.
+        var usageStore = _app.Services.GetRequiredService<UsageStore>();
+        await usageStore.FlushAsync();
+        usageStore.Dispose();
         _app.Services.GetRequiredService<CredentialExpiryWatch>().Dispose();
         _app.Services.GetRequiredService<GrantService>().Dispose();
         Config.Dispose();
@@ -301,7 +315,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     }
 
     private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
-        Postgres.PostgresGateway postgres, MySql.MySqlGateway mysql, RequestAudit requests)
+        Postgres.PostgresGateway postgres, MySql.MySqlGateway mysql, RequestAudit requests, Decisions.AccessDecider decider)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -315,7 +329,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     var settings = config.Listener(listener.Name);
                     return connection.Features.Get<IWorkloadIdentityFeature>()?.Current(new AttestationScope(config, time.GetUtcNow(), settings?.Tls?.Bundles, config.LocalIdentities,
                         config.LocalIdentities.Named(settings?.IdentityName)), out _) ?? SvidConnection.NoCertificate;
-                }, () => manager.Current.Listener(listener.Name)?.ForwardProxy, () => manager.Current.Routes, requests.Completed, listener.Name, time, logger);
+                }, () => manager.Current.Listener(listener.Name)?.ForwardProxy, () => manager.Current.Routes,
+                    async (caller, route, authority, record, cancellationToken) =>
+                    {
+                        var outcome = await decider.DecideAsync(manager.Current, caller, new Decisions.AccessRequest(route, "CONNECT", authority) { Listener = listener.Name }, record, cancellationToken);
+                        return outcome.Refusal is { } refusal ? (refusal, outcome.Detail ?? refusal.Title) : null;
+                    }, requests.Completed, listener.Name, time, logger);
             void Configure(ListenOptions listen)
             {
                 bound[listener.Name] = listen;
@@ -352,7 +371,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
                         await mysql.HandleAsync(connection, listener);
                         return;
                     }
-                    if (tunnel is not null)
+                    if (tunnel is not null && !listener.IsHttps)
                     {
                         await tunnel.HandleAsync(connection, next);
                         return;
@@ -380,6 +399,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     {
                         OnConnection = context => OnTlsConnection(context, listener, manager, time, logger, metrics),
                     });
+                    if (tunnel is not null)
+                    {
+                        // An mTLS forward proxy (HTTPS_PROXY=https://…): CONNECT arrives inside the caller's TLS session, so
+                        // the tunnel reads what the TLS layer decrypted; the caller is the SVID that session verified.
+                        listen.Use(next => connection => tunnel.HandleAsync(connection, next));
+                    }
                 }
             }
             if (listener.UnixSocketPath is { } socketPath)
@@ -426,7 +451,10 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var identity = new SvidConnection();
         context.Connection.Features.Set<IWorkloadIdentityFeature>(identity);
         var connectionId = context.Connection.ConnectionId;
-        var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, Alpn(startup.Protocols), manager.Current, time, verification =>
+        // A forward-proxy listener speaks HTTP/1.1 to its callers (CONNECT is an HTTP/1.1 request); inside a tunnel the
+        // intercepting handshake's ALPN picks HTTP/2 or HTTP/1.1.
+        List<SslApplicationProtocol> alpn = startup.ForwardProxy is not null ? [SslApplicationProtocol.Http11] : Alpn(startup.Protocols);
+        var options = X509SvidAttestor.HandshakeOptions(identity, tls.Certificate, tls.Bundles, alpn, manager.Current, time, verification =>
         {
             metrics.TlsFailed(startup.Name, verification.Reason!);
             Log.SvidRefused(logger, startup.Name, connectionId, verification.Reason!, verification.Detail!);

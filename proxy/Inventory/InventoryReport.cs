@@ -13,8 +13,15 @@ namespace SecretlessProxy.Inventory;
 /// </summary>
 internal static class InventoryReport
 {
-    public static JsonObject Build(ProxyConfig config, GrantService grants, UsageTracker usage, DateTimeOffset now, int staleDays)
+    public static JsonObject Build(ProxyConfig config, GrantService grants, UsageTracker usage, DateTimeOffset now, int staleDays) =>
+        Build(config, grants, usage, now, staleDays, UsageSnapshot.Of(usage, null), null, null);
+
+    /// <param name="shared">Usage for the secrets' consumers and facts: every replica's (Redis) or this one's.</param>
+    /// <param name="owner">When given (or <paramref name="team"/>), only what that owner (team) owns.</param>
+    public static JsonObject Build(ProxyConfig config, GrantService grants, UsageTracker usage, DateTimeOffset now, int staleDays, UsageSnapshot shared, string? owner, string? team)
     {
+        ArgumentNullException.ThrowIfNull(shared);
+        var filtered = owner is not null || team is not null;
         var live = grants.All.Where(g => g.IsLive(now)).ToList();
         var ids = new SortedSet<string>(usage.Identities.Keys, StringComparer.Ordinal);
         foreach (var grant in live)
@@ -36,11 +43,18 @@ internal static class InventoryReport
             {
                 continue;
             }
+            var owners = config.OwnerOfIdentity(text);
+            if (filtered && (!owners.Matches(owner, team) || owners == Ownership.None))
+            {
+                continue;
+            }
             usage.Identities.TryGetValue(text, out var seen);
             var entry = new JsonObject
             {
                 ["identity"] = text,
                 ["name"] = config.IdentityNames.GetValueOrDefault(text),
+                ["owner"] = owners.Owner,
+                ["team"] = owners.Team,
                 ["firstSeen"] = seen?.Seen.First,
                 ["lastSeen"] = seen?.Seen.Last,
                 ["allowed"] = seen?.Allowed ?? 0,
@@ -56,12 +70,62 @@ internal static class InventoryReport
         var patterns = new JsonArray();
         foreach (var path in PolicyInventory.Paths(config, config.IdentityNames).Where(p => p.Identity.EndsWith("/*", StringComparison.Ordinal)))
         {
-            patterns.Add(PathJson(path));
+            if (!filtered || path.OwnedBy(owner, team))
+            {
+                patterns.Add(PathJson(path));
+            }
         }
 
-        return new JsonObject
+        var duplicates = ReconcileReport.DuplicateGroups(config, shared);
+        var secrets = new JsonArray();
+        foreach (var binding in config.Credentials.Values.OrderBy(b => b.Name, StringComparer.Ordinal))
+        {
+            if (filtered && !(new Ownership(binding.Owner, binding.Team).Matches(owner, team) && (binding.Owner is not null || binding.Team is not null)))
+            {
+                continue;
+            }
+            secrets.Add(SecretJson(binding, shared, duplicates, now));
+        }
+        var stores = new JsonArray();
+        foreach (var store in config.Stores.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            if (filtered && !(new Ownership(store.Owner, store.Team).Matches(owner, team) && (store.Owner is not null || store.Team is not null)))
+            {
+                continue;
+            }
+            stores.Add(new JsonObject
+            {
+                ["store"] = store.Name,
+                ["type"] = store.Type,
+                ["provider"] = store.Provider,
+                ["location"] = store.Location,
+                ["description"] = store.Description,
+                ["owner"] = store.Owner,
+                ["team"] = store.Team,
+                ["credentials"] = new JsonArray([.. config.Credentials.Values.Where(b => b.StoreIsNamed && string.Equals(b.Store, store.Name, StringComparison.OrdinalIgnoreCase))
+                    .Select(b => (JsonNode)b.Name).OrderBy(n => n!.GetValue<string>(), StringComparer.Ordinal)]),
+            });
+        }
+        var duplicated = new JsonArray();
+        foreach (var finding in ReconcileReport.Duplicates(config, shared))
+        {
+            duplicated.Add(new JsonObject { ["credentials"] = new JsonArray([.. finding.Related.Select(r => (JsonNode)r)]), ["stores"] = finding.Store, ["detail"] = finding.Detail });
+        }
+        var parallel = new JsonArray();
+        foreach (var finding in ReconcileReport.ParallelPaths(config, shared))
+        {
+            if (!filtered || new Ownership(finding.Owner, finding.Team).Matches(owner, team) && (finding.Owner is not null || finding.Team is not null))
+            {
+                parallel.Add(new JsonObject { ["identity"] = finding.Identity, ["host"] = finding.Host, ["credentials"] = new JsonArray([.. finding.Related.Select(r => (JsonNode)r)]), ["detail"] = finding.Detail });
+            }
+        }
+
+        var report = new JsonObject
         {
             ["generatedAt"] = now,
+            ["owner"] = owner,
+            ["team"] = team,
+            ["usageSource"] = shared.Source,
             ["trackingSince"] = usage.Since,
             ["staleAfterDays"] = staleDays,
             ["untrackedIdentities"] = usage.Untracked,
@@ -70,6 +134,78 @@ internal static class InventoryReport
             ["staticCredentialsInUse"] = StaticInUse(usage),
             ["staleAllowRules"] = StaleRules(config, usage, now, staleDays),
             ["deniedIdentities"] = Denied(usage),
+            ["secrets"] = secrets,
+            ["stores"] = stores,
+            ["classes"] = Classes(config),
+            ["duplicatedAccessPaths"] = duplicated,
+            ["parallelAccessPaths"] = parallel,
+        };
+        if (filtered)
+        {
+            report["owned"] = Owned(config, owner, team);
+        }
+        return report;
+    }
+
+    /// <summary>One secret: where it lives, its class and owner, who obtained it, when it was last fetched, its lease or version, and duplicates.</summary>
+    private static JsonObject SecretJson(CredentialBinding binding, UsageSnapshot shared, List<List<string>> duplicates, DateTimeOffset now)
+    {
+        var facts = shared.Secrets.GetValueOrDefault(binding.Name);
+        var (since, source) = binding.IssuesStaticSecrets ? ReconcileReport.AgeOf(binding, shared) : (null, "");
+        return new JsonObject
+        {
+            ["credential"] = binding.Name,
+            ["provider"] = binding.ProviderName,
+            ["store"] = binding.Store,
+            ["path"] = binding.StorePath,
+            ["class"] = binding.Class?.Name,
+            ["owner"] = binding.Owner,
+            ["team"] = binding.Team,
+            ["static"] = binding.IssuesStaticSecrets,
+            ["consumers"] = new JsonArray([.. shared.ConsumersOf(binding.Name).Select(c => (JsonNode)c)]),
+            ["lastUse"] = shared.LastUseOf(binding.Name),
+            ["lastFetch"] = facts?.LastFetch,
+            ["leaseId"] = facts?.LeaseId,
+            ["version"] = facts?.Version,
+            ["versionCreatedAt"] = facts?.VersionCreatedAt,
+            ["ageDays"] = since is { } at ? Math.Round((now - at).TotalDays, 1) : null,
+            ["ageSource"] = since is null ? null : source,
+            ["duplicateOf"] = new JsonArray([.. (duplicates.FirstOrDefault(g => g.Contains(binding.Name, StringComparer.OrdinalIgnoreCase)) ?? [])
+                .Where(n => !string.Equals(n, binding.Name, StringComparison.OrdinalIgnoreCase)).Select(n => (JsonNode)n)]),
+        };
+    }
+
+    private static JsonArray Classes(ProxyConfig config)
+    {
+        var result = new JsonArray();
+        foreach (var secretClass in config.Classes.Values.OrderBy(c => c.Name, StringComparer.Ordinal))
+        {
+            result.Add(new JsonObject
+            {
+                ["class"] = secretClass.Name,
+                ["description"] = secretClass.Description,
+                ["maxTtlSeconds"] = secretClass.MaxTtl is { } ttl ? ttl.TotalSeconds : null,
+                ["allow"] = new JsonArray([.. secretClass.Allow.Select(p => (JsonNode)p.Text)]),
+                ["owner"] = secretClass.Owner,
+                ["team"] = secretClass.Team,
+                ["credentials"] = new JsonArray([.. config.Credentials.Values.Where(b => b.Class == secretClass).Select(b => (JsonNode)b.Name).OrderBy(n => n!.GetValue<string>(), StringComparer.Ordinal)]),
+            });
+        }
+        return result;
+    }
+
+    /// <summary>Everything the config says <paramref name="owner"/>/<paramref name="team"/> owns, by kind.</summary>
+    private static JsonObject Owned(ProxyConfig config, string? owner, string? team)
+    {
+        static bool Has(Ownership o, string? owner, string? team) => (o.Owner is not null || o.Team is not null) && o.Matches(owner, team);
+        JsonArray Names(IEnumerable<string> names) => new([.. names.Order(StringComparer.Ordinal).Select(n => (JsonNode)n)]);
+        return new JsonObject
+        {
+            ["identities"] = Names(config.IdentityOwners.Where(i => Has(i.Value, owner, team)).Select(i => i.Key)),
+            ["credentials"] = Names(config.Credentials.Values.Where(b => Has(new Ownership(b.Owner, b.Team), owner, team)).Select(b => b.Name)),
+            ["routes"] = Names(config.RouteOwners.Where(r => Has(r.Value, owner, team)).Select(r => r.Key)),
+            ["stores"] = Names(config.Stores.Values.Where(s => Has(new Ownership(s.Owner, s.Team), owner, team)).Select(s => s.Name)),
+            ["classes"] = Names(config.Classes.Values.Where(c => Has(new Ownership(c.Owner, c.Team), owner, team)).Select(c => c.Name)),
         };
     }
 
@@ -105,6 +241,12 @@ internal static class InventoryReport
         ["credential"] = path.Credential,
         ["provider"] = path.Provider,
         ["staticCredential"] = path.StaticCredential,
+        ["store"] = path.Store,
+        ["class"] = path.Class,
+        ["routeOwner"] = path.RouteOwners.Owner,
+        ["routeTeam"] = path.RouteOwners.Team,
+        ["credentialOwner"] = path.CredentialOwners.Owner,
+        ["credentialTeam"] = path.CredentialOwners.Team,
     };
 
     private static JsonArray Used(UsageTracker.IdentityUsage? seen)

@@ -66,6 +66,13 @@ public static class PolicyInventory
             rule.RequireGrant,
             binding?.Name,
             binding?.ProviderName,
-            binding is null ? null : StaticProviders.Contains(binding.ProviderName));
+            binding is null ? null : StaticProviders.Contains(binding.ProviderName) || binding.IssuesStaticSecrets)
+        {
+            IdentityOwners = config.OwnerOfIdentity(identity),
+            RouteOwners = config.RouteOwners.GetValueOrDefault(route) ?? Ownership.None,
+            CredentialOwners = binding is null ? Ownership.None : new Ownership(binding.Owner, binding.Team),
+            Store = binding?.Store,
+            Class = binding?.Class?.Name,
+        };
     }
 }

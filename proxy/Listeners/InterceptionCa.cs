@@ -100,7 +100,8 @@ public sealed class InterceptionCa : IDisposable
         }
     }
 
-    private (SslStreamCertificateContext, DateTimeOffset) Mint(string host)
+    /// <summary>Mints a leaf without the cache (the benchmark measures this; <see cref="LeafFor"/> is the way in).</summary>
+    internal (SslStreamCertificateContext Context, DateTimeOffset RenewAt) Mint(string host)
     {
         var now = _time.GetUtcNow();
         using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -125,7 +125,12 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
             {
                 foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
-                    headers.Remove(token);
+                    // Upgrade stays: the forwarder needs it to forward a WebSocket upgrade, and drops it itself
+                    // (as hop-by-hop) from any request it does not upgrade.
+                    if (!token.Equals("Upgrade", StringComparison.OrdinalIgnoreCase))
+                    {
+                        headers.Remove(token);
+                    }
                 }
             }
         }

@@ -221,7 +221,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             written = true;
 
             // Until either side closes, or the proxy stops (then both sides are closed rather than kept for the shutdown timeout).
-            await RelayAsync(input, output, upstream, lifetime.ApplicationStopping);
+            await DuplexRelay.RunAsync(input, output, upstream.Reader, upstream.Writer, lifetime.ApplicationStopping);
         }
         catch (PgProtocolException ex)
         {
@@ -294,43 +294,6 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             Log.HandshakeFailed(logger, settings.Name, connection.ConnectionId, ex.GetType().Name);
             await ssl.DisposeAsync();
             return null;
-        }
-    }
-
-    /// <summary>Bytes both ways until either side closes; then the other side is closed too.</summary>
-    private static async Task RelayAsync(PipeReader clientIn, PipeWriter clientOut, UpstreamConnection upstream, CancellationToken cancellationToken)
-    {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var up = PumpAsync(clientIn, upstream.Writer, stop.Token);
-        var down = PumpAsync(upstream.Reader, clientOut, stop.Token);
-        await Task.WhenAny(up, down);
-        await stop.CancelAsync();
-        await Task.WhenAll(up, down);
-    }
-
-    private static async Task PumpAsync(PipeReader from, PipeWriter to, CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                var result = await from.ReadAsync(cancellationToken);
-                var buffer = result.Buffer;
-                foreach (var segment in buffer)
-                {
-                    to.Write(segment.Span);
-                }
-                from.AdvanceTo(buffer.End);
-                var flushed = await to.FlushAsync(cancellationToken);
-                if (result.IsCompleted || flushed.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ObjectDisposedException)
-        {
-            // One side went away; the session ends.
         }
     }
 

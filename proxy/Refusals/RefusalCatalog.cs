@@ -57,12 +57,14 @@ public static class RefusalCatalog
     public static readonly Refusal ReadOutsideRoute = Forbidden("read_outside_route");
     public static readonly Refusal AwsHeaderNotAllowed = new(403, AmzHeaderPolicy.HeaderNotAllowed, "Header not signed for this route", Refusal.Deny);
     public static readonly Refusal AwsCopySourceInvalid = AwsHeaderNotAllowed with { Reason = AmzHeaderPolicy.CopySourceInvalid };
+    public static readonly Refusal CredentialClassNotAllowed = new(403, "credential_class_not_allowed", "Workload not allowed this class of secret", Refusal.Deny, RefusalScope.Proxy | RefusalScope.Database) { SqlState = "28000" };
     public static readonly Refusal InjectorRefused = new(403, "injector_refused", "Refused by the route's credential injector", Refusal.Deny);
 
     // The forward proxy (absolute-form requests and CONNECT tunnels).
     public static readonly Refusal ForwardHostNotAllowed = new(403, "forward_host_not_allowed", "Host not served by this forward proxy", Refusal.Deny);
     public static readonly Refusal TunnelHostMismatch = new(421, "tunnel_host_mismatch", "Request host differs from the tunnel's", Refusal.Deny);
     public static readonly Refusal ConnectMalformed = new(400, "connect_malformed", "Malformed CONNECT request", Refusal.Deny);
+    public static readonly Refusal ForwardAddressNotAllowed = new(403, "forward_address_not_allowed", "Tunnel address not allowed", Refusal.Deny);
 
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
@@ -98,6 +100,7 @@ public static class RefusalCatalog
     public static readonly Refusal InvalidGrant = Admin(400, "invalid_grant", "Invalid grant request");
     public static readonly Refusal InvalidIdentity = Admin(400, "invalid_identity", "Invalid identity");
     public static readonly Refusal InvalidStaleDays = Admin(400, "invalid_stale_days", "Invalid staleDays");
+    public static readonly Refusal InvalidInventoryQuery = Admin(400, "invalid_inventory_query", "Invalid inventory query");
     public static readonly Refusal UnknownCredential = Admin(404, "unknown_credential", "No such credential");
     public static readonly Refusal UnknownGrant = Admin(404, "unknown_grant", "No such grant");
     public static readonly Refusal GrantStoreUnavailable = Admin(503, "grant_store_unavailable", "Grant not stored");
@@ -110,12 +113,12 @@ public static class RefusalCatalog
         NoCertificate, SanMalformed, UriSanMissing, UriSanMultiple, SpiffeIdInvalid, SpiffeIdRootPath, LeafIsCa, KeyUsageMissing,
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
-        DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
-        ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed,
+        DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, CredentialClassNotAllowed, InjectorRefused,
+        ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
-        NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, UnknownCredential, UnknownGrant,
+        NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, InvalidInventoryQuery, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,
     ];
 

@@ -50,7 +50,7 @@ public sealed class AuditTrailTests : IDisposable
         var allow = await CallAsync(proxy, client, "/allowed/orders/12345?account=acct-99887", HttpStatusCode.OK);
         Assert.Equal(
             ["time", "kind", "requestId", "traceId", "listener", "identity", "attestation", "route", "method", "pathTemplate", "rule", "outcome", "reason",
-             "credential", "credentialProvider", "credentialStatic", "credentialSource", "credentialExpiresAt", "status", "upstreamStatus", "upstreamLatencyMs", "durationMs"],
+             "credential", "credentialProvider", "credentialStore", "credentialStatic", "credentialSource", "credentialExpiresAt", "status", "upstreamStatus", "upstreamLatencyMs", "durationMs"],
             Names(allow));
         Assert.Equal("mtls", allow.GetProperty("listener").GetString());
         Assert.Equal(TestPki.PaymentsId, allow.GetProperty("identity").GetString());
@@ -100,7 +100,7 @@ public sealed class AuditTrailTests : IDisposable
         var expiresAt = first.GetProperty("credentialExpiresAt").GetDateTimeOffset();
         Assert.InRange(expiresAt - first.GetProperty("time").GetDateTimeOffset(), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(11));
         var issued = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == AuditEvents.CredentialIssued && r.GetProperty("credential").GetString() == "minted");
-        Assert.Equal(["time", "kind", "credential", "provider", "workload", "static", "expiresAt", "latencyMs"], Names(issued));
+        Assert.Equal(["time", "kind", "credential", "provider", "store", "workload", "static", "expiresAt", "leaseId", "version", "latencyMs"], Names(issued));
         Assert.Equal("jwt", issued.GetProperty("provider").GetString());
         Assert.Equal(TestPki.PaymentsId, issued.GetProperty("workload").GetString());
         Assert.False(issued.GetProperty("static").GetBoolean());
@@ -129,7 +129,7 @@ public sealed class AuditTrailTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
         }
         var revoked = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == AuditEvents.CredentialRevoked);
-        Assert.Equal(["time", "kind", "credential", "provider", "workload", "wasCached"], Names(revoked));
+        Assert.Equal(["time", "kind", "credential", "provider", "store", "workload", "wasCached", "leaseIds"], Names(revoked));
         Assert.Equal("minted", revoked.GetProperty("credential").GetString());
         Assert.Equal(JsonValueKind.Null, revoked.GetProperty("workload").ValueKind);
         Assert.True(revoked.GetProperty("wasCached").GetBoolean());
@@ -137,7 +137,7 @@ public sealed class AuditTrailTests : IDisposable
 
         // Nobody called 'brief' again, so its expiry is reported as unused.
         var expired = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == AuditEvents.CredentialExpiredUnused);
-        Assert.Equal(["time", "kind", "credential", "provider", "workload", "issuedAt", "expiresAt"], Names(expired));
+        Assert.Equal(["time", "kind", "credential", "provider", "store", "workload", "issuedAt", "expiresAt"], Names(expired));
         Assert.Equal("brief", expired.GetProperty("credential").GetString());
         Assert.Equal(TestPki.PaymentsId, expired.GetProperty("workload").GetString());
         Assert.InRange(expired.GetProperty("expiresAt").GetDateTimeOffset() - expired.GetProperty("issuedAt").GetDateTimeOffset(), TimeSpan.FromSeconds(9), TimeSpan.FromSeconds(11));

@@ -229,34 +229,34 @@ public sealed class ForwardProxyTests : IAsyncLifetime
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, Config);
         var port = proxy.Host.GetListenerUri("fwd").Port;
 
-        var unrouted = await RawAsync(port, "CONNECT unrouted.example.test:443 HTTP/1.1\r\nHost: unrouted.example.test:443\r\n\r\n"u8.ToArray());
+        var unrouted = await RawConnection.ExchangeAsync(port, "CONNECT unrouted.example.test:443 HTTP/1.1\r\nHost: unrouted.example.test:443\r\n\r\n"u8.ToArray());
         Assert.StartsWith("HTTP/1.1 403 ", unrouted, StringComparison.Ordinal);
         Assert.Contains("\"reason\":\"forward_host_not_allowed\"", unrouted, StringComparison.Ordinal);
         Assert.Contains("application/problem+json", unrouted, StringComparison.Ordinal);
 
-        var otherPort = await RawAsync(port, "CONNECT secure.example.test:22 HTTP/1.1\r\n\r\n"u8.ToArray());
+        var otherPort = await RawConnection.ExchangeAsync(port, "CONNECT secure.example.test:22 HTTP/1.1\r\n\r\n"u8.ToArray());
         Assert.StartsWith("HTTP/1.1 403 ", otherPort, StringComparison.Ordinal);
         foreach (var target in new[] { "127.0.0.1:22", "169.254.169.254:80", "[fd00:ec2::254]:80" })
         {
-            Assert.StartsWith("HTTP/1.1 403 ", await RawAsync(port, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\n\r\n")), StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 403 ", await RawConnection.ExchangeAsync(port, Encoding.ASCII.GetBytes($"CONNECT {target} HTTP/1.1\r\n\r\n")), StringComparison.Ordinal);
         }
 
         var curl = await Curl.RunAsync("-x", ProxyUrl(proxy), "--cacert", _interceptionCa, "https://unrouted.example.test/");
         Assert.NotEqual(0, curl.ExitCode);
         Assert.Contains("403", curl.StdErr, StringComparison.Ordinal);
 
-        var noPort = await RawAsync(port, "CONNECT secure.example.test HTTP/1.1\r\n\r\n"u8.ToArray());
+        var noPort = await RawConnection.ExchangeAsync(port, "CONNECT secure.example.test HTTP/1.1\r\n\r\n"u8.ToArray());
         Assert.StartsWith("HTTP/1.1 400 ", noPort, StringComparison.Ordinal);
         Assert.Contains("\"reason\":\"connect_malformed\"", noPort, StringComparison.Ordinal);
 
-        var huge = await RawAsync(port, Encoding.ASCII.GetBytes("CONNECT secure.example.test:443 HTTP/1.1\r\nX-Pad: " + new string('a', 10_000) + "\r\n\r\n"));
+        var huge = await RawConnection.ExchangeAsync(port, Encoding.ASCII.GetBytes("CONNECT secure.example.test:443 HTTP/1.1\r\nX-Pad: " + new string('a', 10_000) + "\r\n\r\n"));
         Assert.StartsWith("HTTP/1.1 400 ", huge, StringComparison.Ordinal);
 
-        var binary = await RawAsync(port, [.. "CONNECT "u8, 0x16, 0x03, 0x01, 0x00, 0xff, 0x80, (byte)'\r', (byte)'\n', (byte)'\r', (byte)'\n']);
+        var binary = await RawConnection.ExchangeAsync(port, [.. "CONNECT "u8, 0x16, 0x03, 0x01, 0x00, 0xff, 0x80, (byte)'\r', (byte)'\n', (byte)'\r', (byte)'\n']);
         Assert.StartsWith("HTTP/1.1 400 ", binary, StringComparison.Ordinal);
 
         // Bytes that are not HTTP at all go to Kestrel's parser, which refuses them.
-        var tls = await RawAsync(port, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, (byte)'\r', (byte)'\n', (byte)'\r', (byte)'\n']);
+        var tls = await RawConnection.ExchangeAsync(port, [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, (byte)'\r', (byte)'\n', (byte)'\r', (byte)'\n']);
         Assert.DoesNotContain("200", tls, StringComparison.Ordinal);
 
         Assert.Empty(_tls.Requests);
@@ -266,30 +266,6 @@ public sealed class ForwardProxyTests : IAsyncLifetime
         var record = await proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("method", out var m) && m.GetString() == "CONNECT" && r.TryGetProperty("reason", out var why) && why.GetString() == "forward_host_not_allowed");
         Assert.Equal("spiffe://example.org/ns/jobs/sa/worker", record.GetProperty("identity").GetString());
         AssertNoCanary(proxy, unrouted + noPort + huge);
-    }
-
-    private static async Task<string> RawAsync(int port, byte[] request)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(request);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        var received = new MemoryStream();
-        var buffer = new byte[4096];
-        try
-        {
-            int read;
-            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
-            {
-                received.Write(buffer, 0, read);
-            }
-        }
-        catch (IOException)
-        {
-            // a reset after the answer
-        }
-        return Encoding.ASCII.GetString(received.ToArray());
     }
 
     private static void AssertNoCanary(ProxyUnderTest proxy, string clientOutput)

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
@@ -13,33 +11,18 @@ public sealed class AwsTestServer : IAsyncDisposable
     public const string BaseAccessKeyId = "AKIDEXAMPLEBASE00001";
     public const string BaseSecretAccessKey = "canary-aws-base-secret-9b41e7d0c3";
 
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly NodeProcess _node;
 
-    private AwsTestServer(Process process) => _process = process;
-
-    /// <summary>tests/SecretlessProxy.IntegrationTests/aws in the source tree.</summary>
-    private static string Dir
-    {
-        get
-        {
-            var root = new DirectoryInfo(AppContext.BaseDirectory);
-            while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
-            {
-                root = root.Parent;
-            }
-            return Path.Combine(root.FullName, "tests", "SecretlessProxy.IntegrationTests", "aws");
-        }
-    }
+    private AwsTestServer(NodeProcess node) => _node = node;
 
     public Uri StsUri { get; private set; } = null!;
 
     public Uri S3Uri { get; private set; } = null!;
 
-    public string Output => string.Join("\n", _lines);
+    public string Output => _node.Output;
 
     /// <summary>Session credentials the STS issued, in order (test-only: read from the server's stdout).</summary>
-    public IReadOnlyList<JsonElement> Issued => _lines.Where(l => l.StartsWith("issued ", StringComparison.Ordinal))
+    public IReadOnlyList<JsonElement> Issued => _node.Lines.Where(l => l.StartsWith("issued ", StringComparison.Ordinal))
         .Select(l => JsonDocument.Parse(l["issued ".Length..]).RootElement).ToList();
 
     /// <summary>
@@ -58,9 +41,7 @@ public sealed class AwsTestServer : IAsyncDisposable
 
     public static async Task<AwsTestServer> StartAsync(string workDir, string[]? webIdentityTokens = null, string stsMode = "ok", object[]? secrets = null)
     {
-        var dir = Dir;
-        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "@smithy", "signature-v4")),
-            $"@smithy/signature-v4 is not installed in {dir}: run 'bash scripts/test.sh' (it runs npm ci there)");
+        NodeProcess.RequirePackage("aws", "@smithy/signature-v4");
         var configPath = Path.Combine(workDir, $"aws-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new
         {
@@ -69,38 +50,8 @@ public sealed class AwsTestServer : IAsyncDisposable
             stsMode,
             secrets = secrets ?? [],
         }));
-        var start = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("server.mjs");
-        start.ArgumentList.Add(configPath);
-        var process = Process.Start(start)!;
-        var server = new AwsTestServer(process);
-        var ready = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-            if (e.Data.StartsWith("listening ", StringComparison.Ordinal))
-            {
-                ready.TrySetResult(e.Data);
-            }
-            else
-            {
-                server._lines.Enqueue(e.Data);
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                server._lines.Enqueue("stderr " + e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var line = await ready.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        var ports = line["listening ".Length..].Split(' ').Select(p => p.Split('=')).ToDictionary(p => p[0], p => p[1]);
+        var server = new AwsTestServer(await NodeProcess.StartServerAsync("aws", "server.mjs", configPath));
+        var ports = server._node.ListeningPairs;
         server.StsUri = new Uri($"http://127.0.0.1:{ports["sts"]}/");
         server.S3Uri = new Uri($"http://127.0.0.1:{ports["s3"]}/");
         server.SecretsManagerUri = new Uri($"http://127.0.0.1:{ports["secretsmanager"]}/");
@@ -141,27 +92,9 @@ public sealed class AwsTestServer : IAsyncDisposable
     /// </summary>
     public async Task<JsonElement> SdkGetSecretValueAsync(string accessKeyId, string secretAccessKey, string secretId, string? versionStage = null)
     {
-        var start = new ProcessStartInfo("node") { WorkingDirectory = Dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "--no-warnings", "secretsmanager-client.mjs", SecretsManagerUri.ToString().TrimEnd('/'), accessKeyId, secretAccessKey, secretId, versionStage ?? "" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        var text = (await output).Trim();
-        Assert.True(text.StartsWith('{'), $"the SDK client printed no result: {text}\n{await errors}");
-        return JsonDocument.Parse(text).RootElement;
+        return await NodeProcess.RunClientAsync("aws", "the SDK client", "secretsmanager-client.mjs",
+            SecretsManagerUri.ToString().TrimEnd('/'), accessKeyId, secretAccessKey, secretId, versionStage ?? "");
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-    }
+    public ValueTask DisposeAsync() => _node.DisposeAsync();
 }

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;
@@ -10,34 +8,18 @@ namespace SecretlessProxy.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class KubernetesTestServer : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly NodeProcess _node;
 
-    private KubernetesTestServer(Process process) => _process = process;
+    private KubernetesTestServer(NodeProcess node) => _node = node;
 
     public Uri ApiUri { get; private set; } = null!;
 
-    public string Output => string.Join("\n", _lines);
-
-    private static string Dir
-    {
-        get
-        {
-            var root = new DirectoryInfo(AppContext.BaseDirectory);
-            while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
-            {
-                root = root.Parent;
-            }
-            return Path.Combine(root.FullName, "tests", "SecretlessProxy.IntegrationTests", "kubernetes");
-        }
-    }
+    public string Output => _node.Output;
 
     /// <param name="secrets">(namespace, name, data) of the Secrets that exist at the start.</param>
     public static async Task<KubernetesTestServer> StartAsync(string workDir, string[] tokens, string[] allowed, params (string Namespace, string Name, Dictionary<string, string> Data)[] secrets)
     {
-        var dir = Dir;
-        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "@kubernetes", "client-node")),
-            $"@kubernetes/client-node is not installed in {dir}: run 'bash scripts/test.sh' (it runs npm ci there)");
+        NodeProcess.RequirePackage("kubernetes", "@kubernetes/client-node");
         var configPath = Path.Combine(workDir, $"k8s-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new
         {
@@ -45,38 +27,8 @@ public sealed class KubernetesTestServer : IAsyncDisposable
             allowed,
             secrets = secrets.Select(s => new { @namespace = s.Namespace, name = s.Name, data = s.Data }),
         }));
-        var start = new ProcessStartInfo("node") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("server.mjs");
-        start.ArgumentList.Add(configPath);
-        var process = Process.Start(start)!;
-        var server = new KubernetesTestServer(process);
-        var ready = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-            if (e.Data.StartsWith("listening ", StringComparison.Ordinal))
-            {
-                ready.TrySetResult(e.Data);
-            }
-            else
-            {
-                server._lines.Enqueue(e.Data);
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                server._lines.Enqueue("stderr " + e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var line = await ready.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        server.ApiUri = new Uri($"http://127.0.0.1:{line.Split('=')[1]}/");
+        var server = new KubernetesTestServer(await NodeProcess.StartServerAsync("kubernetes", "server.mjs", configPath));
+        server.ApiUri = new Uri($"http://127.0.0.1:{server._node.Listening.Split('=')[1]}/");
         return server;
     }
 
@@ -101,33 +53,14 @@ public sealed class KubernetesTestServer : IAsyncDisposable
     /// </summary>
     public async Task<JsonElement> ClientReadAsync(string token, string @namespace, string name, string key, Dictionary<string, string>? setTo = null)
     {
-        var start = new ProcessStartInfo("node") { WorkingDirectory = Dir, RedirectStandardOutput = true, RedirectStandardError = true };
-        var arguments = new List<string> { "--no-warnings", "client.mjs", ApiUri.ToString().TrimEnd('/'), token, @namespace, name, key };
+        var arguments = new List<string> { ApiUri.ToString().TrimEnd('/'), token, @namespace, name, key };
         if (setTo is not null)
         {
             arguments.Add(new Uri(ApiUri, "/__set").ToString());
             arguments.Add(JsonSerializer.Serialize(new { @namespace, name, data = setTo }));
         }
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        var text = (await output).Trim();
-        Assert.True(text.StartsWith('{'), $"the Kubernetes client printed no result: {text}\n{await errors}");
-        return JsonDocument.Parse(text).RootElement;
+        return await NodeProcess.RunClientAsync("kubernetes", "the Kubernetes client", "client.mjs", [.. arguments]);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-    }
+    public ValueTask DisposeAsync() => _node.DisposeAsync();
 }

@@ -429,10 +429,38 @@ public sealed class ConfigValidationTests : IDisposable
     }
 
     [Fact]
-    public async Task Forward_proxy_mode_is_refused_on_an_mtls_or_admin_listener_for_now()
+    public async Task Forward_proxy_mode_compiles_on_an_mtls_listener_and_is_refused_on_an_admin_listener()
     {
-        var mtls = ValidYaml.Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { example.org: example.org.pem }\n    forwardProxy: { interceptionCa: { cert: server.pem, key: server.key } }", StringComparison.Ordinal);
-        Assert.Contains("not yet to an mTLS listener", string.Join("\n", (await CompileAsync(mtls)).Errors), StringComparison.Ordinal);
+        using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(1));
+        ca.Save(Path.Combine(_dir, "icpt"));
+        var mtls = ValidYaml.Replace("trustBundles: { example.org: example.org.pem }", "trustBundles: { example.org: example.org.pem }\n    forwardProxy: { interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key } }", StringComparison.Ordinal);
+        var compiled = await CompileAsync(mtls);
+        Assert.Empty(compiled.Errors);
+        Assert.NotNull(compiled.Config!.Listener("mtls")!.ForwardProxy);
+        var admin = ValidYaml.Replace("    role: admin\n    url: http://127.0.0.1:0", "    role: admin\n    url: http://127.0.0.1:0\n    forwardProxy: { interceptionCa: { cert: icpt/ca.pem, key: icpt/ca.key } }", StringComparison.Ordinal);
+        Assert.Contains("applies to a proxy listener", string.Join("\n", (await CompileAsync(admin)).Errors), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("tunnel: { Match: { Hosts: [git.example.com] }, Metadata: { Forward: passthrough } }", null)]
+    [InlineData("tunnel: { Match: { Hosts: [git.example.com] }, Metadata: { Forward: opaque } }", "'opaque' is not a forward mode")]
+    [InlineData("tunnel: { Match: { Path: /x }, Metadata: { Forward: passthrough } }", "is required for a pass-through route")]
+    [InlineData("tunnel: { Match: { Hosts: [git.example.com], Path: /x }, Metadata: { Forward: passthrough } }", "does not apply to a pass-through route: the proxy does not see requests")]
+    [InlineData("tunnel: { Match: { Hosts: [git.example.com] }, Metadata: { Forward: passthrough, Credential: github } }", "nothing is injected into an opaque tunnel")]
+    [InlineData("tunnel: { ClusterId: gh, Match: { Hosts: [git.example.com] }, Metadata: { Forward: passthrough } }", "the tunnel goes to the host the client named")]
+    [InlineData("tunnel: { Match: { Hosts: [api.example.com] }, Metadata: { Forward: passthrough } }\n    both: { ClusterId: gh, Match: { Hosts: [api.example.com] } }", "is also named by an intercepting route")]
+    public async Task Passthrough_routes_are_checked(string routes, string? expected)
+    {
+        var yaml = ValidYaml.Replace("  Routes:\n", "  Routes:\n    " + routes + "\n", StringComparison.Ordinal);
+        var errors = string.Join("\n", (await CompileAsync(yaml)).Errors);
+        if (expected is null)
+        {
+            Assert.Equal("", errors);
+        }
+        else
+        {
+            Assert.Contains(expected, errors, StringComparison.Ordinal);
+        }
     }
 
     [Theory]

@@ -68,4 +68,38 @@ public sealed class ForwardProxyUnitTests
             Assert.NotNull(PathGuard.Check(target));
         }
     }
+
+    [Theory]
+    [InlineData("127.0.0.1", "loopback")]
+    [InlineData("127.8.9.10", "loopback")]
+    [InlineData("::1", "loopback")]
+    [InlineData("::ffff:127.0.0.1", "loopback")]
+    [InlineData("0.0.0.0", "unspecified")]
+    [InlineData("::", "unspecified")]
+    [InlineData("169.254.169.254", "instance metadata")]
+    [InlineData("fd00:ec2::254", "instance metadata")]
+    [InlineData("::ffff:169.254.169.254", "instance metadata")]
+    [InlineData("169.254.10.1", "link-local")]
+    [InlineData("fe80::1", "link-local")]
+    [InlineData("10.1.2.3", null)]
+    [InlineData("93.184.216.34", null)]
+    [InlineData("2001:db8::1", null)]
+    public void Sensitive_addresses_are_named_by_kind(string address, string? kind) =>
+        Assert.Equal(kind, SensitiveAddresses.Kind(System.Net.IPAddress.Parse(address)));
+
+    [Fact]
+    public void A_passthrough_route_naming_the_host_exactly_wins_over_a_wildcard_and_intercepting_routes_are_not_passthrough()
+    {
+        var wildcard = new Yarp.ReverseProxy.Configuration.RouteConfig { RouteId = "any", Match = new() { Hosts = ["*.example.com"] }, Metadata = new Dictionary<string, string> { ["Forward"] = "passthrough" } };
+        var exact = new Yarp.ReverseProxy.Configuration.RouteConfig { RouteId = "git", Match = new() { Hosts = ["git.example.com"] }, Metadata = new Dictionary<string, string> { ["Forward"] = "PassThrough" } };
+        var intercept = new Yarp.ReverseProxy.Configuration.RouteConfig { RouteId = "api", ClusterId = "c", Match = new() { Hosts = ["api.other.com"] } };
+        Assert.Same(exact, ForwardHosts.PassthroughRoute([wildcard, exact, intercept], "git.example.com", 443));
+        Assert.Same(wildcard, ForwardHosts.PassthroughRoute([wildcard, exact, intercept], "raw.example.com", 443));
+        Assert.Null(ForwardHosts.PassthroughRoute([wildcard, exact, intercept], "api.other.com", 443));
+        Assert.Null(ForwardHosts.PassthroughRoute([wildcard, exact], "git.example.com", 8443));
+        Assert.False(ForwardHosts.AnyRouteNames([wildcard, exact], "git.example.com", 443, 443));
+        Assert.True(ForwardHosts.AnyRouteNames([intercept], "api.other.com", 443, 443));
+        Assert.True(ForwardHosts.NamesAddress(new Yarp.ReverseProxy.Configuration.RouteConfig { RouteId = "ip", Match = new() { Hosts = ["10.0.0.5:443"] } }, System.Net.IPAddress.Parse("10.0.0.5")));
+        Assert.False(ForwardHosts.NamesAddress(exact, System.Net.IPAddress.Loopback));
+    }
 }

@@ -1,0 +1,76 @@
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+
+namespace SecretlessProxy.Abstractions;
+
+/// <summary>
+/// The one resilience pipeline every issuer or store client uses (OAuth2 token endpoints, Vault, AWS Secrets Manager):
+/// two retries with jittered exponential backoff from 200 ms, then a circuit breaker that opens for 15 s when half of
+/// at least six calls in 30 s failed, then the per-call timeout. What counts as transient is the caller's: its
+/// predicate sees the exceptions and results it knows.
+/// </summary>
+public static class IssuerResilience
+{
+    /// <summary>Builds the pipeline.</summary>
+    /// <param name="transient">Which outcomes are retried and counted against the circuit.</param>
+    /// <param name="timeout">The timeout of one attempt.</param>
+    /// <param name="time">The clock (tests advance it).</param>
+    /// <param name="circuit">Receives the breaker's state, for metrics; null when nobody reads it.</param>
+    /// <param name="discardRetried">Called with a result that is about to be retried (e.g. to dispose a response).</param>
+    public static ResiliencePipeline<T> Build<T>(
+        PredicateBuilder<T> transient,
+        TimeSpan timeout,
+        TimeProvider time,
+        CircuitBreakerStateProvider? circuit = null,
+        Action<T>? discardRetried = null)
+    {
+        ArgumentNullException.ThrowIfNull(transient);
+        ArgumentNullException.ThrowIfNull(time);
+        var retry = new RetryStrategyOptions<T>
+        {
+            ShouldHandle = transient,
+            MaxRetryAttempts = 2,
+            Delay = TimeSpan.FromMilliseconds(200),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+        };
+        if (discardRetried is not null)
+        {
+            retry.OnRetry = args =>
+            {
+                if (args.Outcome.Result is { } result)
+                {
+                    discardRetried(result);
+                }
+                return ValueTask.CompletedTask;
+            };
+        }
+        return new ResiliencePipelineBuilder<T> { TimeProvider = time }
+            .AddRetry(retry)
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<T>
+            {
+                ShouldHandle = transient,
+                FailureRatio = 0.5,
+                MinimumThroughput = 6,
+                SamplingDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = TimeSpan.FromSeconds(15),
+                StateProvider = circuit,
+            })
+            .AddTimeout(timeout)
+            .Build();
+    }
+
+    /// <summary>The breaker's state as the proxy's metrics name it.</summary>
+    public static CircuitState StateOf(CircuitBreakerStateProvider circuit)
+    {
+        ArgumentNullException.ThrowIfNull(circuit);
+        return circuit.CircuitState switch
+        {
+            Polly.CircuitBreaker.CircuitState.Open => CircuitState.Open,
+            Polly.CircuitBreaker.CircuitState.HalfOpen => CircuitState.HalfOpen,
+            Polly.CircuitBreaker.CircuitState.Isolated => CircuitState.Isolated,
+            _ => CircuitState.Closed,
+        };
+    }
+}
