@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,10 @@ command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 # server binaries under /usr/lib/postgresql/<version>/bin, not on PATH; the package's own cluster is never started.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || need+=(pgbouncer)
+# The MySQL gateway tests run a real MariaDB (mariadb-install-db, mariadbd and the mariadb client); sysbench is the
+# load test's MySQL client. The package's own server is never started (policy-rc.d refuses it during the install).
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 install_debian_packages "${need[@]}"
 
 # The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.

@@ -9,7 +9,9 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>databases</c>: the upstream servers the PostgreSQL gateway logs in to, and the roles callers may use.</summary>
 internal static class DatabaseSection
 {
-    private static readonly string[] Keys = ["host", "port", "database", "sslmode", "caFile", "serverName", "auth", "roles", "parameters", "allowOptions", "connectTimeout", "description"];
+    private static readonly string[] Keys = ["engine", "serverPublicKeyFile", "getServerPublicKey", "host", "port", "database", "sslmode", "caFile", "serverName", "auth", "roles", "parameters", "allowOptions", "connectTimeout", "description"];
+
+    private static readonly string[] MySqlOnlyKeys = ["serverPublicKeyFile", "getServerPublicKey"];
 
     /// <param name="databaseBound">Credentials made on a database entry (postgres-dynamic) → the entry they name.</param>
     public static FrozenDictionary<string, DatabaseSettings> Compile(ConfigDocument document, ConfigErrorList errors, IReadOnlyCollection<string> credentialNames, List<string> watchedFiles,
@@ -20,16 +22,29 @@ internal static class DatabaseSection
         {
             ConfigSections.CheckKnownKeys(item, Keys, errors, "a database");
             var ok = true;
+            var engineText = ConfigSections.Value(item, "engine") ?? "postgres";
+            DatabaseEngine? engine = engineText.ToLowerInvariant() switch
+            {
+                "postgres" or "postgresql" => DatabaseEngine.Postgres,
+                "mysql" or "mariadb" => DatabaseEngine.MySql,
+                _ => null,
+            };
+            if (engine is null)
+            {
+                errors.Add(item.Path + ":engine", $"'{engineText}' is not a database engine", "use engine: postgres (default) or engine: mysql (MySQL and MariaDB)");
+                ok = false;
+            }
+            var isMySql = engine == DatabaseEngine.MySql;
             var host = ConfigSections.Value(item, "host");
             if (host is null)
             {
-                errors.Add(item.Path + ":host", "is required", "the upstream PostgreSQL server's host name or address, e.g. host: db.internal");
+                errors.Add(item.Path + ":host", "is required", $"the upstream {(isMySql ? "MySQL/MariaDB" : "PostgreSQL")} server's host name or address, e.g. host: db.internal");
                 ok = false;
             }
-            var port = 5432;
+            var port = isMySql ? 3306 : 5432;
             if (ConfigSections.Value(item, "port") is { } portText && (!int.TryParse(portText, out port) || port is < 1 or > 65535))
             {
-                errors.Add(item.Path + ":port", $"'{portText}' is not a port number", "e.g. port: 5432");
+                errors.Add(item.Path + ":port", $"'{portText}' is not a port number", isMySql ? "e.g. port: 3306" : "e.g. port: 5432");
                 ok = false;
             }
             var sslText = ConfigSections.Value(item, "sslmode") ?? "verify-full";
@@ -78,7 +93,21 @@ internal static class DatabaseSection
             {
                 errors.Warn(item.Path + ":caFile", $"is not used with sslmode: {sslText}", "use sslmode: verify-full to verify the server");
             }
-            var authText = ConfigSections.Value(item, "auth") ?? "scram-sha-256";
+            var mySqlAuth = MySqlUpstreamAuth.NativePassword;
+            string? publicKey = null;
+            if (isMySql)
+            {
+                ok &= CompileMySql(document, item, errors, watchedFiles, ssl, ref mySqlAuth, ref publicKey);
+            }
+            else
+            {
+                foreach (var key in MySqlOnlyKeys.Where(k => item.GetSection(k).Exists()))
+                {
+                    errors.Add(item.Path + ":" + key, "applies to engine: mysql only", "remove it");
+                    ok = false;
+                }
+            }
+            var authText = isMySql ? "scram-sha-256" : ConfigSections.Value(item, "auth") ?? "scram-sha-256";
             UpstreamAuth? auth = authText.ToLowerInvariant() switch
             {
                 "scram-sha-256" => UpstreamAuth.ScramSha256,
@@ -137,6 +166,12 @@ internal static class DatabaseSection
                 errors.Add(item.Path + ":roles", "is required: it lists the roles clients may log in as and the credential for each", "write roles: { app: orders-app }");
                 ok = false;
             }
+            if (isMySql && (item.GetSection("parameters").Exists() || item.GetSection("allowOptions").Exists()))
+            {
+                errors.Add(item.Path + (item.GetSection("parameters").Exists() ? ":parameters" : ":allowOptions"), "applies to engine: postgres only",
+                    "remove it: a MySQL client's connection attributes pass to the upstream as it sent them");
+                ok = false;
+            }
             var pass = item.GetSection("parameters").Exists()
                 ? ConfigSections.Items(item.GetSection("parameters")).Select(e => e.Value ?? "").Where(v => v.Length > 0).ToList()
                 : [.. DatabaseSettings.DefaultPassParameters];
@@ -167,6 +202,10 @@ internal static class DatabaseSection
                 Name = item.Key,
                 Host = host!,
                 Port = port,
+                Engine = engine!.Value,
+                MySqlMinimumAuth = mySqlAuth,
+                ServerPublicKey = publicKey,
+                GetServerPublicKey = string.Equals(ConfigSections.Value(item, "getServerPublicKey"), "true", StringComparison.OrdinalIgnoreCase),
                 UpstreamDatabase = ConfigSections.Value(item, "database") ?? item.Key,
                 SslMode = ssl!.Value,
                 CaCertificates = cas,
@@ -179,5 +218,51 @@ internal static class DatabaseSection
             };
         }
         return result.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    /// <summary>The keys of an <c>engine: mysql</c> entry: <c>auth</c> (the weakest method), the server's RSA key for plaintext full authentication.</summary>
+    private static bool CompileMySql(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, UpstreamSslMode? ssl,
+        ref MySqlUpstreamAuth auth, ref string? publicKey)
+    {
+        var ok = true;
+        var authText = ConfigSections.Value(item, "auth") ?? "mysql_native_password";
+        MySqlUpstreamAuth? parsed = authText.ToLowerInvariant() switch
+        {
+            "mysql_native_password" or "native" => MySqlUpstreamAuth.NativePassword,
+            "caching_sha2_password" or "caching-sha2" => MySqlUpstreamAuth.CachingSha2Password,
+            _ => null,
+        };
+        if (parsed is null)
+        {
+            errors.Add(item.Path + ":auth", $"'{authText}' is not a MySQL authentication method the gateway speaks",
+                "use mysql_native_password (default: it or caching_sha2_password) or caching_sha2_password (only it): the weakest method the upstream may ask for");
+            ok = false;
+        }
+        else
+        {
+            auth = parsed.Value;
+        }
+        if (ConfigSections.Value(item, "serverPublicKeyFile") is { } keyFile)
+        {
+            var path = Path.GetFullPath(keyFile, document.Directory);
+            watchedFiles.Add(path);
+            try
+            {
+                var pem = File.ReadAllText(path);
+                using var rsa = RSA.Create();
+                rsa.ImportFromPem(pem);
+                publicKey = pem;
+            }
+            catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException or ArgumentException)
+            {
+                errors.Add(item.Path + ":serverPublicKeyFile", $"cannot read an RSA public key from '{path}': {ex.Message}", "point it at the server's public_key.pem (SHOW STATUS LIKE 'Caching_sha2_password_rsa_public_key')");
+                ok = false;
+            }
+            if (ssl != UpstreamSslMode.Disable)
+            {
+                errors.Warn(item.Path + ":serverPublicKeyFile", "is not used over TLS: the password goes inside the TLS connection", "remove it, or use sslmode: disable");
+            }
+        }
+        return ok;
     }
 }

@@ -83,13 +83,16 @@ internal static class ListenerSection
         {
             "http" => ListenerProtocol.Http,
             "postgres" or "postgresql" => ListenerProtocol.Postgres,
+            "mysql" or "mariadb" => ListenerProtocol.MySql,
             _ => null,
         };
         if (protocol is null)
         {
-            errors.Add(item.Path + ":protocol", $"'{protocolText}' is not a listener protocol", "use protocol: http (default) or protocol: postgres");
+            errors.Add(item.Path + ":protocol", $"'{protocolText}' is not a listener protocol", "use protocol: http (default), protocol: postgres or protocol: mysql");
         }
-        var isPostgres = protocol == ListenerProtocol.Postgres;
+        // A database gateway listener (PostgreSQL or MySQL): the same rules of URL, identity and TLS for both.
+        var isPostgres = protocol is ListenerProtocol.Postgres or ListenerProtocol.MySql;
+        var protocolName = protocol == ListenerProtocol.MySql ? "mysql" : "postgres";
         if (isPostgres && role == ListenerRole.Admin)
         {
             errors.Add(item.Path + ":protocol", "an admin listener speaks HTTP", "remove protocol, or make this a proxy listener");
@@ -103,7 +106,8 @@ internal static class ListenerSection
         }
         else if (isPostgres && url is not null && !url.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
         {
-            errors.Add(item.Path + ":url", "a postgres listener listens on tcp://ADDRESS:PORT or unix:PATH", "write e.g. url: tcp://127.0.0.1:6432 or url: unix:/run/secretless/.s.PGSQL.5432");
+            errors.Add(item.Path + ":url", $"a {protocolName} listener listens on tcp://ADDRESS:PORT or unix:PATH",
+                protocol == ListenerProtocol.MySql ? "write e.g. url: tcp://127.0.0.1:3306 or url: unix:/run/secretless/mysqld.sock" : "write e.g. url: tcp://127.0.0.1:6432 or url: unix:/run/secretless/.s.PGSQL.5432");
             url = null;
         }
         IPAddress? address = null;
@@ -192,7 +196,7 @@ internal static class ListenerSection
         List<UnixAdminRule>? unixAllow = null;
         if (isPostgres && urlOk && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null && !item.GetSection("certificate").Exists())
         {
-            errors.Add(item.Path, "a postgres listener must identify its callers",
+            errors.Add(item.Path, $"a {protocolName} listener must identify its callers",
                 "add certificate and trustBundles (callers connect with sslmode=verify-full and their X.509-SVID), listen on unix:PATH (the kernel names callers), or add identity: NAME on loopback");
         }
         if (!isPostgres && role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null)

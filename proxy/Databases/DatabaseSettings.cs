@@ -24,12 +24,43 @@ public enum UpstreamAuth
     ScramSha256 = 3,
 }
 
+/// <summary>The wire protocol of an upstream database (<c>databases.NAME.engine</c>).</summary>
+public enum DatabaseEngine
+{
+    Postgres,
+
+    /// <summary>MySQL or MariaDB.</summary>
+    MySql,
+}
+
+/// <summary>The weakest authentication a MySQL/MariaDB upstream may ask the gateway for (<c>auth</c> of a <c>engine: mysql</c> entry).</summary>
+public enum MySqlUpstreamAuth
+{
+    /// <summary>mysql_native_password (SHA-1 challenge-response) or stronger.</summary>
+    NativePassword = 1,
+
+    /// <summary>caching_sha2_password only.</summary>
+    CachingSha2Password = 2,
+}
+
 /// <summary>A compiled <c>databases.NAME</c> entry: the upstream server, its TLS and authentication, and the roles callers may log in as.</summary>
 public sealed class DatabaseSettings
 {
     public required string Name { get; init; }
 
     public required string Host { get; init; }
+
+    /// <summary>PostgreSQL (default) or MySQL/MariaDB: which gateway serves it.</summary>
+    public DatabaseEngine Engine { get; init; } = DatabaseEngine.Postgres;
+
+    /// <summary>For <see cref="DatabaseEngine.MySql"/>: the weakest method the upstream may ask for.</summary>
+    public MySqlUpstreamAuth MySqlMinimumAuth { get; init; } = MySqlUpstreamAuth.NativePassword;
+
+    /// <summary>For <see cref="DatabaseEngine.MySql"/>: the server's RSA public key (PEM) for caching_sha2_password full authentication over plain TCP.</summary>
+    public string? ServerPublicKey { get; init; }
+
+    /// <summary>For <see cref="DatabaseEngine.MySql"/>: ask the server for its RSA key over plain TCP when none is configured (trusts the network).</summary>
+    public bool GetServerPublicKey { get; init; }
 
     public required int Port { get; init; }
 

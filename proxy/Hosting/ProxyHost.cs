@@ -109,6 +109,9 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Postgres.CancelRegistry>();
         builder.Services.AddSingleton<Postgres.PostgresGateway>();
         builder.Services.AddSingleton<Postgres.DynamicRoleSweeps>();
+        builder.Services.AddSingleton<MySql.MySqlSessions>();
+        builder.Services.AddSingleton<MySql.MySqlUpstreamProbe>();
+        builder.Services.AddSingleton<MySql.MySqlGateway>();
         if (options.Tracing is { } tracing)
         {
             Telemetry.Tracing.Add(builder.Services, tracing);
@@ -141,7 +144,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         try
         {
             ConfigureListeners(app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value, manager, time, app.Services.GetRequiredService<ILogger<ProxyHost>>(), bound, metrics,
-                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<RequestAudit>(), app.Services.GetRequiredService<Decisions.AccessDecider>());
+                app.Services.GetRequiredService<Postgres.PostgresGateway>(), app.Services.GetRequiredService<MySql.MySqlGateway>(), app.Services.GetRequiredService<RequestAudit>(),
+                app.Services.GetRequiredService<Decisions.AccessDecider>());
         }
         catch
         {
@@ -269,7 +273,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         {
             host = $"[{host}]";
         }
-        return new Uri($"{(listener.IsHttps ? "https" : listener.Protocol == ListenerProtocol.Postgres ? "tcp" : "http")}://{host}:{port}/");
+        return new Uri($"{(listener.IsHttps ? "https" : listener.Protocol != ListenerProtocol.Http ? "tcp" : "http")}://{host}:{port}/");
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
@@ -319,7 +323,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
     }
 
     private static void ConfigureListeners(KestrelServerOptions kestrel, ConfigManager manager, TimeProvider time, ILogger logger, Dictionary<string, ListenOptions> bound, ProxyMetrics metrics,
-        Postgres.PostgresGateway postgres, RequestAudit requests, Decisions.AccessDecider decider)
+        Postgres.PostgresGateway postgres, MySql.MySqlGateway mysql, RequestAudit requests, Decisions.AccessDecider decider)
     {
         foreach (var listener in manager.Current.Listeners)
         {
@@ -367,6 +371,12 @@ public sealed partial class ProxyHost : IAsyncDisposable
                     {
                         // The gateway speaks the wire protocol itself (TLS after SSLRequest included); Kestrel's HTTP layer never runs.
                         await postgres.HandleAsync(connection, listener);
+                        return;
+                    }
+                    if (listener.Protocol == ListenerProtocol.MySql)
+                    {
+                        // The MySQL gateway sends its own greeting and answers SSLRequest itself, as the PostgreSQL one does.
+                        await mysql.HandleAsync(connection, listener);
                         return;
                     }
                     if (tunnel is not null && !listener.IsHttps)

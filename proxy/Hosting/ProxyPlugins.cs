@@ -10,5 +10,5 @@ namespace SecretlessProxy.Hosting;
 /// </summary>
 public static class ProxyPlugins
 {
-    public static PluginCatalog CreateCatalog() => PluginCatalog.CreateDefault().With(new Postgres.DynamicRoleProviderFactory());
+    public static PluginCatalog CreateCatalog() => PluginCatalog.CreateDefault().With(new Postgres.DynamicRoleProviderFactory()).With(new MySql.DynamicUserProviderFactory());
 }

@@ -53,7 +53,7 @@ public sealed class ListenerSettings
     public ForwardProxySettings? ForwardProxy { get; init; }
 
     /// <summary>How callers of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; null for a plain admin listener.</summary>
-    public AttestationKind? Attestor => IsHttps || (Protocol == ListenerProtocol.Postgres && Tls is not null) ? AttestationKind.X509Svid
+    public AttestationKind? Attestor => IsHttps || (Protocol != ListenerProtocol.Http && Tls is not null) ? AttestationKind.X509Svid
         : UnixSocketPath is not null ? AttestationKind.UnixPeer
         : IdentityName is not null ? AttestationKind.Loopback : null;
 
@@ -66,6 +66,9 @@ public enum ListenerProtocol
 {
     Http,
     Postgres,
+
+    /// <summary>The MySQL client/server protocol (MySQL and MariaDB clients).</summary>
+    MySql,
 }
 
 /// <summary>A Unix socket file's mode and ownership (null: leave as created).</summary>

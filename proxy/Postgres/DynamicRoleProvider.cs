@@ -16,7 +16,7 @@ namespace SecretlessProxy.Postgres;
 /// </summary>
 internal sealed partial class DynamicRoleProvider(
     string name, DatabaseSettings database, string adminUser, AdminPassword adminPassword, RoleNameTemplate names, TimeSpan ttl,
-    SqlTemplate creation, SqlTemplate? renewal, SqlTemplate revocation, TimeProvider time, ILogger<DynamicRoleProvider> logger) : ICredentialProvider
+    SqlTemplate creation, SqlTemplate? renewal, SqlTemplate revocation, TimeProvider time, ILogger<DynamicRoleProvider> logger) : ICredentialProvider, IExpiredUserSweep
 {
     /// <summary>How long one admin operation (login and statements) may take.</summary>
     public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(30);

@@ -68,6 +68,10 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
         {
             config.Error(IDatabaseCredentialFactory.DatabaseKey, $"names database '{database}', which has errors (reported above)", "fix the database entry");
         }
+        else if (databases.Compiled[database].Engine != DatabaseEngine.Postgres)
+        {
+            config.Error(IDatabaseCredentialFactory.DatabaseKey, $"names database '{database}', which is not a PostgreSQL database", "use provider: mysql-dynamic for a MySQL/MariaDB database");
+        }
         if (config.Get("adminUser") is null)
         {
             config.Error("adminUser", "is required", "the PostgreSQL role the proxy logs in as to create and drop roles (CREATEROLE, and the privileges it grants), e.g. adminUser: secretless_admin");

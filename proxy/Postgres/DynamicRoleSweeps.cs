@@ -4,7 +4,7 @@ using SecretlessProxy.Configuration;
 namespace SecretlessProxy.Postgres;
 
 /// <summary>
-/// The start-up sweep of <c>postgres-dynamic</c> credentials: when a config is applied, each such credential not swept
+/// The start-up sweep of <c>postgres-dynamic</c> and <c>mysql-dynamic</c> credentials (any <see cref="Databases.IExpiredUserSweep"/>): when a config is applied, each such credential not swept
 /// yet in this process (by name and settings: a reload that changes the template sweeps for the new one) drops the
 /// expired roles its template made (<see cref="DynamicRoleProvider.SweepExpiredAsync"/>), in the background. Roles a
 /// crash left behind expire by themselves (VALID UNTIL); this removes them.
@@ -32,7 +32,7 @@ internal sealed class DynamicRoleSweeps(IHostApplicationLifetime lifetime)
         ArgumentNullException.ThrowIfNull(config);
         foreach (var binding in config.Credentials.Values)
         {
-            if (binding.Provider is not DynamicRoleProvider provider)
+            if (binding.Provider is not Databases.IExpiredUserSweep provider)
             {
                 continue;
             }

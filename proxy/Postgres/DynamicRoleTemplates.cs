@@ -23,9 +23,10 @@ internal sealed partial class RoleNameTemplate
     private readonly List<Part> _parts;
     private readonly Regex _pattern;
 
-    private RoleNameTemplate(string text, List<Part> parts)
+    private RoleNameTemplate(string text, List<Part> parts, int limit)
     {
         Text = text;
+        Limit = limit;
         _parts = parts;
         Prefix = parts[0].Literal!;
         var pattern = new StringBuilder("^");
@@ -44,13 +45,16 @@ internal sealed partial class RoleNameTemplate
 
     public string Text { get; }
 
+    /// <summary>The longest name the server takes (PostgreSQL 63; MariaDB 80, MySQL 32 for the <c>mysql-dynamic</c> provider).</summary>
+    public int Limit { get; }
+
     /// <summary>The literal text before the first placeholder: every name starts with it.</summary>
     public string Prefix { get; }
 
     private sealed record Part(string? Literal, string? Placeholder);
 
     /// <summary>The template, or null and every problem with it.</summary>
-    public static RoleNameTemplate? Parse(string text, out List<string> problems)
+    public static RoleNameTemplate? Parse(string text, out List<string> problems, int limit = MaxLength)
     {
         ArgumentNullException.ThrowIfNull(text);
         problems = [];
@@ -101,11 +105,11 @@ internal sealed partial class RoleNameTemplate
         {
             return null;
         }
-        var template = new RoleNameTemplate(text, parts);
+        var template = new RoleNameTemplate(text, parts, limit);
         var shortest = template.FixedLength(9_999_999_999) + parts.Count(p => p.Placeholder is "caller" or "role");
-        if (shortest > MaxLength)
+        if (shortest > limit)
         {
-            problems.Add($"its names would be {shortest} characters even with one-character values: PostgreSQL cuts role names at {MaxLength}");
+            problems.Add($"its names would be {shortest} characters even with one-character values: {(limit == MaxLength ? "PostgreSQL cuts role names" : "the server cuts user names")} at {limit}");
             return null;
         }
         return template;
@@ -120,7 +124,7 @@ internal sealed partial class RoleNameTemplate
             ["role"] = Sanitize(role),
         };
         var unix = now.ToUnixTimeSeconds();
-        var budget = MaxLength - FixedLength(unix);
+        var budget = Limit - FixedLength(unix);
         // Shorten the longest variable value until everything fits.
         int Used() => _parts.Where(p => p.Placeholder is "caller" or "role").Sum(p => values[p.Placeholder!].Length);
         while (Used() > budget)
@@ -128,7 +132,7 @@ internal sealed partial class RoleNameTemplate
             var longest = values.MaxBy(v => _parts.Any(p => p.Placeholder == v.Key) ? v.Value.Length : 0).Key;
             values[longest] = values[longest][..^1];
         }
-        var name = new StringBuilder(MaxLength);
+        var name = new StringBuilder(Limit);
         foreach (var part in _parts)
         {
             name.Append(part.Placeholder switch
@@ -139,11 +143,11 @@ internal sealed partial class RoleNameTemplate
                 _ => values[part.Placeholder],
             });
         }
-        return name.Length <= MaxLength ? name.ToString() : name.ToString(0, MaxLength);
+        return name.Length <= Limit ? name.ToString() : name.ToString(0, Limit);
     }
 
     /// <summary>Whether <paramref name="name"/> is one this template makes (the sweep and releases touch no other role).</summary>
-    public bool Matches(string name) => name.Length <= MaxLength && name.StartsWith(Prefix, StringComparison.Ordinal) && _pattern.IsMatch(name);
+    public bool Matches(string name) => name.Length <= Limit && name.StartsWith(Prefix, StringComparison.Ordinal) && _pattern.IsMatch(name);
 
     /// <summary>Lowercased; every character other than a-z, 0-9 and _ becomes _; never empty.</summary>
     public static string Sanitize(string value)

@@ -163,7 +163,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             record.Caller = identity;
             record.IdentityDoneAt = System.Diagnostics.Stopwatch.GetTimestamp();
 
-            if (!config.Databases.TryGetValue(database, out var db))
+            if (!config.Databases.TryGetValue(database, out var db) || db.Engine != DatabaseEngine.Postgres)
             {
                 await RefuseAsync(output, record, RefusalCatalog.DbUnknownDatabase, $"database \"{database}\" is not served by this gateway", null, cancellationToken);
                 return;

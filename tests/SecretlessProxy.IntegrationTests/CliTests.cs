@@ -55,6 +55,7 @@ public sealed class CliTests : IDisposable
     [InlineData("vault.yaml")]
     [InlineData("inventory-governance.yaml")]
     [InlineData("approvals.yaml")]
+    [InlineData("mysql-gateway.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);
@@ -69,6 +70,8 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", Path.Combine(dir, "certs"), "--out", Path.Combine(dir, "certs"))).Exit);
         // postgres.yaml verifies its upstream against certs/pg-ca.pem: the walkthrough copies the server's CA there.
         File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "pg-ca.pem"));
+        // mysql-gateway.yaml likewise, against certs/mysql-ca.pem.
+        File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "mysql-ca.pem"));
         var result = await RunAsync("validate", "--config", Path.Combine(dir, name));
         Assert.True(result.Exit == 0, result.Err);
         Assert.Contains("valid (", result.Out, StringComparison.Ordinal);
