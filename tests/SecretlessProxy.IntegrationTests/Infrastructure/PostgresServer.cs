@@ -648,11 +648,20 @@ public sealed class PostgresServer : IAsyncDisposable
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        if (input is not null)
+        // Written to the raw stream so no text stays buffered in the writer: a tool that exits before it reads its
+        // input (a refused login does) breaks the pipe, and its exit code and stderr then say why.
+        var stdin = process.StandardInput.BaseStream;
+        try
         {
-            await process.StandardInput.WriteAsync(input);
+            if (input is not null)
+            {
+                await stdin.WriteAsync(System.Text.Encoding.UTF8.GetBytes(input));
+            }
+            await stdin.DisposeAsync();
         }
-        process.StandardInput.Close();
+        catch (IOException)
+        {
+        }
         using var timeout = new CancellationTokenSource(ToolTimeout);
         try
         {
