@@ -277,6 +277,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
         {
             json.WriteNumber("upstreamStatus", upstreamStatus);
         }
+        record.Mcp?.WriteTo(json);
         if (record.RedactedInHeaders + record.RedactedInBody > 0)
         {
             json.WriteStartObject("redactions");

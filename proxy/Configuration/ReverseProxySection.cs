@@ -80,6 +80,7 @@ internal static partial class ReverseProxySection
                 errors.Add(child.Path + ":Metadata:" + CredentialMetadataKey, $"names credential '{credential}', which is not defined under credentials", KeySuggestion.Fix(credential, credentialNames, "credentials"));
             }
             CheckSecurityMetadata(route, child.Path, errors);
+            McpRouteSettings.Compile(route, child.Path, errors);
             routes.Add(route);
         }
         return new Result(routes, clusters);

@@ -8,8 +8,9 @@ public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
         FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null,
-        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null)
+        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null, McpRule? mcp = null)
     {
+        Mcp = mcp;
         Conditions = conditions;
         When = when is { Count: > 0 } ? [.. when] : null;
         AttestedBy = attestedBy;
@@ -59,6 +60,9 @@ public sealed class PolicyRule
     /// <summary>Context facts, listener, source address and time windows of <c>when</c>; null means none.</summary>
     public RuleConditions? Conditions { get; }
 
+    /// <summary>The rule's <c>mcp:</c> block; null means the rule covers no MCP message (only the HTTP requests of its routes).</summary>
+    public McpRule? Mcp { get; }
+
     /// <summary>A deny rule's decision when it applies because a fact it names is unknown (allocated once).</summary>
     public Decision DeniedUnknown { get; }
 
@@ -73,7 +77,7 @@ public sealed class PolicyRule
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}|{Mcp}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
     public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null) =>
@@ -122,6 +126,17 @@ public sealed class PolicyRule
         if (Schedule is not null && !Schedule.IsActive(now))
         {
             return "schedule";
+        }
+        if (context.Mcp is { } call)
+        {
+            if (Mcp is null)
+            {
+                return "mcp message (the rule has no mcp block)";
+            }
+            if (Mcp.Mismatch(call, IsDeny) is { } mcpMismatch)
+            {
+                return mcpMismatch;
+            }
         }
         if (Conditions is { } conditions)
         {

@@ -64,6 +64,13 @@ public static class RefusalCatalog
     public static readonly Refusal TunnelHostMismatch = new(421, "tunnel_host_mismatch", "Request host differs from the tunnel's", Refusal.Deny);
     public static readonly Refusal ConnectMalformed = new(400, "connect_malformed", "Malformed CONNECT request", Refusal.Deny);
 
+    // MCP routes: answered as JSON-RPC errors (HTTP 200 for a refused request, the status for a message that is not one).
+    public static readonly Refusal McpArgumentRefused = Forbidden("mcp_argument_refused");
+    public static readonly Refusal McpInvalidMessage = new(400, "mcp_invalid_message", "Invalid MCP message", Refusal.Deny);
+    public static readonly Refusal McpMessageTooLarge = new(413, "mcp_message_too_large", "MCP message too large", Refusal.Deny);
+    public static readonly Refusal McpNotJson = new(415, "mcp_not_json", "MCP message is not application/json", Refusal.Deny);
+    public static readonly Refusal McpAnswerUnfiltered = new(502, "mcp_answer_unfiltered", "Upstream's MCP list answer could not be filtered", Refusal.Error);
+
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
     public static readonly Refusal PayloadTooLarge = new(413, "payload_too_large", "Request body too large", Refusal.Error, RefusalScope.Both);
@@ -112,6 +119,7 @@ public static class RefusalCatalog
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
         DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, InjectorRefused,
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed,
+        McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpAnswerUnfiltered,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
