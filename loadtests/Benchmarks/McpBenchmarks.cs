@@ -30,7 +30,7 @@ public class McpBenchmarks
         SpiffeIdPattern.TryParse("spiffe://example.org/ns/agents/sa/coder", out var pattern, out _);
         var mcp = new McpRule(null, ["search_repositories", "get_file_contents", "list_*"], null, null,
             [new ArgumentRule("/repo", pattern: "acme/*"), new ArgumentRule("/limit", max: 100, optional: true)]);
-        _model = new PolicyModel([new PolicyRule("coder-uses-github", 0, false, [pattern], ["github"], null, null, null, mcp: mcp)]);
+        _model = new PolicyModel([new PolicyRule("coder-uses-github", 0, false, [pattern!], ["github"], null, null, null, mcp: mcp)]);
         _caller = new WorkloadIdentity(SpiffeId.Parse("spiffe://example.org/ns/agents/sa/coder"), DateTimeOffset.MaxValue);
     }
 

@@ -175,7 +175,8 @@ internal static class PolicySection
                 attestedBy = kinds.ToFrozenSet();
             }
             var when = ReadWhen(item.GetSection("when"), errors, ref attestedBy, document, ref methods, ref paths, out var conditions);
-            var mcp = item.GetSection("mcp").Exists() ? ReadMcp(item.GetSection("mcp"), errors, document) : null;
+            // document.Writes: an empty map or list (mcp: {}, methods: []) is a choice the configuration view drops.
+            var mcp = item.GetSection("mcp").Exists() || document.Writes(item.Path + ":mcp") ? ReadMcp(item.GetSection("mcp"), errors, document) : null;
             if (mcp is not null && databasesSection.Exists())
             {
                 errors.Add(item.Path + ":mcp", "applies to MCP routes, not to databases", "write the MCP rule on its own, with routes: [...] naming MCP routes");
@@ -258,7 +259,7 @@ internal static class PolicySection
         List<string>? Names(string key, string example)
         {
             var child = section.GetSection(key);
-            if (!child.Exists())
+            if (!child.Exists() && !document.Writes(child.Path))
             {
                 return null;
             }

@@ -115,6 +115,15 @@ internal sealed class McpListFilter(Stream inner, HttpResponse response, Diction
         return Mode.Failed;
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _held?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
     /// <summary>Writes what is held: the rewritten JSON answer, or the error that replaces an unreadable one.</summary>
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
@@ -168,11 +177,11 @@ internal sealed class McpListFilter(Stream inner, HttpResponse response, Diction
             {
                 if (key[0] == 's')
                 {
-                    writer.WriteStringValue(key[2..]);
+                    writer.WriteStringValue(key.AsSpan(2));
                 }
                 else
                 {
-                    writer.WriteRawValue(key[2..]);
+                    writer.WriteRawValue(key.AsSpan(2));
                 }
             }
             using var id = JsonDocument.Parse(idJson.WrittenMemory);

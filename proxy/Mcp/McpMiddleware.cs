@@ -270,7 +270,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
     }
 
     private static string What(JsonRpcMessage message) => message.Name is { } name
-        ? $"{message.Method} '{(name.Length <= 128 ? name : name[..128] + "...")}'"
+        ? $"{message.Method} '{(name.Length <= 128 ? name : string.Concat(name.AsSpan(0, 128), "..."))}'"
         : $"{message.Method}";
 
     private static async Task WriteAsync(HttpContext context, int status, byte[] body)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Diagnostics;
 using Prometheus;
 using SecretlessProxy.Abstractions;
@@ -38,7 +39,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly Counter _reloads;
     private readonly Counter _redactions;
     private readonly Counter _mcpMessages;
-    private static readonly System.Collections.Frozen.FrozenSet<string> McpMethods = new[]
+    private static readonly FrozenSet<string> McpMethods = new[]
     {
         "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read", "prompts/list", "prompts/get",
         "notifications/initialized", "notifications/cancelled", "notifications/progress", "completion/complete", "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
@@ -115,7 +116,7 @@ public sealed class ProxyMetrics : ICredentialObserver
         _redactions = factory.CreateCounter("secretless_response_redactions_total",
             "Copies of an injected credential masked in upstream responses, by route and where (headers, body).", ["route", "where"]);
         _mcpMessages = factory.CreateCounter("secretless_mcp_requests_total",
-            "MCP POSTs on MCP routes, by route, the MCP method that decided ('other' for methods outside the specification, 'batch' is not split) and outcome (allow, deny, error).", ["route", "method", "outcome"]);
+            "MCP POSTs on MCP routes, by route, the MCP method of the deciding message ('other' outside the specification, 'none' when there was none) and outcome (allow, deny, error).", ["route", "method", "outcome"]);
         _reloads = factory.CreateCounter("secretless_config_reloads_total", "Config reloads by result (applied, refused).", ["result"]);
         _generation = factory.CreateGauge("secretless_config_generation", "How many configs have been applied since start.");
     }

@@ -53,6 +53,7 @@ public sealed class CliTests : IDisposable
     [InlineData("aws-secrets-manager.yaml")]
     [InlineData("kubernetes-secrets.yaml")]
     [InlineData("vault.yaml")]
+    [InlineData("mcp.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);

@@ -64,7 +64,7 @@ public sealed class McpTestServer : IAsyncDisposable
         app.Use(async (context, next) =>
         {
             context.Request.EnableBuffering();
-            var body = await new StreamReader(context.Request.Body).ReadToEndAsync();
+            var body = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted);
             context.Request.Body.Position = 0;
             received.All.Enqueue((context.Request.Method, context.Request.Path.Value ?? "", context.Request.Headers["Mcp-Session-Id"].ToString() is { Length: > 0 } s ? s : null, body));
             await next(context);
