@@ -36,7 +36,7 @@ public sealed class Decision
         new(false, rule, Refusals.RefusalCatalog.ContextFactsUnknown.Reason, $"rule '{rule.Name}' would allow it only on a condition over {what}; unknown facts never allow");
 
     internal static Decision McpArgumentRefused(PolicyRule rule, string what) =>
-        new(false, rule, Refusals.RefusalCatalog.McpArgumentRefused.Reason, $"rule '{rule.Name}' covers this MCP call, but its {what}");
+        new(false, rule, Refusals.RefusalCatalog.McpArgumentRefused.Reason, $"rule '{rule.Name}' covers this MCP call, but not its arguments: {what}");
 
     internal static Decision NoRuleMatched(string detail) => new(false, null, Refusals.RefusalCatalog.NoRuleMatched.Reason, detail);
 }

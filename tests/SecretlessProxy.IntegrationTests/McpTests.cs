@@ -149,7 +149,7 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         Assert.Equal("deny", refused.GetProperty("outcome").GetString());
         Assert.Equal("no_rule_matched", refused.GetProperty("reason").GetString());
         Assert.Equal(-32001, refused.GetProperty("mcp").GetProperty("errorCode").GetInt32());
-        var argument = records.First(r => r.GetProperty("reason").GetString() == "mcp_argument_refused");
+        var argument = records.First(r => r.TryGetProperty("reason", out var reason) && reason.GetString() == "mcp_argument_refused");
         Assert.Equal("coder-tools", argument.GetProperty("rule").GetString());
         Assert.Contains(records, r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("tool", out var t) && t.GetString() == "echo_headers"
             && r.TryGetProperty("redactions", out var redactions) && redactions.GetProperty("body").GetInt32() >= 1);
