@@ -51,6 +51,10 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
           - name: agent
             url: http://127.0.0.1:0
             identity: coder
+          - name: agent-h2
+            url: http://127.0.0.1:0
+            identity: coder
+            protocols: [http2]
           - name: admin
             role: admin
             url: http://127.0.0.1:0
@@ -175,6 +179,29 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         Assert.Equal("counted to 3", Text(result));
         Assert.Equal([1f, 2f, 3f], steps.Select(s => s.Progress));
         Assert.Equal(["step 1", "step 2", "step 3"], steps.Select(s => s.Message));
+    }
+
+    [Fact]
+    public async Task Http2_clients_get_the_same_decisions_filtering_and_masking()
+    {
+        using var http = new HttpClient(new Http2Only());
+        await using var client = await ConnectAsync(new Uri(shared.Proxy.Host.GetListenerUri("agent-h2"), "/tools/mcp"), http);
+        Assert.Equal(["count", "echo_headers", "search_repos"], (await client.ListToolsAsync()).Select(t => t.Name).Order(StringComparer.Ordinal));
+        await Assert.ThrowsAsync<McpProtocolException>(() => client.CallToolAsync("delete_repo", new Dictionary<string, object?> { ["repo"] = "acme/widgets" }).AsTask());
+        var echo = Text(await client.CallToolAsync("echo_headers"));
+        Assert.Contains("Authorization: Bearer ***", echo, StringComparison.Ordinal);
+        Assert.DoesNotContain(ProxyUnderTest.Canary, echo, StringComparison.Ordinal);
+    }
+
+    /// <summary>Cleartext HTTP/2 with prior knowledge for every request the SDK makes (it builds its own request messages).</summary>
+    private sealed class Http2Only() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     private sealed class SynchronousProgress(List<ProgressNotificationValue> steps) : IProgress<ProgressNotificationValue>
