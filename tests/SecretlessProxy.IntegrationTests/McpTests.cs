@@ -177,8 +177,21 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         var progress = new SynchronousProgress(steps);
         var result = await client.CallToolAsync("count", new Dictionary<string, object?> { ["n"] = 3 }, progress);
         Assert.Equal("counted to 3", Text(result));
-        Assert.Equal([1f, 2f, 3f], steps.Select(s => s.Progress));
-        Assert.Equal(["step 1", "step 2", "step 3"], steps.Select(s => s.Message));
+        // The SDK hands notifications to the progress handler as they are read; the last may trail the result a moment.
+        await Eventually.Until(() => Count(steps) == 3, "three progress notifications arrived through the proxy", lastSeen: () => $"{Count(steps)}");
+        lock (steps)
+        {
+            Assert.Equal([1f, 2f, 3f], steps.Select(s => s.Progress).Order());
+            Assert.Equal(["step 1", "step 2", "step 3"], steps.Select(s => s.Message!).Order(StringComparer.Ordinal));
+        }
+    }
+
+    private static int Count(List<ProgressNotificationValue> steps)
+    {
+        lock (steps)
+        {
+            return steps.Count;
+        }
     }
 
     [Fact]
