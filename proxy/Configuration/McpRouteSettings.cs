@@ -16,8 +16,13 @@ public sealed class McpRouteSettings
     public const string MaxBatchKey = "McpMaxBatch";
     public const string MaxListBytesKey = "McpMaxListBytes";
     public const string AuditValuesKey = "McpAuditArgumentValues";
+    public const string UserHeaderKey = "McpUserHeader";
+    public const string UserIssuerKey = "McpUserIssuer";
+    public const string UserJwksKey = "McpUserJwksUrl";
+    public const string UserAudienceKey = "McpUserAudience";
+    public const string UserRequiredKey = "McpUserRequired";
 
-    public static readonly IReadOnlyList<string> Keys = [MaxMessageBytesKey, MaxDepthKey, MaxBatchKey, MaxListBytesKey, AuditValuesKey];
+    public static readonly IReadOnlyList<string> Keys = [MaxMessageBytesKey, MaxDepthKey, MaxBatchKey, MaxListBytesKey, AuditValuesKey, UserHeaderKey, UserIssuerKey, UserJwksKey, UserAudienceKey, UserRequiredKey];
 
     public const int DefaultMaxMessageBytes = 1024 * 1024;
     public const int DefaultMaxDepth = 32;
@@ -40,6 +45,21 @@ public sealed class McpRouteSettings
 
     /// <summary>Write argument values (not only their keys and sizes) to the decision record.</summary>
     public bool AuditArgumentValues { get; init; }
+
+    /// <summary>The header carrying the token of the user the agent acts for (never forwarded); null when the route takes none.</summary>
+    public string? UserHeader { get; init; }
+
+    /// <summary>The user token's required <c>iss</c>.</summary>
+    public string? UserIssuer { get; init; }
+
+    /// <summary>Where the issuer publishes its signing keys (JWKS).</summary>
+    public Uri? UserJwks { get; init; }
+
+    /// <summary>An <c>aud</c> the user token must carry; null: not checked.</summary>
+    public string? UserAudience { get; init; }
+
+    /// <summary>Refuse POSTs without a user token (true by default when a header is configured).</summary>
+    public bool UserRequired { get; init; }
 
     public static bool IsMcp(RouteConfig route) =>
         route?.Metadata?.GetValueOrDefault(ProtocolMetadataKey) is { } protocol && string.Equals(protocol, Protocol, StringComparison.OrdinalIgnoreCase);
@@ -66,9 +86,12 @@ public sealed class McpRouteSettings
             }
             return null;
         }
+        // An MCP route has metadata (its Protocol key).
+        ArgumentNullException.ThrowIfNull(metadata);
+        IReadOnlyDictionary<string, string> data = metadata;
         int Number(string key, int fallback, int min)
         {
-            if (metadata!.GetValueOrDefault(key) is not { } text)
+            if (data.GetValueOrDefault(key) is not { } text)
             {
                 return fallback;
             }
@@ -80,12 +103,50 @@ public sealed class McpRouteSettings
             return n;
         }
         var audit = false;
-        if (metadata!.GetValueOrDefault(AuditValuesKey) is { } auditText && !bool.TryParse(auditText, out audit))
+        if (metadata.GetValueOrDefault(AuditValuesKey) is { } auditText && !bool.TryParse(auditText, out audit))
         {
             errors.Add(path + ":Metadata:" + AuditValuesKey, $"'{auditText}' is not true or false", "write McpAuditArgumentValues: \"true\" to audit argument values (keys and sizes are always audited)");
         }
+        var userHeader = metadata.GetValueOrDefault(UserHeaderKey);
+        var userIssuer = metadata.GetValueOrDefault(UserIssuerKey);
+        Uri? jwks = null;
+        if (userHeader is not null)
+        {
+            if (userHeader.Length == 0 || userHeader.Any(c => c <= ' ' || c >= 127 || c == ':'))
+            {
+                errors.Add(path + ":Metadata:" + UserHeaderKey, $"'{userHeader}' is not a header name", "e.g. McpUserHeader: X-Mcp-User");
+            }
+            if (userIssuer is null)
+            {
+                errors.Add(path + ":Metadata:" + UserIssuerKey, "is required with McpUserHeader", "the user tokens' issuer (their iss claim), e.g. https://login.example.com");
+            }
+            if (metadata.GetValueOrDefault(UserJwksKey) is not { } jwksText || !Uri.TryCreate(jwksText, UriKind.Absolute, out jwks) || (jwks.Scheme != Uri.UriSchemeHttps && jwks.Scheme != Uri.UriSchemeHttp))
+            {
+                errors.Add(path + ":Metadata:" + UserJwksKey, "must be the issuer's JWKS URL (http or https)", "e.g. McpUserJwksUrl: https://login.example.com/.well-known/jwks.json");
+            }
+        }
+        else
+        {
+            foreach (var key in new[] { UserIssuerKey, UserJwksKey, UserAudienceKey, UserRequiredKey })
+            {
+                if (metadata.ContainsKey(key))
+                {
+                    errors.Add(path + ":Metadata:" + key, "applies only with McpUserHeader", "add McpUserHeader: X-Mcp-User (the header the agent sends the user's token in), or remove " + key);
+                }
+            }
+        }
+        var required = userHeader is not null;
+        if (metadata.GetValueOrDefault(UserRequiredKey) is { } requiredText && !bool.TryParse(requiredText, out required))
+        {
+            errors.Add(path + ":Metadata:" + UserRequiredKey, $"'{requiredText}' is not true or false", "write McpUserRequired: \"false\" to let agents call without a user token");
+        }
         return new McpRouteSettings
         {
+            UserHeader = userHeader,
+            UserIssuer = userIssuer,
+            UserJwks = jwks,
+            UserAudience = metadata.GetValueOrDefault(UserAudienceKey),
+            UserRequired = required,
             MaxMessageBytes = Number(MaxMessageBytesKey, DefaultMaxMessageBytes, 64),
             MaxDepth = Number(MaxDepthKey, DefaultMaxDepth, 4),
             MaxBatch = Number(MaxBatchKey, DefaultMaxBatch, 1),

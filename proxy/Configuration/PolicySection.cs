@@ -216,6 +216,10 @@ internal static class PolicySection
             {
                 errors.Add(item.Path + ":mcp", "names none of the rule's routes as an MCP route", "add Metadata: { Protocol: mcp } to the route(s) this rule names, or remove the mcp block");
             }
+            if (mcp?.UserPatterns is not null && !routes.Any(r => ruleRoutes.Contains(r.RouteId, StringComparer.OrdinalIgnoreCase) && r.Metadata?.ContainsKey(McpRouteSettings.UserHeaderKey) == true))
+            {
+                errors.Add(item.Path + ":mcp:users", "names users, but none of the rule's routes takes a user token", "add McpUserHeader, McpUserIssuer and McpUserJwksUrl to the route's Metadata");
+            }
             rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, mcp));
         }
         foreach (var route in mcpRoutes)
@@ -255,7 +259,7 @@ internal static class PolicySection
             errors.Add(section.Path, "must be a map", "write mcp: { tools: [search_repos], arguments: { \"/repo\": { pattern: \"acme/*\" } } }");
             return null;
         }
-        ConfigSections.CheckKnownKeys(section, ["methods", "tools", "resources", "prompts", "arguments"], errors, "an mcp block");
+        ConfigSections.CheckKnownKeys(section, ["users", "methods", "tools", "resources", "prompts", "arguments"], errors, "an mcp block");
         List<string>? Names(string key, string example)
         {
             var child = section.GetSection(key);
@@ -278,6 +282,7 @@ internal static class PolicySection
             }
             return list;
         }
+        var users = Names("users", "alice@example.com or \"*@example.com\" (the user token's sub)");
         var methods = Names("methods", "initialize, ping, \"notifications/*\", completion/complete");
         var tools = Names("tools", "search_repos or \"get_*\"");
         var resources = Names("resources", "\"file:///docs/**\"");
@@ -306,7 +311,7 @@ internal static class PolicySection
                 errors.Add(argumentsSection.Path, "applies to tool calls and prompt gets, and the block names neither tools nor prompts", "add tools: [...] (or prompts: [...]) beside arguments");
             }
         }
-        return new McpRule(methods, tools, resources, prompts, arguments);
+        return new McpRule(methods, tools, resources, prompts, arguments, users);
     }
 
     private static ArgumentRule? ReadArgumentRule(IConfigurationSection section, ConfigErrorList errors)

@@ -22,19 +22,46 @@ namespace SecretlessProxy.Mcp;
 /// to what the caller may use (<see cref="McpListFilter"/>). GET (the server's event stream) and DELETE (ending the
 /// session) pass as the HTTP policy decided; <c>Mcp-Session-Id</c> passes both ways untouched.
 /// </summary>
-internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, ILogger<McpMiddleware> logger)
+internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, TimeProvider time, ILogger<McpMiddleware> logger)
 {
+    private readonly McpUserTokens _users = new(time, logger);
+
     public async Task InvokeAsync(HttpContext context)
     {
         var record = context.Features.GetRequiredFeature<DecisionRecord>();
         var config = context.Features.Get<ProxyConfig>() ?? configs.Current;
-        if (record.Route is not { } routeId || !config.McpRoutes.TryGetValue(routeId, out var settings) || !HttpMethods.IsPost(context.Request.Method))
+        if (record.Route is not { } routeId || !config.McpRoutes.TryGetValue(routeId, out var settings))
+        {
+            await next(context);
+            return;
+        }
+        // The user's token is for the proxy: it never reaches the MCP server, whatever the method.
+        var userToken = settings.UserHeader is { } userHeader ? context.Request.Headers[userHeader].ToString() : "";
+        if (settings.UserHeader is not null)
+        {
+            context.Request.Headers.Remove(settings.UserHeader);
+        }
+        if (!HttpMethods.IsPost(context.Request.Method))
         {
             await next(context);
             return;
         }
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
         var exchange = record.Mcp = new McpExchange();
+        string? user = null;
+        if (settings.UserHeader is not null && (userToken.Length > 0 || settings.UserRequired))
+        {
+            var validated = userToken.Length == 0
+                ? new McpUserTokens.Result(null, $"the route needs the token of the user the agent acts for in {settings.UserHeader}", false)
+                : await _users.ValidateAsync(userToken, settings, context.RequestAborted);
+            if (validated.User is null)
+            {
+                var refusal = validated.IssuerUnavailable ? RefusalCatalog.McpUserIssuerUnavailable : RefusalCatalog.McpUserTokenInvalid;
+                await RefuseMessageAsync(context, exchange, refusal, McpMessageReader.InvalidRequest, validated.Problem!, identity, routeId);
+                return;
+            }
+            user = exchange.User = validated.User;
+        }
         if (!IsJson(context.Request.ContentType))
         {
             await RefuseMessageAsync(context, exchange, RefusalCatalog.McpNotJson, McpMessageReader.InvalidRequest,
@@ -77,6 +104,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
                 continue;
             }
             first ??= message;
+            call.User = user;
             var outcome = decider.Decide(config, identity, request with { Mcp = call }, record);
             if (!outcome.IsAllowed)
             {
@@ -104,7 +132,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         context.Request.Headers.Remove("Accept-Encoding");
         var original = context.Response.Body;
         var filter = new McpListFilter(original, context.Response, lists, settings.MaxListBytes,
-            (method, name) => decider.Permits(config, identity, request with { Mcp = new McpCall(method, name, listing: true) }), exchange, context.TraceIdentifier);
+            (method, name) => decider.Permits(config, identity, request with { Mcp = new McpCall(method, name, listing: true) { User = user } }), exchange, context.TraceIdentifier);
         context.Response.Body = filter;
         try
         {
@@ -229,7 +257,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         exchange.ErrorCode = code;
         Log.Malformed(logger, identity.SpiffeId.Value, routeId, refusal.Reason);
         var errors = new[] { new JsonRpcAnswers.Error(default, code, refusal, detail + "; it was not forwarded", null) };
-        await WriteAsync(context, refusal.Status, JsonRpcAnswers.Body(errors, asBatch: false, context.TraceIdentifier));
+        await WriteAsync(context, refusal.Status, JsonRpcAnswers.Body(errors, asBatch: false, context.TraceIdentifier), refusal.RetryAfterSeconds);
     }
 
     /// <summary>
@@ -273,7 +301,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         ? $"{message.Method} '{(name.Length <= 128 ? name : string.Concat(name.AsSpan(0, 128), "..."))}'"
         : $"{message.Method}";
 
-    private static async Task WriteAsync(HttpContext context, int status, byte[] body)
+    private static async Task WriteAsync(HttpContext context, int status, byte[] body, int? retryAfter = null)
     {
         if (context.Response.HasStarted)
         {
@@ -281,6 +309,10 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         }
         context.Response.Clear();
         context.Response.StatusCode = status;
+        if (retryAfter is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         context.Response.ContentType = "application/json";
         context.Response.Headers.CacheControl = "no-store";
         context.Response.ContentLength = body.Length;

@@ -30,6 +30,9 @@ public sealed class McpCall(string method, string? name = null, JsonElement argu
     public JsonElement Arguments { get; } = arguments;
 
     public bool Listing { get; } = listing;
+
+    /// <summary>The subject of the validated token of the user the agent acts for; null when there is none.</summary>
+    public string? User { get; set; }
 }
 
 /// <summary>
@@ -44,8 +47,11 @@ public sealed class McpRule
 
     private static readonly NameSet DefaultMethodSet = NameSet.Of(DefaultMethods, uri: false);
 
-    public McpRule(IReadOnlyList<string>? methods, IReadOnlyList<string>? tools, IReadOnlyList<string>? resources, IReadOnlyList<string>? prompts, IReadOnlyList<ArgumentRule>? arguments)
+    public McpRule(IReadOnlyList<string>? methods, IReadOnlyList<string>? tools, IReadOnlyList<string>? resources, IReadOnlyList<string>? prompts, IReadOnlyList<ArgumentRule>? arguments,
+        IReadOnlyList<string>? users = null)
     {
+        UserPatterns = users;
+        _users = users is null ? null : NameSet.Of(users, uri: false);
         MethodPatterns = methods;
         ToolPatterns = tools;
         ResourcePatterns = resources;
@@ -57,10 +63,14 @@ public sealed class McpRule
         _prompts = prompts is null ? null : NameSet.Of(prompts, uri: false);
     }
 
+    private readonly NameSet? _users;
     private readonly NameSet? _methods;
     private readonly NameSet? _tools;
     private readonly NameSet? _resources;
     private readonly NameSet? _prompts;
+
+    /// <summary>The users (token subjects, or globs) the rule covers; null: any user, or none.</summary>
+    public IReadOnlyList<string>? UserPatterns { get; }
 
     public IReadOnlyList<string>? MethodPatterns { get; }
 
@@ -74,7 +84,7 @@ public sealed class McpRule
     public ArgumentRule[]? Arguments { get; }
 
     public override string ToString() =>
-        $"mcp(methods={Join(MethodPatterns)};tools={Join(ToolPatterns)};resources={Join(ResourcePatterns)};prompts={Join(PromptPatterns)};arguments={(Arguments is null ? "-" : string.Join(',', Arguments.Select(a => a.ToString())))})";
+        $"mcp(users={Join(UserPatterns)};methods={Join(MethodPatterns)};tools={Join(ToolPatterns)};resources={Join(ResourcePatterns)};prompts={Join(PromptPatterns)};arguments={(Arguments is null ? "-" : string.Join(',', Arguments.Select(a => a.ToString())))})";
 
     private static string Join(IReadOnlyList<string>? list) => list is null ? "-" : string.Join(',', list);
 
@@ -82,6 +92,10 @@ public sealed class McpRule
     public string? Mismatch(McpCall call, bool isDeny)
     {
         ArgumentNullException.ThrowIfNull(call);
+        if (_users is not null && (call.User is null || !_users.Contains(call.User)))
+        {
+            return call.User is null ? "mcp user (the call carries no user token)" : "mcp user";
+        }
         switch (call.Method)
         {
             case McpCall.ToolsCall:

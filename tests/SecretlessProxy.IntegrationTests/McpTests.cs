@@ -1,7 +1,12 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
@@ -21,8 +26,29 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
     public sealed class Fixture : IAsyncLifetime
     {
         private readonly TestPki _pki = new();
+        private readonly RSA _userKey = RSA.Create(2048);
+        private WebApplication _jwksApp = null!;
 
         public McpTestServer Server { get; private set; } = null!;
+
+        /// <summary>The user tokens' issuer's JWKS (a loopback app serving one RSA key).</summary>
+        public Uri Jwks { get; private set; } = null!;
+
+        /// <summary>A token of the user the agent acts for, signed with the issuer's key.</summary>
+        public string UserToken(string subject, string issuer = UserIssuer, string audience = "mcp-gateway", TimeSpan? lifetime = null)
+        {
+            var now = DateTime.UtcNow;
+            return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+            {
+                Issuer = issuer,
+                Audience = audience,
+                Claims = new Dictionary<string, object> { ["sub"] = subject },
+                IssuedAt = now.AddMinutes(-10),
+                NotBefore = now.AddMinutes(-10),
+                Expires = now + (lifetime ?? TimeSpan.FromMinutes(5)),
+                SigningCredentials = new SigningCredentials(new RsaSecurityKey(_userKey) { KeyId = "user-key-1" }, SecurityAlgorithms.RsaSha256),
+            });
+        }
 
         public ProxyUnderTest Proxy { get; private set; } = null!;
 
@@ -30,19 +56,30 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
 
         public async Task InitializeAsync()
         {
+            var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(_userKey.ExportParameters(false)) { KeyId = "user-key-1" });
+            var jwks = JsonSerializer.Serialize(new { keys = new[] { new { kty = "RSA", kid = jwk.Kid, use = "sig", alg = "RS256", n = jwk.N, e = jwk.E } } });
+            (_jwksApp, Jwks) = await LoopbackApp.StartAsync(async context =>
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(jwks);
+            });
             Server = await McpTestServer.StartAsync();
-            Proxy = await ProxyUnderTest.StartAsync(_pki, _ => Config(Server.Address));
+            Proxy = await ProxyUnderTest.StartAsync(_pki, _ => Config(Server.Address, Jwks));
         }
 
         public async Task DisposeAsync()
         {
             await Proxy.DisposeAsync();
             await Server.DisposeAsync();
+            await _jwksApp.DisposeAsync();
+            _userKey.Dispose();
             _pki.Dispose();
         }
     }
 
-    private static string Config(Uri server) => $$"""
+    private const string UserIssuer = "https://idp.test";
+
+    private static string Config(Uri server, Uri jwks) => $$"""
         listeners:
           - name: mtls
             url: https://127.0.0.1:0
@@ -78,12 +115,21 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
             deny: [coder]
             routes: [tools, tools-json]
             mcp: { tools: [get_secret] }
+          - name: coder-for-acme-users
+            allow: [coder]
+            routes: [tools-user]
+            mcp: { users: [alice, "*@acme.example"], tools: [echo_headers] }
         ReverseProxy:
           Routes:
             tools:
               ClusterId: mcp
               Match: { Path: "/tools/mcp" }
               Metadata: { Protocol: mcp, Credential: github, McpMaxMessageBytes: "65536", McpMaxDepth: "16" }
+              Transforms: [ { PathSet: /mcp } ]
+            tools-user:
+              ClusterId: mcp
+              Match: { Path: "/user/mcp" }
+              Metadata: { Protocol: mcp, Credential: github, McpUserHeader: X-Mcp-User, McpUserIssuer: "{{UserIssuer}}", McpUserJwksUrl: "{{jwks}}", McpUserAudience: mcp-gateway }
               Transforms: [ { PathSet: /mcp } ]
             tools-json:
               ClusterId: mcp
@@ -265,7 +311,7 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         }
     }
 
-    private async Task<(HttpStatusCode Status, string? ContentType, JsonElement Body)> PostAsync(string body, string contentType = "application/json", string path = "/tools/mcp")
+    private async Task<(HttpStatusCode Status, string? ContentType, JsonElement Body)> PostAsync(string body, string contentType = "application/json", string path = "/tools/mcp", string? userToken = null)
     {
         using var http = new HttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(shared.Proxy.Host.GetListenerUri("agent"), path))
@@ -275,6 +321,10 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
+        if (userToken is not null)
+        {
+            request.Headers.TryAddWithoutValidation("X-Mcp-User", userToken);
+        }
         using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.Content.Headers.ContentLength is null || response.Content.Headers.ContentLength == Encoding.UTF8.GetByteCount(text), "Content-Length is the body's length");
@@ -354,5 +404,59 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         Assert.Equal(["search_repos", "echo_headers"], result.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()));
         Assert.Equal("page-2", result.GetProperty("nextCursor").GetString());
         Assert.Equal("object", result.GetProperty("tools")[0].GetProperty("inputSchema").GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task The_user_an_agent_acts_for_is_validated_decided_audited_and_never_forwarded()
+    {
+        var endpoint = new Uri(shared.Proxy.Host.GetListenerUri("agent"), "/user/mcp");
+        var alice = shared.UserToken("alice");
+        using var http = new HttpClient();
+        async Task<McpClient> ConnectAsUserAsync(string token) => await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = endpoint,
+            TransportMode = HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = new Dictionary<string, string> { ["X-Mcp-User"] = "Bearer " + token },
+        }, http, ownsHttpClient: false));
+        await using (var client = await ConnectAsUserAsync(alice))
+        {
+            Assert.Equal(["echo_headers"], (await client.ListToolsAsync()).Select(t => t.Name));
+            var echo = Text(await client.CallToolAsync("echo_headers"));
+            Assert.DoesNotContain("X-Mcp-User", echo, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(alice, echo, StringComparison.Ordinal);
+            Assert.DoesNotContain(ProxyUnderTest.Canary, echo, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<McpProtocolException>(() => client.CallToolAsync("search_repos", new Dictionary<string, object?> { ["repo"] = "acme/x" }).AsTask());
+        }
+        await using (var carol = await ConnectAsUserAsync(shared.UserToken("carol@acme.example")))
+        {
+            Assert.Contains("Bearer ***", Text(await carol.CallToolAsync("echo_headers")), StringComparison.Ordinal);
+        }
+        // bob is no user the rule names: not even initialize is covered.
+        var bob = await PostAsync("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}""", path: "/user/mcp", userToken: shared.UserToken("bob"));
+        Assert.Equal(HttpStatusCode.OK, bob.Status);
+        Assert.Equal("no_rule_matched", bob.Body.GetProperty("error").GetProperty("data").GetProperty("reason").GetString());
+        Assert.Contains("mcp user", bob.Body.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        foreach (var (what, token) in new[]
+        {
+            ("expired", shared.UserToken("alice", lifetime: TimeSpan.FromMinutes(-5))),
+            ("another issuer", shared.UserToken("alice", issuer: "https://evil.test")),
+            ("another audience", shared.UserToken("alice", audience: "someone-else")),
+            ("not a JWT", "not-a-jwt"),
+            ("tampered", alice[..^4] + (alice[^4] == 'A' ? "B" : "A") + alice[^3..]),
+        })
+        {
+            var refused = await PostAsync("""{"jsonrpc":"2.0","id":1,"method":"ping"}""", path: "/user/mcp", userToken: "Bearer " + token);
+            Assert.True(refused.Status == HttpStatusCode.Forbidden, $"{what}: {(int)refused.Status} {refused.Body}");
+            Assert.Equal("mcp_user_token_invalid", refused.Body.GetProperty("error").GetProperty("data").GetProperty("reason").GetString());
+        }
+        var missing = await PostAsync("""{"jsonrpc":"2.0","id":1,"method":"ping"}""", path: "/user/mcp");
+        Assert.Equal(HttpStatusCode.Forbidden, missing.Status);
+
+        Assert.DoesNotContain(shared.Server.Requests.All, r => r.Body.Contains(alice, StringComparison.Ordinal));
+        await Eventually.Until(() => Records().Any(r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("user", out var u) && u.GetString() == "alice"), "alice is in the decision records");
+        Assert.Contains(Records(), r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("user", out var u) && u.GetString() == "carol@acme.example"
+            && m.TryGetProperty("tool", out var t) && t.GetString() == "echo_headers" && r.GetProperty("outcome").GetString() == "allow");
+        Assert.DoesNotContain(alice, shared.Proxy.Logs.Text + shared.Proxy.Decisions.Text, StringComparison.Ordinal);
     }
 }
