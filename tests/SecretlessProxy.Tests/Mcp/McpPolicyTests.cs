@@ -175,6 +175,10 @@ public sealed class McpPolicyTests : IDisposable
     [InlineData("mcp: { tools: [a] }", "is not a protocol the proxy reads", "Protocol: grpc")]
     [InlineData("mcp: { tools: [a] }", "is not a whole number", "Protocol: mcp, McpMaxDepth: deep")]
     [InlineData("mcp: { tools: [a] }", "applies to MCP routes only", "McpMaxDepth: \"8\"")]
+    [InlineData("mcp: { users: [alice], tools: [a] }", "none of the rule's routes takes a user token", "Protocol: mcp")]
+    [InlineData("mcp: { tools: [a] }", "is required with McpUserHeader", "Protocol: mcp, McpUserHeader: X-User, McpUserJwksUrl: \"https://idp/jwks\"")]
+    [InlineData("mcp: { tools: [a] }", "must be the issuer's JWKS URL", "Protocol: mcp, McpUserHeader: X-User, McpUserIssuer: \"https://idp\"")]
+    [InlineData("mcp: { tools: [a] }", "applies only with McpUserHeader", "Protocol: mcp, McpUserAudience: x")]
     public async Task Config_errors_name_the_key(string block, string expected, string metadata)
     {
         var result = await CompileAsync(Yaml($"  - name: r\n    allow: [coder]\n    routes: [tools]\n    {block}", metadata));
@@ -189,6 +193,22 @@ public sealed class McpPolicyTests : IDisposable
         result.Config?.Dispose();
         Assert.Empty(result.Errors);
         Assert.Contains(result.Warnings, w => w.ToString().Contains("no allow rule with an mcp block", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Users_in_an_mcp_block_cover_only_those_users()
+    {
+        Assert.True(SpiffeIdPattern.TryParse(Agent.SpiffeId.Value, out var pattern, out _));
+        var model = new PolicyModel([new PolicyRule("acme-users", 0, false, [pattern], ["tools"], null, null, null,
+            mcp: new McpRule(null, ["echo"], null, null, null, ["alice", "*@acme.example"]))]);
+        Decision For(string? user, string method = "tools/call") =>
+            model.Decide(Agent, "tools", "POST", "/mcp", Now, null, new DecisionContext(null, null, null, new McpCall(method, "echo") { User = user }));
+        Assert.True(For("alice").IsAllowed);
+        Assert.True(For("carol@acme.example").IsAllowed);
+        Assert.True(For("alice", "initialize").IsAllowed);
+        Assert.False(For("bob").IsAllowed);
+        Assert.False(For("bob", "initialize").IsAllowed);
+        Assert.Contains("mcp user", For(null).Detail, StringComparison.Ordinal);
     }
 
     private static McpRequestBody? Read(string body, out McpReadError error, int depth = 16, int batch = 8) =>
