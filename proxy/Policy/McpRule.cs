@@ -140,7 +140,7 @@ public sealed class McpRule
         {
             if (rule.Mismatch(call.Arguments) is { } problem)
             {
-                return "mcp argument " + rule.Pointer + " (" + problem + ")";
+                return "mcp argument " + rule.Path + " (" + problem + ")";
             }
         }
         return null;
@@ -265,15 +265,15 @@ public sealed class ArgumentRule
     private readonly Regex? _pattern;
     private readonly Regex? _regex;
 
-    public ArgumentRule(string pointer, IReadOnlyList<string>? values = null, string? pattern = null, string? regex = null, double? min = null, double? max = null, int? maxLength = null, bool optional = false)
+    public ArgumentRule(string jsonPointer, IReadOnlyList<string>? values = null, string? pattern = null, string? regex = null, double? min = null, double? max = null, int? maxLength = null, bool optional = false)
     {
-        ArgumentNullException.ThrowIfNull(pointer);
-        if (!TryParsePointer(pointer, out var segments, out var error))
+        ArgumentNullException.ThrowIfNull(jsonPointer);
+        if (!TryParsePointer(jsonPointer, out var segments, out var error))
         {
-            throw new ArgumentException(error, nameof(pointer));
+            throw new ArgumentException(error, nameof(jsonPointer));
         }
         _segments = segments;
-        Pointer = pointer;
+        Path = jsonPointer;
         Values = values;
         if (values is not null)
         {
@@ -290,7 +290,7 @@ public sealed class ArgumentRule
         Optional = optional;
     }
 
-    public string Pointer { get; }
+    public string Path { get; }
 
     public IReadOnlyList<string>? Values { get; }
 
@@ -307,24 +307,24 @@ public sealed class ArgumentRule
     public bool Optional { get; }
 
     public override string ToString() =>
-        FormattableString.Invariant($"{Pointer}[values={(Values is null ? "-" : string.Join('|', Values))};pattern={PatternText};regex={RegexText};min={Min};max={Max};maxLength={MaxLength};optional={Optional}]");
+        FormattableString.Invariant($"{Path}[values={(Values is null ? "-" : string.Join('|', Values))};pattern={PatternText};regex={RegexText};min={Min};max={Max};maxLength={MaxLength};optional={Optional}]");
 
     /// <summary>RFC 6901: empty (the whole document) or '/'-separated tokens with <c>~1</c> for '/' and <c>~0</c> for '~'.</summary>
-    public static bool TryParsePointer(string pointer, out string[] segments, out string? error)
+    public static bool TryParsePointer(string jsonPointer, out string[] segments, out string? error)
     {
-        ArgumentNullException.ThrowIfNull(pointer);
+        ArgumentNullException.ThrowIfNull(jsonPointer);
         segments = [];
         error = null;
-        if (pointer.Length == 0)
+        if (jsonPointer.Length == 0)
         {
             return true;
         }
-        if (pointer[0] != '/')
+        if (jsonPointer[0] != '/')
         {
             error = "a JSON pointer starts with '/' (e.g. /repo, /options/limit)";
             return false;
         }
-        var parts = pointer[1..].Split('/');
+        var parts = jsonPointer[1..].Split('/');
         for (var i = 0; i < parts.Length; i++)
         {
             var part = parts[i];

@@ -289,9 +289,9 @@ public sealed class McpPolicyTests : IDisposable
     [InlineData("/a~1b", "a/b")]
     [InlineData("/a~0b", "a~b")]
     [InlineData("/list/1", null)]
-    public void Json_pointers_follow_rfc_6901(string pointer, string? key)
+    public void Json_pointers_follow_rfc_6901(string path, string? key)
     {
-        var rule = new ArgumentRule(pointer, values: ["ok"]);
+        var rule = new ArgumentRule(path, values: ["ok"]);
         var arguments = JsonDocument.Parse(key is null ? """{"list":["no","ok"]}""" : $$"""{"{{key}}":"ok"}""").RootElement;
         Assert.Null(rule.Mismatch(arguments));
         Assert.False(ArgumentRule.TryParsePointer("/bad~2", out _, out _));
