@@ -127,6 +127,11 @@ public sealed class PolicyRule
         {
             return "schedule";
         }
+        if (context.Mcp is null && Mcp is not null && IsDeny)
+        {
+            // A deny rule with an mcp block refuses the MCP messages it names, not the connection that carries them.
+            return "mcp (a deny rule with an mcp block decides MCP messages only)";
+        }
         if (context.Mcp is { } call)
         {
             if (Mcp is null)

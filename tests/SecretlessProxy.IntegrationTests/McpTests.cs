@@ -218,7 +218,10 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
     public async Task An_event_stream_with_progress_passes_through_intact()
     {
         using var http = new HttpClient();
-        await using var client = await ConnectAsync(shared.Endpoint, http);
+        // The 2025-06-18 revision: progress notifications travel in the tool call's own event stream.
+        await using var client = await McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions { Endpoint = shared.Endpoint, TransportMode = HttpTransportMode.StreamableHttp }, http, ownsHttpClient: false),
+            new McpClientOptions { ProtocolVersion = "2025-06-18" });
         var steps = new List<ProgressNotificationValue>();
         var progress = new SynchronousProgress(steps);
         var result = await client.CallToolAsync("count", new Dictionary<string, object?> { ["n"] = 3 }, progress);

@@ -57,7 +57,8 @@ public sealed class McpTestServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddMcpServer(options => options.ServerInfo = new() { Name = "secretless-test-tools", Version = "1.0.0" })
-            .WithHttpTransport()
+            // Stateful (sessions, Mcp-Session-Id): the tests show the session id passes through; the SDK defaults to stateless.
+            .WithHttpTransport(options => options.Stateless = false)
             .WithTools<Tools>();
         var received = new Received();
         var app = builder.Build();

@@ -133,6 +133,8 @@ public sealed class McpPolicyTests : IDisposable
         Assert.Equal(RefusalCatalog.DeniedByRule.Reason, secret.Reason);
         Assert.Equal("no-secrets", secret.Rule!.Name);
 
+        // The HTTP request (the POST itself) is allowed by the allow rule; the deny rule's mcp block does not refuse it.
+        Assert.True(config.Policy.Decide(Agent, "tools", "POST", "/mcp", Now).IsAllowed);
         // A rule without an mcp block lets a caller connect (the HTTP request) but covers no MCP message.
         Assert.True(config.Policy.Decide(Other, "tools", "POST", "/mcp", Now).IsAllowed);
         Assert.False(Decide(config, Other, "initialize").IsAllowed);
