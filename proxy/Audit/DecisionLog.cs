@@ -300,6 +300,7 @@ public sealed partial class DecisionLog : IAsyncDisposable
             json.WriteNumber("bytesUp", bytesUp);
             json.WriteNumber("bytesDown", record.BytesDown ?? 0);
         }
+        record.Mcp?.WriteTo(json);
         if (record.RedactedInHeaders + record.RedactedInBody > 0)
         {
             json.WriteStartObject("redactions");

@@ -121,6 +121,9 @@ public sealed class DecisionRecord : AuditRecord, ICredentialSourceSink, Refusal
     /// <summary>How many copies of the injected credential were masked in the response body.</summary>
     public int RedactedInBody { get; set; }
 
+    /// <summary>On an MCP route, the MCP messages of the request (null elsewhere and for GET/DELETE).</summary>
+    public McpExchange? Mcp { get; set; }
+
     // Stage timestamps (Stopwatch ticks; 0 = not reached). Not written: the metrics read them.
     internal long StartedAt;
     internal long IdentityDoneAt;

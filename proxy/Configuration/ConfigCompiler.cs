@@ -78,14 +78,22 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var frozenCredentials = credentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
         var routeCredentials = new Dictionary<string, CredentialBinding>(StringComparer.OrdinalIgnoreCase);
         var routeSecurity = new Dictionary<string, RouteSecurity>(StringComparer.OrdinalIgnoreCase);
+        var mcpRoutes = new Dictionary<string, McpRouteSettings>(StringComparer.OrdinalIgnoreCase);
         foreach (var route in reverseProxy.Routes)
         {
+            // Already validated: errors would have ended the compilation above.
+            var mcp = McpRouteSettings.Compile(route, "ReverseProxy:Routes:" + route.RouteId, errors);
+            if (mcp is not null)
+            {
+                mcpRoutes[route.RouteId] = mcp;
+            }
             CredentialBinding? binding = null;
             if (route.Metadata?.GetValueOrDefault(ReverseProxySection.CredentialMetadataKey) is { Length: > 0 } name)
             {
                 routeCredentials[route.RouteId] = binding = frozenCredentials[name];
             }
-            routeSecurity[route.RouteId] = ReverseProxySection.Security(route, binding?.Injector.RedactsResponsesByDefault ?? false);
+            // An MCP server that echoes what it received must not hand the injected credential to the model: MCP routes mask by default.
+            routeSecurity[route.RouteId] = ReverseProxySection.Security(route, mcp is not null || (binding?.Injector.RedactsResponsesByDefault ?? false));
         }
         var config = new ProxyConfig
         {
@@ -97,6 +105,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             Credentials = frozenCredentials,
             RouteCredentials = routeCredentials.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             RouteSecurity = routeSecurity.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            McpRoutes = mcpRoutes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Routes = reverseProxy.Routes,
             Clusters = reverseProxy.Clusters,
             DecisionLog = decisionLog,

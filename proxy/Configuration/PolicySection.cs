@@ -10,7 +10,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>policies</c> (with the names <c>identities</c> gives) into a <see cref="PolicyModel"/>.</summary>
 internal static class PolicySection
 {
-    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "approvers", "attestedBy", "when", "databases", "roles", "description"];
+    private static readonly string[] RuleKeys = ["name", "allow", "deny", "routes", "methods", "paths", "schedule", "requireGrant", "approvers", "attestedBy", "when", "databases", "roles", "mcp", "description"];
     private static readonly string[] ScheduleKeys = ["days", "from", "to", "timeZone"];
     private static readonly FrozenSet<string> KnownMethods = new[] { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
@@ -29,7 +29,7 @@ internal static class PolicySection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var index = 0;
         var byName = new Dictionary<string, (IConfigurationSection Section, List<string> Routes)>(StringComparer.OrdinalIgnoreCase);
-        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When, RuleConditions? Conditions, ApproverList? Approvers)>();
+        var pending = new List<(IConfigurationSection Section, string Name, bool IsDeny, List<SpiffeIdPattern> Identities, List<string> Routes, FrozenSet<string>? Methods, List<PathPattern>? Paths, Schedule? Schedule, bool RequireGrant, FrozenSet<AttestationKind>? AttestedBy, List<FactCondition>? When, RuleConditions? Conditions, ApproverList? Approvers, McpRule? Mcp)>();
         foreach (var item in section.GetChildren())
         {
             ConfigSections.CheckKnownKeys(item, RuleKeys, errors, "a policy rule");
@@ -184,7 +184,13 @@ internal static class PolicySection
                     errors.Add(item.Path + ":approvers", "applies to rules with requireGrant: true", "add requireGrant: true (approvers approve grant requests for the rule), or remove approvers");
                 }
             }
-            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers));
+            // document.Writes: an empty map or list (mcp: {}, methods: []) is a choice the configuration view drops.
+            var mcp = item.GetSection("mcp").Exists() || document.Writes(item.Path + ":mcp") ? ReadMcp(item.GetSection("mcp"), errors, document) : null;
+            if (mcp is not null && databasesSection.Exists())
+            {
+                errors.Add(item.Path + ":mcp", "applies to MCP routes, not to databases", "write the MCP rule on its own, with routes: [...] naming MCP routes");
+            }
+            pending.Add((item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers, mcp));
             byName[name] = (item, ruleRoutes);
         }
 
@@ -212,9 +218,26 @@ internal static class PolicySection
             }
         }
 
-        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers) in pending)
+        var mcpRoutes = routes.Where(McpRouteSettings.IsMcp).Select(r => r.RouteId).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var (item, name, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers, mcp) in pending)
         {
-            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers));
+            if (mcp is not null && ruleRoutes.Count > 0 && !ruleRoutes.Any(mcpRoutes.Contains))
+            {
+                errors.Add(item.Path + ":mcp", "names none of the rule's routes as an MCP route", "add Metadata: { Protocol: mcp } to the route(s) this rule names, or remove the mcp block");
+            }
+            if (mcp?.UserPatterns is not null && !routes.Any(r => ruleRoutes.Contains(r.RouteId, StringComparer.OrdinalIgnoreCase) && r.Metadata?.ContainsKey(McpRouteSettings.UserHeaderKey) == true))
+            {
+                errors.Add(item.Path + ":mcp:users", "names users, but none of the rule's routes takes a user token", "add McpUserHeader, McpUserIssuer and McpUserJwksUrl to the route's Metadata");
+            }
+            rules.Add(new PolicyRule(name, index++, isDeny, who, ruleRoutes, methods, paths, schedule, requireGrant, attestedBy, when, conditions, approvers, mcp));
+        }
+        foreach (var route in mcpRoutes)
+        {
+            if (!rules.Any(r => !r.IsDeny && r.Mcp is not null && r.Routes.Contains(route, StringComparer.OrdinalIgnoreCase)))
+            {
+                errors.Warn($"ReverseProxy:Routes:{route}", $"no allow rule with an mcp block names MCP route '{route}', so every MCP message on it is refused",
+                    "add mcp: { tools: [...] } to a policy rule naming route " + route);
+            }
         }
         var model = new PolicyModel(rules);
         foreach (var database in databaseNames)
@@ -233,6 +256,148 @@ internal static class PolicySection
             }
         }
         return model;
+    }
+
+    /// <summary>
+    /// <c>mcp: { methods: [...], tools: [...], resources: [...], prompts: [...], arguments: { "/pointer": { values, pattern, regex, min, max, maxLength, optional } } }</c>.
+    /// </summary>
+    private static McpRule? ReadMcp(IConfigurationSection section, ConfigErrorList errors, ConfigDocument document)
+    {
+        if (section.Value is not null)
+        {
+            errors.Add(section.Path, "must be a map", "write mcp: { tools: [search_repos], arguments: { \"/repo\": { pattern: \"acme/*\" } } }");
+            return null;
+        }
+        ConfigSections.CheckKnownKeys(section, ["users", "methods", "tools", "resources", "prompts", "arguments"], errors, "an mcp block");
+        List<string>? Names(string key, string example)
+        {
+            var child = section.GetSection(key);
+            if (!child.Exists() && !document.Writes(child.Path))
+            {
+                return null;
+            }
+            var list = new List<string>();
+            foreach (var entry in ConfigSections.Items(child))
+            {
+                var text = entry.Value?.Trim();
+                if (string.IsNullOrEmpty(text))
+                {
+                    errors.Add(entry.Path, "is empty", "write a name or a glob, e.g. " + example);
+                }
+                else
+                {
+                    list.Add(text);
+                }
+            }
+            return list;
+        }
+        var users = Names("users", "alice@example.com or \"*@example.com\" (the user token's sub)");
+        var methods = Names("methods", "initialize, ping, \"notifications/*\", completion/complete");
+        var tools = Names("tools", "search_repos or \"get_*\"");
+        var resources = Names("resources", "\"file:///docs/**\"");
+        var prompts = Names("prompts", "summarize");
+        List<ArgumentRule>? arguments = null;
+        var argumentsSection = section.GetSection("arguments");
+        if (argumentsSection.Exists())
+        {
+            arguments = [];
+            if (argumentsSection.Value is not null || document.IsSequence(argumentsSection.Path))
+            {
+                errors.Add(argumentsSection.Path, "must be a map of JSON pointer → rule", "write arguments: { \"/repo\": { pattern: \"acme/*\" }, \"/limit\": { max: 100 } }");
+            }
+            else
+            {
+                foreach (var child in argumentsSection.GetChildren())
+                {
+                    if (ReadArgumentRule(child, errors) is { } rule)
+                    {
+                        arguments.Add(rule);
+                    }
+                }
+            }
+            if (tools is null && prompts is null)
+            {
+                errors.Add(argumentsSection.Path, "applies to tool calls and prompt gets, and the block names neither tools nor prompts", "add tools: [...] (or prompts: [...]) beside arguments");
+            }
+        }
+        return new McpRule(methods, tools, resources, prompts, arguments, users);
+    }
+
+    private static ArgumentRule? ReadArgumentRule(IConfigurationSection section, ConfigErrorList errors)
+    {
+        var pointer = section.Key;
+        if (!ArgumentRule.TryParsePointer(pointer, out _, out var pointerError) || pointer.Length == 0)
+        {
+            errors.Add(section.Path, $"'{pointer}' is not a JSON pointer: {pointerError ?? "it is empty"}", "write the argument's JSON pointer, e.g. \"/repo\" or \"/options/limit\"");
+            return null;
+        }
+        if (section.Value is not null)
+        {
+            errors.Add(section.Path, "must be a map", "write e.g. { pattern: \"acme/*\" }, { values: [a, b] }, { max: 100 } or { maxLength: 200 }");
+            return null;
+        }
+        ConfigSections.CheckKnownKeys(section, ["values", "pattern", "regex", "min", "max", "maxLength", "optional"], errors, "an argument rule");
+        List<string>? values = null;
+        if (section.GetSection("values").Exists())
+        {
+            values = [.. ConfigSections.Items(section.GetSection("values")).Select(e => e.Value ?? "")];
+        }
+        double? Number(string key)
+        {
+            if (ConfigSections.Value(section, key) is not { } text)
+            {
+                return null;
+            }
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && double.IsFinite(n))
+            {
+                return n;
+            }
+            errors.Add(section.Path + ":" + key, $"'{text}' is not a number", $"e.g. {key}: 100");
+            return null;
+        }
+        var min = Number("min");
+        var max = Number("max");
+        if (min > max)
+        {
+            errors.Add(section.Path + ":max", "is below min", "set max at or above min");
+        }
+        int? maxLength = null;
+        if (ConfigSections.Value(section, "maxLength") is { } lengthText)
+        {
+            if (int.TryParse(lengthText, NumberStyles.None, CultureInfo.InvariantCulture, out var length))
+            {
+                maxLength = length;
+            }
+            else
+            {
+                errors.Add(section.Path + ":maxLength", $"'{lengthText}' is not a whole number", "e.g. maxLength: 200");
+            }
+        }
+        var optional = false;
+        if (ConfigSections.Value(section, "optional") is { } optionalText && !bool.TryParse(optionalText, out optional))
+        {
+            errors.Add(section.Path + ":optional", "must be true or false", "write optional: true when a call may leave the argument out");
+        }
+        var pattern = ConfigSections.Value(section, "pattern");
+        var regex = ConfigSections.Value(section, "regex");
+        if (regex is not null)
+        {
+            try
+            {
+                _ = new System.Text.RegularExpressions.Regex(regex, System.Text.RegularExpressions.RegexOptions.NonBacktracking);
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+            {
+                errors.Add(section.Path + ":regex", $"is not a regular expression the proxy can run without backtracking: {ex.Message}", "write a plain regular expression (no backreferences or lookarounds); it must match the whole value");
+                regex = null;
+            }
+        }
+        if (values is null && pattern is null && regex is null && min is null && max is null && maxLength is null)
+        {
+            errors.Add(section.Path, "constrains nothing", "give values, pattern, regex, min, max or maxLength");
+            return null;
+        }
+        return new ArgumentRule(pointer, values, pattern, regex, min, max, maxLength, optional);
     }
 
     /// <summary>

@@ -50,6 +50,9 @@ public sealed class ProxyConfig : IDisposable, Approvals.IApprovalScope
     /// <summary>Route id → override headers kept and response redaction (every route has an entry).</summary>
     public FrozenDictionary<string, RouteSecurity> RouteSecurity { get; init; } = FrozenDictionary<string, RouteSecurity>.Empty;
 
+    /// <summary>Route id → its MCP settings, for routes with <c>Metadata: { Protocol: mcp }</c> (others are absent).</summary>
+    public FrozenDictionary<string, McpRouteSettings> McpRoutes { get; init; } = FrozenDictionary<string, McpRouteSettings>.Empty;
+
     private IReadOnlyList<RouteConfig> _routes = [];
     private IReadOnlyList<ClusterConfig> _clusters = [];
     private FrozenDictionary<string, RouteConfig>? _routesById;

@@ -95,6 +95,7 @@ internal static partial class ReverseProxySection
                 errors.Add(child.Path + ":Metadata:" + CredentialMetadataKey, $"names credential '{credential}', which is not defined under credentials", KeySuggestion.Fix(credential, credentialNames, "credentials"));
             }
             CheckSecurityMetadata(route, child.Path, errors);
+            McpRouteSettings.Compile(route, child.Path, errors);
             routes.Add(route);
         }
         // A host is either tunnelled opaquely or intercepted, never both (which would make the tunnel's kind depend on order).

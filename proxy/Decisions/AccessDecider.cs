@@ -33,7 +33,7 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
             facts = posture.FactsOf(caller.SpiffeId.Value, now);
             record.ContextFacts = facts is null ? "unknown" : "fresh";
         }
-        var decision = config.Policy.Decide(caller, request.Route, request.Operation, request.Target, now, grants.Current, new Policy.DecisionContext(request.Listener, request.Source, facts));
+        var decision = config.Policy.Decide(caller, request.Route, request.Operation, request.Target, now, grants.Current, new Policy.DecisionContext(request.Listener, request.Source, facts, request.Mcp));
         record.PolicyTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
         if (activity is not null)
         {
@@ -54,6 +54,19 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         Log.Denied(logger, caller.SpiffeId.Value, request.Route, request.Operation, decision.Rule?.Name ?? "(none)", decision.Reason);
         return new AccessOutcome(decision, RefusalCatalog.Get(decision.Reason),
             $"{decision.Detail}; the call from '{caller.SpiffeId.Value}' to route '{request.Route}' was not forwarded");
+    }
+
+    /// <summary>
+    /// Whether the policy allows the request, with the live grants and the caller's context facts, recording and logging
+    /// nothing: for what a front-end shows rather than does (the tools an MCP list answer keeps).
+    /// </summary>
+    public bool Permits(ProxyConfig config, WorkloadIdentity caller, in AccessRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(caller);
+        var now = time.GetUtcNow();
+        var facts = config.Posture is null ? null : posture.FactsOf(caller.SpiffeId.Value, now);
+        return config.Policy.Decide(caller, request.Route, request.Operation, request.Target, now, grants.Current, new Policy.DecisionContext(request.Listener, request.Source, facts, request.Mcp)).IsAllowed;
     }
 
     /// <summary>

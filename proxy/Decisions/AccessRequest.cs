@@ -11,4 +11,7 @@ public readonly record struct AccessRequest(string Route, string Operation, stri
 
     /// <summary>The peer's address; null on a Unix socket (rules' <c>when.request.sourceAddress</c>).</summary>
     public System.Net.IPAddress? Source { get; init; }
+
+    /// <summary>On an MCP route, the MCP message decided (rules' <c>mcp:</c> blocks); null for the HTTP request itself.</summary>
+    public Policy.McpCall? Mcp { get; init; }
 }

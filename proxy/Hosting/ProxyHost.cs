@@ -161,6 +161,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             proxy.UseMiddleware<UpstreamErrorMiddleware>();
             proxy.UseMiddleware<ForwardRouteMiddleware>();
             proxy.UseMiddleware<PolicyMiddleware>();
+            proxy.UseMiddleware<Mcp.McpMiddleware>();
             proxy.UseMiddleware<CredentialMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();

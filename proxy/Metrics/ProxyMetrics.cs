@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Diagnostics;
 using Prometheus;
 using SecretlessProxy.Abstractions;
@@ -37,6 +38,12 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly Gauge _activeGrants;
     private readonly Counter _reloads;
     private readonly Counter _redactions;
+    private readonly Counter _mcpMessages;
+    private static readonly FrozenSet<string> McpMethods = new[]
+    {
+        "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read", "prompts/list", "prompts/get",
+        "notifications/initialized", "notifications/cancelled", "notifications/progress", "completion/complete", "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
+    }.ToFrozenSet(StringComparer.Ordinal);
     private readonly Gauge _bufferedBodies;
     private readonly Gauge _bufferedBodiesLimit;
     private readonly Gauge _generation;
@@ -108,6 +115,8 @@ public sealed class ProxyMetrics : ICredentialObserver
         _bufferedBodiesLimit = factory.CreateGauge("secretless_buffered_request_body_limit_bytes", "The most request-body bytes the proxy holds for signing at once (limits.maxBufferedBodyBytes).");
         _redactions = factory.CreateCounter("secretless_response_redactions_total",
             "Copies of an injected credential masked in upstream responses, by route and where (headers, body).", ["route", "where"]);
+        _mcpMessages = factory.CreateCounter("secretless_mcp_requests_total",
+            "MCP POSTs on MCP routes, by route, the MCP method of the deciding message ('other' outside the specification, 'none' when there was none) and outcome (allow, deny, error).", ["route", "method", "outcome"]);
         _reloads = factory.CreateCounter("secretless_config_reloads_total", "Config reloads by result (applied, refused).", ["result"]);
         _generation = factory.CreateGauge("secretless_config_generation", "How many configs have been applied since start.");
     }
@@ -198,6 +207,11 @@ public sealed class ProxyMetrics : ICredentialObserver
         if (record.RedactedInBody > 0)
         {
             _redactions.WithLabels(route, "body").Inc(record.RedactedInBody);
+        }
+        if (record.Mcp is { } mcp)
+        {
+            var method = mcp.Method is { } m && McpMethods.Contains(m) ? m : mcp.Method is null ? "none" : "other";
+            _mcpMessages.WithLabels(route, method, record.Outcome).Inc();
         }
         if (record.ListenerAttestation is { } attestation)
         {

@@ -17,7 +17,7 @@ public sealed class Decision
 
     public PolicyRule? Rule { get; }
 
-    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c>, <c>grant_required</c>, <c>context_facts_unknown</c> or <c>no_rule_matched</c>.</summary>
+    /// <summary>Stable code: <c>allowed</c>, <c>denied_by_rule</c>, <c>grant_required</c>, <c>context_facts_unknown</c>, <c>mcp_argument_refused</c> or <c>no_rule_matched</c>.</summary>
     public string Reason { get; }
 
     public string Detail { get; }
@@ -34,6 +34,9 @@ public sealed class Decision
 
     internal static Decision FactsUnknown(PolicyRule rule, string what) =>
         new(false, rule, Refusals.RefusalCatalog.ContextFactsUnknown.Reason, $"rule '{rule.Name}' would allow it only on a condition over {what}; unknown facts never allow");
+
+    internal static Decision McpArgumentRefused(PolicyRule rule, string what) =>
+        new(false, rule, Refusals.RefusalCatalog.McpArgumentRefused.Reason, $"rule '{rule.Name}' covers this MCP call, but not its arguments: {what}");
 
     internal static Decision NoRuleMatched(string detail) => new(false, null, Refusals.RefusalCatalog.NoRuleMatched.Reason, detail);
 }

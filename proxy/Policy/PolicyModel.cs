@@ -116,6 +116,10 @@ public sealed class PolicyModel
         {
             return Decision.FactsUnknown(unknown.Rule, unknown.What);
         }
+        if (nearMiss is { } near && near.What.StartsWith("mcp argument ", StringComparison.Ordinal))
+        {
+            return Decision.McpArgumentRefused(near.Rule, near.What);
+        }
         return Decision.NoRuleMatched(nearMiss is null
             ? $"no rule allows '{caller.Value}' on route '{routeId}'"
             : $"rule '{nearMiss.Value.Rule.Name}' names this caller and route but not this {nearMiss.Value.What}");
@@ -197,7 +201,11 @@ public sealed class PolicyModel
                 {
                     unknownMiss ??= (rule, mismatch);
                 }
-                nearMiss ??= (rule, mismatch);
+                // A rule that covers the MCP call but not its arguments explains the refusal best.
+                if (nearMiss is null || (mismatch.StartsWith("mcp argument ", StringComparison.Ordinal) && !nearMiss.Value.Item2.StartsWith("mcp argument ", StringComparison.Ordinal)))
+                {
+                    nearMiss = (rule, mismatch);
+                }
             }
             return null;
         }

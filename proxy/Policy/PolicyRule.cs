@@ -8,9 +8,10 @@ public sealed class PolicyRule
 {
     public PolicyRule(string name, int index, bool isDeny, IReadOnlyList<SpiffeIdPattern> identities, IReadOnlyList<string> routes,
         FrozenSet<string>? methods, IReadOnlyList<PathPattern>? paths, Schedule? schedule, bool requireGrant = false, FrozenSet<AttestationKind>? attestedBy = null,
-        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null, ApproverList? approvers = null)
+        IReadOnlyList<FactCondition>? when = null, RuleConditions? conditions = null, ApproverList? approvers = null, McpRule? mcp = null)
     {
         Approvers = approvers;
+        Mcp = mcp;
         Conditions = conditions;
         When = when is { Count: > 0 } ? [.. when] : null;
         AttestedBy = attestedBy;
@@ -60,6 +61,9 @@ public sealed class PolicyRule
     /// <summary>Context facts, listener, source address and time windows of <c>when</c>; null means none.</summary>
     public RuleConditions? Conditions { get; }
 
+    /// <summary>The rule's <c>mcp:</c> block; null means the rule covers no MCP message (only the HTTP requests of its routes).</summary>
+    public McpRule? Mcp { get; }
+
     /// <summary>A deny rule's decision when it applies because a fact it names is unknown (allocated once).</summary>
     public Decision DeniedUnknown { get; }
 
@@ -77,7 +81,7 @@ public sealed class PolicyRule
 
     /// <summary>Everything that decides what the rule does, for telling whether a reload changed it.</summary>
     public string Signature =>
-        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}|{Approvers}";
+        $"{(IsDeny ? "deny" : "allow")}|{string.Join(',', Identities)}|{string.Join(',', Routes)}|{(Methods is null ? "*" : string.Join(',', Methods.Order(StringComparer.Ordinal)))}|{(Paths is null ? "*" : string.Join(',', Paths))}|{Schedule}|{RequireGrant}|{(AttestedBy is null ? "*" : string.Join(',', AttestedBy.Order()))}|{(When is null ? "*" : string.Join(';', When.Select(w => w.ToString())))}|{Conditions}|{Approvers}|{Mcp}";
 
     /// <summary>Null when the rule applies to the request, else what did not match ("method", "path", "schedule").</summary>
     public string? Mismatch(string method, string path, DateTimeOffset now, AttestationKind attestation = AttestationKind.X509Svid, IReadOnlyDictionary<string, string>? facts = null) =>
@@ -126,6 +130,22 @@ public sealed class PolicyRule
         if (Schedule is not null && !Schedule.IsActive(now))
         {
             return "schedule";
+        }
+        if (context.Mcp is null && Mcp is not null && IsDeny)
+        {
+            // A deny rule with an mcp block refuses the MCP messages it names, not the connection that carries them.
+            return "mcp (a deny rule with an mcp block decides MCP messages only)";
+        }
+        if (context.Mcp is { } call)
+        {
+            if (Mcp is null)
+            {
+                return "mcp message (the rule has no mcp block)";
+            }
+            if (Mcp.Mismatch(call, IsDeny) is { } mcpMismatch)
+            {
+                return mcpMismatch;
+            }
         }
         if (Conditions is { } conditions)
         {

@@ -66,6 +66,15 @@ public static class RefusalCatalog
     public static readonly Refusal ConnectMalformed = new(400, "connect_malformed", "Malformed CONNECT request", Refusal.Deny);
     public static readonly Refusal ForwardAddressNotAllowed = new(403, "forward_address_not_allowed", "Tunnel address not allowed", Refusal.Deny);
 
+    // MCP routes: answered as JSON-RPC errors (HTTP 200 for a refused request, the status for a message that is not one).
+    public static readonly Refusal McpArgumentRefused = Forbidden("mcp_argument_refused");
+    public static readonly Refusal McpInvalidMessage = new(400, "mcp_invalid_message", "Invalid MCP message", Refusal.Deny);
+    public static readonly Refusal McpMessageTooLarge = new(413, "mcp_message_too_large", "MCP message too large", Refusal.Deny);
+    public static readonly Refusal McpNotJson = new(415, "mcp_not_json", "MCP message is not application/json", Refusal.Deny);
+    public static readonly Refusal McpUserTokenInvalid = Forbidden("mcp_user_token_invalid") with { Title = "User token not accepted" };
+    public static readonly Refusal McpUserIssuerUnavailable = new(503, "mcp_user_issuer_unavailable", "User token issuer unavailable", Refusal.Error) { RetryAfterSeconds = 5 };
+    public static readonly Refusal McpAnswerUnfiltered = new(502, "mcp_answer_unfiltered", "Upstream's MCP list answer could not be filtered", Refusal.Error);
+
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
     public static readonly Refusal PayloadTooLarge = new(413, "payload_too_large", "Request body too large", Refusal.Error, RefusalScope.Both);
@@ -127,6 +136,7 @@ public static class RefusalCatalog
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
         DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, CredentialClassNotAllowed, InjectorRefused,
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
+        McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpUserTokenInvalid, McpUserIssuerUnavailable, McpAnswerUnfiltered,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,

@@ -56,6 +56,7 @@ public sealed class CliTests : IDisposable
     [InlineData("inventory-governance.yaml")]
     [InlineData("approvals.yaml")]
     [InlineData("mysql-gateway.yaml")]
+    [InlineData("mcp.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(AppContext.BaseDirectory);
