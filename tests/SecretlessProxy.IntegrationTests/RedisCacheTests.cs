@@ -51,6 +51,10 @@ public sealed class RedisCacheTests : IAsyncLifetime
         {
             await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
                 && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
+            // Each replica reads the inventory's shared fingerprint key once it is connected (one GET): wait for it,
+            // so tests counting Redis commands count only the ones requests make.
+            await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Inventory.SecretFingerprints>().Source == "redis"
+                && b.Host.Services.GetRequiredService<SecretlessProxy.Inventory.SecretFingerprints>().Source == "redis", "both replicas take the fingerprint key from Redis");
         }
         return (a, b);
     }
