@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using SecretlessProxy.DynamicUsers;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Databases;
-using SecretlessProxy.Postgres;
 
 namespace SecretlessProxy.MySql;
 

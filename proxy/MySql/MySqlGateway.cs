@@ -234,15 +234,15 @@ internal sealed partial class MySqlGateway(ConfigManager configs, AccessDecider 
             var (code, state) = ErrorOf(RefusalCatalog.DbProtocolViolation);
             record.SqlState = state;
             started = true;
-            await TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(code, state, "Bad handshake: protocol violation: " + ex.Message)));
-            await DrainAsync(input, output);
+            await ClientConnection.TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(code, state, "Bad handshake: protocol violation: " + ex.Message)));
+            await ClientConnection.DrainAsync(input, output);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Log.LoginTimedOut(logger, startup.Name, connection.ConnectionId, LoginTimeout.TotalSeconds);
             record.Outcome = DecisionRecord.Error;
             record.Reason ??= "login_timeout";
-            await TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(1159, "08S01", $"the login did not complete within {LoginTimeout.TotalSeconds:0} s")));
+            await ClientConnection.TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(1159, "08S01", $"the login did not complete within {LoginTimeout.TotalSeconds:0} s")));
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or ObjectDisposedException)
         {
@@ -254,7 +254,7 @@ internal sealed partial class MySqlGateway(ConfigManager configs, AccessDecider 
             Log.Unhandled(logger, connection.ConnectionId, ex.GetType().Name);
             record.Outcome = DecisionRecord.Error;
             record.Reason = RefusalCatalog.InternalError.Reason;
-            await TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(1815, "HY000", "internal gateway error; the connection id identifies it in the gateway's logs: " + connection.ConnectionId)));
+            await ClientConnection.TryWriteAsync(output, MySqlWire.Packet(next, MySqlWire.Err(1815, "HY000", "internal gateway error; the connection id identifies it in the gateway's logs: " + connection.ConnectionId)));
         }
         finally
         {
@@ -327,41 +327,7 @@ internal sealed partial class MySqlGateway(ConfigManager configs, AccessDecider 
         await output.WriteAsync(MySqlWire.Packet(sequence, MySqlWire.Err(code, state, message)), cancellationToken);
     }
 
-    private static async Task DrainAsync(PipeReader input, PipeWriter output)
-    {
-        try
-        {
-            await output.CompleteAsync();
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            long taken = 0;
-            while (taken < 1 << 20)
-            {
-                var result = await input.ReadAsync(deadline.Token);
-                taken += result.Buffer.Length;
-                input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ConnectionResetException)
-        {
-            // The client went away or kept sending: the connection closes either way.
-        }
-    }
 
-    private static async Task TryWriteAsync(PipeWriter output, byte[] packet)
-    {
-        try
-        {
-            await output.WriteAsync(packet);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException or ConnectionResetException)
-        {
-            // The client is gone.
-        }
-    }
 
     private static partial class Log
     {

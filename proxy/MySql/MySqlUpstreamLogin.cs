@@ -235,29 +235,7 @@ internal static class MySqlUpstreamLogin
     private static async Task<Stream> StartTlsAsync(Stream stream, DatabaseSettings db, CancellationToken cancellationToken)
     {
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
-        var options = new SslClientAuthenticationOptions
-        {
-            TargetHost = db.ServerName,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        };
-        if (db.SslMode == UpstreamSslMode.VerifyFull)
-        {
-            var policy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                RevocationMode = X509RevocationMode.NoCheck,
-                DisableCertificateDownloads = true,
-            };
-            policy.CustomTrustStore.AddRange(db.CaCertificates!);
-            options.CertificateChainPolicy = policy;
-        }
-        else
-        {
-#pragma warning disable CA5359 // sslmode=require encrypts without verifying, as libpq's and mysql's REQUIRED do; verify-full is the mode that verifies.
-            options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-#pragma warning restore CA5359
-        }
+        var options = UpstreamTls.ClientOptions(db);
         try
         {
             await ssl.AuthenticateAsClientAsync(options, cancellationToken);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using SecretlessProxy.DynamicUsers;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Databases;
@@ -17,9 +18,12 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
 {
     public const string ProviderName = "postgres-dynamic";
 
-    public static readonly TimeSpan DefaultTtl = TimeSpan.FromHours(1);
-    public static readonly TimeSpan MinTtl = TimeSpan.FromSeconds(10);
-    public static readonly TimeSpan MaxTtl = TimeSpan.FromDays(31);
+    private static readonly DynamicUserEngineText Text = new(
+        DatabaseEngine.Postgres,
+        "name the databases entry the roles are made on (its host, port, sslmode, caFile and auth are used for the admin connection), e.g. database: orders",
+        "use provider: mysql-dynamic for a MySQL/MariaDB database",
+        "the PostgreSQL role the proxy logs in as to create and drop roles (CREATEROLE, and the privileges it grants), e.g. adminUser: secretless_admin",
+        "PG_ADMIN_PASSWORD");
 
     /// <summary>Terminate the role's sessions, hand what it owns to the admin, drop its privileges, drop it.</summary>
     public const string DefaultRevocation = """
@@ -36,7 +40,7 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
     public string Name => ProviderName;
 
     public IReadOnlyCollection<string> Keys { get; } =
-        [IDatabaseCredentialFactory.DatabaseKey, "adminUser", "adminPasswordFile", "adminPasswordEnv", "usernameTemplate", "ttl", "creation", "renewal", "revocation"];
+        [.. DynamicUserConfig.CommonKeys, "renewal"];
 
     /// <summary>Names, paths, templates and SQL: the admin password itself is never in the config.</summary>
     public IReadOnlyCollection<string> EchoableKeys => Keys;
@@ -55,49 +59,7 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(databases);
-        var database = config.Get(IDatabaseCredentialFactory.DatabaseKey);
-        if (database is null)
-        {
-            config.Error(IDatabaseCredentialFactory.DatabaseKey, "is required", "name the databases entry the roles are made on (its host, port, sslmode, caFile and auth are used for the admin connection), e.g. database: orders");
-        }
-        else if (!databases.Declared.Contains(database, StringComparer.Ordinal))
-        {
-            config.Error(IDatabaseCredentialFactory.DatabaseKey, $"names database '{database}', which is not defined under databases", KeySuggestion.Fix(database, databases.Declared, "databases"));
-        }
-        else if (!databases.Compiled.ContainsKey(database))
-        {
-            config.Error(IDatabaseCredentialFactory.DatabaseKey, $"names database '{database}', which has errors (reported above)", "fix the database entry");
-        }
-        else if (databases.Compiled[database].Engine != DatabaseEngine.Postgres)
-        {
-            config.Error(IDatabaseCredentialFactory.DatabaseKey, $"names database '{database}', which is not a PostgreSQL database", "use provider: mysql-dynamic for a MySQL/MariaDB database");
-        }
-        if (config.Get("adminUser") is null)
-        {
-            config.Error("adminUser", "is required", "the PostgreSQL role the proxy logs in as to create and drop roles (CREATEROLE, and the privileges it grants), e.g. adminUser: secretless_admin");
-        }
-        var file = config.Get("adminPasswordFile");
-        var variable = config.Get("adminPasswordEnv");
-        if ((file is null) == (variable is null))
-        {
-            config.Error(file is null ? "adminPasswordFile" : "adminPasswordEnv", file is null ? "or adminPasswordEnv is required" : "cannot be set together with adminPasswordFile",
-                "give the admin password as a file (adminPasswordFile: admin.pw) or an environment variable (adminPasswordEnv: PG_ADMIN_PASSWORD), never in the config");
-        }
-        if (variable is not null && variable.Contains('=', StringComparison.Ordinal))
-        {
-            config.Error("adminPasswordEnv", "is not a valid environment variable name", "use the variable's name only, without '=' or a value");
-        }
-        if (RoleNameTemplate.Parse(config.Get("usernameTemplate") ?? RoleNameTemplate.DefaultText, out var nameProblems) is null)
-        {
-            foreach (var problem in nameProblems)
-            {
-                config.Error("usernameTemplate", problem, $"e.g. usernameTemplate: \"{RoleNameTemplate.DefaultText}\"");
-            }
-        }
-        if (Ttl(config) is null)
-        {
-            config.Error("ttl", $"is not a duration from {MinTtl.TotalSeconds:0} s to {MaxTtl.TotalDays:0} days", "e.g. ttl: 1h (or 00:30:00)");
-        }
+        DynamicUserConfig.ValidateCommon(config, databases, Text, RoleNameTemplate.MaxLength);
         if (config.Get("creation") is not { } creation)
         {
             config.Error("creation", "is required",
@@ -105,27 +67,16 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
         }
         else
         {
-            Check(config, "creation", creation, CreationPlaceholders, CreationPlaceholders,
+            DynamicUserConfig.CheckTemplate(config, "creation", creation, CreationPlaceholders, CreationPlaceholders,
                 "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiry}}'; ({{expiry}} is required: a role the proxy cannot drop must expire by itself)");
         }
         if (config.Get("renewal") is { } renewal)
         {
-            Check(config, "renewal", renewal, RenewalPlaceholders, RenewalPlaceholders, "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiry}}';");
+            DynamicUserConfig.CheckTemplate(config, "renewal", renewal, RenewalPlaceholders, RenewalPlaceholders, "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiry}}';");
         }
         if (config.Get("revocation") is { } revocation)
         {
-            Check(config, "revocation", revocation, RevocationPlaceholders, RevocationPlaceholders, "DROP ROLE IF EXISTS \"{{name}}\"; (or leave it out for the default, which also ends the role's sessions)");
-        }
-    }
-
-    private static void Check(PluginConfig config, string key, string text, string[] allowed, string[] required, string example)
-    {
-        if (SqlTemplate.Parse(text, allowed, required, out var problems) is null)
-        {
-            foreach (var problem in problems)
-            {
-                config.Error(key, problem, "e.g. " + example);
-            }
+            DynamicUserConfig.CheckTemplate(config, "revocation", revocation, RevocationPlaceholders, RevocationPlaceholders, "DROP ROLE IF EXISTS \"{{name}}\"; (or leave it out for the default, which also ends the role's sessions)");
         }
     }
 
@@ -133,20 +84,13 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(databases);
-        var ttl = Ttl(config)!.Value;
-        // The broker caps a lifetime at maxTtl: the role then expires when the broker lets go of it.
-        if (config.Section["maxTtl"] is { } max && TimeSpan.TryParse(max, CultureInfo.InvariantCulture, out var maxTtl) && maxTtl < ttl)
-        {
-            ttl = maxTtl;
-        }
-        var file = config.Get("adminPasswordFile");
         return new DynamicRoleProvider(
             config.EntityName,
             databases.Compiled[config.Get(IDatabaseCredentialFactory.DatabaseKey)!],
             config.Get("adminUser")!,
-            new AdminPassword(file is null ? null : config.ResolvePath(file), config.Get("adminPasswordEnv")),
+            DynamicUserConfig.AdminPasswordOf(config),
             RoleNameTemplate.Parse(config.Get("usernameTemplate") ?? RoleNameTemplate.DefaultText, out _)!,
-            ttl,
+            DynamicUserConfig.EffectiveTtl(config),
             SqlTemplate.Parse(config.Get("creation")!, CreationPlaceholders, CreationPlaceholders, out _)!,
             config.Get("renewal") is { } renewal ? SqlTemplate.Parse(renewal, RenewalPlaceholders, RenewalPlaceholders, out _) : null,
             SqlTemplate.Parse(config.Get("revocation") ?? DefaultRevocation, RevocationPlaceholders, RevocationPlaceholders, out _)!,
@@ -154,13 +98,4 @@ internal sealed class DynamicRoleProviderFactory : IDatabaseCredentialFactory
             config.LoggerFactory.CreateLogger<DynamicRoleProvider>());
     }
 
-    private static TimeSpan? Ttl(PluginConfig config)
-    {
-        if (config.Get("ttl") is not { } text)
-        {
-            return DefaultTtl;
-        }
-        var ttl = Durations.Parse(text) ?? (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var parsed) ? parsed : null);
-        return ttl >= MinTtl && ttl <= MaxTtl ? ttl : null;
-    }
 }

@@ -229,17 +229,17 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             record.Outcome = DecisionRecord.Deny;
             record.Reason = RefusalCatalog.DbProtocolViolation.Reason;
             record.SqlState = RefusalCatalog.DbProtocolViolation.SqlState;
-            await TryWriteAsync(output, PgWire.ErrorResponse(RefusalCatalog.DbProtocolViolation.SqlState!, "protocol violation: " + ex.Message));
+            await ClientConnection.TryWriteAsync(output, PgWire.ErrorResponse(RefusalCatalog.DbProtocolViolation.SqlState!, "protocol violation: " + ex.Message));
             // Close our side, then take what the client still sends (briefly, bounded): closing with unread bytes would
             // reset the connection, and a reset can discard the error before the client reads it.
-            await DrainAsync(input, output);
+            await ClientConnection.DrainAsync(input, output);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Log.LoginTimedOut(logger, startup.Name, connection.ConnectionId, LoginTimeout.TotalSeconds);
             record.Outcome = DecisionRecord.Error;
             record.Reason ??= "login_timeout";
-            await TryWriteAsync(output, PgWire.ErrorResponse("08006", $"the login did not complete within {LoginTimeout.TotalSeconds:0} s"));
+            await ClientConnection.TryWriteAsync(output, PgWire.ErrorResponse("08006", $"the login did not complete within {LoginTimeout.TotalSeconds:0} s"));
         }
         catch (IOException)
         {
@@ -251,7 +251,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
             Log.Unhandled(logger, connection.ConnectionId, ex.GetType().Name);
             record.Outcome = DecisionRecord.Error;
             record.Reason = RefusalCatalog.InternalError.Reason;
-            await TryWriteAsync(output, PgWire.ErrorResponse(RefusalCatalog.InternalError.SqlState!, "internal gateway error; the connection id identifies it in the gateway's logs", connection.ConnectionId));
+            await ClientConnection.TryWriteAsync(output, PgWire.ErrorResponse(RefusalCatalog.InternalError.SqlState!, "internal gateway error; the connection id identifies it in the gateway's logs", connection.ConnectionId));
         }
         finally
         {
@@ -306,41 +306,7 @@ internal sealed partial class PostgresGateway(ConfigManager configs, AccessDecid
         await output.WriteAsync(PgWire.ErrorResponse(record.SqlState, message, hint: hint), cancellationToken);
     }
 
-    private static async Task DrainAsync(PipeReader input, PipeWriter output)
-    {
-        try
-        {
-            await output.CompleteAsync();
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            long taken = 0;
-            while (taken < 1 << 20)
-            {
-                var result = await input.ReadAsync(deadline.Token);
-                taken += result.Buffer.Length;
-                input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ConnectionResetException)
-        {
-            // The client went away or kept sending: the connection closes either way.
-        }
-    }
 
-    private static async Task TryWriteAsync(PipeWriter output, byte[] message)
-    {
-        try
-        {
-            await output.WriteAsync(message);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
-        {
-            // The client is gone.
-        }
-    }
 
     private static partial class Log
     {

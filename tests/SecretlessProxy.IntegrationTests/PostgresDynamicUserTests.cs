@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using SecretlessProxy.DynamicUsers;
+using SecretlessProxy.Databases;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Credentials;
 using SecretlessProxy.IntegrationTests.Infrastructure;

@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using SecretlessProxy.DynamicUsers;
+using SecretlessProxy.Databases;
 using SecretlessProxy.DevCa;
 
 namespace SecretlessProxy.IntegrationTests.Infrastructure;

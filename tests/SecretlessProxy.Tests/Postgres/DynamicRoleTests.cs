@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using SecretlessProxy.DynamicUsers;
+using SecretlessProxy.Databases;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Configuration;
 using SecretlessProxy.Postgres;

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace SecretlessProxy.Postgres;
+namespace SecretlessProxy.DynamicUsers;
 
 /// <summary>
 /// <c>usernameTemplate</c> of a <c>postgres-dynamic</c> credential: a fixed prefix, then literal text and placeholders
