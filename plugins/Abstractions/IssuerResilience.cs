@@ -19,20 +19,29 @@ public static class IssuerResilience
     /// <param name="circuit">Receives the breaker's state, for metrics; null when nobody reads it.</param>
     /// <param name="discardRetried">Called with a result that is about to be retried (e.g. to dispose a response).</param>
     /// <param name="breaker">False: no circuit breaker (calls whose failures must never hold back others, such as revocations).</param>
+    /// <param name="retries">How many times a transient failure is retried (0 to 10).</param>
     public static ResiliencePipeline<T> Build<T>(
         PredicateBuilder<T> transient,
         TimeSpan timeout,
         TimeProvider time,
         CircuitBreakerStateProvider? circuit = null,
         Action<T>? discardRetried = null,
-        bool breaker = true)
+        bool breaker = true,
+        int retries = 2)
     {
         ArgumentNullException.ThrowIfNull(transient);
         ArgumentNullException.ThrowIfNull(time);
+        ArgumentOutOfRangeException.ThrowIfNegative(retries);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(retries, 10);
+        var builder = new ResiliencePipelineBuilder<T> { TimeProvider = time };
+        if (retries == 0)
+        {
+            return AddBreakerAndTimeout(builder, transient, timeout, circuit, breaker);
+        }
         var retry = new RetryStrategyOptions<T>
         {
             ShouldHandle = transient,
-            MaxRetryAttempts = 2,
+            MaxRetryAttempts = retries,
             Delay = TimeSpan.FromMilliseconds(200),
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
@@ -48,7 +57,11 @@ public static class IssuerResilience
                 return ValueTask.CompletedTask;
             };
         }
-        var builder = new ResiliencePipelineBuilder<T> { TimeProvider = time }.AddRetry(retry);
+        return AddBreakerAndTimeout(builder.AddRetry(retry), transient, timeout, circuit, breaker);
+    }
+
+    private static ResiliencePipeline<T> AddBreakerAndTimeout<T>(ResiliencePipelineBuilder<T> builder, PredicateBuilder<T> transient, TimeSpan timeout, CircuitBreakerStateProvider? circuit, bool breaker)
+    {
         if (breaker)
         {
             builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<T>

@@ -3,8 +3,8 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.Retry;
 using Polly.Timeout;
+using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Approvals;
 
@@ -159,18 +159,11 @@ public sealed partial class ApprovalWebhook : IDisposable
         {
             return built.Pipeline;
         }
-        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                ShouldHandle = new PredicateBuilder<HttpResponseMessage>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>()
-                    .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests),
-                MaxRetryAttempts = settings.Retries,
-                Delay = TimeSpan.FromMilliseconds(200),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-            })
-            .AddTimeout(settings.Timeout)
-            .Build();
+        // No circuit breaker: each message is tried on its own, and one that still fails is dropped.
+        var pipeline = IssuerResilience.Build(
+            new PredicateBuilder<HttpResponseMessage>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>()
+                .HandleResult(r => (int)r.StatusCode >= 500 || r.StatusCode is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests),
+            settings.Timeout, _time, discardRetried: r => r.Dispose(), breaker: false, retries: settings.Retries);
         _pipeline = (settings, pipeline);
         return pipeline;
     }

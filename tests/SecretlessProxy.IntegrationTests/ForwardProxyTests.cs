@@ -25,10 +25,7 @@ public sealed class ForwardProxyTests : IAsyncLifetime
         _tls = await TlsRecordingUpstream.StartAsync(_pki);
         // A certificate for localhost from a CA neither the system roots nor upstreamCaFile hold.
         _untrusted = await TlsRecordingUpstream.StartAsync(_pki, _pki.UnknownCa.IssueServer(["localhost"], [System.Net.IPAddress.Loopback], TimeSpan.FromHours(1)));
-        // What 'secretless-proxy dev-ca init --out interception' writes.
-        using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(2));
-        ca.Save(Path.Combine(_pki.Directory, "interception"));
-        _interceptionCa = Path.Combine(_pki.Directory, "interception", DevCertificateAuthority.CertificateFile);
+        _interceptionCa = _pki.WriteInterceptionCa();
     }
 
     public async Task DisposeAsync()

@@ -41,9 +41,7 @@ public sealed class ForwardTunnelTests : IAsyncLifetime
         var data = Directory.CreateDirectory(Path.Combine(_pki.Directory, "s3rver-data")).FullName;
         _s3rver = await NodeProcess.StartServerAsync("aws", "s3rver.mjs", data, Bucket);
         _s3Port = int.Parse(_s3rver.Listening.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(2));
-        ca.Save(Path.Combine(_pki.Directory, "interception"));
-        _interceptionCa = Path.Combine(_pki.Directory, "interception", DevCertificateAuthority.CertificateFile);
+        _interceptionCa = _pki.WriteInterceptionCa();
         await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "s3-key-id"), "S3RVER\n");
         await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "s3-secret"), "S3RVER\n");
     }

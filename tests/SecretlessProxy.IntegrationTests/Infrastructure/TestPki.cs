@@ -41,6 +41,18 @@ public sealed class TestPki : IDisposable
 
     public string ServerCaPath => Path.Combine(Directory, "server-ca.pem");
 
+    /// <summary>
+    /// Writes a forward proxy's interception CA as <c>secretless-proxy dev-ca init --out interception</c> does
+    /// (interception/ca.pem and ca.key, the names the forward-proxy test configs use); returns the certificate's path,
+    /// which a client must trust.
+    /// </summary>
+    public string WriteInterceptionCa()
+    {
+        using var ca = DevCertificateAuthority.Create("interception CA", TimeSpan.FromDays(2));
+        ca.Save(Path.Combine(Directory, "interception"));
+        return Path.Combine(Directory, "interception", DevCertificateAuthority.CertificateFile);
+    }
+
     /// <summary>A valid SVID for <paramref name="spiffeId"/> from the example.org CA.</summary>
     public X509Certificate2 Svid(string spiffeId = PaymentsId) => ExampleCa.IssueSvid(spiffeId, TimeSpan.FromHours(1));
 
