@@ -13,4 +13,16 @@ public sealed record CredentialRequest(string CredentialName, string RouteId, st
     /// treats it as the same credential (it is not released as replaced). Other providers ignore it.
     /// </summary>
     public Credential? Renewing { get; init; }
+
+    /// <summary>
+    /// The user the calling agent acts for, when the route validated one (an MCP route's <c>McpUserHeader</c>); null
+    /// otherwise. An on-behalf-of provider exchanges the user's token; the broker then caches per (workload, user).
+    /// </summary>
+    public ActingUser? OnBehalfOf { get; init; }
 }
+
+/// <summary>A user an agent acts for: the validated subject, and the token that proved it (for an on-behalf-of exchange only).</summary>
+/// <param name="Subject">The token's validated <c>sub</c>.</param>
+/// <param name="Token">The user's token as the agent sent it. Never logged; sent only to a token endpoint as <c>subject_token</c>.</param>
+/// <param name="ExpiresAt">When the user's token expires: nothing issued on its strength should outlive it.</param>
+public sealed record ActingUser(string Subject, SecretValue Token, DateTimeOffset? ExpiresAt);

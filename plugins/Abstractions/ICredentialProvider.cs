@@ -16,6 +16,12 @@ public interface ICredentialProvider : IDisposable
     bool IsWorkloadBound => false;
 
     /// <summary>
+    /// True when the credential is issued for the user the calling agent acts for (<see cref="CredentialRequest.OnBehalfOf"/>),
+    /// so the broker passes the validated user and caches per workload and user (in memory only). Implies workload-bound.
+    /// </summary>
+    bool ActsOnBehalfOfUsers => false;
+
+    /// <summary>
     /// Called once the broker no longer hands out <paramref name="credential"/>, which this provider (or an earlier
     /// build of it from the same settings) issued: it was revoked (by name, for its workload, or when a grant ended),
     /// or it expired in the cache, including one a refresh replaced (released when it expires, not when replaced, so

@@ -16,10 +16,14 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
     public IReadOnlyCollection<string> KeyFileKeys { get; } = ["privateKey", "subjectSigningKey"];
 
     public IReadOnlyCollection<string> Keys { get; } =
-        [.. OAuth2Keys.Client, "subjectSigningKey", "subjectKeyId", "subjectIssuer", "subjectAudience", "subjectTtl", "requestedTokenType"];
+        [.. OAuth2Keys.Client, "subjectSigningKey", "subjectKeyId", "subjectIssuer", "subjectAudience", "subjectTtl", "requestedTokenType", "onBehalfOf", "userTokenType"];
 
     /// <summary>Everything but maps of free-form values (extra parameters, claims, tags) and what a role trusts as a secret.</summary>
     public IReadOnlyCollection<string> EchoableKeys => [.. Keys.Where(k => k != "parameters")];
+
+    /// <summary>RFC 8693 §3 token types a user's OIDC token may be sent as.</summary>
+    private static readonly string[] UserTokenTypes =
+        ["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:jwt"];
 
     public void Validate(PluginConfig config)
     {
@@ -29,6 +33,22 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
         if (config.Get("subjectTtl") is { } ttl && (!TimeSpan.TryParse(ttl, CultureInfo.InvariantCulture, out var t) || t < TimeSpan.FromSeconds(10) || t > TimeSpan.FromMinutes(10)))
         {
             config.Error("subjectTtl", "is not a duration between 10 seconds and 10 minutes", "write it as hh:mm:ss, e.g. subjectTtl: 00:01:00");
+        }
+        var onBehalfOf = config.Get("onBehalfOf");
+        if (onBehalfOf is not null && !bool.TryParse(onBehalfOf, out _))
+        {
+            config.Error("onBehalfOf", $"'{onBehalfOf}' is not true or false", "write onBehalfOf: true to exchange the token of the user an MCP agent acts for");
+        }
+        if (config.Get("userTokenType") is { } type)
+        {
+            if (!UserTokenTypes.Contains(type))
+            {
+                config.Error("userTokenType", $"'{type}' is not a token type for a user's token", "use one of " + string.Join(", ", UserTokenTypes));
+            }
+            else if (onBehalfOf is null || !bool.TryParse(onBehalfOf, out var on) || !on)
+            {
+                config.Error("userTokenType", "is set, but onBehalfOf is not true", "add onBehalfOf: true, or remove userTokenType");
+            }
         }
     }
 
@@ -46,6 +66,7 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
             config.Get("subjectAudience"),
             config.Get("subjectTtl") is { } ttl ? TimeSpan.Parse(ttl, CultureInfo.InvariantCulture) : TimeSpan.FromMinutes(1),
             config.Get("requestedTokenType"),
-            config.TimeProvider);
+            config.TimeProvider,
+            config.Get("onBehalfOf") is { } on && bool.Parse(on) ? config.Get("userTokenType") ?? UserTokenTypes[0] : null);
     }
 }

@@ -71,12 +71,24 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
         }
     }
 
-    /// <summary>The cache of one workload, when it has one (workload-bound providers only).</summary>
+    /// <summary>Between a workload and a user in a cache key: a character no SPIFFE ID holds.</summary>
+    private const char UserSeparator = '\n';
+
+    /// <summary>The cache of one workload, when it has one (workload-bound providers only; not those it holds per user).</summary>
     public CredentialCache? CacheOfWorkload(string workloadId) => _perWorkload.GetValueOrDefault(workloadId);
 
-    /// <summary>The cache for this call: one per workload when the provider issues workload-bound credentials.</summary>
+    /// <summary>The caches of one workload: its own and one per user it acted for (on-behalf-of providers).</summary>
+    public List<(string? WorkloadId, CredentialCache Cache)> CachesOfWorkload(string workloadId) =>
+        [.. _perWorkload.Where(pair => pair.Key == workloadId || pair.Key.Length > workloadId.Length && pair.Key[workloadId.Length] == UserSeparator && pair.Key.StartsWith(workloadId, StringComparison.Ordinal))
+            .Select(pair => ((string?)workloadId, pair.Value))];
+
+    /// <summary>The cache for this call: one per workload when the provider issues workload-bound credentials, and per user it acts for.</summary>
     public CredentialCache CacheFor(CredentialRequest request) =>
-        Provider.IsWorkloadBound && request.WorkloadId is { } workload ? _perWorkload.GetOrAdd(workload, static _ => new CredentialCache()) : Cache;
+        Provider.IsWorkloadBound && request.WorkloadId is { } workload
+            ? _perWorkload.GetOrAdd(request.OnBehalfOf is { } user ? workload + UserSeparator + user.Subject : workload, static _ => new CredentialCache())
+            : Cache;
+
+    private static string WorkloadOf(string key) => key.IndexOf(UserSeparator, StringComparison.Ordinal) is var at and >= 0 ? key[..at] : key;
 
     /// <summary>How many workloads have a cache of their own right now.</summary>
     public int WorkloadCacheCount => _perWorkload.Count;
@@ -135,7 +147,7 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
 
     /// <summary>Every cache with the workload it belongs to (null for the one shared by every caller).</summary>
     public IEnumerable<(string? WorkloadId, CredentialCache Cache)> CachesByWorkload =>
-        _perWorkload.Select(pair => ((string?)pair.Key, pair.Value)).Prepend((null, Cache));
+        _perWorkload.Select(pair => ((string?)WorkloadOf(pair.Key), pair.Value)).Prepend((null, Cache));
 
     /// <summary>Every cache of this credential (revocation drops them all).</summary>
     public IEnumerable<CredentialCache> AllCaches => _perWorkload.Values.Prepend(Cache);

@@ -33,11 +33,14 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
 
     /// <param name="sink">Told where the credential came from (memory, Redis, a fresh issuance, a static store).</param>
     /// <summary>The credential for <paramref name="caller"/> on <paramref name="route"/> (workload-bound providers issue it for that caller).</summary>
-    public ValueTask<Credential> GetAsync(CredentialBinding binding, Identity.WorkloadIdentity caller, string route, CancellationToken cancellationToken, ICredentialSourceSink? sink = null)
+    /// <param name="user">The user the caller acts for (on-behalf-of providers): cached per workload and user, in memory only.</param>
+    public ValueTask<Credential> GetAsync(CredentialBinding binding, Identity.WorkloadIdentity caller, string route, CancellationToken cancellationToken, ICredentialSourceSink? sink = null,
+        ActingUser? user = null)
     {
         ArgumentNullException.ThrowIfNull(binding);
         ArgumentNullException.ThrowIfNull(caller);
-        return GetAsync(binding, new CredentialRequest(binding.Name, route, caller.SpiffeId.Value), cancellationToken, sink);
+        var request = new CredentialRequest(binding.Name, route, caller.SpiffeId.Value) { OnBehalfOf = binding.Provider.ActsOnBehalfOfUsers ? user : null };
+        return GetAsync(binding, request, cancellationToken, sink);
     }
 
     /// <summary>The credential for a request as providers see it (the plugin contract carries the workload as its SPIFFE ID text).</summary>
@@ -114,7 +117,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
             // One credential shared by every caller: it is not this workload's to drop.
             return false;
         }
-        var caches = workloadId is null ? binding.CachesByWorkload : binding.CacheOfWorkload(workloadId) is { } one ? [(workloadId, one)] : [];
+        var caches = workloadId is null ? binding.CachesByWorkload : binding.CachesOfWorkload(workloadId);
         var had = false;
         var released = new List<(string?, Credential)>();
         foreach (var (workload, cache) in caches)
@@ -267,7 +270,9 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
     private async Task<Credential> FetchCoreAsync(CredentialBinding binding, CredentialCache cache, CredentialRequest request, int generation)
     {
         await Task.Yield();
-        if (!shared.IsConfigured || !shared.IsAvailable)
+        // A token issued on a user's behalf stays in this replica's memory: it is one user's, and the user's own token
+        // (which every replica is sent) lets any replica exchange it again.
+        if (!shared.IsConfigured || !shared.IsAvailable || request.OnBehalfOf is not null)
         {
             return await FetchFromProviderAsync(binding, cache, request, generation, null, null, null);
         }

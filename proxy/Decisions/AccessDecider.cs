@@ -114,7 +114,9 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
     }
 
     /// <summary>Obtains the credential for the call (cached, fetched once, refreshed ahead), recording where it came from.</summary>
-    public async ValueTask<CredentialOutcome> CredentialAsync(CredentialBinding binding, WorkloadIdentity caller, string route, DecisionRecord record, CancellationToken cancellationToken)
+    /// <param name="user">The user the caller acts for, validated by the route (an on-behalf-of provider exchanges its token).</param>
+    public async ValueTask<CredentialOutcome> CredentialAsync(CredentialBinding binding, WorkloadIdentity caller, string route, DecisionRecord record, CancellationToken cancellationToken,
+        Abstractions.ActingUser? user = null)
     {
         ArgumentNullException.ThrowIfNull(binding);
         ArgumentNullException.ThrowIfNull(caller);
@@ -137,7 +139,7 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
         activity?.SetTag("secretless.provider", binding.ProviderName);
         try
         {
-            var credential = await broker.GetAsync(binding, caller, route, cancellationToken, record);
+            var credential = await broker.GetAsync(binding, caller, route, cancellationToken, record, user);
             record.CredentialStatic = credential.IsStatic;
             record.CredentialLeaseId = credential.LeaseId;
             record.CredentialVersion = credential.Version;

@@ -41,7 +41,8 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         {
             context.Request.Headers.Remove(settings.UserHeader);
         }
-        if (!HttpMethods.IsPost(context.Request.Method))
+        var post = HttpMethods.IsPost(context.Request.Method);
+        if (!post && (settings.UserHeader is null || userToken.Length == 0))
         {
             await next(context);
             return;
@@ -49,7 +50,7 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
         var exchange = record.Mcp = new McpExchange();
         string? user = null;
-        if (settings.UserHeader is not null && (userToken.Length > 0 || settings.UserRequired))
+        if (settings.UserHeader is not null && (userToken.Length > 0 || settings.UserRequired && post))
         {
             var validated = userToken.Length == 0
                 ? new McpUserTokens.Result(null, $"the route needs the token of the user the agent acts for in {settings.UserHeader}", false)
@@ -61,6 +62,14 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
                 return;
             }
             user = exchange.User = validated.User;
+            // For an on-behalf-of credential: the broker exchanges this token for one that names the user and the agent.
+            context.Features.Set(validated.Acting);
+        }
+        if (!post)
+        {
+            // The server's stream (GET) or the end of a session (DELETE): the user is known, nothing more to decide here.
+            await next(context);
+            return;
         }
         if (!IsJson(context.Request.ContentType))
         {

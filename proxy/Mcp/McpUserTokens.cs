@@ -22,7 +22,8 @@ internal sealed partial class McpUserTokens(TimeProvider time, ILogger logger)
     private readonly ConcurrentDictionary<Uri, KeySet> _sets = new();
 
     /// <summary>The validated user (the token's subject), or why not: a short reason, and whether the issuer could not be reached.</summary>
-    public readonly record struct Result(string? User, string? Problem, bool IssuerUnavailable);
+    /// <param name="Acting">The validated user with the token, for an on-behalf-of exchange (held as a secret).</param>
+    public readonly record struct Result(string? User, string? Problem, bool IssuerUnavailable, Abstractions.ActingUser? Acting = null);
 
     public async Task<Result> ValidateAsync(string token, McpRouteSettings settings, CancellationToken cancellationToken)
     {
@@ -67,7 +68,8 @@ internal sealed partial class McpUserTokens(TimeProvider time, ILogger logger)
         {
             return new Result(null, "the user token has no subject (sub)", false);
         }
-        return new Result(subject, null, false);
+        DateTimeOffset? expires = result.SecurityToken.ValidTo is { } validTo && validTo > DateTime.MinValue ? new DateTimeOffset(DateTime.SpecifyKind(validTo, DateTimeKind.Utc)) : null;
+        return new Result(subject, null, false, new Abstractions.ActingUser(subject, new Abstractions.SecretValue(token), expires));
     }
 
     private Task<TokenValidationResult> ValidateAsync(string token, McpRouteSettings settings, IList<SecurityKey> keys) =>

@@ -34,7 +34,7 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         }
 
         var identity = context.Features.GetRequiredFeature<IWorkloadIdentityFeature>().Verification.Identity!;
-        var obtained = await decider.CredentialAsync(binding, identity, routeId, record, context.RequestAborted);
+        var obtained = await decider.CredentialAsync(binding, identity, routeId, record, context.RequestAborted, context.Features.Get<ActingUser>());
         if (obtained.Credential is not { } credential)
         {
             await Problem.WriteAsync(context, obtained.Refusal!, obtained.Detail!, route: routeId, credential: binding.Name);

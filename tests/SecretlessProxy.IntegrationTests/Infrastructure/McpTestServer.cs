@@ -39,6 +39,9 @@ public sealed class McpTestServer : IAsyncDisposable
     public sealed class Received
     {
         public ConcurrentQueue<(string Method, string Path, string? SessionId, string Body)> All { get; } = new();
+
+        /// <summary>The Authorization header of every request (empty when there was none), in order.</summary>
+        public ConcurrentQueue<string> Authorizations { get; } = new();
     }
 
     public const string JsonToolsList = """
@@ -67,6 +70,7 @@ public sealed class McpTestServer : IAsyncDisposable
             context.Request.EnableBuffering();
             var body = await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted);
             context.Request.Body.Position = 0;
+            received.Authorizations.Enqueue(context.Request.Headers.Authorization.ToString());
             received.All.Enqueue((context.Request.Method, context.Request.Path.Value ?? "", context.Request.Headers["Mcp-Session-Id"].ToString() is { Length: > 0 } s ? s : null, body));
             await next(context);
         });

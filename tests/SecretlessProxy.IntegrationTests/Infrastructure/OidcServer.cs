@@ -55,7 +55,11 @@ public sealed class OidcServer : IAsyncDisposable
     public int RevocationsRefused => _lines.Count(l => l == "revocation-down");
 
     /// <summary>RFC 7662 introspection of a token as the client it was issued to: whether the server still takes it.</summary>
-    public async Task<bool> IsActiveAsync(string token, string clientId, string clientSecret)
+    public async Task<bool> IsActiveAsync(string token, string clientId, string clientSecret) =>
+        (await IntrospectAsync(token, clientId, clientSecret)).GetProperty("active").GetBoolean();
+
+    /// <summary>RFC 7662 introspection of a token as the client it was issued to: the server's whole answer (active, sub, act, aud, ...).</summary>
+    public async Task<JsonElement> IntrospectAsync(string token, string clientId, string clientSecret)
     {
         using var http = new HttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Issuer, "/token/introspection"))
@@ -67,7 +71,7 @@ public sealed class OidcServer : IAsyncDisposable
         using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, $"introspection answered {(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text).RootElement.GetProperty("active").GetBoolean();
+        return JsonDocument.Parse(text).RootElement.Clone();
     }
 
     /// <summary>

@@ -10,13 +10,13 @@
 // at /jwks, found by discovery) for the calling client as audience, standing in for an interactive login.
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
-import { createRemoteJWKSet, jwtVerify, generateKeyPair, exportJWK } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, generateKeyPair, exportJWK } from 'jose';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const port = config.port ?? 0;
 const issuer = `http://127.0.0.1:${port}`;
 // A fresh signing key per run (ID tokens are signed with it; /jwks serves its public half).
-const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
@@ -29,6 +29,9 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'repo:read'],
   ttl: { ClientCredentials: config.tokenTtl ?? 300 },
+  // A token-exchange grant sets the claims of the token it issues (sub, act, aud) on the token before saving it;
+  // oidc-provider keeps them as the token's extra claims, which introspection returns.
+  extraTokenClaims: async (ctx, token) => token.exchangeClaims,
 });
 provider.on('grant.success', (ctx) => {
   const clientId = ctx.oidc.client?.clientId;
@@ -62,8 +65,35 @@ const tokenExchange = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const jwtType = 'urn:ietf:params:oauth:token-type:jwt';
 const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
 const subjectKeys = config.subjectJwks ? createRemoteJWKSet(new URL(config.subjectJwks)) : null;
+// On behalf of a user (RFC 8693 with an actor_token): the subject_token is a user's token this server issued (an ID
+// token, verified with its own key), the actor_token the proxy's JWT for the agent (verified with the proxy's JWKS);
+// the issued token names the user as sub and the agent in act. Prints "exchanged SUB act ACTOR".
+const ownKeys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' }] });
+const userTokenTypes = [jwtType, 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:access_token'];
 provider.registerGrantType(tokenExchange, async (ctx) => {
-  const { subject_token: subjectToken, subject_token_type: subjectType, audience, scope } = ctx.oidc.params;
+  const { subject_token: subjectToken, subject_token_type: subjectType, actor_token: actorToken, actor_token_type: actorType, audience, scope } = ctx.oidc.params;
+  if (actorToken) {
+    if (actorType !== jwtType) throw new errors.InvalidRequest(`actor_token_type must be ${jwtType}`);
+    if (!userTokenTypes.includes(subjectType)) throw new errors.InvalidRequest(`subject_token_type must be one of ${userTokenTypes.join(', ')}`);
+    let user;
+    let actor;
+    try {
+      ({ payload: user } = await jwtVerify(subjectToken, ownKeys, { issuer }));
+    } catch (err) {
+      throw new errors.InvalidGrant(`subject_token rejected: ${err.code ?? err.message}`);
+    }
+    try {
+      ({ payload: actor } = await jwtVerify(actorToken, subjectKeys, { audience: issuer }));
+    } catch (err) {
+      throw new errors.InvalidGrant(`actor_token rejected: ${err.code ?? err.message}`);
+    }
+    const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: scope ?? undefined });
+    token.exchangeClaims = { sub: user.sub, act: { sub: actor.sub }, aud: audience };
+    const value = await token.save();
+    console.log(`exchanged ${user.sub} act ${actor.sub}`);
+    ctx.body = { access_token: value, issued_token_type: accessTokenType, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
+    return;
+  }
   if (subjectType !== jwtType) throw new errors.InvalidRequest(`subject_token_type must be ${jwtType}`);
   let payload;
   try {
@@ -71,7 +101,8 @@ provider.registerGrantType(tokenExchange, async (ctx) => {
   } catch (err) {
     throw new errors.InvalidGrant(`subject_token rejected: ${err.code ?? err.message}`);
   }
-  const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: scope ?? undefined, extra: { sub: payload.sub, aud: audience } });
+  const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: scope ?? undefined });
+  token.exchangeClaims = { sub: payload.sub, aud: audience };
   const value = await token.save();
   console.log(`exchanged ${payload.sub}`);
   ctx.body = { access_token: value, issued_token_type: accessTokenType, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
