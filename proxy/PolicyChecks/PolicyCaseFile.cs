@@ -51,9 +51,9 @@ public static class PolicyCaseFile
             {
                 list.Add(item.Path + ":identity", "is required", "name the caller: a SPIFFE ID (spiffe://example.org/ns/x/sa/y) or a name under the config's identities");
             }
-            else if (PolicyExplainer.ResolveIdentity(config, identity, out var identityProblem) is null)
+            else if (PolicyExplainer.ResolveIdentity(config, identity, out var identityProblem, out var identityFix) is null)
             {
-                list.Add(item.Path + ":identity", identityProblem!, "use a SPIFFE ID or a name under the config's identities that stands for one ID");
+                list.Add(item.Path + ":identity", identityProblem!, identityFix, showValue: false);
             }
             var method = ConfigSections.Value(item, "method") ?? "GET";
             var requestPath = ConfigSections.Value(item, "path");
@@ -68,29 +68,34 @@ public static class PolicyCaseFile
             var expect = ConfigSections.Value(item, "expect");
             if (expect is not ("allow" or "deny"))
             {
-                list.Add(item.Path + ":expect", expect is null ? "is required" : $"'{expect}' is not allow or deny", "write expect: allow or expect: deny");
+                list.Add(item.Path + ":expect", expect is null ? "is required" : $"'{expect}' is not allow or deny", "write expect: allow or expect: deny", showValue: false);
             }
             var rule = ConfigSections.Value(item, "rule");
             if (rule is not null && rule != PolicyCase.NoRule && !ruleNames.Contains(rule, StringComparer.Ordinal))
             {
-                list.Add(item.Path + ":rule", $"the config has no rule '{rule}'", KeySuggestion.Fix(rule, ruleNames.Append(PolicyCase.NoRule).Order(StringComparer.Ordinal), "rule names"));
+                list.Add(item.Path + ":rule", $"the config has no rule '{rule}'", KeySuggestion.Fix(rule, ruleNames.Append(PolicyCase.NoRule).Order(StringComparer.Ordinal), "rule names"), showValue: false);
             }
             var reason = ConfigSections.Value(item, "reason");
             if (reason is not null && !Reasons.Contains(reason, StringComparer.Ordinal))
             {
-                list.Add(item.Path + ":reason", $"'{reason}' is not a decision reason", KeySuggestion.Fix(reason, Reasons.Order(StringComparer.Ordinal), "reasons"));
+                list.Add(item.Path + ":reason", $"'{reason}' is not a decision reason", KeySuggestion.Fix(reason, Reasons.Order(StringComparer.Ordinal), "reasons"), showValue: false);
             }
             var attestation = Identity.AttestationKind.X509Svid;
             if (ConfigSections.Value(item, "attestedBy") is { } kind && !Identity.AttestationKinds.TryParse(kind, out attestation))
             {
-                list.Add(item.Path + ":attestedBy", $"'{kind}' is not an attestation kind", "one of: " + string.Join(", ", Identity.AttestationKinds.Names));
+                list.Add(item.Path + ":attestedBy", $"'{kind}' is not an attestation kind", "one of: " + string.Join(", ", Identity.AttestationKinds.Names), showValue: false);
             }
             var grants = ConfigSections.Items(item.GetSection("grants")).Select(g => g.Value?.Trim()).OfType<string>().ToList();
             foreach (var grant in grants.Where(g => !config.Routes.Any(r => string.Equals(r.RouteId, g, StringComparison.OrdinalIgnoreCase))
                 && !config.Credentials.ContainsKey(g) && !config.Databases.ContainsKey(g)))
             {
                 list.Add(item.Path + ":grants", $"'{grant}' is neither a route, a credential nor a database of the config",
-                    KeySuggestion.Fix(grant, config.Routes.Select(r => r.RouteId).Concat(config.Credentials.Keys).Order(StringComparer.Ordinal), "routes and credentials"));
+                    KeySuggestion.Fix(grant, config.Routes.Select(r => r.RouteId).Concat(config.Credentials.Keys).Order(StringComparer.Ordinal), "routes and credentials"), showValue: false);
+            }
+            if (ConfigSections.Value(item, "route") is { } route && !config.Routes.Any(r => string.Equals(r.RouteId, route, StringComparison.OrdinalIgnoreCase)) && !config.Databases.ContainsKey(route))
+            {
+                list.Add(item.Path + ":route", $"'{route}' is neither a route under ReverseProxy.Routes nor a database of the config",
+                    KeySuggestion.Fix(route, config.Routes.Select(r => r.RouteId).Concat(config.Databases.Keys).Order(StringComparer.Ordinal), "routes"), showValue: false);
             }
             var at = ReadTime(item.GetSection("at"), list) ?? defaultAt;
             if (list.Errors.Count != before)
@@ -127,7 +132,7 @@ public static class PolicyCaseFile
         {
             return at;
         }
-        errors.Add(section.Path, $"'{text}' is not a time with a UTC offset", "write an ISO 8601 time with its offset, e.g. 2026-03-02T10:00:00+01:00 or 2026-03-02T09:00:00Z");
+        errors.Add(section.Path, $"'{text}' is not a time with a UTC offset", "write an ISO 8601 time with its offset, e.g. 2026-03-02T10:00:00+01:00 or 2026-03-02T09:00:00Z", showValue: false);
         return null;
     }
 

@@ -89,10 +89,21 @@ public static class PolicyExplainer
     }
 
     /// <summary>A SPIFFE ID, or the exact ID a name under <c>identities</c> stands for; null with the problem otherwise.</summary>
-    public static SpiffeId? ResolveIdentity(ProxyConfig config, string identity, out string? problem)
+    public static SpiffeId? ResolveIdentity(ProxyConfig config, string identity, out string? problem) =>
+        ResolveIdentity(config, identity, out problem, out var fix) ?? (problem is null ? null : Fail(ref problem, fix));
+
+    private static SpiffeId? Fail(ref string? problem, string fix)
+    {
+        problem += ". Fix: " + fix;
+        return null;
+    }
+
+    /// <summary>As above, with the problem and its fix apart (the case file prints them in its own error format).</summary>
+    public static SpiffeId? ResolveIdentity(ProxyConfig config, string identity, out string? problem, out string fix)
     {
         ArgumentNullException.ThrowIfNull(config);
         problem = null;
+        fix = "use a SPIFFE ID, or a name under the config's identities that stands for one ID";
         if (identity.StartsWith(SpiffeId.Scheme, StringComparison.OrdinalIgnoreCase))
         {
             if (SpiffeId.TryParse(identity, out var id, out var error))
@@ -105,13 +116,14 @@ public static class PolicyExplainer
         var entry = config.IdentityNames.FirstOrDefault(pair => string.Equals(pair.Value, identity, StringComparison.OrdinalIgnoreCase));
         if (entry.Key is null)
         {
-            problem = $"'{identity}' is neither a SPIFFE ID nor a name under identities; " +
-                KeySuggestion.Fix(identity, config.IdentityNames.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal), "identity names");
+            problem = $"'{identity}' is neither a SPIFFE ID nor a name under identities";
+            fix = KeySuggestion.Fix(identity, config.IdentityNames.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal), "identity names");
             return null;
         }
         if (entry.Key.EndsWith("/*", StringComparison.Ordinal))
         {
-            problem = $"identity '{identity}' stands for every ID under {entry.Key}, not one caller; give one of them, e.g. {entry.Key[..^1]}example";
+            problem = $"identity '{identity}' stands for every ID under {entry.Key}, not one caller";
+            fix = $"give one of them, e.g. {entry.Key[..^1]}example";
             return null;
         }
         return SpiffeId.Parse(entry.Key);

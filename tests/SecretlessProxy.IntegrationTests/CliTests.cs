@@ -112,7 +112,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Every_command_has_help()
     {
-        foreach (var command in new[] { "run", "validate", "demo", "dev-ca", "dev-ca init", "dev-ca issue", "dev-ca server" })
+        foreach (var command in new[] { "run", "validate", "demo", "dev-ca", "dev-ca init", "dev-ca issue", "dev-ca server", "inventory", "explain", "test" })
         {
             var result = await RunAsync([.. command.Split(' '), "--help"]);
             Assert.Equal(0, result.Exit);
