@@ -15,7 +15,7 @@ internal static class ExplainCommand
         var config = CliApp.ConfigOption();
         var identity = new Option<string>("--identity", "-i") { Description = "The caller: a SPIFFE ID or a name under identities", Required = true };
         var method = new Option<string>("--method", "-m") { Description = "The HTTP method (for a database route: the database role); default GET", DefaultValueFactory = _ => "GET" };
-        var path = new Option<string>("--path", "-p") { Description = "The request path as the client sends it", Required = true };
+        var path = new Option<string>("--path", "-p") { Description = "The request path as the client sends it (not used for a database route)", DefaultValueFactory = _ => "/" };
         var route = new Option<string?>("--route", "-r") { Description = "Decide this route (an HTTP route id or a database name) instead of the one the request matches" };
         var host = new Option<string?>("--host") { Description = "The request's host, for routes that match on Hosts" };
         var at = new Option<string?>("--at") { Description = "When the request is made: ISO 8601 with its offset, e.g. 2026-03-02T10:00:00+01:00 (default now)" };
@@ -46,7 +46,7 @@ internal static class ExplainCommand
             }
             using (compiled)
             {
-                var query = new PolicyQuery(parse.GetValue(identity)!, (parse.GetValue(method) ?? "GET").ToUpperInvariant(), parse.GetValue(path)!)
+                var query = new PolicyQuery(parse.GetValue(identity)!, parse.GetValue(method) ?? "GET", parse.GetValue(path) ?? "/")
                 {
                     Route = parse.GetValue(route),
                     Host = parse.GetValue(host),

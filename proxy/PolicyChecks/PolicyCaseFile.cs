@@ -57,11 +57,11 @@ public static class PolicyCaseFile
             }
             var method = ConfigSections.Value(item, "method") ?? "GET";
             var requestPath = ConfigSections.Value(item, "path");
-            if (requestPath is null)
+            if (requestPath is null && ConfigSections.Value(item, "route") is null)
             {
                 list.Add(item.Path + ":path", "is required", "give the request path as the client sends it, e.g. /github/repos/acme/shop (for a database, the database's name)");
             }
-            else if (!requestPath.StartsWith('/') && ConfigSections.Value(item, "route") is null)
+            else if (requestPath is not null && !requestPath.StartsWith('/'))
             {
                 list.Add(item.Path + ":path", "must start with '/'", "write the path as the client sends it, e.g. /github/repos/acme/shop");
             }
@@ -104,7 +104,7 @@ public static class PolicyCaseFile
             }
             var line = document.LineOf(item.Path);
             cases.Add(new PolicyCase(name, $"{document.FileName}{(line is { } l ? ":" + l.ToString(CultureInfo.InvariantCulture) : "")}",
-                new PolicyQuery(identity!, method.ToUpperInvariant(), requestPath!)
+                new PolicyQuery(identity!, method, requestPath ?? "/")
                 {
                     Route = ConfigSections.Value(item, "route"),
                     Host = ConfigSections.Value(item, "host"),

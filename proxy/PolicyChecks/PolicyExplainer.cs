@@ -43,7 +43,9 @@ public static class PolicyExplainer
         }
         var grants = new GrantSet(query.Grants.SelectMany(g => GrantRoutes(config, g)).Select(route => (caller.Value, route, DateTimeOffset.MinValue, DateTimeOffset.MaxValue)));
         var trace = new PolicyTrace();
-        var decision = config.Policy.Explain(caller, routeId, query.Method, query.Path, query.At, grants, query.AttestedBy, null, new DecisionContext(null, null, null), trace);
+        // A database is decided as its gateway does: the role as the operation (case as written), no target.
+        var database = config.Databases.Values.Any(d => string.Equals(d.PolicyRoute, routeId, StringComparison.OrdinalIgnoreCase));
+        var decision = config.Policy.Explain(caller, routeId, database ? query.Method : query.Method.ToUpperInvariant(), database ? "" : query.Path, query.At, grants, query.AttestedBy, null, new DecisionContext(null, null, null), trace);
         var onRoute = config.Policy.Rules.Where(r => r.Routes.Contains(routeId, StringComparer.OrdinalIgnoreCase)).ToList();
         var naming = onRoute.Where(r => r.Identities.Any(p => p.Matches(caller))).ToList();
         var weighed = trace.Verdicts.Select(v => v.Rule).ToHashSet();
@@ -154,7 +156,7 @@ public static class PolicyExplainer
             problem = $"'{named}' is neither a route under ReverseProxy.Routes nor a database; {KeySuggestion.Fix(named, known, "routes")}";
             return null;
         }
-        var candidates = RouteMatch.Candidates(config.Routes, query.Method, query.Path, query.Host);
+        var candidates = RouteMatch.Candidates(config.Routes, query.Method.ToUpperInvariant(), query.Path, query.Host);
         if (candidates.Count == 0)
         {
             lines.Add($"no route matches {query.Method} {query.Path}{(query.Host is null ? "" : " on host " + query.Host)}");

@@ -1,4 +1,3 @@
-using SecretlessProxy.Cli;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -11,26 +10,9 @@ public sealed class PolicyCliTests : IDisposable
 {
     private readonly TestPki _pki = new();
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = await CliApp.RunAsync(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
-    private static string Repository
-    {
-        get
-        {
-            var repo = new DirectoryInfo(AppContext.BaseDirectory);
-            while (!File.Exists(Path.Combine(repo!.FullName, "SecretlessProxy.sln")))
-            {
-                repo = repo.Parent;
-            }
-            return repo.FullName;
-        }
-    }
+    private static string Repository => CliRun.Repository;
 
     /// <summary>An example config copied alone into a fresh folder: none of the files it names exist there.</summary>
     private string Example(string name)
@@ -107,6 +89,19 @@ public sealed class PolicyCliTests : IDisposable
 
         var with = await RunAsync("explain", "--config", config, "--identity", runner, "--method", "POST", "--path", "/deploy/releases", "--grant", "deploy");
         Assert.Contains("decision: ALLOW (allowed)", with.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_decides_a_database_role_as_the_gateway_does()
+    {
+        var config = Example("postgres.yaml");
+        var app = await RunAsync("explain", "--config", config, "--identity", "orders", "--route", "orders", "--method", "app");
+        Assert.True(app.Exit == 0, app.Err);
+        Assert.Contains("database 'orders' (given), decided as route 'postgres:orders'", app.Out, StringComparison.Ordinal);
+        Assert.Contains("winning rule: 'orders-uses-its-database'", app.Out, StringComparison.Ordinal);
+
+        var admin = await RunAsync("explain", "--config", config, "--identity", "orders", "--route", "orders", "--method", "postgres");
+        Assert.Contains("decision: DENY (no_rule_matched)", admin.Out, StringComparison.Ordinal);
     }
 
     [Fact]
