@@ -14,13 +14,16 @@ public sealed class PolicyCliTests : IDisposable
 
     private static string Repository => CliRun.Repository;
 
-    /// <summary>An example config copied alone into a fresh folder: none of the files it names exist there.</summary>
+    /// <summary>An example config copied alone into its own folder (once per test): none of the files it names exist there.</summary>
     private string Example(string name)
     {
         var dir = Path.Combine(_pki.Directory, "repo-" + Path.GetFileNameWithoutExtension(name));
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, name);
-        File.Copy(Path.Combine(Repository, "config", name), path);
+        if (!File.Exists(path))
+        {
+            File.Copy(Path.Combine(Repository, "config", name), path);
+        }
         return path;
     }
 
@@ -229,6 +232,33 @@ public sealed class PolicyCliTests : IDisposable
         Assert.True(result.Exit == 0, result.Err);
         Assert.Contains("payments-reads-github", result.Out, StringComparison.Ordinal);
         Assert.Contains("access path(s)", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task No_command_of_a_config_repository_prints_a_secret()
+    {
+        var config = Example("gateway.yaml");
+        var dir = Path.GetDirectoryName(config)!;
+        Directory.CreateDirectory(Path.Combine(dir, "secrets"));
+        const string canary = "canary-7f3a9c1e-policy-cli-secret";
+        await File.WriteAllTextAsync(Path.Combine(dir, "secrets", "github-token"), canary);
+        var cases = CaseFile("cases.yaml");
+        var printed = new List<string>();
+        foreach (var args in new[]
+        {
+            new[] { "validate", "--offline", "--config", config },
+            ["explain", "--config", config, "--identity", "payments-api", "--path", "/github/repos/acme/shop"],
+            ["explain", "--config", config, "--identity", "payments-api", "--method", "DELETE", "--path", "/github/repos/acme/shop"],
+            ["test", "--config", config, cases],
+            ["inventory", "--config", config],
+            ["inventory", "--config", config, "--reconcile", "--format", "json"],
+        })
+        {
+            var result = await RunAsync(args);
+            printed.Add(result.Out + result.Err);
+        }
+        Assert.All(printed, text => Assert.DoesNotContain(canary, text, StringComparison.Ordinal));
+        Assert.Contains(printed, text => text.Contains("payments-reads-github", StringComparison.Ordinal));
     }
 
     public void Dispose() => _pki.Dispose();
