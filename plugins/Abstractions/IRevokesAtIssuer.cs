@@ -7,14 +7,17 @@ namespace SecretlessProxy.Abstractions;
 /// background and before <see cref="ICredentialProvider.ReleaseAsync"/>; the answer goes to the audit trail. Nothing
 /// in the proxy waits for it: access has already ended when it runs. It works from the credential alone (the provider
 /// that issued it may be gone after a reload), reports an issuer's failure as <see cref="IssuerRevocationOutcome.Failed"/>
-/// rather than throwing, and never puts the credential's value in a reason.
+/// rather than throwing, and never puts the credential's value in a reason. A provider whose credentials are only
+/// sometimes revocable (Vault: leases yes, KV values no) answers null for the others, which count as static secrets.
+/// Providers that make what they issue (database users, Vault leases) drop or revoke it here, so the outcome is audited.
 /// </summary>
 public interface IRevokesAtIssuer
 {
     /// <param name="credential">The credential as the broker held it.</param>
     /// <param name="reason">Why the broker released it.</param>
     /// <param name="cancellationToken">Cancelled when the proxy stops.</param>
-    ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken);
+    /// <returns>What the issuer did, or null when this credential is not one the provider revokes.</returns>
+    ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken);
 }
 
 /// <summary>What became of a request to revoke a credential at its issuer.</summary>
@@ -35,6 +38,9 @@ public enum IssuerRevocationOutcome
 /// <param name="Reason">Why it failed or is not possible; null when revoked. Never holds a secret.</param>
 public sealed record IssuerRevocation(IssuerRevocationOutcome Outcome, string Issuer, string? Reason)
 {
+    /// <summary>What was revoked, by a name that is not a secret (a Vault lease id, a database user); null for a token.</summary>
+    public string? Item { get; init; }
+
     /// <summary>The issuer revoked it.</summary>
     public static IssuerRevocation Done(string issuer) => new(IssuerRevocationOutcome.Revoked, issuer, null);
 

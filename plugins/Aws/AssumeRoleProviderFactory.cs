@@ -33,7 +33,7 @@ public sealed class AssumeRoleProviderFactory : ICredentialProviderFactory
 
     private sealed class AssumeRoleProvider(StsSettings settings, AwsKeySource keys) : ICredentialProvider, IRevokesAtIssuer
     {
-        public ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
+        public ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
 
         public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
         {

@@ -81,5 +81,5 @@ internal static class StsRevocation
         "AWS STS cannot revoke one set of session credentials: they stay valid until they expire (at most the session's DurationSeconds). " +
         "To cut them off sooner, attach a policy to the role denying sessions issued before now (aws:TokenIssueTime), as the IAM console's 'Revoke active sessions' does";
 
-    public static ValueTask<IssuerRevocation> Answer() => ValueTask.FromResult(IssuerRevocation.Impossible("AWS STS", Reason));
+    public static ValueTask<IssuerRevocation?> Answer() => ValueTask.FromResult<IssuerRevocation?>(IssuerRevocation.Impossible("AWS STS", Reason));
 }

@@ -47,7 +47,7 @@ public sealed class WebIdentityProviderFactory : ICredentialProviderFactory
 
     private sealed class WebIdentityProvider(StsSettings settings, string tokenFile) : ICredentialProvider, IRevokesAtIssuer
     {
-        public ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
+        public ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => StsRevocation.Answer();
 
         public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
         {

@@ -36,7 +36,7 @@ internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settin
             cancellationToken);
 
     /// <summary>RFC 7009 at the issuer's revocation endpoint, whatever the reason: a token cut short by <c>maxTtl</c> is still valid there.</summary>
-    public async ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) =>
+    public async ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) =>
         await _endpoint.RevokeAsync(credential, cancellationToken);
 
     public void Dispose() => _endpoint.Dispose();

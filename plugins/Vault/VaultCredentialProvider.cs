@@ -11,7 +11,7 @@ namespace SecretlessProxy.Plugins.Vault;
 /// revoked (<c>sys/leases/revoke</c>) when the broker releases it. Caching, refresh-ahead and stale-while-valid are the
 /// broker's job.
 /// </summary>
-internal sealed partial class VaultCredentialProvider : ICredentialProvider, IReportsCircuitState
+internal sealed partial class VaultCredentialProvider : ICredentialProvider, IReportsCircuitState, IRevokesAtIssuer
 {
     private readonly VaultSettings _settings;
     private readonly VaultClient _client;
@@ -141,34 +141,40 @@ internal sealed partial class VaultCredentialProvider : ICredentialProvider, IRe
         return held.WithExpiresAt(now + TimeSpan.FromSeconds(ttl.Value));
     }
 
-    public async ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
+    /// <summary>A dynamic secret's lease is revoked at Vault (<c>sys/leases/revoke</c>); a KV value is not this provider's to revoke (null).</summary>
+    public async ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(credential);
         if (credential.LeaseId is not { } lease || !Owns(lease))
         {
-            return;
+            return null;
         }
+        var issuer = $"vault {SafeUrl.Display(_settings.Address)} sys/leases/revoke";
+        string why;
         try
         {
             var answer = await _session.CallAsync(HttpMethod.Put, "sys/leases/revoke", new Dictionary<string, string> { ["lease_id"] = lease }, cancellationToken);
             if (answer.Ok)
             {
                 LogLeaseRevoked(_logger, _settings.Name, lease, reason);
+                return IssuerRevocation.Done(issuer) with { Item = "lease " + lease };
             }
-            else
-            {
-                LogRevokeFailed(_logger, _settings.Name, lease, $"HTTP {answer.Status}");
-            }
+            why = $"Vault answered HTTP {answer.Status}";
         }
         catch (CredentialUnavailableException ex)
         {
-            LogRevokeFailed(_logger, _settings.Name, lease, ex.Reason);
+            why = ex.Reason;
         }
         catch (ObjectDisposedException)
         {
-            LogRevokeFailed(_logger, _settings.Name, lease, "the provider was replaced by a reload");
+            why = "the provider was replaced by a reload";
         }
+        LogRevokeFailed(_logger, _settings.Name, lease, why);
+        return IssuerRevocation.Failure(issuer, why) with { Item = "lease " + lease };
     }
+
+    /// <summary>Nothing more to release: a lease is revoked in <see cref="RevokeAtIssuerAsync"/>, where its outcome is audited.</summary>
+    public ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>Only leases of this credential's path are renewed or revoked (a lease id starts with the path that issued it).</summary>
     private bool Owns(string lease) => _settings.Dynamic is { } dynamic && lease.StartsWith(dynamic.Path + "/", StringComparison.Ordinal);

@@ -105,7 +105,7 @@ internal sealed class WorkloadGrantEndpoints(ApprovalService approvals, TimeProv
         var errors = new List<string>();
         var duration = GrantEndpoints.Duration(body, errors);
         var uid = context.Features.Get<IWorkloadIdentityFeature>() is UnixPeerConnection { Process: { } process } ? process.Uid : (uint?)null;
-        var outcome = approvals.Submit(caller, uid, AdminJson.String(body, "route"), AdminJson.String(body, "credential"), duration, AdminJson.String(body, "reason"), errors);
+        var outcome = await approvals.SubmitAsync(caller, uid, AdminJson.String(body, "route"), AdminJson.String(body, "credential"), duration, AdminJson.String(body, "reason"), errors);
         if (outcome.Request is not { } request)
         {
             await Problem.WriteAsync(context, outcome.Refusal!, outcome.Detail, identity: caller.SpiffeId.Value);

@@ -58,9 +58,11 @@ public sealed record ApprovalRequest
     /// <summary>The grant an approval created.</summary>
     public string? GrantId { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public string StatusName => Status.ToString().ToLowerInvariant();
 
     /// <summary>What the request is for, as a person reads it: <c>route 'deploy'</c> or <c>credential 'db'</c>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string Target => Route is not null ? $"route '{Route}'" : $"credential '{Credential}'";
 
     /// <summary>The request as audit fields (names and values only).</summary>

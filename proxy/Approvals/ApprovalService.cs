@@ -20,11 +20,24 @@ public sealed record ApprovalOutcome(ApprovalRequest? Request, Refusal? Refusal,
 /// (admin SVID, admin socket uid, or OIDC ID token) and is never the requester (four eyes); an approval creates a
 /// real grant through <see cref="GrantService"/> with the approver's authenticated name, a denial closes it with a
 /// reason, and unanswered requests expire (<c>approvals.requestTtl</c>). Each step is in the audit trail and announced
-/// on the webhook. Requests are kept in memory (per replica); closed ones are kept a day for their requesters to read.
+/// on the webhook. Requests are kept in memory; when grants are kept in Redis, requests are too
+/// (<see cref="RedisRequestStore"/>), so any replica takes, lists and answers them, and a decision is taken under a
+/// lock per request. Closed requests are kept a day for their requesters to read.
 /// </summary>
-public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantService grants, ApprovalWebhook webhook, DecisionLog audit, TimeProvider time, ILogger<ApprovalService> logger)
+public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantService grants, ApprovalWebhook webhook, DecisionLog audit, TimeProvider time, ILogger<ApprovalService> logger,
+    Redis.RedisConnection? redis = null)
     : IDisposable
 {
+    /// <summary>A shared store is read again every this many checks (and at each check until it was read once).</summary>
+    private const int ReloadEveryChecks = 10;
+
+    /// <summary>A request made here so recently may not be in a load that was read before it was written: kept.</summary>
+    private static readonly TimeSpan FreshlyMade = TimeSpan.FromSeconds(30);
+
+    private RedisRequestStore? _store;
+    private bool _loaded;
+    private long _checks;
+    private int _checking;
     /// <summary>How long a closed request stays readable.</summary>
     internal static readonly TimeSpan KeepClosed = TimeSpan.FromHours(24);
 
@@ -41,8 +54,77 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     /// <summary>Starts the expiry check (once a second unless told otherwise).</summary>
     public void Start(TimeSpan? interval = null)
     {
+        var config = scope();
+        if (redis is not null && config.Grants.Store == GrantStoreKind.Redis && config.Cache.Redis is { } shared)
+        {
+            _store = new RedisRequestStore(redis, shared.KeyPrefix, shared.Keys);
+            _store.OnChangedElsewhere(() => _ = ReloadAsync());
+        }
         var every = interval ?? TimeSpan.FromSeconds(1);
-        _timer = time.CreateTimer(_ => ExpireDue(), null, every, every);
+        _timer = time.CreateTimer(_ => _ = CheckAsync(), null, every, every);
+    }
+
+    /// <summary>Where requests are kept, for the admin API and logs: <c>memory</c> or the Redis key.</summary>
+    public string StoreLocation => _store?.Location ?? "memory";
+
+    private async Task CheckAsync()
+    {
+        // One check at a time: a slow Redis must not pile checks up.
+        if (Interlocked.Exchange(ref _checking, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            var check = Interlocked.Increment(ref _checks);
+            if (_store is not null && (!_loaded || check % ReloadEveryChecks == 0))
+            {
+                await ReloadAsync();
+            }
+            await ExpireDueAsync();
+        }
+        finally
+        {
+            Volatile.Write(ref _checking, 0);
+        }
+    }
+
+    /// <summary>Reads the shared requests again (another replica changed them, or it is time to).</summary>
+    internal async Task ReloadAsync()
+    {
+        if (_store is null)
+        {
+            return;
+        }
+        try
+        {
+            var stored = await _store.LoadAsync();
+            var now = time.GetUtcNow();
+            lock (_gate)
+            {
+                var ids = stored.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+                foreach (var gone in _requests.Values.Where(r => !ids.Contains(r.Id) && now - r.CreatedAt > FreshlyMade).Select(r => r.Id).ToList())
+                {
+                    _requests.Remove(gone);
+                }
+                foreach (var request in stored)
+                {
+                    _requests[request.Id] = request;
+                }
+            }
+            if (!_loaded)
+            {
+                Log.SharedLoaded(logger, stored.Count, _store.Location);
+            }
+            _loaded = true;
+        }
+        catch (IOException ex)
+        {
+            if (_loaded || Interlocked.Read(ref _checks) <= 1)
+            {
+                Log.SharedLoadFailed(logger, _store.Location, ex.Message);
+            }
+        }
     }
 
     /// <summary>Every request kept (pending first, then the most recent).</summary>
@@ -66,7 +148,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     }
 
     /// <summary>A workload asks for a grant. <paramref name="errors"/> holds what the endpoint already found wrong with the body.</summary>
-    public ApprovalOutcome Submit(WorkloadIdentity caller, uint? callerUid, string? route, string? credential, TimeSpan? duration, string? reason, ICollection<string> errors)
+    public async Task<ApprovalOutcome> SubmitAsync(WorkloadIdentity caller, uint? callerUid, string? route, string? credential, TimeSpan? duration, string? reason, ICollection<string> errors)
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(errors);
@@ -150,14 +232,18 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
             }
             if (_requests.Count >= MaxRequests)
             {
-                Prune(now, force: true);
+                _ = Prune(now, force: true);
                 if (_requests.Count >= MaxRequests)
                 {
                     return ApprovalOutcome.Refused(RefusalCatalog.TooManyGrantRequests, $"the proxy holds {MaxRequests} grant requests; try again later");
                 }
             }
-            _requests[request.Id] = request;
         }
+        if (!await PersistAsync(request))
+        {
+            return ApprovalOutcome.Refused(RefusalCatalog.GrantStoreUnavailable, $"grant requests are kept in Redis ({_store!.Location}), which cannot be written now; try again");
+        }
+        Replace(request);
         audit.Write(AuditEvents.GrantRequestEvent(now, AuditEvents.GrantRequested, request.AuditFields()));
         Log.Requested(logger, request.Id, request.Requester, request.Target, request.Duration);
         webhook.Announce(config.Approvals.Webhook, AuditEvents.GrantRequested, request,
@@ -173,7 +259,13 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
         await _deciding.WaitAsync();
         try
         {
-            var (request, refusal) = Decidable(id, approver);
+            var (held, unlocked) = await LockAsync(id);
+            if (unlocked is not null)
+            {
+                return unlocked;
+            }
+            await using var _ = held;
+            var (request, refusal) = await DecidableAsync(id, approver);
             if (refusal is not null)
             {
                 return refusal;
@@ -195,6 +287,11 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
                 GrantId = grant.Id,
             };
             Replace(decided);
+            if (!await PersistAsync(decided))
+            {
+                // The grant is in force; other replicas show the request pending until they read it decided.
+                Log.DecisionNotShared(logger, decided.Id, grant.Id, _store!.Location);
+            }
             audit.Write(AuditEvents.GrantRequestEvent(now, AuditEvents.GrantRequestApproved,
                 [.. decided.AuditFields(), new("grant", grant.Id), new("approver", approver.Name), new("approverKind", approver.KindName), new("note", decided.DecisionReason)]));
             Log.Approved(logger, decided.Id, decided.Requester, approver.Name, grant.Id);
@@ -219,7 +316,13 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
         await _deciding.WaitAsync();
         try
         {
-            var (request, refusal) = Decidable(id, approver);
+            var (held, unlocked) = await LockAsync(id);
+            if (unlocked is not null)
+            {
+                return unlocked;
+            }
+            await using var _ = held;
+            var (request, refusal) = await DecidableAsync(id, approver);
             if (refusal is not null)
             {
                 return refusal;
@@ -233,6 +336,10 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
                 DecidedAt = now,
                 DecisionReason = Clean(reason),
             };
+            if (!await PersistAsync(decided))
+            {
+                return ApprovalOutcome.Refused(RefusalCatalog.GrantStoreUnavailable, $"grant requests are kept in Redis ({_store!.Location}), which cannot be written now; try again");
+            }
             Replace(decided);
             audit.Write(AuditEvents.GrantRequestEvent(now, AuditEvents.GrantRequestDenied,
                 [.. decided.AuditFields(), new("approver", approver.Name), new("approverKind", approver.KindName), new("denialReason", decided.DecisionReason)]));
@@ -251,7 +358,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     /// The request if <paramref name="approver"/> may decide it now: it exists, is pending and not past its expiry, the
     /// approver is not the requester, and every rule the grant would open (under the config in force now) lists them.
     /// </summary>
-    private (ApprovalRequest? Request, ApprovalOutcome? Refusal) Decidable(string id, Approver approver)
+    private async Task<(ApprovalRequest? Request, ApprovalOutcome? Refusal)> DecidableAsync(string id, Approver approver)
     {
         var request = Find(id);
         if (request is null)
@@ -261,7 +368,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
         var now = time.GetUtcNow();
         if (request.Status == ApprovalStatus.Pending && now >= request.ExpiresAt)
         {
-            request = Expire(request, now);
+            request = await ExpireAsync(request, now);
         }
         if (request.Status == ApprovalStatus.Expired)
         {
@@ -339,20 +446,44 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     /// <summary>The grants in force (or starting later) that are the caller's own.</summary>
     public IReadOnlyList<Grant> GrantsOf(WorkloadIdentity caller) => [.. grants.All.Where(g => g.Identity == caller?.SpiffeId.Value)];
 
-    internal void ExpireDue()
+    internal async Task ExpireDueAsync()
     {
         try
         {
             var now = time.GetUtcNow();
             List<ApprovalRequest> due;
+            List<string> pruned;
             lock (_gate)
             {
                 due = [.. _requests.Values.Where(r => r.Status == ApprovalStatus.Pending && now >= r.ExpiresAt)];
-                Prune(now, force: false);
+                pruned = Prune(now, force: false);
+            }
+            if (_store is not null)
+            {
+                await _store.RemoveAsync(pruned);
             }
             foreach (var request in due)
             {
-                Expire(request, now);
+                if (_store is null)
+                {
+                    await ExpireAsync(request, now);
+                    continue;
+                }
+                // Shared: one replica expires it (and reports it); one that finds it locked or decided leaves it.
+                await using var held = await _store.LockAsync(request.Id, TimeSpan.Zero);
+                if (held is null)
+                {
+                    continue;
+                }
+                var current = await _store.GetAsync(request.Id);
+                if (current is not null)
+                {
+                    Replace(current);
+                    if (current.Status == ApprovalStatus.Pending)
+                    {
+                        await ExpireAsync(current, now);
+                    }
+                }
             }
         }
         catch (Exception ex)
@@ -361,8 +492,61 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
         }
     }
 
+    /// <summary>
+    /// With a shared store: takes request <paramref name="id"/>'s decision lock and reads it as stored (another replica
+    /// may have answered it); a refusal when the lock or Redis cannot be had. Without: nothing to hold.
+    /// </summary>
+    private async Task<(IAsyncDisposable? Held, ApprovalOutcome? Refusal)> LockAsync(string id)
+    {
+        if (_store is null)
+        {
+            return (null, null);
+        }
+        IAsyncDisposable? held = null;
+        try
+        {
+            held = await _store.LockAsync(id, TimeSpan.FromSeconds(5));
+            if (held is null)
+            {
+                return (null, ApprovalOutcome.Refused(RefusalCatalog.GrantStoreUnavailable, $"another replica is deciding request {id} now; try again"));
+            }
+            if (await _store.GetAsync(id) is { } current)
+            {
+                Replace(current);
+            }
+            return (held, null);
+        }
+        catch (IOException ex)
+        {
+            if (held is not null)
+            {
+                await held.DisposeAsync();
+            }
+            return (null, ApprovalOutcome.Refused(RefusalCatalog.GrantStoreUnavailable, $"grant requests are kept in Redis ({_store.Location}), which cannot be reached now ({ex.Message}); try again"));
+        }
+    }
+
+    /// <summary>Writes a request to the shared store; true without one. False (logged) when Redis cannot be written.</summary>
+    private async Task<bool> PersistAsync(ApprovalRequest request)
+    {
+        if (_store is null)
+        {
+            return true;
+        }
+        try
+        {
+            await _store.PutAsync(request);
+            return true;
+        }
+        catch (IOException ex)
+        {
+            Log.SharedWriteFailed(logger, request.Id, _store.Location, ex.Message);
+            return false;
+        }
+    }
+
     /// <summary>Marks a pending request expired (once: the first caller wins) and reports it.</summary>
-    private ApprovalRequest Expire(ApprovalRequest request, DateTimeOffset now)
+    private async Task<ApprovalRequest> ExpireAsync(ApprovalRequest request, DateTimeOffset now)
     {
         var expired = request with { Status = ApprovalStatus.Expired, DecidedAt = request.ExpiresAt };
         lock (_gate)
@@ -373,6 +557,7 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
             }
             _requests[request.Id] = expired;
         }
+        await PersistAsync(expired);
         audit.Write(AuditEvents.GrantRequestEvent(now, AuditEvents.GrantRequestExpired, expired.AuditFields()));
         Log.Expired(logger, expired.Id, expired.Requester);
         webhook.Announce(scope().Approvals.Webhook, AuditEvents.GrantRequestExpired, expired,
@@ -389,12 +574,14 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
     }
 
     /// <summary>Forgets requests closed more than a day ago (all closed ones when <paramref name="force"/>). Under the lock.</summary>
-    private void Prune(DateTimeOffset now, bool force)
+    private List<string> Prune(DateTimeOffset now, bool force)
     {
-        foreach (var stale in _requests.Values.Where(r => r.Status != ApprovalStatus.Pending && (force || now - (r.DecidedAt ?? r.CreatedAt) > KeepClosed)).Select(r => r.Id).ToList())
+        var stale = _requests.Values.Where(r => r.Status != ApprovalStatus.Pending && (force || now - (r.DecidedAt ?? r.CreatedAt) > KeepClosed)).Select(r => r.Id).ToList();
+        foreach (var id in stale)
         {
-            _requests.Remove(stale);
+            _requests.Remove(id);
         }
+        return stale;
     }
 
     /// <summary>Free text from a caller: control characters become spaces, and it is cut.</summary>
@@ -433,5 +620,17 @@ public sealed partial class ApprovalService(Func<IApprovalScope> scope, GrantSer
 
         [LoggerMessage(EventId = 4105, Level = LogLevel.Error, Message = "Expiring grant requests failed ({ExceptionType}); retrying at the next check")]
         public static partial void ExpiryFailed(ILogger logger, string exceptionType);
+
+        [LoggerMessage(EventId = 4106, Level = LogLevel.Information, Message = "Grant requests: {Count} loaded from {Location}")]
+        public static partial void SharedLoaded(ILogger logger, int count, string location);
+
+        [LoggerMessage(EventId = 4107, Level = LogLevel.Warning, Message = "Grant requests could not be read from {Location} ({Detail}); trying again at the next check")]
+        public static partial void SharedLoadFailed(ILogger logger, string location, string detail);
+
+        [LoggerMessage(EventId = 4108, Level = LogLevel.Warning, Message = "Grant request {Request} could not be written to {Location} ({Detail})")]
+        public static partial void SharedWriteFailed(ILogger logger, string request, string location, string detail);
+
+        [LoggerMessage(EventId = 4109, Level = LogLevel.Error, Message = "Grant request {Request} was approved (grant {Grant}) but the decision could not be written to {Location}: other replicas show it pending until it is")]
+        public static partial void DecisionNotShared(ILogger logger, string request, string grant, string location);
     }
 }

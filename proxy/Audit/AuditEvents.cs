@@ -81,6 +81,7 @@ public static class AuditEvents
             new("provider", binding.ProviderName),
             new("workload", workloadId),
             new("issuer", result.Issuer),
+            new("item", result.Item),
             new("release", release == Abstractions.CredentialRelease.Revoked ? "revoked" : "expired"),
             new("reason", result.Reason),
         ]);

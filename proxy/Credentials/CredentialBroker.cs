@@ -195,7 +195,7 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
 
     private async Task RevokeAtIssuerAsync(CredentialBinding binding, string? workload, Credential credential, CredentialRelease reason)
     {
-        IssuerRevocation result;
+        IssuerRevocation? result = null;
         if (binding.Provider is IRevokesAtIssuer revocable)
         {
             try
@@ -212,13 +212,12 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
                 result = IssuerRevocation.Failure(binding.ProviderName, $"the provider failed ({ex.GetType().Name})");
             }
         }
-        else if (credential.IsStatic && reason == CredentialRelease.Revoked)
+        if (result is null && credential.IsStatic && reason == CredentialRelease.Revoked)
         {
             result = StaticSecret(binding);
         }
-        else
+        if (result is null)
         {
-            // Providers that release what they made upstream (database roles, Vault leases) do it in ReleaseAsync.
             return;
         }
         switch (result.Outcome)

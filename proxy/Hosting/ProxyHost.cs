@@ -94,7 +94,8 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<Approvals.ApprovalWebhook>();
         builder.Services.AddSingleton<Approvals.IdTokenValidator>();
         builder.Services.AddSingleton(sp => new Approvals.ApprovalService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<GrantService>(),
-            sp.GetRequiredService<Approvals.ApprovalWebhook>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<Approvals.ApprovalService>>()));
+            sp.GetRequiredService<Approvals.ApprovalWebhook>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<Approvals.ApprovalService>>(),
+            sp.GetRequiredService<Redis.RedisConnection>()));
         builder.Services.AddSingleton<GrantRequestEndpoints>();
         builder.Services.AddSingleton<WorkloadGrantEndpoints>();
         builder.Services.AddSingleton<InventoryEndpoint>();

@@ -17,7 +17,7 @@ namespace SecretlessProxy.MySql;
 /// </summary>
 internal sealed partial class DynamicUserProvider(
     string name, DatabaseSettings database, string adminUser, AdminPassword adminPassword, RoleNameTemplate names, TimeSpan ttl,
-    SqlTemplate creation, SqlTemplate? revocation, TimeProvider time, ILogger<DynamicUserProvider> logger) : ICredentialProvider, IExpiredUserSweep
+    SqlTemplate creation, SqlTemplate? revocation, TimeProvider time, ILogger<DynamicUserProvider> logger) : ICredentialProvider, IRevokesAtIssuer, IExpiredUserSweep
 {
     public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(30);
 
@@ -54,30 +54,22 @@ internal sealed partial class DynamicUserProvider(
         return new Credential(name, new SecretValue(password)) { Username = user, ExpiresAt = expiry };
     }
 
-    public async ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
+    /// <summary>Drops the user (<c>revocation</c>) when the broker releases it; the outcome is audited. Not this template's user: null.</summary>
+    public async ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(credential);
         if (credential.Username is not { } user || !names.Matches(user))
         {
-            return;
+            return null;
         }
-        try
-        {
-            var dropped = await RunAsync("dropping user " + user, (session, token) => DropAsync(session, user, token), secret: null, cancellationToken);
-            if (dropped)
-            {
-                Log.Dropped(logger, name, user, reason);
-            }
-            else
-            {
-                Log.AlreadyGone(logger, name, user, reason);
-            }
-        }
-        catch (Exception ex) when (ex is CredentialUnavailableException or OperationCanceledException)
-        {
-            Log.DropFailed(logger, name, user, reason, ex is CredentialUnavailableException unavailable ? unavailable.Reason : "the proxy is stopping");
-        }
+        return await UserRelease.DropAsync(user, "user", $"mysql {database.Host}:{database.Port.ToString(CultureInfo.InvariantCulture)}",
+            () => RunAsync("dropping user " + user, (session, token) => DropAsync(session, user, token), secret: null, cancellationToken),
+            dropped => (dropped ? (Action<ILogger, string, string, CredentialRelease>)Log.Dropped : Log.AlreadyGone)(logger, name, user, reason),
+            why => Log.DropFailed(logger, name, user, reason, why));
     }
+
+    /// <summary>Nothing more: the user is dropped in <see cref="RevokeAtIssuerAsync"/>, where the outcome is audited.</summary>
+    public ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>Drops the users this template made whose password was set longer ago than the ttl (by the server's clock).</summary>
     public async Task<int> SweepExpiredAsync(CancellationToken cancellationToken)

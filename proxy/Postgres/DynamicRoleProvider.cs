@@ -17,7 +17,7 @@ namespace SecretlessProxy.Postgres;
 /// </summary>
 internal sealed partial class DynamicRoleProvider(
     string name, DatabaseSettings database, string adminUser, AdminPassword adminPassword, RoleNameTemplate names, TimeSpan ttl,
-    SqlTemplate creation, SqlTemplate? renewal, SqlTemplate revocation, TimeProvider time, ILogger<DynamicRoleProvider> logger) : ICredentialProvider, IExpiredUserSweep
+    SqlTemplate creation, SqlTemplate? renewal, SqlTemplate revocation, TimeProvider time, ILogger<DynamicRoleProvider> logger) : ICredentialProvider, IRevokesAtIssuer, IExpiredUserSweep
 {
     /// <summary>How long one admin operation (login and statements) may take.</summary>
     public static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(30);
@@ -83,30 +83,22 @@ internal sealed partial class DynamicRoleProvider(
         return new Credential(name, new SecretValue(password)) { Username = role, ExpiresAt = expiry };
     }
 
-    public async ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
+    /// <summary>Drops the role (<c>revocation</c>) when the broker releases it; the outcome is audited. Not this template's role: null.</summary>
+    public async ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(credential);
         if (credential.Username is not { } role || !names.Matches(role))
         {
-            return;
+            return null;
         }
-        try
-        {
-            var dropped = await RunAsync("dropping role " + role, (session, token) => DropAsync(session, role, token), secret: null, cancellationToken);
-            if (dropped)
-            {
-                Log.Dropped(logger, name, role, reason);
-            }
-            else
-            {
-                Log.AlreadyGone(logger, name, role, reason);
-            }
-        }
-        catch (Exception ex) when (ex is CredentialUnavailableException or OperationCanceledException)
-        {
-            Log.DropFailed(logger, name, role, reason, ex is CredentialUnavailableException unavailable ? unavailable.Reason : "the proxy is stopping");
-        }
+        return await UserRelease.DropAsync(role, "role", $"postgres {database.Host}:{database.Port.ToString(CultureInfo.InvariantCulture)}",
+            () => RunAsync("dropping role " + role, (session, token) => DropAsync(session, role, token), secret: null, cancellationToken),
+            dropped => (dropped ? (Action<ILogger, string, string, CredentialRelease>)Log.Dropped : Log.AlreadyGone)(logger, name, role, reason),
+            why => Log.DropFailed(logger, name, role, reason, why));
     }
+
+    /// <summary>Nothing more: the role is dropped in <see cref="RevokeAtIssuerAsync"/>, where the outcome is audited.</summary>
+    public ValueTask ReleaseAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>
     /// Drops the roles this credential's template makes whose <c>VALID UNTIL</c> has passed (left by a crash, a reload

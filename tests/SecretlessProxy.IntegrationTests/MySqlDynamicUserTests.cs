@@ -149,6 +149,9 @@ public sealed class MySqlDynamicUserTests : IAsyncLifetime
         Assert.Equal(200, status);
         await Eventually.Until(async () => !await UserExistsAsync(user), "the user is dropped", lastSeen: UserLog);
         Assert.Contains($"dropped MySQL user {user} (Revoked)", _proxy.Logs.Text, StringComparison.Ordinal);
+        var dropped = await _proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == SecretlessProxy.Audit.AuditEvents.CredentialRevokedAtIssuer
+            && r.GetProperty("item").GetString() == "user " + user);
+        Assert.StartsWith("mysql 127.0.0.1:", dropped.GetProperty("issuer").GetString(), StringComparison.Ordinal);
         await using (var after = new MySqlCommand("SELECT 1", session))
         {
             await Assert.ThrowsAnyAsync<Exception>(() => after.ExecuteScalarAsync());

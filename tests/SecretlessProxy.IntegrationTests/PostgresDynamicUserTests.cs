@@ -239,6 +239,12 @@ public sealed class PostgresDynamicUserTests : IAsyncLifetime
         Assert.True(body.GetProperty("wasCached").GetBoolean());
         await Eventually.Until(async () => !await RoleExistsAsync(batch) && !await RoleExistsAsync(payments), "both roles are dropped", lastSeen: RoleLog);
         Assert.Contains($"dropped role {batch} (Revoked)", Proxy.Logs.Text, StringComparison.Ordinal);
+        // The drop is a revocation at the issuer, in the audit trail with the role's name (never its password).
+        var dropped = await Proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == SecretlessProxy.Audit.AuditEvents.CredentialRevokedAtIssuer
+            && r.GetProperty("item").GetString() == "role " + batch);
+        Assert.Equal("orders-dynamic", dropped.GetProperty("credential").GetString());
+        Assert.StartsWith("postgres 127.0.0.1:", dropped.GetProperty("issuer").GetString(), StringComparison.Ordinal);
+        Assert.Equal("revoked", dropped.GetProperty("release").GetString());
         // The open session was terminated with its role.
         await using (var after = new NpgsqlCommand("select 1", session))
         {

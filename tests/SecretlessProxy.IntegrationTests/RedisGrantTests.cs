@@ -31,14 +31,17 @@ public sealed class RedisGrantTests : IAsyncLifetime
         _pki.Dispose();
     }
 
-    private string Config(Uri upstream) =>
+    /// <summary>With <paramref name="approvals"/>, the rule names an approver (uid 0, the admin socket's caller) and requests expire in 10 minutes.</summary>
+    private string Config(Uri upstream, bool approvals = false) =>
         ProxyUnderTest.DefaultConfig(upstream,
             extraCredentials: "  deploy-token: { provider: jwt, signingKey: deploy.key, issuer: https://secretless.test, audience: deploy-api }",
-            extraPolicies: $"  - name: ci-deploys\n    allow: [\"{Runner}\"]\n    routes: [deploy]\n    requireGrant: true",
+            extraPolicies: $"  - name: ci-deploys\n    allow: [\"{Runner}\"]\n    routes: [deploy]\n    requireGrant: true" + (approvals ? "\n    approvers: [{ uid: 0 }]" : ""),
             extraRoutes: "    deploy: { ClusterId: upstream, Match: { Path: \"/deploy/{**rest}\" }, Metadata: { Credential: deploy-token } }")
-        + $"\ncache:\n  redis:\n    configuration: \"127.0.0.1:{_redis.Port}\"\n    encryptionKey: cache.key\n    operationTimeout: \"00:00:00.500\"\n";
+        + $"\ncache:\n  redis:\n    configuration: \"127.0.0.1:{_redis.Port}\"\n    encryptionKey: cache.key\n    operationTimeout: \"00:00:00.500\"\n"
+        + (approvals ? "approvals:\n  requestTtl: 10m\n" : "");
 
-    private Task<ProxyUnderTest> StartReplicaAsync(string name) => ProxyUnderTest.StartAsync(_pki, Config, configName: name + ".yaml");
+    private Task<ProxyUnderTest> StartReplicaAsync(string name, bool approvals = false) =>
+        ProxyUnderTest.StartAsync(_pki, u => Config(u, approvals), configName: name + ".yaml");
 
     private static async Task WaitForStatusAsync(ProxyUnderTest proxy, HttpClient client, string path, HttpStatusCode expected)
     {
@@ -100,6 +103,91 @@ public sealed class RedisGrantTests : IAsyncLifetime
         }
         await WaitForStatusAsync(a, runnerA, "/deploy/after-revoke", HttpStatusCode.Forbidden);
         Assert.DoesNotContain(id, await _redis.CliAsync("HKEYS", "secretless:grants"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_request_made_on_one_replica_is_answered_on_another_once_and_its_grant_opens_access_on_both()
+    {
+        await using var a = await StartReplicaAsync("requests-a", approvals: true);
+        await using var b = await StartReplicaAsync("requests-b", approvals: true);
+        using var runnerA = _pki.Client(_pki.Svid(Runner));
+        using var runnerB = _pki.Client(_pki.Svid(Runner));
+        foreach (var replica in new[] { a, b })
+        {
+            await WaitForRedisAsync(replica);
+        }
+
+        // The workload asks on replica A.
+        using var ask = await runnerA.PostAsync(new Uri(a.ProxyUri, "/grants/requests"),
+            System.Net.Http.Json.JsonContent.Create(new { route = "deploy", duration = "30m", reason = "CHG-77" }));
+        var asked = System.Text.Json.JsonDocument.Parse(await ask.Content.ReadAsStringAsync()).RootElement;
+        Assert.True(ask.StatusCode == HttpStatusCode.Created, asked.ToString());
+        var id = asked.GetProperty("id").GetString()!;
+
+        // Replica B lists it pending (it heard of it over pub/sub and read the shared hash).
+        using var adminA = new AdminClient(a);
+        using var adminB = new AdminClient(b);
+        var listed = default(System.Text.Json.JsonElement);
+        await Eventually.Until(async () =>
+        {
+            var (status, body) = await adminB.GetAsync("/grants/requests/" + id);
+            listed = body;
+            return status == 200;
+        }, $"replica B lists request {id}", TimeSpan.FromSeconds(30));
+        Assert.Equal("pending", listed.GetProperty("status").GetString());
+        Assert.Equal(Runner, listed.GetProperty("identity").GetString());
+
+        // Stored sealed: the hash holds the request, but not in plain text.
+        Assert.Contains(id, await _redis.CliAsync("HKEYS", "secretless:grant-requests"), StringComparison.Ordinal);
+        var stored = await _redis.CliAsync("HGET", "secretless:grant-requests", id);
+        Assert.DoesNotContain("CHG-77", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain(Runner, stored, StringComparison.Ordinal);
+
+        // Two approvers answer at once, one on each replica: exactly one approval wins, the other finds it closed.
+        var answers = await Task.WhenAll(
+            adminA.PostAsync($"/grants/requests/{id}/approve", new { note = "from A" }),
+            adminB.PostAsync($"/grants/requests/{id}/approve", new { note = "from B" }));
+        Assert.Single(answers, x => x.Status == 200);
+        var loser = Assert.Single(answers, x => x.Status != 200);
+        Assert.True(loser.Status == 409, loser.Body.ToString());
+        Assert.Equal("grant_request_closed", loser.Body.GetProperty("reason").GetString());
+        var grantId = answers.Single(x => x.Status == 200).Body.GetProperty("grant").GetProperty("id").GetString()!;
+
+        // One grant, in force on both replicas.
+        var (_, grants) = await adminA.GetAsync("/grants");
+        Assert.Single(grants.GetProperty("grants").EnumerateArray(), g => g.GetProperty("identity").GetString() == Runner);
+        await WaitForStatusAsync(a, runnerA, "/deploy/on-a", HttpStatusCode.OK);
+        await WaitForStatusAsync(b, runnerB, "/deploy/on-b", HttpStatusCode.OK);
+
+        // Both replicas (and the requester, on either) read it approved with that grant.
+        foreach (var admin in new[] { adminA, adminB })
+        {
+            System.Text.Json.JsonElement seen = default;
+            await Eventually.Until(async () =>
+            {
+                (_, seen) = await admin.GetAsync("/grants/requests/" + id);
+                return seen.GetProperty("status").GetString() == "approved";
+            }, $"request {id} reads approved on both replicas", TimeSpan.FromSeconds(30), () => seen.ToString());
+            Assert.Equal(grantId, seen.GetProperty("grant").GetString());
+        }
+        using var mine = await runnerB.GetAsync(new Uri(b.ProxyUri, "/grants/requests/" + id));
+        Assert.Contains("approved", await mine.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Single(a.Decisions.Events(SecretlessProxy.Audit.AuditEvents.GrantRequestApproved).Concat(b.Decisions.Events(SecretlessProxy.Audit.AuditEvents.GrantRequestApproved)));
+    }
+
+    [Fact]
+    public async Task A_request_cannot_be_made_while_the_shared_store_is_down()
+    {
+        await using var proxy = await StartReplicaAsync("requests-down", approvals: true);
+        using var runner = _pki.Client(_pki.Svid(Runner));
+        await WaitForRedisAsync(proxy);
+        await _redis.KillAsync();
+        using var ask = await runner.PostAsync(new Uri(proxy.ProxyUri, "/grants/requests"),
+            System.Net.Http.Json.JsonContent.Create(new { route = "deploy", duration = "30m", reason = "CHG-78" }));
+        var body = await ask.Content.ReadAsStringAsync();
+        Assert.True(ask.StatusCode == HttpStatusCode.ServiceUnavailable, body);
+        Assert.Contains("grant_store_unavailable", body, StringComparison.Ordinal);
+        Assert.Equal("application/problem+json", ask.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]

@@ -125,6 +125,9 @@ public sealed class VaultProviderTests : IDisposable
         using var admin = new AdminClient(proxy);
         Assert.Equal(200, (await admin.PostAsync("/credentials/from-vault/revoke", new { })).Status);
         await Eventually.Until(() => vault.Revoked.Contains(issued[0]), "the lease is revoked in Vault", lastSeen: () => proxy.Logs.Text);
+        var revoked = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == SecretlessProxy.Audit.AuditEvents.CredentialRevokedAtIssuer);
+        Assert.Equal("lease " + issued[0], revoked.GetProperty("item").GetString());
+        Assert.Contains("sys/leases/revoke", revoked.GetProperty("issuer").GetString(), StringComparison.Ordinal);
         foreach (var text in new[] { proxy.Logs.Text, proxy.Decisions.Text })
         {
             Assert.DoesNotContain(issued[2], text, StringComparison.Ordinal);

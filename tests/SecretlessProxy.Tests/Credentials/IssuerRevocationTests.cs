@@ -30,7 +30,7 @@ public sealed class IssuerRevocationTests
         public ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken) =>
             ValueTask.FromResult(new Credential("api", new SecretValue("tok-" + Interlocked.Increment(ref _calls))) { ExpiresAt = time.GetUtcNow() + TimeSpan.FromHours(1) });
 
-        public async ValueTask<IssuerRevocation> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
+        public async ValueTask<IssuerRevocation?> RevokeAtIssuerAsync(Credential credential, CredentialRelease reason, CancellationToken cancellationToken)
         {
             if (Issuer is not null)
             {
