@@ -97,6 +97,10 @@ public sealed class PemSigningKey : IDisposable
             return;
         }
         var path = config.ResolvePath(value);
+        if (config.Offline)
+        {
+            return;
+        }
         if (!File.Exists(path))
         {
             config.Error(key, $"the file '{path}' does not exist", fix);

@@ -40,6 +40,13 @@ public sealed class PluginConfig
     /// <summary>Loggers for the plugin. Never log a secret.</summary>
     public ILoggerFactory LoggerFactory { get; }
 
+    /// <summary>
+    /// True when the config is checked without the files the runtime mounts (<c>validate --offline</c> in a config
+    /// repository's CI): <c>Validate</c> checks keys and values but not whether key, certificate or secret files exist
+    /// or what they hold. The host does not build a provider that reads such files then.
+    /// </summary>
+    public bool Offline { get; init; }
+
     /// <summary>A key's value, or null when absent or empty.</summary>
     public string? Get(string key)
     {

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace SecretlessProxy.Cli;
 
-/// <summary>The <c>secretless-proxy</c> command line: run, validate, demo, dev-ca, inventory.</summary>
+/// <summary>The <c>secretless-proxy</c> command line: run, validate, demo, dev-ca, inventory, explain, test.</summary>
 public static class CliApp
 {
     public static RootCommand Build(TextWriter output, TextWriter error)
@@ -14,6 +14,8 @@ public static class CliApp
         root.Add(DemoCommand.Build(output, error));
         root.Add(DevCaCommand.Build(output, error));
         root.Add(InventoryCommand.Build(output, error));
+        root.Add(ExplainCommand.Build(output, error));
+        root.Add(TestCommand.Build(output, error));
         return root;
     }
 
@@ -31,24 +33,31 @@ public static class CliApp
         Required = true,
     };
 
+    internal static Option<bool> OfflineOption() => new("--offline")
+    {
+        Description = "Check everything but the files mounted at run time (certificates, keys, trust bundles, secret and key files, log and state folders): for a config repository's CI",
+    };
+
     /// <summary>
     /// A command that compiles <c>--config</c> offline and, when it is valid, runs <paramref name="use"/> on it (exit
     /// 0); otherwise it prints every error and exits 1. <paramref name="warnings"/> receives the config's warnings.
     /// </summary>
-    internal static Command OfflineConfigCommand(string name, string description, TextWriter error, TextWriter? warnings, Func<string, Configuration.ProxyConfig, Task> use)
+    internal static Command OfflineConfigCommand(string name, string description, TextWriter error, TextWriter? warnings, Func<string, Configuration.ProxyConfig, bool, Task> use)
     {
         var config = ConfigOption();
-        var command = new Command(name, description) { config };
+        var offline = OfflineOption();
+        var command = new Command(name, description) { config, offline };
         command.SetAction(async parse =>
         {
             var path = parse.GetValue(config)!;
-            if (await CompileOrReportAsync(path, error, warnings) is not { Config: { } compiled })
+            var withoutFiles = parse.GetValue(offline);
+            if (await CompileOrReportAsync(path, error, warnings, withoutFiles) is not { Config: { } compiled })
             {
                 return 1;
             }
             using (compiled)
             {
-                await use(path, compiled);
+                await use(path, compiled, withoutFiles);
             }
             return 0;
         });
@@ -59,9 +68,9 @@ public static class CliApp
     /// Compiles a config as the proxy would; prints its warnings to <paramref name="warnings"/> (when given), and on
     /// errors prints them all to <paramref name="error"/> and returns null.
     /// </summary>
-    internal static async Task<Configuration.ConfigCompilation?> CompileOrReportAsync(string path, TextWriter error, TextWriter? warnings = null)
+    internal static async Task<Configuration.ConfigCompilation?> CompileOrReportAsync(string path, TextWriter error, TextWriter? warnings = null, bool withoutRuntimeFiles = false)
     {
-        var compilation = await Configuration.OfflineCompiler.CompileAsync(path, Hosting.ProxyPlugins.CreateCatalog());
+        var compilation = await Configuration.OfflineCompiler.CompileAsync(path, Hosting.ProxyPlugins.CreateCatalog(), withoutRuntimeFiles);
         foreach (var warning in warnings is null ? [] : compilation.Warnings)
         {
             await warnings!.WriteLineAsync("warning: " + warning);

@@ -56,7 +56,8 @@ internal static class InventoryCommand
                 return 2;
             }
             var path = parse.GetValue(config)!;
-            if (await CliApp.CompileOrReportAsync(path, error) is not { Config: { } compiled })
+            // The access paths come from the config alone: certificates and keys (mounted at run time) are not needed.
+            if (await CliApp.CompileOrReportAsync(path, error, withoutRuntimeFiles: true) is not { Config: { } compiled })
             {
                 return 1;
             }

@@ -89,6 +89,11 @@ internal static class CacheSection
         var lockTimeout = Duration(redis, "lockTimeout", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1), errors);
         var operationTimeout = Duration(redis, "operationTimeout", TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(30), errors);
 
+        if (document.Offline && keys.Count == 0 && ConfigSections.Value(redis, "encryptionKey") is not null)
+        {
+            // Offline the key file is not there; nothing is encrypted by a command that never starts, so a throwaway key stands in.
+            keys.Add(System.Security.Cryptography.RandomNumberGenerator.GetBytes(CacheKeyRing.KeySize));
+        }
         if (configuration is null || keys.Count == 0 || errors.HasErrors)
         {
             return CacheSettings.MemoryOnly;
@@ -137,6 +142,11 @@ internal static class CacheSection
     {
         var path = Path.GetFullPath(file, document.Directory);
         watched.Add(path);
+        if (document.Offline && !File.Exists(path))
+        {
+            // Mounted at run time: offline, a missing file is no error (one that is there is still read, e.g. for inventory --reconcile).
+            return null;
+        }
         try
         {
             return File.ReadAllText(path);

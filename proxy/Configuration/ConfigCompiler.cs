@@ -11,12 +11,17 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
 {
     private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "ReverseProxy"];
 
-    public async Task<ConfigCompilation> CompileAsync(string path)
+    /// <param name="offline">Check everything but the files the runtime mounts (<see cref="ConfigDocument.Offline"/>).</param>
+    public async Task<ConfigCompilation> CompileAsync(string path, bool offline = false)
     {
         var document = ConfigDocument.TryLoad(path, out var parseError);
         if (document is null)
         {
             return new ConfigCompilation(null, [parseError!], []);
+        }
+        if (offline)
+        {
+            document = document.AsOffline();
         }
         // Credentials that name a store get the store's provider and settings first: everything after sees plain credentials.
         var expansion = StoreSection.Expand(document);

@@ -29,6 +29,15 @@ public sealed class ConfigDocument
 
     public IConfigurationRoot Root { get; }
 
+    /// <summary>
+    /// True for <c>validate --offline</c> (and the commands that only read policy): files the runtime mounts
+    /// (certificates, keys, bundles, secret and key files, folders for logs and state) are not checked or read.
+    /// </summary>
+    public bool Offline { get; private init; }
+
+    /// <summary>This document, read offline (see <see cref="Offline"/>).</summary>
+    internal ConfigDocument AsOffline() => new(FilePath, Root, _lines, _sequences) { Offline = true };
+
     /// <summary>Parses the file; a syntax error comes back as a <see cref="ConfigError"/> with its line.</summary>
     public static ConfigDocument? TryLoad(string path, out ConfigError? error)
     {
@@ -142,7 +151,7 @@ public sealed class ConfigDocument
             }
         }
         var root = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        return new ConfigDocument(FilePath, root, lines, sequences);
+        return new ConfigDocument(FilePath, root, lines, sequences) { Offline = Offline };
     }
 
     /// <summary>True when the key was written as a list.</summary>

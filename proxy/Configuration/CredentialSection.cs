@@ -112,7 +112,10 @@ internal static class CredentialSection
 
             if (errors.Errors.Count == before && provider is not null && injector is not null)
             {
-                var built = provider is IDatabaseCredentialFactory madeOnDatabase ? madeOnDatabase.Build(providerConfig, databases) : provider.Build(providerConfig);
+                // Offline, a provider that reads key files when built is not built: the files are mounted only at run time.
+                var built = document.Offline && provider.KeyFileKeys.Any(key => ConfigSections.Value(credential, key) is not null)
+                    ? new OfflineCredentialProvider(credential.Key)
+                    : provider is IDatabaseCredentialFactory madeOnDatabase ? madeOnDatabase.Build(providerConfig, databases) : provider.Build(providerConfig);
                 result[credential.Key] = new CredentialBinding(credential.Key, provider.Name, built, injector.Name, injector.Build(injectorConfig))
                 {
                     MaxTtl = maxTtl,
@@ -236,5 +239,5 @@ internal static class CredentialSection
     }
 
     private static PluginConfig Plugin(ConfigDocument document, ConfigErrorList errors, IConfigurationSection section, string entity, TimeProvider time, ILoggerFactory loggers) =>
-        new(entity, section, document.Directory, time, loggers, (key, message, fix) => errors.Add(section.Path + ":" + key.Replace('.', ':'), message, fix));
+        new(entity, section, document.Directory, time, loggers, (key, message, fix) => errors.Add(section.Path + ":" + key.Replace('.', ':'), message, fix)) { Offline = document.Offline };
 }

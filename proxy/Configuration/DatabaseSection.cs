@@ -73,13 +73,17 @@ internal static class DatabaseSection
                 {
                     var path = Path.GetFullPath(caFile, document.Directory);
                     watchedFiles.Add(path);
+                    cas = [];
                     try
                     {
-                        cas = [];
-                        cas.ImportFromPemFile(path);
-                        if (cas.Count == 0)
+                        // Offline the file is mounted only at run time: not read.
+                        if (!document.Offline)
                         {
-                            throw new CryptographicException("no certificate in the file");
+                            cas.ImportFromPemFile(path);
+                            if (cas.Count == 0)
+                            {
+                                throw new CryptographicException("no certificate in the file");
+                            }
                         }
                     }
                     catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException)
@@ -248,10 +252,14 @@ internal static class DatabaseSection
             watchedFiles.Add(path);
             try
             {
-                var pem = File.ReadAllText(path);
-                using var rsa = RSA.Create();
-                rsa.ImportFromPem(pem);
-                publicKey = pem;
+                // Offline the file is mounted only at run time: not read.
+                if (!document.Offline)
+                {
+                    var pem = File.ReadAllText(path);
+                    using var rsa = RSA.Create();
+                    rsa.ImportFromPem(pem);
+                    publicKey = pem;
+                }
             }
             catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException or ArgumentException)
             {

@@ -27,7 +27,7 @@ internal static class DecisionLogSection
                 return DecisionLogSettings.Default;
             }
             path = Path.GetFullPath(path, document.Directory);
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
+            if (!document.Offline && !Directory.Exists(Path.GetDirectoryName(path)))
             {
                 errors.Add(section.Path + ":path", $"the folder of '{path}' does not exist", "create the folder or choose another path");
             }

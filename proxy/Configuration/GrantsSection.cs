@@ -43,7 +43,7 @@ internal static class GrantsSection
         if (ConfigSections.Value(section, "path") is { } configured)
         {
             path = Path.GetFullPath(configured, document.Directory);
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
+            if (!document.Offline && !Directory.Exists(Path.GetDirectoryName(path)))
             {
                 errors.Add(section.Path + ":path", $"the folder of '{path}' does not exist", "create the folder or choose another path (the proxy must be able to write there)");
             }

@@ -15,7 +15,11 @@ internal static class InventorySection
         if (ConfigSections.Value(section, "fingerprintKey") is { } file)
         {
             keyFile = Path.GetFullPath(file, document.Directory);
-            if (File.Exists(keyFile))
+            if (document.Offline)
+            {
+                // The key file and its folder exist only at run time.
+            }
+            else if (File.Exists(keyFile))
             {
                 try
                 {

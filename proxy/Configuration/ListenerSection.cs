@@ -313,6 +313,10 @@ internal static class ListenerSection
         var key = Path.GetFullPath(keyPath, document.Directory);
         watchedFiles.Add(cert);
         watchedFiles.Add(key);
+        if (document.Offline)
+        {
+            return null;
+        }
         if (!File.Exists(cert))
         {
             errors.Add(section.Path + ":cert", $"the file '{cert}' does not exist", $"point it at {certWhat} (relative paths start at the config file's folder)");
@@ -362,7 +366,11 @@ internal static class ListenerSection
         {
             var bundle = Path.GetFullPath(bundleText, document.Directory);
             watchedFiles.Add(bundle);
-            if (!File.Exists(bundle))
+            if (document.Offline)
+            {
+                // Mounted at run time: not read offline.
+            }
+            else if (!File.Exists(bundle))
             {
                 errors.Add(section.Path + ":upstreamCaFile", $"the file '{bundle}' does not exist", "point it at a PEM bundle of the CAs upstreams may use besides the system roots, or remove it");
             }
@@ -609,6 +617,10 @@ internal static class ListenerSection
             }
             var path = Path.GetFullPath(entry.Value, document.Directory);
             watchedFiles.Add(path);
+            if (document.Offline)
+            {
+                continue;
+            }
             if (!File.Exists(path))
             {
                 errors.Add(entry.Path, $"the bundle file '{path}' does not exist", "point it at the trust domain's CA certificates in PEM (relative paths start at the config file's folder)");

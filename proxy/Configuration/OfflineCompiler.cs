@@ -10,7 +10,8 @@ namespace SecretlessProxy.Configuration;
 public static class OfflineCompiler
 {
     /// <param name="catalog">The plugins, as the proxy runs with them: <c>Hosting.ProxyPlugins.CreateCatalog()</c>.</param>
-    public static async Task<ConfigCompilation> CompileAsync(string path, PluginCatalog catalog)
+    /// <param name="withoutRuntimeFiles">Skip the files the runtime mounts (<c>validate --offline</c>, <c>inventory</c>, <c>explain</c>, <c>test</c>).</param>
+    public static async Task<ConfigCompilation> CompileAsync(string path, PluginCatalog catalog, bool withoutRuntimeFiles = false)
     {
         var services = new ServiceCollection();
         services.AddLogging(logging => logging.ClearProviders());
@@ -18,6 +19,6 @@ public static class OfflineCompiler
         services.AddReverseProxy();
         await using var provider = services.BuildServiceProvider();
         var compiler = new ConfigCompiler(catalog, provider.GetRequiredService<IConfigValidator>(), TimeProvider.System, NullLoggerFactory.Instance);
-        return await compiler.CompileAsync(path);
+        return await compiler.CompileAsync(path, withoutRuntimeFiles);
     }
 }

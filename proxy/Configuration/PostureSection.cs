@@ -22,7 +22,7 @@ internal static class PostureSection
         if (file is not null)
         {
             path = Path.GetFullPath(file, document.Directory);
-            if (!Directory.Exists(Path.GetDirectoryName(path)))
+            if (!document.Offline && !Directory.Exists(Path.GetDirectoryName(path)))
             {
                 errors.Add(section.Path + ":file", $"the folder of '{path}' does not exist", "create the folder, or name a file in an existing one (the file itself may appear later)");
             }

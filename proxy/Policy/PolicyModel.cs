@@ -88,22 +88,42 @@ public sealed class PolicyModel
     /// <param name="attestation">How the caller was attested (rules with <c>attestedBy</c> apply only to those kinds).</param>
     /// <param name="facts">What the attestor saw (rules with <c>when</c> facts apply only when they hold).</param>
     public Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants = null, AttestationKind attestation = AttestationKind.X509Svid,
-        IReadOnlyDictionary<string, string>? facts = null, DecisionContext context = default)
+        IReadOnlyDictionary<string, string>? facts = null, DecisionContext context = default) =>
+        Decide(caller, routeId, method, path, now, grants, attestation, facts, context, trace: null);
+
+    /// <summary>
+    /// The same decision as <see cref="Decide(SpiffeId, string, string, string, DateTimeOffset, GrantSet?, AttestationKind, IReadOnlyDictionary{string, string}?, DecisionContext)"/>,
+    /// by the same code, recording in <paramref name="trace"/> every rule weighed and why it applied or not (for
+    /// <c>explain</c> and <c>test</c>; the proxy itself never traces).
+    /// </summary>
+    public Decision Explain(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants, AttestationKind attestation,
+        IReadOnlyDictionary<string, string>? facts, DecisionContext context, PolicyTrace trace)
+    {
+        ArgumentNullException.ThrowIfNull(trace);
+        return Decide(caller, routeId, method, path, now, grants, attestation, facts, context, trace);
+    }
+
+    private Decision Decide(SpiffeId caller, string routeId, string method, string path, DateTimeOffset now, GrantSet? grants, AttestationKind attestation,
+        IReadOnlyDictionary<string, string>? facts, DecisionContext context, PolicyTrace? trace)
     {
         ArgumentNullException.ThrowIfNull(caller);
         if (!_routes.TryGetValue(routeId, out var route))
         {
+            if (trace is not null)
+            {
+                trace.RouteUnknown = true;
+            }
             return Decision.NoRuleMatched($"no rule names route '{routeId}'");
         }
 
         // Explicit deny beats allow: look for an applying deny rule first.
         var request = new RequestFacts(caller, routeId, method, path, now, grants, attestation, facts, context);
-        var found = route.Find(in request, deny: true, out _, out _, out _);
+        var found = route.Find(in request, deny: true, trace, out _, out _, out _);
         if (found is not null)
         {
             return found;
         }
-        found = route.Find(in request, deny: false, out var nearMiss, out var grantMissing, out var unknownMiss);
+        found = route.Find(in request, deny: false, trace, out var nearMiss, out var grantMissing, out var unknownMiss);
         if (found is not null)
         {
             return found;
@@ -142,7 +162,7 @@ public sealed class PolicyModel
         }
 
         /// <summary>The most specific applying rule of the wanted effect (exact ID first, then longest prefix).</summary>
-        public Decision? Find(in RequestFacts request, bool deny, out (PolicyRule Rule, string What)? nearMiss, out PolicyRule? grantMissing, out (PolicyRule Rule, string What)? unknownMiss)
+        public Decision? Find(in RequestFacts request, bool deny, PolicyTrace? trace, out (PolicyRule Rule, string What)? nearMiss, out PolicyRule? grantMissing, out (PolicyRule Rule, string What)? unknownMiss)
         {
             nearMiss = null;
             grantMissing = null;
@@ -150,7 +170,7 @@ public sealed class PolicyModel
             var caller = request.Caller;
             if (_exact.TryGetValue(caller.Value, out var rules))
             {
-                var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing, ref unknownMiss);
+                var rule = FirstApplying(rules, in request, deny, trace, caller.Value, ref nearMiss, ref grantMissing, ref unknownMiss);
                 if (rule is not null)
                 {
                     return rule;
@@ -169,7 +189,7 @@ public sealed class PolicyModel
                 }
                 if (_prefix.TryGetValue(id[..(end + 1)], out rules))
                 {
-                    var rule = FirstApplying(rules, in request, deny, ref nearMiss, ref grantMissing, ref unknownMiss);
+                    var rule = FirstApplying(rules, in request, deny, trace, trace is null ? null : caller.Value[..(end + 1)] + "*", ref nearMiss, ref grantMissing, ref unknownMiss);
                     if (rule is not null)
                     {
                         return rule;
@@ -179,7 +199,7 @@ public sealed class PolicyModel
             return null;
         }
 
-        private static Decision? FirstApplying(PolicyRule[] rules, in RequestFacts request, bool deny, ref (PolicyRule, string)? nearMiss, ref PolicyRule? grantMissing, ref (PolicyRule, string)? unknownMiss)
+        private static Decision? FirstApplying(PolicyRule[] rules, in RequestFacts request, bool deny, PolicyTrace? trace, string? matchedBy, ref (PolicyRule, string)? nearMiss, ref PolicyRule? grantMissing, ref (PolicyRule, string)? unknownMiss)
         {
             foreach (var rule in rules)
             {
@@ -192,11 +212,14 @@ public sealed class PolicyModel
                 {
                     if (rule.RequireGrant && (request.Grants is null || !request.Grants.Allows(request.Caller, request.RouteId, request.Now)))
                     {
+                        trace?.Weighed(rule, matchedBy!, null, unknown, grantMissing: true);
                         grantMissing ??= rule;
                         continue;
                     }
+                    trace?.Weighed(rule, matchedBy!, null, unknown, grantMissing: false);
                     return unknown ? rule.DeniedUnknown : rule.Decision;
                 }
+                trace?.Weighed(rule, matchedBy!, mismatch, unknown, grantMissing: false);
                 if (unknown)
                 {
                     unknownMiss ??= (rule, mismatch);

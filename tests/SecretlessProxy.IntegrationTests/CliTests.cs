@@ -10,13 +10,7 @@ public sealed class CliTests : IDisposable
 {
     private readonly TestPki _pki = new();
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = await CliApp.RunAsync(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => CliRun.RunAsync(args);
 
     [Fact]
     public async Task Validate_accepts_a_good_file_and_lists_every_error_of_a_bad_one()
@@ -59,11 +53,7 @@ public sealed class CliTests : IDisposable
     [InlineData("mcp.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
-        var repo = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(repo!.FullName, "SecretlessProxy.sln")))
-        {
-            repo = repo.Parent;
-        }
+        var repo = new DirectoryInfo(CliRun.Repository);
         var dir = Path.Combine(_pki.Directory, "examples");
         Directory.CreateDirectory(dir);
         File.Copy(Path.Combine(repo.FullName, "config", name), Path.Combine(dir, name));
@@ -81,11 +71,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task The_postgres_example_with_its_dynamic_role_credential_validates()
     {
-        var repo = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(repo!.FullName, "SecretlessProxy.sln")))
-        {
-            repo = repo.Parent;
-        }
+        var repo = new DirectoryInfo(CliRun.Repository);
         var dir = Path.Combine(_pki.Directory, "postgres-example");
         Directory.CreateDirectory(dir);
         File.Copy(Path.Combine(repo.FullName, "config", "postgres.yaml"), Path.Combine(dir, "postgres.yaml"));
@@ -112,7 +98,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Every_command_has_help()
     {
-        foreach (var command in new[] { "run", "validate", "demo", "dev-ca", "dev-ca init", "dev-ca issue", "dev-ca server" })
+        foreach (var command in new[] { "run", "validate", "demo", "dev-ca", "dev-ca init", "dev-ca issue", "dev-ca server", "inventory", "explain", "test" })
         {
             var result = await RunAsync([.. command.Split(' '), "--help"]);
             Assert.Equal(0, result.Exit);
