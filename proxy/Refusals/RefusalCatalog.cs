@@ -177,7 +177,7 @@ public static class RefusalCatalog
 
     private static Refusal Svid(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both | RefusalScope.Database) { SqlState = "28000" };
 
-    private static Refusal Bearer(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny);
+    private static Refusal Bearer(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both);
 
     private static Refusal Forbidden(string reason) => new(403, reason, "Forbidden by policy", Refusal.Deny);
 
