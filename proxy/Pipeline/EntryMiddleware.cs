@@ -61,6 +61,7 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             {
                 // A token in the header names the caller for this request; it is never forwarded upstream.
                 context.Request.Headers.Remove(bearer.Header);
+                record.ListenerAttestation = AttestationKinds.Name(AttestationKind.Jwt);
                 verification = !settings.IsHttps && settings.UnixSocketPath is null && !IsLoopback(context.Connection.RemoteIpAddress)
                     ? Identity.Bearer.BearerTokenAttestor.InsecureTransport(context.Connection.RemoteIpAddress?.ToString() ?? "unknown")
                     : await bearerTokens.AttestAsync(bearer, presented, context.RequestAborted);

@@ -173,6 +173,7 @@ public sealed class BearerCallerTests : IAsyncLifetime
         Assert.DoesNotContain(received.Headers.Values, v => v.Contains(token, StringComparison.Ordinal));
         var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("listener").GetString() == "local");
         Assert.Equal(PaymentsCi, record.GetProperty("identity").GetString());
+        Assert.Equal("jwt", record.GetProperty("attestation").GetString());
 
         // Another branch of the same repository: the same identity, but the rule's claim.ref does not hold.
         var feature = await CiTokenAsync(new Dictionary<string, string> { ["repository"] = "octo-org/payments", ["ref"] = "refs/heads/feature" });
