@@ -9,7 +9,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "ReverseProxy"];
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "tokenIssuers", "ReverseProxy"];
 
     /// <param name="offline">Check everything but the files the runtime mounts (<see cref="ConfigDocument.Offline"/>).</param>
     public async Task<ConfigCompilation> CompileAsync(string path, bool offline = false)
@@ -36,7 +36,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var (identities, localIdentities) = IdentitySection.Compile(document, errors, out var identityOwners);
         var classes = ClassSection.Compile(document, errors, identities);
         var inventory = InventorySection.Compile(document, errors);
-        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities);
+        var tokenIssuers = TokenIssuerSection.Compile(document, errors);
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, tokenIssuers);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
         var databaseBound = CredentialSection.DatabaseBound(document, catalog);

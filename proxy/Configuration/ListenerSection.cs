@@ -11,9 +11,10 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy", "bearer"];
 
-    public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
+    public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings>? tokenIssuers = null)
     {
         var result = new List<ListenerSettings>();
         var section = document.Root.GetSection("listeners");
@@ -30,7 +31,7 @@ internal static class ListenerSection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in section.GetChildren())
         {
-            var listener = CompileOne(document, item, errors, watchedFiles, now, identities);
+            var listener = CompileOne(document, item, errors, watchedFiles, now, identities, tokenIssuers ?? new Dictionary<string, Identity.Bearer.TokenIssuerSettings>());
             if (listener is null)
             {
                 continue;
@@ -58,7 +59,8 @@ internal static class ListenerSection
         return result;
     }
 
-    private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities)
+    private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings> tokenIssuers)
     {
         ConfigSections.CheckKnownKeys(item, Keys, errors, "a listener");
         var name = ConfigSections.Value(item, "name");
@@ -132,6 +134,10 @@ internal static class ListenerSection
             urlOk = true;
         }
         var isUnix = socketPath is not null;
+        var bearer = item.GetSection("bearer").Exists()
+            ? BearerListenerSection.Read(item, errors, tokenIssuers, role == ListenerRole.Proxy && !isPostgres)
+            : null;
+        var hasBearer = item.GetSection("bearer").Exists();
 
         var (protocols, http3) = ReadProtocols(item, errors);
         if (urlOk && !isHttps)
@@ -199,15 +205,17 @@ internal static class ListenerSection
             errors.Add(item.Path, $"a {protocolName} listener must identify its callers",
                 "add certificate and trustBundles (callers connect with sslmode=verify-full and their X.509-SVID), listen on unix:PATH (the kernel names callers), or add identity: NAME on loopback");
         }
-        if (!isPostgres && role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null)
+        if (!isPostgres && role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && identityName is null && ConfigSections.Value(item, "identity") is null && !hasBearer)
         {
             errors.Add(item.Path + ":url", "a plain http proxy listener must be bound to the identity its callers are: it has no other way to tell who calls",
                 "add identity: NAME (an entry of identities) for a loopback sidecar listener, or use https:// with certificate and trustBundles, or unix:/path");
         }
         if (role == ListenerRole.Proxy && urlOk && !isHttps && !isUnix && address is not null && !IPAddress.IsLoopback(address) && !(isPostgres && item.GetSection("certificate").Exists()))
         {
-            errors.Warn(item.Path + ":url", "binds beyond loopback: only callers on this host are served (others get 401 not_loopback), but binding to 127.0.0.1 keeps them from connecting at all",
-                "bind it to 127.0.0.1");
+            errors.Warn(item.Path + ":url", hasBearer
+                    ? "binds beyond loopback without TLS: bearer tokens from other hosts would cross the network in clear text, so they are refused (401 bearer_token_insecure_transport)"
+                    : "binds beyond loopback: only callers on this host are served (others get 401 not_loopback), but binding to 127.0.0.1 keeps them from connecting at all",
+                hasBearer ? "bind it to 127.0.0.1, or use https:// for callers on other hosts" : "bind it to 127.0.0.1");
         }
         if (role == ListenerRole.Proxy && isUnix && !identities.HasUnixIdentities)
         {
@@ -259,6 +267,10 @@ internal static class ListenerSection
         }
 
         ForwardProxySettings? forward = null;
+        if (item.GetSection("forwardProxy").Exists() && hasBearer)
+        {
+            errors.Add(item.Path + ":bearer", "does not apply to a forward-proxy listener (a CONNECT tunnel is attested once, by the connection)", "put bearer on a reverse-proxy listener, or remove it");
+        }
         if (item.GetSection("forwardProxy").Exists())
         {
             if (role != ListenerRole.Proxy || isPostgres || (!isHttps && !isUnix && ConfigSections.Value(item, "identity") is null))
@@ -295,6 +307,7 @@ internal static class ListenerSection
             UnsafeOpenLoopback = unsafeOpen,
             IdentityName = identityName,
             ForwardProxy = forward,
+            Bearer = bearer,
         };
     }
 

@@ -477,7 +477,8 @@ internal static class PolicySection
                 attestedBy = kinds.ToFrozenSet();
                 continue;
             }
-            var fact = FactCondition.Known.FirstOrDefault(k => k.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
+            var fact = FactCondition.Known.FirstOrDefault(k => k.Equals(child.Key, StringComparison.OrdinalIgnoreCase))
+                ?? (child.Key.StartsWith(FactCondition.ClaimPrefix, StringComparison.Ordinal) && child.Key.Length > FactCondition.ClaimPrefix.Length ? child.Key : null);
             if (fact is null)
             {
                 errors.Add(child.Path, $"'{child.Key}' is not a fact attestors report", KeySuggestion.Fix(child.Key, ["attestation", "facts", "request", "time", .. FactCondition.Known], "keys of when"));

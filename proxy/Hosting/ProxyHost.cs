@@ -93,6 +93,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<GrantEndpoints>();
         builder.Services.AddSingleton<Approvals.ApprovalWebhook>();
         builder.Services.AddSingleton<Approvals.IdTokenValidator>();
+        builder.Services.AddSingleton<Identity.Bearer.BearerTokenAttestor>();
         builder.Services.AddSingleton(sp => new Approvals.ApprovalService(() => sp.GetRequiredService<ConfigManager>().Current, sp.GetRequiredService<GrantService>(),
             sp.GetRequiredService<Approvals.ApprovalWebhook>(), sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ILogger<Approvals.ApprovalService>>(),
             sp.GetRequiredService<Redis.RedisConnection>()));

@@ -52,10 +52,17 @@ public sealed class ListenerSettings
     /// <summary>Forward-proxy mode (absolute-form requests, CONNECT with TLS interception), or null.</summary>
     public ForwardProxySettings? ForwardProxy { get; init; }
 
-    /// <summary>How callers of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; null for a plain admin listener.</summary>
+    /// <summary>The bearer tokens callers may present (<c>bearer:</c>), or null: a token in the header names the caller instead of the connection.</summary>
+    public Identity.Bearer.BearerSettings? Bearer { get; init; }
+
+    /// <summary>
+    /// How the connections of this listener are attested: mTLS, Unix peer credentials, or the loopback bind; a plain
+    /// loopback listener with only <see cref="Bearer"/> attests per request; null for a plain admin listener.
+    /// </summary>
     public AttestationKind? Attestor => IsHttps || (Protocol != ListenerProtocol.Http && Tls is not null) ? AttestationKind.X509Svid
         : UnixSocketPath is not null ? AttestationKind.UnixPeer
-        : IdentityName is not null ? AttestationKind.Loopback : null;
+        : IdentityName is not null ? AttestationKind.Loopback
+        : Bearer is not null ? AttestationKind.Jwt : null;
 
     /// <summary>What must not change without a restart (address, port, scheme, protocols, role).</summary>
     public string BindingKey => $"{Role}|{Url}|{Protocols}|{Http3Requested}|{ForwardProxy is not null}";

@@ -17,7 +17,7 @@ namespace SecretlessProxy.Pipeline;
 /// decision record when it ends, whatever happened.
 /// </summary>
 internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, WorkloadGrantEndpoints workloadGrants, RequestAudit requests, Configuration.ConfigManager configs, TimeProvider time,
-    ILogger<EntryMiddleware> logger)
+    Identity.Bearer.BearerTokenAttestor bearerTokens, ILogger<EntryMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -56,8 +56,28 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
                 record.Peer = peer;
             }
             var lapsed = false;
-            var verification = feature?.Current(new AttestationScope(config, record.Time, settings?.Tls?.Bundles, config.LocalIdentities,
-                config.LocalIdentities.Named(settings?.IdentityName)), out lapsed) ?? SvidConnection.NoCertificate;
+            Attestation verification;
+            if (settings?.Bearer is { } bearer && context.Request.Headers.TryGetValue(bearer.Header, out var presented))
+            {
+                // A token in the header names the caller for this request; it is never forwarded upstream.
+                context.Request.Headers.Remove(bearer.Header);
+                record.ListenerAttestation = AttestationKinds.Name(AttestationKind.Jwt);
+                verification = !settings.IsHttps && settings.UnixSocketPath is null && !IsLoopback(context.Connection.RemoteIpAddress)
+                    ? Identity.Bearer.BearerTokenAttestor.InsecureTransport(context.Connection.RemoteIpAddress?.ToString() ?? "unknown")
+                    : await bearerTokens.AttestAsync(bearer, presented, context.RequestAborted);
+                context.Features.Set<IWorkloadIdentityFeature>(new Identity.Bearer.BearerAttestation(verification));
+            }
+            else
+            {
+                verification = feature?.Current(new AttestationScope(config, record.Time, settings?.Tls?.Bundles, config.LocalIdentities,
+                    config.LocalIdentities.Named(settings?.IdentityName)), out lapsed)
+                    ?? (settings?.Bearer is { } tokens ? Identity.Bearer.BearerTokenAttestor.Missing(tokens) : SvidConnection.NoCertificate);
+                if (verification.Identity is null && settings?.Bearer is { } expected && verification.Reason == RefusalCatalog.NoCertificate.Reason)
+                {
+                    // An https listener that also takes tokens: neither was presented.
+                    verification = Identity.Bearer.BearerTokenAttestor.Missing(expected);
+                }
+            }
             if (lapsed)
             {
                 Log.SvidNoLongerValid(logger, listener.Name, before!.SpiffeId.Value, verification.Reason!, verification.Detail!);
@@ -68,14 +88,14 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             if (activity is not null)
             {
                 activity.SetTag("secretless.listener", listener.Name);
-                activity.SetTag("secretless.identity", verification?.Identity?.SpiffeId.Value);
-                activity.SetTag("secretless.outcome", verification?.Identity is null ? verification?.Reason ?? "client_certificate_required" : "verified");
+                activity.SetTag("secretless.identity", verification.Identity?.SpiffeId.Value);
+                activity.SetTag("secretless.outcome", verification.Identity is null ? verification.Reason ?? "client_certificate_required" : "verified");
                 activity.Dispose();
             }
-            if (verification?.Identity is null)
+            if (verification.Identity is null)
             {
-                await Problem.WriteAsync(context, RefusalCatalog.Get(verification?.Reason ?? RefusalCatalog.NoCertificate.Reason),
-                    verification?.Detail ?? "no verified X.509-SVID on this connection");
+                await Problem.WriteAsync(context, RefusalCatalog.Get(verification.Reason ?? RefusalCatalog.NoCertificate.Reason),
+                    verification.Detail ?? "no verified X.509-SVID on this connection");
                 return;
             }
             record.Caller = verification.Identity;
@@ -145,6 +165,9 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
             requests.Completed(record);
         }
     }
+
+    private static bool IsLoopback(System.Net.IPAddress? address) =>
+        address is not null && System.Net.IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 
     /// <summary>The admin API, with the proxy path's guard: a failure is a 500 problem and a log line, never an unhandled exception.</summary>
     private async Task HandleAdminAsync(HttpContext context)

@@ -9,7 +9,10 @@ namespace SecretlessProxy.Policy;
 public sealed class FactCondition(string fact, IEnumerable<string> values)
 {
     /// <summary>The facts attestors set, by kind: what <c>when</c> may name.</summary>
-    public static readonly IReadOnlyList<string> Known = ["uid", "gid", "path", "sha256", "cgroup", "podUid", "containerId", "identity", "issuer", "serialNumber"];
+    public static readonly IReadOnlyList<string> Known = ["uid", "gid", "path", "sha256", "cgroup", "podUid", "containerId", "identity", "issuer", "serialNumber", "subject", "tokenIssuer"];
+
+    /// <summary>Facts named <c>claim.NAME</c>: a bearer token's claims its issuer lists under <c>facts</c> (repository, ref, ...).</summary>
+    public const string ClaimPrefix = Identity.Bearer.TokenClaimMapper.ClaimFactPrefix;
 
     public string Fact { get; } = fact;
 

@@ -46,6 +46,21 @@ public static class RefusalCatalog
     public static readonly Refusal PeerCredentialsUnavailable = Svid("peer_credentials_unavailable");
     public static readonly Refusal NotLoopback = Svid("not_loopback");
 
+    // 401: a bearer-token caller (listeners[].bearer) was not attested; 503 when its issuer's keys cannot be read.
+    public static readonly Refusal BearerTokenMissing = Bearer("bearer_token_missing");
+    public static readonly Refusal BearerTokenMalformed = Bearer("bearer_token_malformed");
+    public static readonly Refusal BearerTokenInsecureTransport = Bearer("bearer_token_insecure_transport");
+    public static readonly Refusal BearerTokenIssuerUnknown = Bearer("bearer_token_issuer_unknown");
+    public static readonly Refusal BearerTokenAlgorithmRefused = Bearer("bearer_token_algorithm_refused");
+    public static readonly Refusal BearerTokenKeyUnknown = Bearer("bearer_token_key_unknown");
+    public static readonly Refusal BearerTokenSignatureInvalid = Bearer("bearer_token_signature_invalid");
+    public static readonly Refusal BearerTokenAudienceMismatch = Bearer("bearer_token_audience_mismatch");
+    public static readonly Refusal BearerTokenExpired = Bearer("bearer_token_expired");
+    public static readonly Refusal BearerTokenNotYetValid = Bearer("bearer_token_not_yet_valid");
+    public static readonly Refusal BearerTokenLifetimeTooLong = Bearer("bearer_token_lifetime_too_long");
+    public static readonly Refusal BearerTokenUnmapped = Bearer("bearer_token_unmapped");
+    public static readonly Refusal BearerIssuerUnavailable = new(503, "bearer_issuer_unavailable", "Token issuer's keys unavailable", Refusal.Error) { RetryAfterSeconds = 5 };
+
     // 403: policy, and what an injector or a read the request makes is refused.
     public static readonly Refusal DeniedByRule = Policy("denied_by_rule");
     public static readonly Refusal NoRuleMatched = Policy("no_rule_matched");
@@ -134,6 +149,8 @@ public static class RefusalCatalog
         NoCertificate, SanMalformed, UriSanMissing, UriSanMultiple, SpiffeIdInvalid, SpiffeIdRootPath, LeafIsCa, KeyUsageMissing,
         KeyUsageNoDigitalSignature, KeyUsageCaBits, EkuNoClientAuth, NotYetValid, Expired, TrustDomainUnknown, ChainUntrusted,
         UnknownLocalCaller, PeerProcessChanged, ExecutableReplaced, PeerCredentialsUnavailable, NotLoopback,
+        BearerTokenMissing, BearerTokenMalformed, BearerTokenInsecureTransport, BearerTokenIssuerUnknown, BearerTokenAlgorithmRefused, BearerTokenKeyUnknown,
+        BearerTokenSignatureInvalid, BearerTokenAudienceMismatch, BearerTokenExpired, BearerTokenNotYetValid, BearerTokenLifetimeTooLong, BearerTokenUnmapped, BearerIssuerUnavailable,
         DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, CredentialClassNotAllowed, InjectorRefused,
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
         McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpUserTokenInvalid, McpUserIssuerUnavailable, McpAnswerUnfiltered,
@@ -159,6 +176,8 @@ public static class RefusalCatalog
     private static Refusal Path(string reason) => new(400, reason, "Ambiguous request path", Refusal.Deny);
 
     private static Refusal Svid(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both | RefusalScope.Database) { SqlState = "28000" };
+
+    private static Refusal Bearer(string reason) => new(401, reason, "Workload identity not established", Refusal.Deny, RefusalScope.Both);
 
     private static Refusal Forbidden(string reason) => new(403, reason, "Forbidden by policy", Refusal.Deny);
 

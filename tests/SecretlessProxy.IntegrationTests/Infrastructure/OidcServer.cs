@@ -78,7 +78,8 @@ public sealed class OidcServer : IAsyncDisposable
     /// An ID token for a person, signed by the server with its own keys (served at its JWKS) for <paramref name="clientId"/>
     /// (which needs the grant type <c>urn:secretless:test:id-token</c>): the result of a login, without the browser.
     /// </summary>
-    public async Task<string> IdTokenAsync(string clientId, string clientSecret, string subject, string? name = null, IEnumerable<string>? groups = null, int expiresIn = 300)
+    public async Task<string> IdTokenAsync(string clientId, string clientSecret, string subject, string? name = null, IEnumerable<string>? groups = null, int expiresIn = 300,
+        IReadOnlyDictionary<string, string>? claims = null)
     {
         using var http = new HttpClient();
         var form = new Dictionary<string, string> { ["grant_type"] = IdTokenGrant, ["sub"] = subject, ["expires_in"] = expiresIn.ToString(System.Globalization.CultureInfo.InvariantCulture) };
@@ -89,6 +90,10 @@ public sealed class OidcServer : IAsyncDisposable
         if (groups is not null)
         {
             form["groups"] = string.Join(' ', groups);
+        }
+        if (claims is not null)
+        {
+            form["claims"] = JsonSerializer.Serialize(claims);
         }
         using var request = new HttpRequestMessage(HttpMethod.Post, TokenUrl) { Content = new FormUrlEncodedContent(form) };
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",

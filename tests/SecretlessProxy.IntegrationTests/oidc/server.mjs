@@ -6,7 +6,7 @@
 // "revoked JTI" for every token revoked (RFC 7009) and "introspected ACTIVE" for every introspection (RFC 7662).
 // With "revocationDown": true in CONFIG the revocation endpoint answers 503 (an issuer whose revocation is down).
 // A test client may mint ID tokens for a person with the grant type urn:secretless:test:id-token (params sub, name,
-// groups space-separated, expires_in seconds, may be negative): they are signed with the server's own keys (its JWKS
+// groups space-separated, expires_in seconds, may be negative; claims a JSON object of extra claims): they are signed with the server's own keys (its JWKS
 // at /jwks, found by discovery) for the calling client as audience, standing in for an interactive login.
 import { readFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
@@ -109,18 +109,20 @@ provider.registerGrantType(tokenExchange, async (ctx) => {
 }, ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'audience', 'resource', 'scope']);
 
 provider.registerGrantType('urn:secretless:test:id-token', async (ctx) => {
-  const { sub, name, groups, expires_in: expiresIn } = ctx.oidc.params;
+  const { sub, name, groups, expires_in: expiresIn, claims } = ctx.oidc.params;
   if (!sub) throw new errors.InvalidRequest('sub is required');
   const idToken = new provider.IdToken({ sub }, { ctx });
   idToken.scope = 'openid';
   if (name) idToken.set('name', name);
   if (groups) idToken.set('groups', groups.split(' ').filter((g) => g.length > 0));
+  // Extra claims (a JSON object), as a CI or cloud issuer puts them in its tokens (repository, ref, ...).
+  if (claims) for (const [key, value] of Object.entries(JSON.parse(claims))) idToken.set(key, value);
   const now = Math.floor(Date.now() / 1000);
   const ttl = expiresIn === undefined ? 300 : Number(expiresIn);
   const value = await idToken.issue({ use: 'idtoken', expiresAt: now + ttl });
   console.log(`id-token-issued ${sub}`);
   ctx.body = { id_token: value, token_type: 'Bearer', expires_in: ttl };
-}, ['sub', 'name', 'groups', 'expires_in']);
+}, ['sub', 'name', 'groups', 'expires_in', 'claims']);
 
 const server = provider.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
