@@ -9,7 +9,13 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "ReverseProxy"];
+    /// <summary>
+    /// The Workload API clients of the running proxy (one per socket, kept across reloads); null for offline compiles
+    /// (validate), whose clients never contact the agent.
+    /// </summary>
+    public WorkloadApi.WorkloadApiConnections? WorkloadApi { get; init; }
+
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "spiffe", "ReverseProxy"];
 
     public async Task<ConfigCompilation> CompileAsync(string path)
     {
@@ -31,7 +37,10 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var (identities, localIdentities) = IdentitySection.Compile(document, errors, out var identityOwners);
         var classes = ClassSection.Compile(document, errors, identities);
         var inventory = InventorySection.Compile(document, errors);
-        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities);
+        var workloadApiSettings = SpiffeSection.Compile(document, errors);
+        var workloadApi = workloadApiSettings is null ? null
+            : WorkloadApi?.For(workloadApiSettings) ?? new WorkloadApi.WorkloadApiClient(workloadApiSettings, time, loggers.CreateLogger<WorkloadApi.WorkloadApiClient>());
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, workloadApi);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
         var databaseBound = CredentialSection.DatabaseBound(document, catalog);
@@ -99,6 +108,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         {
             FilePath = document.FilePath,
             Listeners = listeners,
+            WorkloadApi = workloadApi,
             LocalIdentities = localIdentities,
             Databases = databases,
             Policy = policy,
