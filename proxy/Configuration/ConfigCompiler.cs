@@ -38,8 +38,11 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var classes = ClassSection.Compile(document, errors, identities);
         var inventory = InventorySection.Compile(document, errors);
         var workloadApiSettings = SpiffeSection.Compile(document, errors);
+        // A spiffe section with errors still stands in for the files, so listeners do not add "certificate is required" to its own errors.
+        workloadApiSettings ??= document.Root.GetSection("spiffe").Exists() ? new SecretlessProxy.WorkloadApi.WorkloadApiSettings("", SecretlessProxy.WorkloadApi.WorkloadApiSettings.DefaultRetryMaxDelay) : null;
         var workloadApi = workloadApiSettings is null ? null
-            : WorkloadApi?.For(workloadApiSettings) ?? new WorkloadApi.WorkloadApiClient(workloadApiSettings, time, loggers.CreateLogger<WorkloadApi.WorkloadApiClient>());
+            : errors.HasErrors || WorkloadApi is null ? new SecretlessProxy.WorkloadApi.WorkloadApiClient(workloadApiSettings, time, loggers.CreateLogger<SecretlessProxy.WorkloadApi.WorkloadApiClient>())
+            : WorkloadApi.For(workloadApiSettings);
         var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, workloadApi);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
