@@ -66,6 +66,12 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
             case "/readyz":
                 var started = lifetime.ApplicationStarted.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested;
                 var loaded = configs.Generation > 0;
+                // Listeners whose certificate and bundles come from the Workload API serve nothing until both arrived.
+                if (started && loaded && configs.Current.WorkloadApi?.NotReadyReason is { } waiting)
+                {
+                    await Problem.WriteAsync(context, RefusalCatalog.NotReady, waiting);
+                    return;
+                }
                 await (started && loaded
                     ? WriteAsync(context, StatusCodes.Status200OK, $"{{\"status\":\"ready\",\"configGeneration\":{configs.Generation},\"reloadRefusals\":{configs.Refusals}}}")
                     : Problem.WriteAsync(context, RefusalCatalog.NotReady,

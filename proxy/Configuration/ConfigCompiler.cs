@@ -9,7 +9,13 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Reads and validates a whole config file, collecting every error, and compiles it into a <see cref="ProxyConfig"/>.</summary>
 public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpValidator, TimeProvider time, ILoggerFactory loggers)
 {
-    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "tokenIssuers", "ReverseProxy"];
+    /// <summary>
+    /// The Workload API clients of the running proxy (one per socket, kept across reloads); null for offline compiles
+    /// (validate), whose clients never contact the agent.
+    /// </summary>
+    public WorkloadApi.WorkloadApiConnections? WorkloadApi { get; init; }
+
+    private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "tokenIssuers", "spiffe", "ReverseProxy"];
 
     /// <param name="offline">Check everything but the files the runtime mounts (<see cref="ConfigDocument.Offline"/>).</param>
     public async Task<ConfigCompilation> CompileAsync(string path, bool offline = false)
@@ -36,8 +42,14 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var (identities, localIdentities) = IdentitySection.Compile(document, errors, out var identityOwners);
         var classes = ClassSection.Compile(document, errors, identities);
         var inventory = InventorySection.Compile(document, errors);
+        var workloadApiSettings = SpiffeSection.Compile(document, errors);
+        // A spiffe section with errors still stands in for the files, so listeners do not add "certificate is required" to its own errors.
+        workloadApiSettings ??= document.Root.GetSection("spiffe").Exists() ? new SecretlessProxy.WorkloadApi.WorkloadApiSettings("", SecretlessProxy.WorkloadApi.WorkloadApiSettings.DefaultRetryMaxDelay) : null;
+        var workloadApi = workloadApiSettings is null ? null
+            : errors.HasErrors || WorkloadApi is null ? new SecretlessProxy.WorkloadApi.WorkloadApiClient(workloadApiSettings, time, loggers.CreateLogger<SecretlessProxy.WorkloadApi.WorkloadApiClient>())
+            : WorkloadApi.For(workloadApiSettings);
         var tokenIssuers = TokenIssuerSection.Compile(document, errors);
-        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, tokenIssuers);
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, tokenIssuers, workloadApi);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
         var databaseBound = CredentialSection.DatabaseBound(document, catalog);
@@ -105,6 +117,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         {
             FilePath = document.FilePath,
             Listeners = listeners,
+            WorkloadApi = workloadApi,
             LocalIdentities = localIdentities,
             Databases = databases,
             Policy = policy,

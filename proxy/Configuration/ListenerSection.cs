@@ -13,8 +13,9 @@ internal static class ListenerSection
 {
     private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy", "bearer"];
 
+    /// <param name="workloadApi">The Workload API client when <c>spiffe.workloadApi</c> is configured: https listeners without certificate or trustBundles files take them from it.</param>
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
-        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings>? tokenIssuers = null)
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings>? tokenIssuers = null, IX509Source? workloadApi = null)
     {
         var result = new List<ListenerSettings>();
         var section = document.Root.GetSection("listeners");
@@ -31,7 +32,7 @@ internal static class ListenerSection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in section.GetChildren())
         {
-            var listener = CompileOne(document, item, errors, watchedFiles, now, identities, tokenIssuers ?? new Dictionary<string, Identity.Bearer.TokenIssuerSettings>());
+            var listener = CompileOne(document, item, errors, watchedFiles, now, identities, tokenIssuers ?? new Dictionary<string, Identity.Bearer.TokenIssuerSettings>(), workloadApi);
             if (listener is null)
             {
                 continue;
@@ -60,7 +61,7 @@ internal static class ListenerSection
     }
 
     private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
-        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings> tokenIssuers)
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings> tokenIssuers, IX509Source? workloadApi)
     {
         ConfigSections.CheckKnownKeys(item, Keys, errors, "a listener");
         var name = ConfigSections.Value(item, "name");
@@ -234,7 +235,7 @@ internal static class ListenerSection
             }
             if (urlOk && isHttps)
             {
-                tls = LoadTls(document, item, errors, watchedFiles, now);
+                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi);
                 adminAllow = ReadAdminAllow(item, errors);
             }
             else if (urlOk && isUnix)
@@ -258,7 +259,7 @@ internal static class ListenerSection
             }
             if (isHttps || (isPostgres && item.GetSection("certificate").Exists()))
             {
-                tls = LoadTls(document, item, errors, watchedFiles, now);
+                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi);
             }
             else if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
             {
@@ -577,78 +578,97 @@ internal static class ListenerSection
         return (protocols, http3);
     }
 
-    private static TlsMaterial? LoadTls(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now)
+    private static TlsMaterial? LoadTls(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, IX509Source? workloadApi)
     {
         var certificate = item.GetSection("certificate");
-        ConfigSections.CheckKnownKeys(certificate, ["cert", "key"], errors, "a certificate");
-        var certPath = ConfigSections.Value(certificate, "cert");
-        var keyPath = ConfigSections.Value(certificate, "key");
-        if (certPath is null)
+        var liveCertificate = workloadApi is not null && !certificate.Exists();
+        var liveBundles = workloadApi is not null && !item.GetSection("trustBundles").Exists();
+        if (liveCertificate && liveBundles)
         {
-            errors.Add(certificate.Path + ":cert", "is required for an https listener", "set certificate.cert to the server certificate's PEM file (e.g. from 'secretless-proxy dev-ca server')");
+            return new TlsMaterial(null, null, workloadApi!);
         }
-        if (keyPath is null)
-        {
-            errors.Add(certificate.Path + ":key", "is required for an https listener", "set certificate.key to the server certificate's PEM private key");
-        }
-
         (System.Net.Security.SslStreamCertificateContext, DateTimeOffset)? server = null;
-        if (ExistingPemPair(document, certificate, certPath, keyPath, "an existing PEM certificate", "an existing PEM private key", errors, watchedFiles) is ({ } cert, { } key))
+        if (!liveCertificate)
         {
-            try
+            ConfigSections.CheckKnownKeys(certificate, ["cert", "key"], errors, "a certificate");
+            var certPath = ConfigSections.Value(certificate, "cert");
+            var keyPath = ConfigSections.Value(certificate, "key");
+            if (certPath is null)
             {
-                server = TlsMaterial.LoadServerCertificate(cert, key);
-                if (server.Value.Item2 < now)
+                errors.Add(certificate.Path + ":cert", "is required for an https listener", "set certificate.cert to the server certificate's PEM file (e.g. from 'secretless-proxy dev-ca server'), or configure spiffe.workloadApi and leave certificate out");
+            }
+            if (keyPath is null)
+            {
+                errors.Add(certificate.Path + ":key", "is required for an https listener", "set certificate.key to the server certificate's PEM private key");
+            }
+
+            if (ExistingPemPair(document, certificate, certPath, keyPath, "an existing PEM certificate", "an existing PEM private key", errors, watchedFiles) is ({ } cert, { } key))
+            {
+                try
                 {
-                    errors.Warn(certificate.Path + ":cert", "the server certificate has expired; clients will refuse it", "issue a new one");
+                    server = TlsMaterial.LoadServerCertificate(cert, key);
+                    if (server.Value.Item2 < now)
+                    {
+                        errors.Warn(certificate.Path + ":cert", "the server certificate has expired; clients will refuse it", "issue a new one");
+                    }
+                }
+                catch (Exception ex) when (ex is InvalidDataException or System.Security.Cryptography.CryptographicException or IOException)
+                {
+                    errors.Add(certificate.Path + ":cert", ex.Message, "give a PEM certificate and the matching PEM private key");
                 }
             }
-            catch (Exception ex) when (ex is InvalidDataException or System.Security.Cryptography.CryptographicException or IOException)
-            {
-                errors.Add(certificate.Path + ":cert", ex.Message, "give a PEM certificate and the matching PEM private key");
-            }
         }
 
-        var bundles = new Dictionary<string, X509Certificate2Collection>(StringComparer.Ordinal);
-        var bundleSection = item.GetSection("trustBundles");
-        if (!bundleSection.GetChildren().Any())
+        TrustBundleSet? fileBundles = null;
+        if (!liveBundles)
         {
-            errors.Add(item.Path + ":trustBundles", "is required for a proxy listener: without a bundle no SVID can be verified",
-                "map each trust domain to its CA bundle, e.g. trustBundles: { example.org: bundles/example.org.pem }");
+            var bundles = new Dictionary<string, X509Certificate2Collection>(StringComparer.Ordinal);
+            var bundleSection = item.GetSection("trustBundles");
+            if (!bundleSection.GetChildren().Any())
+            {
+                errors.Add(item.Path + ":trustBundles", "is required for a proxy listener: without a bundle no SVID can be verified",
+                    "map each trust domain to its CA bundle, e.g. trustBundles: { example.org: bundles/example.org.pem }, or configure spiffe.workloadApi and leave trustBundles out");
+            }
+            foreach (var entry in bundleSection.GetChildren())
+            {
+                if (!SpiffeId.TryValidateTrustDomain(entry.Key, out var tdError))
+                {
+                    errors.Add(entry.Path, $"'{entry.Key}' is not a valid trust domain name: {tdError}", "use the trust domain as it appears in SPIFFE IDs, e.g. example.org");
+                    continue;
+                }
+                if (entry.Value is null)
+                {
+                    errors.Add(entry.Path, "needs a PEM bundle file", $"write {entry.Key}: path/to/{entry.Key}.pem");
+                    continue;
+                }
+                var path = Path.GetFullPath(entry.Value, document.Directory);
+                watchedFiles.Add(path);
+                if (document.Offline)
+                {
+                    continue;
+                }
+                if (!File.Exists(path))
+                {
+                    errors.Add(entry.Path, $"the bundle file '{path}' does not exist", "point it at the trust domain's CA certificates in PEM (relative paths start at the config file's folder)");
+                    continue;
+                }
+                try
+                {
+                    bundles[entry.Key] = TrustBundleSet.LoadPem(path);
+                }
+                catch (InvalidDataException ex)
+                {
+                    errors.Add(entry.Path, ex.Message, "give a PEM file of the trust domain's CA certificates");
+                }
+            }
+            fileBundles = new TrustBundleSet(bundles);
         }
-        foreach (var entry in bundleSection.GetChildren())
+        if (workloadApi is not null)
         {
-            if (!SpiffeId.TryValidateTrustDomain(entry.Key, out var tdError))
-            {
-                errors.Add(entry.Path, $"'{entry.Key}' is not a valid trust domain name: {tdError}", "use the trust domain as it appears in SPIFFE IDs, e.g. example.org");
-                continue;
-            }
-            if (entry.Value is null)
-            {
-                errors.Add(entry.Path, "needs a PEM bundle file", $"write {entry.Key}: path/to/{entry.Key}.pem");
-                continue;
-            }
-            var path = Path.GetFullPath(entry.Value, document.Directory);
-            watchedFiles.Add(path);
-            if (document.Offline)
-            {
-                continue;
-            }
-            if (!File.Exists(path))
-            {
-                errors.Add(entry.Path, $"the bundle file '{path}' does not exist", "point it at the trust domain's CA certificates in PEM (relative paths start at the config file's folder)");
-                continue;
-            }
-            try
-            {
-                bundles[entry.Key] = TrustBundleSet.LoadPem(path);
-            }
-            catch (InvalidDataException ex)
-            {
-                errors.Add(entry.Path, ex.Message, "give a PEM file of the trust domain's CA certificates");
-            }
+            // One part from files, the other from the Workload API.
+            return server is null && !liveCertificate ? null : new TlsMaterial(server?.Item1, fileBundles, workloadApi);
         }
-        return server is null ? null : new TlsMaterial(server.Value.Item1, server.Value.Item2, new TrustBundleSet(bundles));
+        return server is null ? null : new TlsMaterial(server.Value.Item1, fileBundles!);
     }
 
     internal static bool TryParseUrl(string url, out IPAddress? address, out int port, out bool isHttps, out string error)

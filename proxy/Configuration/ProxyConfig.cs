@@ -31,6 +31,9 @@ public sealed class ProxyConfig : IDisposable, Approvals.IApprovalScope
     /// <summary>The listener of that name (case-insensitive), or null.</summary>
     public ListenerSettings? Listener(string? name) => name is not null && _listenersByName.TryGetValue(name, out var listener) ? listener : null;
 
+    /// <summary>The SPIFFE Workload API client (<c>spiffe.workloadApi</c>) the listeners' certificate and bundles come from, or null (files).</summary>
+    public WorkloadApi.WorkloadApiClient? WorkloadApi { get; init; }
+
     /// <summary>The identities local callers can be (Unix socket peers by their selectors, loopback listeners by name).</summary>
     public Identity.LocalIdentityMap LocalIdentities { get; init; } = Identity.LocalIdentityMap.Empty;
 

@@ -74,11 +74,16 @@ public sealed partial class ProxyHost : IAsyncDisposable
             });
         builder.Services.AddSingleton(sp => new ConfigManager(
             options.ConfigPath,
-            new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>()),
+            new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>())
+            {
+                WorkloadApi = sp.GetRequiredService<WorkloadApi.WorkloadApiConnections>(),
+            },
             sp.GetRequiredService<DecisionLog>(),
             sp.GetRequiredService<ILogger<ConfigManager>>(),
             time)
         { PollInterval = options.ConfigPollInterval });
+        // The SPIFFE Workload API clients (spiffe.workloadApi): their streams start with the first config that names the socket.
+        builder.Services.AddSingleton(sp => new WorkloadApi.WorkloadApiConnections(time, sp.GetRequiredService<ILoggerFactory>(), connect: true));
         builder.Services.AddSingleton(sp => new SigningKeyDirectory(time));
         builder.Services.AddSingleton<Injection.BodyBufferBudget>();
         builder.Services.AddSingleton<AdminEndpoints>();

@@ -71,20 +71,22 @@ public static class X509SvidAttestor
     /// The connection's attestation for a request under <paramref name="config"/> (the request's snapshot) at
     /// <paramref name="now"/>. A connection whose SVID has expired, or that was verified against bundles that have
     /// since changed, is verified again (at most once per reload, or once when it expires); unchanged bundles only
-    /// confirm the earlier result. <paramref name="lapsed"/> is set when a verified connection is no longer valid.
+    /// confirm the earlier result. Live bundles (the Workload API) change without a reload: a new bundle set is
+    /// compared the same way. <paramref name="lapsed"/> is set when a verified connection is no longer valid.
     /// </summary>
     public static Attestation Current(SvidConnection? feature, object config, TrustBundleSet? bundles, DateTimeOffset now, out bool lapsed)
     {
         lapsed = false;
         var verification = feature?.Verification;
         if (verification?.Identity is not { } verified || feature is not { } connection
-            || (ReferenceEquals(connection.ConfirmedUnder, config) && now < verified.ExpiresAt))
+            || (ReferenceEquals(connection.ConfirmedUnder, config) && ReferenceEquals(connection.Bundles, bundles) && now < verified.ExpiresAt))
         {
             return verification ?? SvidConnection.NoCertificate;
         }
         if (bundles is not null && connection.Bundles is not null && now < verified.ExpiresAt && bundles.Fingerprint == connection.Bundles.Fingerprint)
         {
             connection.ConfirmedUnder = config;
+            connection.Bundles = bundles;
             return connection.Verification;
         }
         var again = SvidVerifier.Verify(connection.Leaf, connection.Intermediates, bundles ?? TrustBundleSet.Empty, now);

@@ -5,14 +5,44 @@ using SecretlessProxy.Identity;
 
 namespace SecretlessProxy.Listeners;
 
-/// <summary>A listener's server certificate (with its chain) and the trust bundles client SVIDs are checked against.</summary>
-public sealed class TlsMaterial(SslStreamCertificateContext certificate, DateTimeOffset certificateNotAfter, TrustBundleSet bundles)
+/// <summary>
+/// A listener's server certificate (with its chain) and the trust bundles client SVIDs are checked against: each read
+/// from files (reloaded with the config) or from a live <see cref="IX509Source"/> (the SPIFFE Workload API), read anew
+/// at every handshake so a rotated certificate or bundle applies to the next connection.
+/// </summary>
+public sealed class TlsMaterial
 {
-    public SslStreamCertificateContext Certificate { get; } = certificate;
+    private readonly SslStreamCertificateContext? _certificate;
+    private readonly TrustBundleSet? _bundles;
+    private readonly IX509Source? _live;
 
-    public DateTimeOffset CertificateNotAfter { get; } = certificateNotAfter;
+    /// <summary>Both from files.</summary>
+    public TlsMaterial(SslStreamCertificateContext certificate, TrustBundleSet bundles)
+    {
+        _certificate = certificate;
+        _bundles = bundles;
+    }
 
-    public TrustBundleSet Bundles { get; } = bundles;
+    /// <summary>What is null here comes from <paramref name="live"/>.</summary>
+    public TlsMaterial(SslStreamCertificateContext? certificate, TrustBundleSet? bundles, IX509Source live)
+    {
+        _certificate = certificate;
+        _bundles = bundles;
+        _live = live;
+    }
+
+    /// <summary>The certificate to present now. Throws before a live source delivered its first SVID (the handshake fails; /readyz says why).</summary>
+    public SslStreamCertificateContext Certificate => _certificate ?? _live?.Certificate
+        ?? throw new InvalidOperationException("the SPIFFE Workload API has not delivered the proxy's X.509-SVID yet (see /readyz)");
+
+    /// <summary>The bundles to verify callers against now (empty before a live source delivered any: every caller is refused).</summary>
+    public TrustBundleSet Bundles => _bundles ?? _live?.Bundles ?? TrustBundleSet.Empty;
+
+    /// <summary>True when the certificate comes from the Workload API.</summary>
+    public bool LiveCertificate => _certificate is null;
+
+    /// <summary>True when the bundles come from the Workload API.</summary>
+    public bool LiveBundles => _bundles is null;
 
     /// <summary>Loads a PEM certificate (optionally followed by its intermediates) and its PEM private key.</summary>
     public static (SslStreamCertificateContext Context, DateTimeOffset NotAfter) LoadServerCertificate(string certPath, string keyPath)
