@@ -128,6 +128,7 @@ internal static class CredentialSection
                     Class = secretClass,
                     Owner = ownership.Owner,
                     Team = ownership.Team,
+                    StoreAuthDebt = StoreAuthDebtOf(provider.Name, credential),
                     IssuesStaticSecrets = provider.IssuesStaticSecrets || StaticStoreProviders.Contains(provider.Name) || (provider.Name == "vault" && credential.GetSection("kv").Exists()),
                 };
             }
@@ -153,12 +154,22 @@ internal static class CredentialSection
     }
 
     /// <summary>Providers that read a long-lived secret from a store, though they cache it for a while (they re-read it).</summary>
-    internal static readonly HashSet<string> StaticStoreProviders = new[] { "file", "env", "secret-dir", "aws-secrets-manager", "kubernetes-secret" }.ToHashSet(StringComparer.OrdinalIgnoreCase);
+    internal static readonly HashSet<string> StaticStoreProviders = new[] { "file", "env", "secret-dir", "aws-secrets-manager", "kubernetes-secret", "azure-key-vault", "google-secret-manager" }.ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A sign-in to the store that is itself a long-lived secret (migration debt), or null.</summary>
+    internal static string? StoreAuthDebtOf(string provider, IConfigurationSection credential) => provider switch
+    {
+        "google-secret-manager" when ConfigSections.Value(credential, "auth:method") == "service-account-key" =>
+            "signs in to Google with a service-account key file (a long-lived key: migration debt; move to auth.method workload-identity-federation)",
+        "vault" when ConfigSections.Value(credential, "auth:method") == "approle" =>
+            "logs in to Vault with AppRole (its secret_id is a long-lived secret: migration debt; move to auth.method jwt, kubernetes or cert)",
+        _ => null,
+    };
 
     /// <summary>For an inline credential: its provider and the host it talks to, e.g. <c>inline:vault@vault.example.org:8200</c>.</summary>
     private static string InlineStore(string provider, IConfigurationSection credential)
     {
-        var url = ConfigSections.Value(credential, "address") ?? ConfigSections.Value(credential, "endpoint") ?? ConfigSections.Value(credential, "apiServer") ?? ConfigSections.Value(credential, "tokenUrl") ?? ConfigSections.Value(credential, "issuer");
+        var url = ConfigSections.Value(credential, "address") ?? ConfigSections.Value(credential, "vaultUri") ?? ConfigSections.Value(credential, "endpoint") ?? ConfigSections.Value(credential, "apiServer") ?? ConfigSections.Value(credential, "tokenUrl") ?? ConfigSections.Value(credential, "issuer");
         var host = url is not null && Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri.Authority : null;
         return "inline:" + provider + (host is null ? "" : "@" + host);
     }
@@ -169,7 +180,7 @@ internal static class CredentialSection
         var path = credential.Path;
         var root = document.Root;
         return root[path + ":kv:path"] is { } kv ? kv + (root[path + ":kv:field"] is { } field ? "#" + field : "")
-            : root[path + ":dynamic:path"] ?? root[path + ":secretId"] ?? (root[path + ":name"] is { } name ? (root[path + ":namespace"] is { } ns ? ns + "/" : "") + name + (root[path + ":key"] is { } key ? "#" + key : "") : null)
+            : root[path + ":dynamic:path"] ?? root[path + ":secretId"] ?? root[path + ":secret"] ?? (root[path + ":name"] is { } name ? (root[path + ":namespace"] is { } ns ? ns + "/" : "") + name + (root[path + ":key"] is { } key ? "#" + key : "") : null)
             ?? root[path + ":path"];
     }
 
@@ -184,6 +195,8 @@ internal static class CredentialSection
             "env" => Get("variable") is { } variable ? "$" + variable : null,
             "vault" => Get("kv:path") is { } kv ? (Get("kv:mount") ?? "secret") + "/" + kv + (Get("kv:field") is { } field ? "#" + field : "") : Get("dynamic:path"),
             "aws-secrets-manager" => Get("secretId"),
+            "azure-key-vault" => Get("secret") is { } secret ? secret + (Get("version") is { } version ? "/" + version : "") : null,
+            "google-secret-manager" => Get("secret") is { } name ? $"projects/{Get("project")}/secrets/{name}/versions/{Get("version") ?? "latest"}" : null,
             "kubernetes-secret" => Get("name") is { } name ? (Get("namespace") is { } ns ? ns + "/" : "") + name + (Get("key") is { } key ? "#" + key : "") : null,
             _ => null,
         };

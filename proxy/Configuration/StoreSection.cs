@@ -23,6 +23,8 @@ internal static class StoreSection
     {
         ["vault"] = new("vault", "vault", ["address", "namespace", "caFile", "auth"], ["timeout", "refreshInterval"], ["kvMount"], "path: payments/billing, field: token (a KV v2 field; dynamic: { path: database/creds/app } for a lease)"),
         ["aws-secrets-manager"] = new("aws-secrets-manager", "aws-secrets-manager", ["region", "endpoint", "auth"], ["timeout", "ttl"], [], "path: prod/payments/api-key (the secret id or ARN)"),
+        ["azure-key-vault"] = new("azure-key-vault", "azure-key-vault", ["vaultUri", "caFile", "verifyChallengeResource", "auth"], ["timeout", "ttl"], [], "path: billing-api-key (the secret's name; version: to pin one)"),
+        ["google-secret-manager"] = new("google-secret-manager", "google-secret-manager", ["project", "endpoint", "caFile", "auth"], ["timeout", "ttl"], [], "path: billing-api-key (the secret's id in the store's project; version: to pin one)"),
         ["kubernetes"] = new("kubernetes", "kubernetes-secret", ["apiServer", "tokenFile", "caFile"], ["namespace", "timeout"], [], "path: payments/api-keys (NAMESPACE/NAME, or NAME in the store's namespace), key: token"),
         ["file"] = new("file", "file", [], ["trim", "pollInterval"], ["directory"], "path: billing-token.txt (relative to the store's directory)"),
     };
@@ -55,7 +57,7 @@ internal static class StoreSection
             }
             var owner = Ownership.Read(store, "owner", problems);
             var team = Ownership.Read(store, "team", problems);
-            var location = ConfigSections.Value(store, "address") ?? ConfigSections.Value(store, "endpoint") ?? ConfigSections.Value(store, "apiServer")
+            var location = ConfigSections.Value(store, "address") ?? ConfigSections.Value(store, "vaultUri") ?? ConfigSections.Value(store, "endpoint") ?? ConfigSections.Value(store, "apiServer")
                 ?? ConfigSections.Value(store, "directory") ?? ConfigSections.Value(store, "region");
             types[store.Key] = (type, store);
             stores[store.Key] = new StoreInfo(store.Key, type.Type, type.Provider, ConfigSections.Value(store, "description"), owner, team, location);
@@ -179,6 +181,14 @@ internal static class StoreSection
                     return;
                 }
                 Move(credential, "path", "secretId", values, sources);
+                break;
+            case "azure-key-vault" or "google-secret-manager":
+                if (path is not null && ConfigSections.Value(credential, "secret") is not null)
+                {
+                    problems.Add((credential.Path + ":path", "and 'secret' are both given", "keep one of them"));
+                    return;
+                }
+                Move(credential, "path", "secret", values, sources);
                 break;
             case "kubernetes":
                 if (path is null)

@@ -56,6 +56,12 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
     /// <summary>True when the provider hands out long-lived secrets from a store (migration debt; revoking one cannot reach its issuer).</summary>
     public bool IssuesStaticSecrets { get; init; }
 
+    /// <summary>
+    /// How the proxy signs in to the store, when that is itself a long-lived secret (migration debt): a Google
+    /// service-account key file, a Vault AppRole secret_id. Null for keyless sign-ins (federation, certificates, JWTs).
+    /// </summary>
+    public string? StoreAuthDebt { get; init; }
+
     public CredentialCache Cache { get; private set; } = new();
 
     private System.Collections.Concurrent.ConcurrentDictionary<string, CredentialCache> _perWorkload = new(StringComparer.Ordinal);

@@ -2,6 +2,8 @@ using System.Collections.Frozen;
 using SecretlessProxy.Abstractions;
 using SecretlessProxy.Injection;
 using SecretlessProxy.Plugins.Aws;
+using SecretlessProxy.Plugins.Azure;
+using SecretlessProxy.Plugins.Google;
 using SecretlessProxy.Plugins.Jwt;
 using SecretlessProxy.Plugins.Kubernetes;
 using SecretlessProxy.Plugins.OAuth2;
@@ -21,7 +23,8 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
 
     public static PluginCatalog CreateDefault() => new(
         [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory(),
-         new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory(), new SecretsManagerProviderFactory(), new KubernetesSecretProviderFactory(), new VaultProviderFactory()],
+         new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory(), new SecretsManagerProviderFactory(), new KubernetesSecretProviderFactory(), new VaultProviderFactory(),
+         new KeyVaultProviderFactory(), new SecretManagerProviderFactory()],
         [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory(), new SigV4InjectorFactory()]);
 
     /// <summary>This catalog with more providers (the proxy's built-in ones registered from above this layer: <c>Hosting.ProxyPlugins</c>).</summary>

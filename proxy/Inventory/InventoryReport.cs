@@ -162,6 +162,7 @@ internal static class InventoryReport
             ["owner"] = binding.Owner,
             ["team"] = binding.Team,
             ["static"] = binding.IssuesStaticSecrets,
+            ["storeAuthDebt"] = binding.StoreAuthDebt,
             ["consumers"] = new JsonArray([.. shared.ConsumersOf(binding.Name).Select(c => (JsonNode)c)]),
             ["lastUse"] = shared.LastUseOf(binding.Name),
             ["lastFetch"] = facts?.LastFetch,

@@ -201,7 +201,7 @@ public static class ReconcileReport
             var (since, source) = AgeOf(binding, usage);
             double? age = since is { } at ? Math.Round((now - at).TotalDays, 1) : null;
             findings.Add(new Finding(StaticSecret, binding.Name,
-                $"long-lived {binding.ProviderName} secret{(binding.StorePath is { } path ? $" at {path}" : "")}: migration debt; age {(age is { } days ? $"{days.ToString(CultureInfo.InvariantCulture)} day(s) ({source})" : source)}")
+                $"long-lived {binding.ProviderName} secret{(binding.StorePath is { } path ? $" at {path}" : "")}: migration debt; age {(age is { } days ? $"{days.ToString(CultureInfo.InvariantCulture)} day(s) ({source})" : source)}{(binding.StoreAuthDebt is { } debt ? "; it " + debt : "")}")
             { Credential = binding.Name, Store = binding.Store, Owner = binding.Owner, Team = binding.Team, AgeDays = age, LastUse = usage.LastUseOf(binding.Name) });
         }
     }
