@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK, the Azure Key Vault client) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +54,12 @@ vault=tests/SecretlessProxy.IntegrationTests/vault
 if [ ! -d "$vault/node_modules/node-vault" ]; then
   echo "== installing node-vault (checks the Vault emulator)"
   (cd "$vault" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The Azure Key Vault emulator's faithfulness check uses Azure's own @azure/keyvault-secrets (npm, pinned by package-lock.json).
+azure=tests/SecretlessProxy.IntegrationTests/azure
+if [ ! -d "$azure/node_modules/@azure/keyvault-secrets" ]; then
+  echo "== installing the Azure Key Vault client for the emulator test (@azure/keyvault-secrets from npm)"
+  (cd "$azure" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # The MCP tests call through the proxy with the official TypeScript SDK (npm, pinned by package-lock.json).
 mcp=tests/SecretlessProxy.IntegrationTests/mcp
