@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK, the Azure Key Vault client) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK, the Azure Key Vault client, Chromium and playwright-core) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 # load test's MySQL client. The package's own server is never started (policy-rc.d refuses it during the install).
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# The web console's end-to-end tests drive Debian's Chromium with Playwright (playwright-core from npm, below).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 install_debian_packages "${need[@]}"
 
 # The integration tests run a real OAuth2 server: oidc-provider from the npm registry, pinned by package-lock.json.
@@ -66,6 +68,13 @@ mcp=tests/SecretlessProxy.IntegrationTests/mcp
 if [ ! -d "$mcp/node_modules/@modelcontextprotocol/sdk" ]; then
   echo "== installing the MCP TypeScript SDK (@modelcontextprotocol/sdk from npm)"
   (cd "$mcp" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The web console tests drive /usr/bin/chromium with playwright-core (npm, pinned by package-lock.json; no browser download).
+console=tests/SecretlessProxy.IntegrationTests/console
+if [ ! -d "$console/node_modules/playwright-core" ]; then
+  echo "== installing playwright-core (drives Chromium through the web console)"
+  (cd "$console" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The forward-proxy tests run real Node clients through the proxy: undici's ProxyAgent and the AWS SDK for JavaScript v3

@@ -18,11 +18,11 @@ namespace SecretlessProxy.Admin;
 /// inventory. On an https admin listener every endpoint but health, readiness and JWKS requires an admin SVID.
 /// </summary>
 internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory signingKeys, CredentialBroker broker, IHostApplicationLifetime lifetime, ProxyMetrics metrics,
-    GrantEndpoints grants, InventoryEndpoint inventory, GrantRequestEndpoints grantRequests)
+    GrantEndpoints grants, InventoryEndpoint inventory, GrantRequestEndpoints grantRequests, ConsoleEndpoints console)
 {
     private const string RevokePrefix = "/credentials/";
     private const string RevokeSuffix = "/revoke";
-    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /inventory/reconcile, /grants, /grants/requests, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
+    private const string Endpoints = "/healthz, /readyz, /metrics, /config, /inventory, /inventory/reconcile, /grants, /grants/requests, /console, /.well-known/jwks.json, POST /credentials/{name}/revoke and POST /workloads/revoke";
 
     private readonly MetricServerMiddleware _metrics = new(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = metrics.Registry });
 
@@ -43,6 +43,11 @@ internal sealed class AdminEndpoints(ConfigManager configs, SigningKeyDirectory 
         if (path.StartsWith(RevokePrefix, StringComparison.Ordinal) && path.EndsWith(RevokeSuffix, StringComparison.Ordinal) && path.Length > RevokePrefix.Length + RevokeSuffix.Length)
         {
             await RevokeAsync(context, path[RevokePrefix.Length..^RevokeSuffix.Length]);
+            return;
+        }
+        if (ConsoleEndpoints.Handles(path))
+        {
+            await console.HandleAsync(context, listener, path);
             return;
         }
         if (path == "/inventory" || path.StartsWith("/inventory/", StringComparison.Ordinal))

@@ -113,16 +113,26 @@ internal sealed class GrantRequestEndpoints(ApprovalService approvals, IdTokenVa
         {
             return null;
         }
-        switch (context.Features.Get<IWorkloadIdentityFeature>())
+        if (AdminApprover(context, listener) is { } admin)
         {
-            case UnixPeerConnection { Process: { } process } when listener?.AdminUnixAllow is not null:
-                return new Approver(ApproverKind.AdminUid, "unix:uid=" + process.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), [], null, process.Uid);
-            case { Verification.Identity: { } identity } when listener is { IsHttps: true }:
-                return new Approver(ApproverKind.Svid, identity.SpiffeId.Value, [], identity.SpiffeId);
-            default:
-                await Problem.WriteAsync(context, RefusalCatalog.NotAnApprover,
-                    "an open loopback admin listener does not know who calls: approve with an admin SVID (mTLS admin listener), on the admin socket, or with an ID token (Authorization: Bearer)");
-                return null;
+            return admin;
         }
+        await Problem.WriteAsync(context, RefusalCatalog.NotAnApprover, OpenLoopbackApproves);
+        return null;
     }
+
+    internal const string OpenLoopbackApproves =
+        "an open loopback admin listener does not know who calls: approve with an admin SVID (mTLS admin listener), on the admin socket, or with an ID token (Authorization: Bearer)";
+
+    /// <summary>
+    /// The admin as an approver, once <see cref="AdminAccess.CheckAsync"/> passed: the admin SVID on an mTLS admin
+    /// listener, the admin uid on the admin socket; null on an open loopback listener (nobody in particular).
+    /// </summary>
+    internal static Approver? AdminApprover(HttpContext context, ListenerSettings? listener) => context.Features.Get<IWorkloadIdentityFeature>() switch
+    {
+        UnixPeerConnection { Process: { } process } when listener?.AdminUnixAllow is not null =>
+            new Approver(ApproverKind.AdminUid, "unix:uid=" + process.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), [], null, process.Uid),
+        { Verification.Identity: { } identity } when listener is { IsHttps: true } => new Approver(ApproverKind.Svid, identity.SpiffeId.Value, [], identity.SpiffeId),
+        _ => null,
+    };
 }

@@ -34,6 +34,9 @@ public sealed partial class DecisionLog : IAsyncDisposable
     private int _queued;
     private int _waiting;
     private volatile int _capacity = DecisionLogSettings.DefaultQueueCapacity;
+    private readonly RecentRecords _recent = new(RecentCapacity);
+    /// <summary>How many decision records the console can show.</summary>
+    public const int RecentCapacity = 500;
     private long _dropped;
     private long _written;
     private int _disposed;
@@ -45,6 +48,9 @@ public sealed partial class DecisionLog : IAsyncDisposable
         _stdoutOverride = stdoutOverride;
         _writer = Task.Run(WriteLoopAsync);
     }
+
+    /// <summary>The newest decision records, as written (JSON, oldest first), for the web console; kept whatever the sink.</summary>
+    public IReadOnlyList<string> RecentDecisions => _recent.Snapshot();
 
     /// <summary>Records dropped because the queue was full (the sink could not keep up).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -119,9 +125,14 @@ public sealed partial class DecisionLog : IAsyncDisposable
             while (count < BatchSize && _queue.TryDequeue(out var record))
             {
                 Interlocked.Decrement(ref _queued);
+                var start = (int)buffer.Length;
                 record.WriteTo(json);
                 json.Flush();
                 json.Reset();
+                if (record is DecisionRecord)
+                {
+                    _recent.Add(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), start, (int)buffer.Length - start));
+                }
                 buffer.WriteByte((byte)'\n');
                 count++;
             }

@@ -11,7 +11,7 @@ namespace SecretlessProxy.Configuration;
 /// <summary>Compiles <c>listeners</c>, loading certificates and trust bundles (so a missing file is a config error).</summary>
 internal static class ListenerSection
 {
-    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy", "bearer"];
+    private static readonly string[] Keys = ["name", "url", "role", "certificate", "trustBundles", "protocols", "allow", "identity", "socket", "unsafeOpenLoopback", "protocol", "forwardProxy", "bearer", "console"];
 
     /// <param name="workloadApi">The Workload API client when <c>spiffe.workloadApi</c> is configured: https listeners without certificate or trustBundles files take them from it.</param>
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
@@ -181,6 +181,23 @@ internal static class ListenerSection
                 errors.Add(item.Path + ":unsafeOpenLoopback", "applies to a plain http loopback admin listener only", "remove it");
             }
         }
+        var console = ConsoleMode.ReadWrite;
+        if (item.GetSection("console").Exists())
+        {
+            var text = ConfigSections.Value(item, "console");
+            if (role != ListenerRole.Admin)
+            {
+                errors.Add(item.Path + ":console", "applies to admin listeners only (role: admin)", "remove it");
+            }
+            else if (text switch { "read-write" => ConsoleMode.ReadWrite, "read-only" => ConsoleMode.ReadOnly, "off" => ConsoleMode.Off, _ => (ConsoleMode?)null } is { } mode)
+            {
+                console = mode;
+            }
+            else
+            {
+                errors.Add(item.Path + ":console", $"'{text}' is not a console mode", "write console: read-write (the default), read-only or off");
+            }
+        }
         string? identityName = null;
         if (ConfigSections.Value(item, "identity") is { } boundIdentity)
         {
@@ -306,6 +323,7 @@ internal static class ListenerSection
             AdminAllow = adminAllow,
             AdminUnixAllow = unixAllow,
             UnsafeOpenLoopback = unsafeOpen,
+            Console = console,
             IdentityName = identityName,
             ForwardProxy = forward,
             Bearer = bearer,

@@ -96,6 +96,22 @@ public sealed class CredentialBinding(string name, string providerName, ICredent
 
     private static string WorkloadOf(string key) => key.IndexOf(UserSeparator, StringComparison.Ordinal) is var at and >= 0 ? key[..at] : key;
 
+    /// <summary>What the caches hold now, for the console: how many live entries and the soonest expiry (never the credential).</summary>
+    public (int Live, DateTimeOffset? NextExpiry) CacheSummary(DateTimeOffset now)
+    {
+        var live = 0;
+        DateTimeOffset? next = null;
+        foreach (var cache in _perWorkload.Values.Append(Cache))
+        {
+            if (cache.Current is { } entry && entry.ExpiresAt > now)
+            {
+                live++;
+                next = next is { } soonest && soonest < entry.ExpiresAt ? soonest : entry.ExpiresAt;
+            }
+        }
+        return (live, next);
+    }
+
     /// <summary>How many workloads have a cache of their own right now.</summary>
     public int WorkloadCacheCount => _perWorkload.Count;
 

@@ -105,6 +105,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<GrantRequestEndpoints>();
         builder.Services.AddSingleton<WorkloadGrantEndpoints>();
         builder.Services.AddSingleton<InventoryEndpoint>();
+        builder.Services.AddSingleton<ConsoleEndpoints>();
         builder.Services.AddSingleton<ICredentialObserver>(sp => new CredentialAudit(sp.GetRequiredService<DecisionLog>(), time, sp.GetRequiredService<ProxyMetrics>()));
         builder.Services.AddSingleton(sp => new CredentialExpiryWatch(() => sp.GetRequiredService<ConfigManager>().Current.Credentials.Values, sp.GetRequiredService<DecisionLog>(), time));
         builder.Services.AddSingleton<Redis.RedisConnection>();

@@ -43,6 +43,9 @@ public sealed class ListenerSettings
     /// <summary>Who may use an admin listener on a Unix socket (null otherwise).</summary>
     public IReadOnlyList<UnixAdminRule>? AdminUnixAllow { get; init; }
 
+    /// <summary>The web console of an admin listener (<c>console: read-write | read-only | off</c>).</summary>
+    public ConsoleMode Console { get; init; } = ConsoleMode.ReadWrite;
+
     /// <summary>A plain loopback admin listener that serves everything to every local process (unsafe; warned at start).</summary>
     public bool UnsafeOpenLoopback { get; init; }
 

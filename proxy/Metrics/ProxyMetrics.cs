@@ -123,6 +123,10 @@ public sealed class ProxyMetrics : ICredentialObserver
 
     public CollectorRegistry Registry { get; }
 
+    /// <summary>Credentials requested from providers on this replica since start: (provider, result, count), for the console.</summary>
+    public IReadOnlyList<(string Provider, string Result, double Count)> TokenFetchCounts() =>
+        [.. _tokenFetches.GetAllLabelValues().Select(l => (l[0], l[1], _tokenFetches.WithLabels(l).Value)).OrderBy(t => t.Item1, StringComparer.Ordinal).ThenBy(t => t.Item2, StringComparer.Ordinal)];
+
     /// <summary>The <c>metrics</c> settings of the config in force (applied on every reload).</summary>
     public void Configure(MetricsSettings settings) => _settings = settings ?? MetricsSettings.Default;
 

@@ -142,6 +142,10 @@ public static class RefusalCatalog
     public static readonly Refusal GrantRequestClosed = Admin(409, "grant_request_closed", "Grant request already decided");
     public static readonly Refusal GrantRequestExpired = Admin(410, "grant_request_expired", "Grant request expired");
 
+    // The web console (issue 21): its forms are refused when it is read-only, or when the POST is not from its own pages.
+    public static readonly Refusal ConsoleReadOnly = Admin(403, "console_read_only", "Console is read-only here");
+    public static readonly Refusal ConsoleCrossOrigin = Admin(403, "console_cross_origin", "Console form from another origin");
+
     /// <summary>Every entry, in the order of the README's tables.</summary>
     public static IReadOnlyList<Refusal> All { get; } =
     [
@@ -160,7 +164,7 @@ public static class RefusalCatalog
         NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, InvalidInventoryQuery, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,
         InvalidGrantRequest, GrantNotRequestable, TooManyGrantRequests, UnknownGrantRequest, NotAnApprover, SelfApproval, ApproverTokenInvalid, ApproverIssuerUnavailable,
-        GrantRequestClosed, GrantRequestExpired,
+        GrantRequestClosed, GrantRequestExpired, ConsoleReadOnly, ConsoleCrossOrigin,
     ];
 
     private static readonly FrozenDictionary<string, Refusal> ByReason = All.ToFrozenDictionary(r => r.Reason, StringComparer.Ordinal);

@@ -185,10 +185,19 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
         // Refused calls never reached the server.
         Assert.DoesNotContain(shared.Server.Requests.All, r => r.Body.Contains("delete_repo", StringComparison.Ordinal) || r.Body.Contains("evil/widgets", StringComparison.Ordinal));
 
-        await Eventually.Until(() => Records().Any(r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("tool", out var t) && t.GetString() == "echo_headers"), "the echo call is audited");
+        // A record is written when the proxy has finished its exchange, which can be after the client has its answer:
+        // wait for every record this test reads, not only the last call's.
+        static bool IsAllowedSearch(JsonElement r) => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("tool", out var t) && t.GetString() == "search_repos"
+            && m.GetProperty("argumentBytes").TryGetProperty("limit", out var l) && l.GetInt32() == 1 && r.GetProperty("outcome").GetString() == "allow";
+        static bool IsTool(JsonElement r, string tool) => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("tool", out var t) && t.GetString() == tool;
+        await Eventually.Until(() =>
+        {
+            var seen = Records();
+            return seen.Any(IsAllowedSearch) && seen.Any(r => IsTool(r, "delete_repo")) && seen.Any(r => IsTool(r, "echo_headers"))
+                && seen.Any(r => r.TryGetProperty("reason", out var reason) && reason.GetString() == "mcp_argument_refused");
+        }, "the calls are audited");
         var records = Records();
-        var allowed = records.Single(r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("tool", out var t) && t.GetString() == "search_repos"
-            && m.GetProperty("argumentBytes").TryGetProperty("limit", out var l) && l.GetInt32() == 1 && r.GetProperty("outcome").GetString() == "allow");
+        var allowed = records.Single(IsAllowedSearch);
         Assert.Equal("coder-tools", allowed.GetProperty("rule").GetString());
         Assert.Equal("spiffe://example.org/ns/agents/sa/coder", allowed.GetProperty("identity").GetString());
         Assert.Equal(14, allowed.GetProperty("mcp").GetProperty("argumentBytes").GetProperty("repo").GetInt32());
@@ -440,8 +449,8 @@ public sealed class McpTests(McpTests.Fixture shared) : IClassFixture<McpTests.F
 
         Assert.DoesNotContain(shared.Server.Requests.All, r => r.Body.Contains(alice, StringComparison.Ordinal));
         await Eventually.Until(() => Records().Any(r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("user", out var u) && u.GetString() == "alice"), "alice is in the decision records");
-        Assert.Contains(Records(), r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("user", out var u) && u.GetString() == "carol@acme.example"
-            && m.TryGetProperty("tool", out var t) && t.GetString() == "echo_headers" && r.GetProperty("outcome").GetString() == "allow");
+        await Eventually.Until(() => Records().Any(r => r.TryGetProperty("mcp", out var m) && m.TryGetProperty("user", out var u) && u.GetString() == "carol@acme.example"
+            && m.TryGetProperty("tool", out var t) && t.GetString() == "echo_headers" && r.GetProperty("outcome").GetString() == "allow"), "carol's allowed call is in the decision records");
         Assert.DoesNotContain(alice, shared.Proxy.Logs.Text + shared.Proxy.Decisions.Text, StringComparison.Ordinal);
     }
 }
