@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Configuration;
 using SecretlessProxy.Abstractions;
 
@@ -68,6 +70,7 @@ internal sealed record KeyVaultSettings(
         }
         Duration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
         Duration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        TrustedCaHandler.Validate(config, "caFile");
         ValidateAuth(config);
     }
 
@@ -130,14 +133,36 @@ internal sealed record KeyVaultSettings(
         }
         if (method == Certificate)
         {
-            if (config.Get("auth:certificateFile") is null)
+            if (config.Get("auth:certificateFile") is not { } certificate)
             {
                 config.Error("auth.certificateFile", "is required", "name the PEM file of the client certificate (with its key, or the key in keyFile), e.g. certificateFile: /var/run/secrets/proxy/entra.pem");
+            }
+            else if (!config.Offline)
+            {
+                ValidateCertificate(config, config.ResolvePath(certificate), config.Get("auth:keyFile") is { } key ? config.ResolvePath(key) : null);
             }
             if (config.Get("auth:tokenFile") is not null)
             {
                 config.Error("auth.tokenFile", "is only used with method: workload-identity", "remove it, or set method: workload-identity");
             }
+        }
+    }
+
+    /// <summary>The client certificate is read when the provider is built: a missing or unusable one is a config error, not a crash.</summary>
+    private static void ValidateCertificate(PluginConfig config, string certificate, string? key)
+    {
+        const string Fix = "point certificateFile at the PEM certificate registered on the app, with its private key in the same file or in keyFile (relative paths start at the config file's folder)";
+        try
+        {
+            using var loaded = X509Certificate2.CreateFromPemFile(certificate, key);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            config.Error(File.Exists(certificate) ? "auth.keyFile" : "auth.certificateFile", $"the file '{(File.Exists(certificate) ? key : certificate)}' does not exist", Fix);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            config.Error("auth.certificateFile", $"'{certificate}'{(key is null ? "" : $" with '{key}'")} is not a PEM certificate with its private key ({ex.GetType().Name})", Fix);
         }
     }
 

@@ -56,6 +56,7 @@ internal sealed record SecretManagerSettings(string CredentialName, string Proje
         Url(config, "endpoint", "endpoint: https://secretmanager.googleapis.com/ (a regional endpoint such as https://secretmanager.europe-west1.rep.googleapis.com/)");
         Duration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
         Duration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        TrustedCaHandler.Validate(config, "caFile");
 
         var auth = config.Section.GetSection(AuthKey);
         if (!auth.Exists() || auth.Value is not null)
