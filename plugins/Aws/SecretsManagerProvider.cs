@@ -4,8 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Aws;
@@ -30,8 +28,8 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     private readonly ResiliencePipeline<Answer> _pipeline;
     private readonly byte[] _body;
     private readonly SemaphoreSlim _signingLock = new(1, 1);
+    private readonly StoreSecretVersions _versions = new();
     private Credential? _signingCredential;
-    private (string VersionId, SecretValue Secret)? _last;
 
     public SecretsManagerProvider(SecretsManagerSettings settings, ICredentialProvider signing, TimeProvider time, ILoggerFactory loggers)
     {
@@ -53,8 +51,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
             request["VersionStage"] = settings.VersionStage!;
         }
         _body = JsonSerializer.SerializeToUtf8Bytes(request);
-        var transient = new PredicateBuilder<Answer>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(a => a.IsOutage);
-        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time);
+        _pipeline = IssuerResilience.Build(IssuerResilience.HttpTransient<Answer>(a => a.IsOutage), settings.Timeout, time);
     }
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
@@ -65,8 +62,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         {
             answer = await _pipeline.ExecuteAsync(async ct => await SendAsync(signing, ct), cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException or IOException or BrokenCircuitException
-            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (IssuerResilience.IsUnreachable(ex, cancellationToken))
         {
             throw Unavailable($"Secrets Manager at {SafeUrl.Display(_settings.Endpoint)} could not be reached ({ex.GetType().Name})", outage: true);
         }
@@ -118,28 +114,12 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         {
             throw Unavailable($"secret '{_settings.SecretId}'{(_settings.JsonKey is { } k ? $" key '{k}'" : "")} is empty", outage: false);
         }
-        var last = _last;
-        SecretValue secret;
-        if (last is { } previous && previous.VersionId == versionId && previous.Secret.Reveal() == text)
+        var (credential, rotatedFrom) = _versions.Serve(_settings.CredentialName, versionId, text, _time.GetUtcNow() + _settings.Ttl, created);
+        if (rotatedFrom is not null)
         {
-            secret = previous.Secret;
+            Log.Rotated(_logger, _settings.CredentialName, _settings.SecretId, rotatedFrom, versionId);
         }
-        else
-        {
-            secret = new SecretValue(text);
-            if (last is { } replaced && replaced.VersionId != versionId)
-            {
-                Log.Rotated(_logger, _settings.CredentialName, _settings.SecretId, replaced.VersionId, versionId);
-            }
-            _last = (versionId, secret);
-        }
-        return new Credential(_settings.CredentialName, secret)
-        {
-            IsStatic = true,
-            Version = versionId.Length > 0 ? versionId : null,
-            VersionCreatedAt = created,
-            ExpiresAt = _time.GetUtcNow() + _settings.Ttl,
-        };
+        return credential;
     }
 
     /// <summary>The value of <paramref name="key"/> in a JSON object secret (a string; a number or boolean as written).</summary>
@@ -250,7 +230,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         code = hash >= 0 ? code[(hash + 1)..] : code;
         var colon = code.IndexOf(':', StringComparison.Ordinal);
         code = colon >= 0 ? code[..colon] : code;
-        return code.Length <= 64 && code.All(char.IsAsciiLetterOrDigit) ? code : "UnrecognizedError";
+        return ServiceErrorCode.Sanitize(code);
     }
 
     private CredentialUnavailableException Unavailable(string reason, bool outage) => new(_settings.CredentialName, reason, outage);
@@ -264,7 +244,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
 
     private sealed record Answer(HttpStatusCode Status, byte[] Body, string? ErrorCode)
     {
-        public bool IsOutage => (int)Status >= 500 || Status == HttpStatusCode.TooManyRequests || ErrorCode is "ThrottlingException" or "InternalServiceError";
+        public bool IsOutage => IssuerResilience.IsOutageStatus((int)Status) || ErrorCode is "ThrottlingException" or "InternalServiceError";
     }
 
     private static partial class Log

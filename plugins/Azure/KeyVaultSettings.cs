@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Configuration;
@@ -68,8 +67,8 @@ internal sealed record KeyVaultSettings(
         {
             config.Error("verifyChallengeResource", "must be true or false", "leave it out (true): only a vault reached under a name outside the challenge's resource domain needs false");
         }
-        Duration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
-        Duration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        config.CheckDuration("ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
+        config.CheckDuration("timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
         TrustedCaHandler.Validate(config, "caFile");
         ValidateAuth(config);
     }
@@ -190,8 +189,8 @@ internal sealed record KeyVaultSettings(
             config.Get("version"),
             File("caFile"),
             config.Get("verifyChallengeResource") is not { } verify || bool.Parse(verify),
-            Span(config, "ttl") ?? DefaultTtl,
-            Span(config, "timeout") ?? TimeSpan.FromSeconds(5),
+            config.GetDuration("ttl") ?? DefaultTtl,
+            config.GetDuration("timeout") ?? TimeSpan.FromSeconds(5),
             auth);
     }
 
@@ -200,15 +199,4 @@ internal sealed record KeyVaultSettings(
 
     private static bool IsName(string value, int max) =>
         value.Length is > 0 && value.Length <= max && value.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
-
-    private static TimeSpan? Span(PluginConfig config, string key) =>
-        config.Get(key) is { } text ? TimeSpan.Parse(text, CultureInfo.InvariantCulture) : null;
-
-    private static void Duration(PluginConfig config, string key, TimeSpan minimum, string example)
-    {
-        if (config.Get(key) is { } text && (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) || span < minimum))
-        {
-            config.Error(key, $"must be a duration of at least {minimum.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", "write it as hh:mm:ss, e.g. " + example);
-        }
-    }
 }
