@@ -27,9 +27,8 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<Answer> _pipeline;
     private readonly byte[] _body;
-    private readonly SemaphoreSlim _signingLock = new(1, 1);
+    private readonly HeldUntilExpiry<Credential> _signingCredential;
     private readonly StoreSecretVersions _versions = new();
-    private Credential? _signingCredential;
 
     public SecretsManagerProvider(SecretsManagerSettings settings, ICredentialProvider signing, TimeProvider time, ILoggerFactory loggers)
     {
@@ -37,6 +36,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         _signing = signing;
         _time = time;
         _logger = loggers.CreateLogger("SecretlessProxy.Plugins.Aws.SecretsManager");
+        _signingCredential = new HeldUntilExpiry<Credential>(SigningMargin, time);
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), UseCookies = false, AllowAutoRedirect = false })
         {
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
@@ -151,32 +151,20 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
 
     private async ValueTask<AwsSigningCredentials> SigningCredentialsAsync(CredentialRequest request, CancellationToken cancellationToken)
     {
-        var current = _signingCredential;
-        if (current is null || (current.ExpiresAt is { } expires && expires - SigningMargin <= _time.GetUtcNow()) || current.ExpiresAt is null)
+        // Credentials without an expiry are not held: they are asked for again (the static provider re-reads its files).
+        var current = await _signingCredential.GetAsync(async ct =>
         {
-            await _signingLock.WaitAsync(cancellationToken);
+            // The AWS provider's failure (STS down, keys missing) is this credential's failure: rename it.
             try
             {
-                current = _signingCredential;
-                if (current is null || current.ExpiresAt is null || current.ExpiresAt.Value - SigningMargin <= _time.GetUtcNow())
-                {
-                    // The AWS provider's failure (STS down, keys missing) is this credential's failure: rename it.
-                    try
-                    {
-                        current = await _signing.GetCredentialAsync(new CredentialRequest(_settings.CredentialName, request.RouteId, null), cancellationToken);
-                    }
-                    catch (CredentialUnavailableException ex)
-                    {
-                        throw Unavailable("the AWS credentials to sign with are unavailable: " + ex.Reason, ex.IsOutage);
-                    }
-                    _signingCredential = current;
-                }
+                var fetched = await _signing.GetCredentialAsync(new CredentialRequest(_settings.CredentialName, request.RouteId, null), ct);
+                return (fetched, fetched.ExpiresAt ?? DateTimeOffset.MinValue);
             }
-            finally
+            catch (CredentialUnavailableException ex)
             {
-                _signingLock.Release();
+                throw Unavailable("the AWS credentials to sign with are unavailable: " + ex.Reason, ex.IsOutage);
             }
-        }
+        }, cancellationToken);
         return new AwsSigningCredentials(current.Username ?? "", current.Secret, current.SessionToken);
     }
 
@@ -239,7 +227,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     {
         _http.Dispose();
         _signing.Dispose();
-        _signingLock.Dispose();
+        _signingCredential.Dispose();
     }
 
     private sealed record Answer(HttpStatusCode Status, byte[] Body, string? ErrorCode)

@@ -29,9 +29,8 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
     private readonly ILogger _logger;
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<Answer> _pipeline;
-    private readonly SemaphoreSlim _tokenLock = new(1, 1);
+    private readonly HeldUntilExpiry<SecretValue> _token;
     private readonly StoreSecretVersions _versions = new();
-    private (SecretValue Token, DateTimeOffset ExpiresAt)? _token;
 
     public SecretManagerProvider(SecretManagerSettings settings, TimeProvider time, ILoggerFactory loggers)
     {
@@ -39,6 +38,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         _time = time;
         _logger = loggers.CreateLogger("SecretlessProxy.Plugins.Google.SecretManager");
         _http = new HttpClient(TrustedCaHandler.Create(settings.CaFile)) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+        _token = new HeldUntilExpiry<SecretValue>(TokenMargin, time);
         _pipeline = IssuerResilience.Build(IssuerResilience.HttpTransient<Answer>(a => a.IsOutage), settings.Timeout, time);
     }
 
@@ -52,7 +52,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         if (answer.Status == HttpStatusCode.Unauthorized)
         {
             // The token was revoked or expired early: get another once.
-            _token = null;
+            _token.Drop();
             token = await AccessTokenAsync(cancellationToken);
             answer = await CallAsync("Secret Manager", accessUrl, () => Get(accessUrl, token), cancellationToken);
         }
@@ -100,30 +100,8 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         return credential;
     }
 
-    private async ValueTask<SecretValue> AccessTokenAsync(CancellationToken cancellationToken)
-    {
-        if (_token is { } held && held.ExpiresAt - TokenMargin > _time.GetUtcNow())
-        {
-            return held.Token;
-        }
-        await _tokenLock.WaitAsync(cancellationToken);
-        try
-        {
-            if (_token is { } again && again.ExpiresAt - TokenMargin > _time.GetUtcNow())
-            {
-                return again.Token;
-            }
-            var fetched = _settings.Auth.Method == SecretManagerSettings.ServiceAccountKey
-                ? await KeyFileTokenAsync(cancellationToken)
-                : await FederatedTokenAsync(cancellationToken);
-            _token = fetched;
-            return fetched.Item1;
-        }
-        finally
-        {
-            _tokenLock.Release();
-        }
-    }
+    private ValueTask<SecretValue> AccessTokenAsync(CancellationToken cancellationToken) =>
+        _token.GetAsync(_settings.Auth.Method == SecretManagerSettings.ServiceAccountKey ? KeyFileTokenAsync : FederatedTokenAsync, cancellationToken);
 
     /// <summary>RFC 8693 at Google's STS (the subject token from the file), then generateAccessToken when a service account is named.</summary>
     private async Task<(SecretValue, DateTimeOffset)> FederatedTokenAsync(CancellationToken cancellationToken)
@@ -325,7 +303,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
     public void Dispose()
     {
         _http.Dispose();
-        _tokenLock.Dispose();
+        _token.Dispose();
     }
 
     private sealed record Answer(HttpStatusCode Status, byte[] Body, string? ErrorCode)
