@@ -1,14 +1,16 @@
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
+using Polly.Timeout;
 
 namespace SecretlessProxy.Abstractions;
 
 /// <summary>
-/// The one resilience pipeline every issuer or store client uses (OAuth2 token endpoints, Vault, AWS Secrets Manager):
-/// two retries with jittered exponential backoff from 200 ms, then a circuit breaker that opens for 15 s when half of
-/// at least six calls in 30 s failed, then the per-call timeout. What counts as transient is the caller's: its
-/// predicate sees the exceptions and results it knows.
+/// The one resilience pipeline every issuer or store client uses (OAuth2 token endpoints, Vault, AWS Secrets Manager,
+/// Azure Key Vault, Google Secret Manager): two retries with jittered exponential backoff from 200 ms, then a circuit
+/// breaker that opens for 15 s when half of at least six calls in 30 s failed, then the per-call timeout. What counts
+/// as transient is the caller's: its predicate sees the exceptions and results it knows (the HTTP store clients share
+/// <see cref="HttpTransient"/>, <see cref="IsOutageStatus"/> and <see cref="IsUnreachable"/>).
 /// </summary>
 public static class IssuerResilience
 {
@@ -59,6 +61,25 @@ public static class IssuerResilience
         }
         return AddBreakerAndTimeout(builder.AddRetry(retry), transient, timeout, circuit, breaker);
     }
+
+    /// <summary>
+    /// The transient outcomes of a store client calling over plain HTTP through a pipeline built here: network errors,
+    /// an attempt's timeout, a body cut short (<see cref="IOException"/>), and the results <paramref name="isOutage"/> names.
+    /// </summary>
+    public static PredicateBuilder<T> HttpTransient<T>(Func<T, bool> isOutage) =>
+        new PredicateBuilder<T>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(isOutage);
+
+    /// <summary>An HTTP status that means the service is down or shedding load (429, 5xx), as opposed to refusing the call.</summary>
+    public static bool IsOutageStatus(int status) => status is 429 or >= 500;
+
+    /// <summary>
+    /// Whether <paramref name="exception"/>, thrown out of a pipeline built here, means the service could not be reached
+    /// (a network error, every attempt timed out, the circuit is open, the HTTP client gave up) rather than the caller
+    /// cancelling through <paramref name="cancellationToken"/>.
+    /// </summary>
+    public static bool IsUnreachable(Exception exception, CancellationToken cancellationToken) =>
+        exception is HttpRequestException or TimeoutRejectedException or IOException or BrokenCircuitException
+        || (exception is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
     private static ResiliencePipeline<T> AddBreakerAndTimeout<T>(ResiliencePipelineBuilder<T> builder, PredicateBuilder<T> transient, TimeSpan timeout, CircuitBreakerStateProvider? circuit, bool breaker)
     {

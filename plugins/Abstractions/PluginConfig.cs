@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -63,6 +64,31 @@ public sealed class PluginConfig
             return single.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         }
         return [.. section.GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).Select(v => v!.Trim())];
+    }
+
+    /// <summary>A duration key's value (<c>hh:mm:ss</c>), or null when absent. Call it on a config <see cref="CheckDuration"/> passed.</summary>
+    public TimeSpan? GetDuration(string key) => Get(key) is { } text ? TimeSpan.Parse(text, CultureInfo.InvariantCulture) : null;
+
+    /// <summary>Reports a duration key that is not <c>hh:mm:ss</c> or is shorter than <paramref name="minimum"/>; <paramref name="example"/> is a good value, e.g. <c>ttl: 00:05:00</c>.</summary>
+    public void CheckDuration(string key, TimeSpan minimum, string example)
+    {
+        if (Get(key) is { } text && (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) || span < minimum))
+        {
+            Error(key, $"must be a duration of at least {minimum.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", "write it as hh:mm:ss, e.g. " + example);
+        }
+    }
+
+    /// <summary>
+    /// Reports a URL key that is not an absolute http(s) URL or carries user info or a query (the error names a nested
+    /// key, <c>auth:stsEndpoint</c>, as <c>auth.stsEndpoint</c>); <paramref name="example"/> is a good value.
+    /// </summary>
+    public void CheckHttpUrl(string key, string example)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (Get(key) is { } text && (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Query)))
+        {
+            Error(key.Replace(':', '.'), "is not an http(s) URL without user info or query", "e.g. " + example);
+        }
     }
 
     /// <summary>A path from the config, resolved against the config file's folder.</summary>

@@ -4,8 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Aws;
@@ -29,9 +27,8 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<Answer> _pipeline;
     private readonly byte[] _body;
-    private readonly SemaphoreSlim _signingLock = new(1, 1);
-    private Credential? _signingCredential;
-    private (string VersionId, SecretValue Secret)? _last;
+    private readonly HeldUntilExpiry<Credential> _signingCredential;
+    private readonly StoreSecretVersions _versions = new();
 
     public SecretsManagerProvider(SecretsManagerSettings settings, ICredentialProvider signing, TimeProvider time, ILoggerFactory loggers)
     {
@@ -39,6 +36,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         _signing = signing;
         _time = time;
         _logger = loggers.CreateLogger("SecretlessProxy.Plugins.Aws.SecretsManager");
+        _signingCredential = new HeldUntilExpiry<Credential>(SigningMargin, time);
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), UseCookies = false, AllowAutoRedirect = false })
         {
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
@@ -53,8 +51,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
             request["VersionStage"] = settings.VersionStage!;
         }
         _body = JsonSerializer.SerializeToUtf8Bytes(request);
-        var transient = new PredicateBuilder<Answer>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(a => a.IsOutage);
-        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time);
+        _pipeline = IssuerResilience.Build(IssuerResilience.HttpTransient<Answer>(a => a.IsOutage), settings.Timeout, time);
     }
 
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken)
@@ -65,8 +62,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         {
             answer = await _pipeline.ExecuteAsync(async ct => await SendAsync(signing, ct), cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException or IOException or BrokenCircuitException
-            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (IssuerResilience.IsUnreachable(ex, cancellationToken))
         {
             throw Unavailable($"Secrets Manager at {SafeUrl.Display(_settings.Endpoint)} could not be reached ({ex.GetType().Name})", outage: true);
         }
@@ -118,28 +114,12 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         {
             throw Unavailable($"secret '{_settings.SecretId}'{(_settings.JsonKey is { } k ? $" key '{k}'" : "")} is empty", outage: false);
         }
-        var last = _last;
-        SecretValue secret;
-        if (last is { } previous && previous.VersionId == versionId && previous.Secret.Reveal() == text)
+        var (credential, rotatedFrom) = _versions.Serve(_settings.CredentialName, versionId, text, _time.GetUtcNow() + _settings.Ttl, created);
+        if (rotatedFrom is not null)
         {
-            secret = previous.Secret;
+            Log.Rotated(_logger, _settings.CredentialName, _settings.SecretId, rotatedFrom, versionId);
         }
-        else
-        {
-            secret = new SecretValue(text);
-            if (last is { } replaced && replaced.VersionId != versionId)
-            {
-                Log.Rotated(_logger, _settings.CredentialName, _settings.SecretId, replaced.VersionId, versionId);
-            }
-            _last = (versionId, secret);
-        }
-        return new Credential(_settings.CredentialName, secret)
-        {
-            IsStatic = true,
-            Version = versionId.Length > 0 ? versionId : null,
-            VersionCreatedAt = created,
-            ExpiresAt = _time.GetUtcNow() + _settings.Ttl,
-        };
+        return credential;
     }
 
     /// <summary>The value of <paramref name="key"/> in a JSON object secret (a string; a number or boolean as written).</summary>
@@ -171,32 +151,20 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
 
     private async ValueTask<AwsSigningCredentials> SigningCredentialsAsync(CredentialRequest request, CancellationToken cancellationToken)
     {
-        var current = _signingCredential;
-        if (current is null || (current.ExpiresAt is { } expires && expires - SigningMargin <= _time.GetUtcNow()) || current.ExpiresAt is null)
+        // Credentials without an expiry are not held: they are asked for again (the static provider re-reads its files).
+        var current = await _signingCredential.GetAsync(async ct =>
         {
-            await _signingLock.WaitAsync(cancellationToken);
+            // The AWS provider's failure (STS down, keys missing) is this credential's failure: rename it.
             try
             {
-                current = _signingCredential;
-                if (current is null || current.ExpiresAt is null || current.ExpiresAt.Value - SigningMargin <= _time.GetUtcNow())
-                {
-                    // The AWS provider's failure (STS down, keys missing) is this credential's failure: rename it.
-                    try
-                    {
-                        current = await _signing.GetCredentialAsync(new CredentialRequest(_settings.CredentialName, request.RouteId, null), cancellationToken);
-                    }
-                    catch (CredentialUnavailableException ex)
-                    {
-                        throw Unavailable("the AWS credentials to sign with are unavailable: " + ex.Reason, ex.IsOutage);
-                    }
-                    _signingCredential = current;
-                }
+                var fetched = await _signing.GetCredentialAsync(new CredentialRequest(_settings.CredentialName, request.RouteId, null), ct);
+                return (fetched, fetched.ExpiresAt ?? DateTimeOffset.MinValue);
             }
-            finally
+            catch (CredentialUnavailableException ex)
             {
-                _signingLock.Release();
+                throw Unavailable("the AWS credentials to sign with are unavailable: " + ex.Reason, ex.IsOutage);
             }
-        }
+        }, cancellationToken);
         return new AwsSigningCredentials(current.Username ?? "", current.Secret, current.SessionToken);
     }
 
@@ -250,7 +218,7 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
         code = hash >= 0 ? code[(hash + 1)..] : code;
         var colon = code.IndexOf(':', StringComparison.Ordinal);
         code = colon >= 0 ? code[..colon] : code;
-        return code.Length <= 64 && code.All(char.IsAsciiLetterOrDigit) ? code : "UnrecognizedError";
+        return ServiceErrorCode.Sanitize(code);
     }
 
     private CredentialUnavailableException Unavailable(string reason, bool outage) => new(_settings.CredentialName, reason, outage);
@@ -259,12 +227,12 @@ internal sealed partial class SecretsManagerProvider : ICredentialProvider
     {
         _http.Dispose();
         _signing.Dispose();
-        _signingLock.Dispose();
+        _signingCredential.Dispose();
     }
 
     private sealed record Answer(HttpStatusCode Status, byte[] Body, string? ErrorCode)
     {
-        public bool IsOutage => (int)Status >= 500 || Status == HttpStatusCode.TooManyRequests || ErrorCode is "ThrottlingException" or "InternalServiceError";
+        public bool IsOutage => IssuerResilience.IsOutageStatus((int)Status) || ErrorCode is "ThrottlingException" or "InternalServiceError";
     }
 
     private static partial class Log

@@ -1,4 +1,3 @@
-using System.Globalization;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Aws;
@@ -34,11 +33,7 @@ internal sealed record SecretsManagerSettings(
             config.Error("secretId", "is longer than 2048 characters (Secrets Manager's limit)", "use the secret's name or ARN");
         }
         AwsNames.ValidateRegion(config, "region", required: true);
-        if (config.Get("endpoint") is { } endpoint
-            && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Query)))
-        {
-            config.Error("endpoint", "is not an http(s) URL without user info or query", "e.g. endpoint: https://secretsmanager.eu-west-1.amazonaws.com (default: from region)");
-        }
+        config.CheckHttpUrl("endpoint", "endpoint: https://secretsmanager.eu-west-1.amazonaws.com (default: from region)");
         if (config.Get("versionStage") is not null && config.Get("versionId") is not null)
         {
             config.Error("versionId", "cannot be set together with versionStage", "pin a version with versionId, or follow a stage (AWSCURRENT, AWSPENDING) with versionStage");
@@ -51,8 +46,8 @@ internal sealed record SecretsManagerSettings(
         {
             config.Error("versionId", "is not a version id (32 to 64 characters)", "copy the VersionId Secrets Manager shows, e.g. versionId: EXAMPLE1-90ab-cdef-fedc-ba987SECRET1");
         }
-        ValidateDuration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
-        ValidateDuration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        config.CheckDuration("ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
+        config.CheckDuration("timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
     }
 
     public static SecretsManagerSettings Read(PluginConfig config)
@@ -67,18 +62,7 @@ internal sealed record SecretsManagerSettings(
             versionId is null ? config.Get("versionStage") ?? DefaultVersionStage : null,
             versionId,
             config.Get("jsonKey"),
-            Duration(config, "ttl") ?? DefaultTtl,
-            Duration(config, "timeout") ?? TimeSpan.FromSeconds(5));
-    }
-
-    private static TimeSpan? Duration(PluginConfig config, string key) =>
-        config.Get(key) is { } text ? TimeSpan.Parse(text, CultureInfo.InvariantCulture) : null;
-
-    private static void ValidateDuration(PluginConfig config, string key, TimeSpan minimum, string example)
-    {
-        if (config.Get(key) is { } text && (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) || span < minimum))
-        {
-            config.Error(key, $"must be a duration of at least {minimum.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", "write it as hh:mm:ss, e.g. " + example);
-        }
+            config.GetDuration("ttl") ?? DefaultTtl,
+            config.GetDuration("timeout") ?? TimeSpan.FromSeconds(5));
     }
 }

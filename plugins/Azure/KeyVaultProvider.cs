@@ -8,7 +8,6 @@ using Azure.Security.KeyVault.Secrets;
 using Microsoft.Extensions.Logging;
 using MsalServiceException = Microsoft.Identity.Client.MsalServiceException;
 using Polly;
-using Polly.CircuitBreaker;
 using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 using Unavailable = SecretlessProxy.Abstractions.CredentialUnavailableException;
@@ -31,7 +30,7 @@ internal sealed partial class KeyVaultProvider : ICredentialProvider
     private readonly X509Certificate2? _certificate;
     private readonly SecretClient _client;
     private readonly ResiliencePipeline<KeyVaultSecret> _pipeline;
-    private (string Version, SecretValue Secret)? _last;
+    private readonly StoreSecretVersions _versions = new();
 
     public KeyVaultProvider(KeyVaultSettings settings, TimeProvider time, ILoggerFactory loggers)
     {
@@ -101,8 +100,7 @@ internal sealed partial class KeyVaultProvider : ICredentialProvider
         {
             throw new Unavailable(_settings.CredentialName, $"signing in to Microsoft Entra ID at {SafeUrl.Display(_settings.Auth.AuthorityHost)} as client {_settings.Auth.ClientId} failed ({Describe(ex)})", IsOutage(ex));
         }
-        catch (Exception ex) when (ex is TimeoutRejectedException or BrokenCircuitException or HttpRequestException or IOException
-            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (IssuerResilience.IsUnreachable(ex, cancellationToken))
         {
             throw new Unavailable(_settings.CredentialName, $"Key Vault at {Where} could not be reached ({ex.GetType().Name})", isOutage: true);
         }
@@ -123,36 +121,23 @@ internal sealed partial class KeyVaultProvider : ICredentialProvider
         {
             throw new Unavailable(_settings.CredentialName, $"secret '{_settings.Secret}' version {version} is disabled", isOutage: false);
         }
-        var last = _last;
-        SecretValue value;
-        if (last is { } previous && previous.Version == version && previous.Secret.Reveal() == text)
-        {
-            value = previous.Secret;
-        }
-        else
-        {
-            value = new SecretValue(text);
-            if (last is { } replaced && replaced.Version != version)
-            {
-                Log.Rotated(_logger, _settings.CredentialName, _settings.Secret, replaced.Version, version);
-            }
-            _last = (version, value);
-        }
         var expires = _time.GetUtcNow() + _settings.Ttl;
         if (secret.Properties.ExpiresOn is { } notAfter && notAfter < expires)
         {
             expires = notAfter;
         }
-        return new Credential(_settings.CredentialName, value)
+        var (credential, rotatedFrom) = _versions.Serve(_settings.CredentialName, version, text, expires, secret.Properties.CreatedOn);
+        if (rotatedFrom is not null)
         {
-            IsStatic = true,
-            Version = version.Length > 0 ? version : null,
-            VersionCreatedAt = secret.Properties.CreatedOn,
-            ExpiresAt = expires,
-        };
+            Log.Rotated(_logger, _settings.CredentialName, _settings.Secret, rotatedFrom, version);
+        }
+        return credential;
     }
 
-    private static bool IsOutage(RequestFailedException ex) => ex.Status is 0 or 429 or >= 500;
+    /// <summary>No response (status 0), 429 or 5xx.</summary>
+    private static bool IsOutage(int status) => status == 0 || IssuerResilience.IsOutageStatus(status);
+
+    private static bool IsOutage(RequestFailedException ex) => IsOutage(ex.Status);
 
     /// <summary>Entra ID down or unreachable (a 5xx, a 429, a network failure), as opposed to a refused sign-in.</summary>
     private static bool IsOutage(AuthenticationFailedException ex)
@@ -161,8 +146,8 @@ internal sealed partial class KeyVaultProvider : ICredentialProvider
         {
             switch (inner)
             {
-                case MsalServiceException msal when msal.StatusCode is 0 or 429 or >= 500:
-                case RequestFailedException { Status: 0 or 429 or >= 500 }:
+                case MsalServiceException msal when IsOutage(msal.StatusCode):
+                case RequestFailedException failed when IsOutage(failed.Status):
                 case HttpRequestException or SocketException or IOException or TaskCanceledException or TimeoutException:
                     return true;
                 case MsalServiceException:
@@ -203,8 +188,7 @@ internal sealed partial class KeyVaultProvider : ICredentialProvider
         _ => "",
     };
 
-    private static string? Code(string? code) =>
-        code is null ? null : code.Length <= 64 && code.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.') ? code : "UnrecognizedError";
+    private static string? Code(string? code) => ServiceErrorCode.Sanitize(code, "_.");
 
     public void Dispose()
     {

@@ -1,4 +1,5 @@
-using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Configuration;
 using SecretlessProxy.Abstractions;
 
@@ -66,8 +67,9 @@ internal sealed record KeyVaultSettings(
         {
             config.Error("verifyChallengeResource", "must be true or false", "leave it out (true): only a vault reached under a name outside the challenge's resource domain needs false");
         }
-        Duration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
-        Duration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        config.CheckDuration("ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
+        config.CheckDuration("timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        TrustedCaHandler.Validate(config, "caFile");
         ValidateAuth(config);
     }
 
@@ -130,14 +132,36 @@ internal sealed record KeyVaultSettings(
         }
         if (method == Certificate)
         {
-            if (config.Get("auth:certificateFile") is null)
+            if (config.Get("auth:certificateFile") is not { } certificate)
             {
                 config.Error("auth.certificateFile", "is required", "name the PEM file of the client certificate (with its key, or the key in keyFile), e.g. certificateFile: /var/run/secrets/proxy/entra.pem");
+            }
+            else if (!config.Offline)
+            {
+                ValidateCertificate(config, config.ResolvePath(certificate), config.Get("auth:keyFile") is { } key ? config.ResolvePath(key) : null);
             }
             if (config.Get("auth:tokenFile") is not null)
             {
                 config.Error("auth.tokenFile", "is only used with method: workload-identity", "remove it, or set method: workload-identity");
             }
+        }
+    }
+
+    /// <summary>The client certificate is read when the provider is built: a missing or unusable one is a config error, not a crash.</summary>
+    private static void ValidateCertificate(PluginConfig config, string certificate, string? key)
+    {
+        const string Fix = "point certificateFile at the PEM certificate registered on the app, with its private key in the same file or in keyFile (relative paths start at the config file's folder)";
+        try
+        {
+            using var loaded = X509Certificate2.CreateFromPemFile(certificate, key);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            config.Error(File.Exists(certificate) ? "auth.keyFile" : "auth.certificateFile", $"the file '{(File.Exists(certificate) ? key : certificate)}' does not exist", Fix);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            config.Error("auth.certificateFile", $"'{certificate}'{(key is null ? "" : $" with '{key}'")} is not a PEM certificate with its private key ({ex.GetType().Name})", Fix);
         }
     }
 
@@ -165,8 +189,8 @@ internal sealed record KeyVaultSettings(
             config.Get("version"),
             File("caFile"),
             config.Get("verifyChallengeResource") is not { } verify || bool.Parse(verify),
-            Span(config, "ttl") ?? DefaultTtl,
-            Span(config, "timeout") ?? TimeSpan.FromSeconds(5),
+            config.GetDuration("ttl") ?? DefaultTtl,
+            config.GetDuration("timeout") ?? TimeSpan.FromSeconds(5),
             auth);
     }
 
@@ -175,15 +199,4 @@ internal sealed record KeyVaultSettings(
 
     private static bool IsName(string value, int max) =>
         value.Length is > 0 && value.Length <= max && value.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
-
-    private static TimeSpan? Span(PluginConfig config, string key) =>
-        config.Get(key) is { } text ? TimeSpan.Parse(text, CultureInfo.InvariantCulture) : null;
-
-    private static void Duration(PluginConfig config, string key, TimeSpan minimum, string example)
-    {
-        if (config.Get(key) is { } text && (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) || span < minimum))
-        {
-            config.Error(key, $"must be a duration of at least {minimum.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", "write it as hh:mm:ss, e.g. " + example);
-        }
-    }
 }

@@ -7,8 +7,6 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 using SecretlessProxy.Abstractions;
 
 namespace SecretlessProxy.Plugins.Google;
@@ -31,9 +29,8 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
     private readonly ILogger _logger;
     private readonly HttpClient _http;
     private readonly ResiliencePipeline<Answer> _pipeline;
-    private readonly SemaphoreSlim _tokenLock = new(1, 1);
-    private (SecretValue Token, DateTimeOffset ExpiresAt)? _token;
-    private (string Version, SecretValue Secret)? _last;
+    private readonly HeldUntilExpiry<SecretValue> _token;
+    private readonly StoreSecretVersions _versions = new();
 
     public SecretManagerProvider(SecretManagerSettings settings, TimeProvider time, ILoggerFactory loggers)
     {
@@ -41,8 +38,8 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         _time = time;
         _logger = loggers.CreateLogger("SecretlessProxy.Plugins.Google.SecretManager");
         _http = new HttpClient(TrustedCaHandler.Create(settings.CaFile)) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
-        var transient = new PredicateBuilder<Answer>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().Handle<IOException>().HandleResult(a => a.IsOutage);
-        _pipeline = IssuerResilience.Build(transient, settings.Timeout, time);
+        _token = new HeldUntilExpiry<SecretValue>(TokenMargin, time);
+        _pipeline = IssuerResilience.Build(IssuerResilience.HttpTransient<Answer>(a => a.IsOutage), settings.Timeout, time);
     }
 
     private string Resource => $"projects/{_settings.Project}/secrets/{_settings.Secret}/versions/{_settings.Version}";
@@ -55,7 +52,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         if (answer.Status == HttpStatusCode.Unauthorized)
         {
             // The token was revoked or expired early: get another once.
-            _token = null;
+            _token.Drop();
             token = await AccessTokenAsync(cancellationToken);
             answer = await CallAsync("Secret Manager", accessUrl, () => Get(accessUrl, token), cancellationToken);
         }
@@ -95,53 +92,16 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
         {
             throw Unavailable($"{Resource} is empty", isOutage: false);
         }
-        var last = _last;
-        SecretValue secret;
-        if (last is { } previous && previous.Version == version && previous.Secret.Reveal() == text)
+        var (credential, rotatedFrom) = _versions.Serve(_settings.CredentialName, version, text, _time.GetUtcNow() + _settings.Ttl);
+        if (rotatedFrom is not null)
         {
-            secret = previous.Secret;
+            Log.Rotated(_logger, _settings.CredentialName, _settings.Secret, rotatedFrom, version);
         }
-        else
-        {
-            secret = new SecretValue(text);
-            if (last is { } replaced && replaced.Version != version)
-            {
-                Log.Rotated(_logger, _settings.CredentialName, _settings.Secret, replaced.Version, version);
-            }
-            _last = (version, secret);
-        }
-        return new Credential(_settings.CredentialName, secret)
-        {
-            IsStatic = true,
-            Version = version.Length > 0 ? version : null,
-            ExpiresAt = _time.GetUtcNow() + _settings.Ttl,
-        };
+        return credential;
     }
 
-    private async ValueTask<SecretValue> AccessTokenAsync(CancellationToken cancellationToken)
-    {
-        if (_token is { } held && held.ExpiresAt - TokenMargin > _time.GetUtcNow())
-        {
-            return held.Token;
-        }
-        await _tokenLock.WaitAsync(cancellationToken);
-        try
-        {
-            if (_token is { } again && again.ExpiresAt - TokenMargin > _time.GetUtcNow())
-            {
-                return again.Token;
-            }
-            var fetched = _settings.Auth.Method == SecretManagerSettings.ServiceAccountKey
-                ? await KeyFileTokenAsync(cancellationToken)
-                : await FederatedTokenAsync(cancellationToken);
-            _token = fetched;
-            return fetched.Item1;
-        }
-        finally
-        {
-            _tokenLock.Release();
-        }
-    }
+    private ValueTask<SecretValue> AccessTokenAsync(CancellationToken cancellationToken) =>
+        _token.GetAsync(_settings.Auth.Method == SecretManagerSettings.ServiceAccountKey ? KeyFileTokenAsync : FederatedTokenAsync, cancellationToken);
 
     /// <summary>RFC 8693 at Google's STS (the subject token from the file), then generateAccessToken when a service account is named.</summary>
     private async Task<(SecretValue, DateTimeOffset)> FederatedTokenAsync(CancellationToken cancellationToken)
@@ -267,8 +227,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
                 return response.StatusCode == HttpStatusCode.OK ? new Answer(response.StatusCode, body, null) : new Answer(response.StatusCode, [], ErrorCode(body));
             }, cancellationToken);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TimeoutRejectedException or IOException or BrokenCircuitException
-            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (IssuerResilience.IsUnreachable(ex, cancellationToken))
         {
             throw Unavailable($"{what} at {SafeUrl.Display(url)} could not be reached ({ex.GetType().Name})", isOutage: true);
         }
@@ -310,7 +269,7 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
                     JsonValueKind.Object when error.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.String => status.GetString(),
                     _ => null,
                 };
-                return code is null ? null : code.Length <= 64 && code.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? code : "UnrecognizedError";
+                return ServiceErrorCode.Sanitize(code, "_");
             }
         }
         catch (JsonException)
@@ -344,12 +303,12 @@ internal sealed partial class SecretManagerProvider : ICredentialProvider
     public void Dispose()
     {
         _http.Dispose();
-        _tokenLock.Dispose();
+        _token.Dispose();
     }
 
     private sealed record Answer(HttpStatusCode Status, byte[] Body, string? ErrorCode)
     {
-        public bool IsOutage => (int)Status >= 500 || Status == HttpStatusCode.TooManyRequests;
+        public bool IsOutage => IssuerResilience.IsOutageStatus((int)Status);
     }
 
     private static partial class Log

@@ -53,9 +53,10 @@ internal sealed record SecretManagerSettings(string CredentialName, string Proje
         {
             config.Error("version", "is not a version number or 'latest'", "e.g. version: 3 (pinned), or leave it out to follow latest");
         }
-        Url(config, "endpoint", "endpoint: https://secretmanager.googleapis.com/ (a regional endpoint such as https://secretmanager.europe-west1.rep.googleapis.com/)");
-        Duration(config, "ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
-        Duration(config, "timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        config.CheckHttpUrl("endpoint", "endpoint: https://secretmanager.googleapis.com/ (a regional endpoint such as https://secretmanager.europe-west1.rep.googleapis.com/)");
+        config.CheckDuration("ttl", TimeSpan.FromSeconds(1), "ttl: 00:05:00 (how long a fetched value serves before it is fetched again)");
+        config.CheckDuration("timeout", TimeSpan.FromMilliseconds(1), "timeout: 00:00:05");
+        TrustedCaHandler.Validate(config, "caFile");
 
         var auth = config.Section.GetSection(AuthKey);
         if (!auth.Exists() || auth.Value is not null)
@@ -89,8 +90,8 @@ internal sealed record SecretManagerSettings(string CredentialName, string Proje
                 {
                     config.Error("auth.serviceAccount", "is not a service account's email", "e.g. serviceAccount: proxy@payments-prod.iam.gserviceaccount.com (leave it out to use the federated token directly)");
                 }
-                Url(config, "auth:stsEndpoint", "stsEndpoint: https://sts.googleapis.com/v1/token");
-                Url(config, "auth:iamEndpoint", "iamEndpoint: https://iamcredentials.googleapis.com/");
+                config.CheckHttpUrl("auth:stsEndpoint", "stsEndpoint: https://sts.googleapis.com/v1/token");
+                config.CheckHttpUrl("auth:iamEndpoint", "iamEndpoint: https://iamcredentials.googleapis.com/");
                 only = ["keyFile", "tokenEndpoint"];
                 break;
             case ServiceAccountKey:
@@ -98,7 +99,7 @@ internal sealed record SecretManagerSettings(string CredentialName, string Proje
                 {
                     config.Error("auth.keyFile", "is required", "name the service-account key file (JSON), e.g. keyFile: /var/run/secrets/gcp/key.json; better, move to method: workload-identity-federation");
                 }
-                Url(config, "auth:tokenEndpoint", "tokenEndpoint: https://oauth2.googleapis.com/token (default: the key file's token_uri)");
+                config.CheckHttpUrl("auth:tokenEndpoint", "tokenEndpoint: https://oauth2.googleapis.com/token (default: the key file's token_uri)");
                 only = ["audience", "tokenFile", "subjectTokenType", "stsEndpoint", "serviceAccount", "iamEndpoint"];
                 break;
             default:
@@ -134,30 +135,11 @@ internal sealed record SecretManagerSettings(string CredentialName, string Proje
             config.Get("version") ?? "latest",
             new Uri(endpoint.EndsWith('/') ? endpoint : endpoint + "/"),
             File("caFile"),
-            Span(config, "ttl") ?? TimeSpan.FromMinutes(5),
-            Span(config, "timeout") ?? TimeSpan.FromSeconds(5),
+            config.GetDuration("ttl") ?? TimeSpan.FromMinutes(5),
+            config.GetDuration("timeout") ?? TimeSpan.FromSeconds(5),
             auth);
     }
 
     private static bool IsId(string value, int max) =>
         value.Length is > 0 && value.Length <= max && value.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.' or ':');
-
-    private static void Url(PluginConfig config, string key, string example)
-    {
-        if (config.Get(key) is { } text && (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(uri.UserInfo) || !string.IsNullOrEmpty(uri.Query)))
-        {
-            config.Error(key.Replace(':', '.'), "is not an http(s) URL without user info or query", "e.g. " + example);
-        }
-    }
-
-    private static TimeSpan? Span(PluginConfig config, string key) =>
-        config.Get(key) is { } text ? TimeSpan.Parse(text, CultureInfo.InvariantCulture) : null;
-
-    private static void Duration(PluginConfig config, string key, TimeSpan minimum, string example)
-    {
-        if (config.Get(key) is { } text && (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var span) || span < minimum))
-        {
-            config.Error(key, $"must be a duration of at least {minimum.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s", "write it as hh:mm:ss, e.g. " + example);
-        }
-    }
 }

@@ -28,24 +28,11 @@ public sealed class AwsSecretsManagerTests : IDisposable
 
     private const string StaticAuth = "{ provider: aws-static, accessKeyIdFile: aws-access-key-id, secretAccessKeyFile: aws-secret-access-key }";
 
-    private static string Credential(string name, Uri endpoint, string secretId, string extra = "", string auth = StaticAuth) =>
-        $"  {name}:\n    provider: aws-secrets-manager\n    secretId: {secretId}\n    region: us-east-1\n    endpoint: {endpoint}\n    jsonKey: apiKey\n" +
-        $"    timeout: \"00:00:02\"\n    auth: {auth}\n{extra}    inject: {{ type: header, name: X-Api-Key, template: \"{{secret}}\" }}";
-
-    private static string Config(Uri upstream, string credentials, string route = "billing") =>
-        ProxyUnderTest.DefaultConfig(upstream,
-            extraCredentials: credentials,
-            extraPolicies: $"  - name: payments-uses-{route}\n    allow: [payments]\n    routes: [{route}]",
-            extraRoutes: $"    {route}:\n      ClusterId: upstream\n      Match: {{ Path: \"/{route}/{{**rest}}\" }}\n      Metadata: {{ Credential: sm }}");
-
-    private static async Task<string?> InjectedAsync(ProxyUnderTest proxy, HttpClient client, string path)
-    {
-        var before = proxy.Upstream.Requests.Count;
-        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        var received = proxy.Upstream.Requests.Skip(before).Last();
-        return received.Headers.TryGetValue("X-Api-Key", out var value) ? value : null;
-    }
+    /// <summary>Credential <c>sm</c> on route <c>billing</c>.</summary>
+    private static string Config(Uri upstream, Uri endpoint, string secretId, string extra = "", string auth = StaticAuth) =>
+        StoreProviderChecks.Config(upstream, "sm",
+            $"    provider: aws-secrets-manager\n    secretId: {secretId}\n    region: us-east-1\n    endpoint: {endpoint}\n    jsonKey: apiKey\n" +
+            $"    timeout: \"00:00:02\"\n    auth: {auth}\n{extra}", route: "billing");
 
     [Fact]
     public async Task Aws_sdk_reads_the_emulator_and_gets_the_errors_aws_gives()
@@ -77,24 +64,21 @@ public sealed class AwsSecretsManagerTests : IDisposable
     {
         await WriteBaseKeysAsync();
         await using var aws = await AwsTestServer.StartAsync(_pki.Directory, secrets: [AwsTestServer.Secret(SecretName, Json(FirstKey))]);
-        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential("sm", aws.SecretsManagerUri, SecretName, "    ttl: \"00:00:01\"\n")));
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, aws.SecretsManagerUri, SecretName, "    ttl: \"00:00:01\"\n"));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstKey, await InjectedAsync(proxy, client, "/billing/a"));
+        Assert.Equal(FirstKey, await StoreProviderChecks.InjectedAsync(proxy, client, "/billing/a"));
         Assert.Contains("sm GetSecretValue prod/billing", aws.Output, StringComparison.Ordinal);
 
         var rotated = await aws.PutSecretVersionAsync(SecretName, Json(SecondKey));
         string? seen = null;
-        await Eventually.Until(async () => (seen = await InjectedAsync(proxy, client, "/billing/b")) == SecondKey, "the rotated value is injected", lastSeen: () => seen == FirstKey ? "still the first value" : "another value");
+        await Eventually.Until(async () => (seen = await StoreProviderChecks.InjectedAsync(proxy, client, "/billing/b")) == SecondKey, "the rotated value is injected", lastSeen: () => seen == FirstKey ? "still the first value" : "another value");
         await Eventually.Until(() => proxy.Logs.Text.Contains(rotated, StringComparison.Ordinal), "the rotation is logged with the new version id");
         Assert.Contains("rotated", proxy.Logs.Text, StringComparison.Ordinal);
 
         var record = await proxy.Decisions.WaitForRecordAsync(r => r.GetProperty("kind").GetString() == "decision" && r.GetProperty("route").GetString() == "billing");
         Assert.True(record.GetProperty("credentialStatic").GetBoolean());
-        foreach (var canary in new[] { FirstKey, SecondKey, AwsTestServer.BaseSecretAccessKey })
-        {
-            Assert.DoesNotContain(canary, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([FirstKey, SecondKey, AwsTestServer.BaseSecretAccessKey], proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     [Fact]
@@ -105,17 +89,14 @@ public sealed class AwsSecretsManagerTests : IDisposable
         await aws.PutSecretVersionAsync(SecretName, Json(PendingKey), pending: true);
         var auth = $"{{ provider: aws-sts-assume-role, roleArn: \"arn:aws:iam::123456789012:role/secrets-reader\", region: us-east-1, stsEndpoint: \"{aws.StsUri}\", " +
             "accessKeyIdFile: aws-access-key-id, secretAccessKeyFile: aws-secret-access-key }";
-        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential("sm", aws.SecretsManagerUri, SecretName, "    versionStage: AWSPENDING\n", auth)));
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, aws.SecretsManagerUri, SecretName, "    versionStage: AWSPENDING\n", auth));
         using var client = proxy.Client();
 
-        Assert.Equal(PendingKey, await InjectedAsync(proxy, client, "/billing/pending"));
+        Assert.Equal(PendingKey, await StoreProviderChecks.InjectedAsync(proxy, client, "/billing/pending"));
         var issued = Assert.Single(await aws.IssuedAsync(1));
         // Signed with the session credentials STS issued (the emulator checked the session token too).
         Assert.Contains($"by {issued.GetProperty("accessKeyId").GetString()}", aws.Output, StringComparison.Ordinal);
-        foreach (var canary in new[] { PendingKey, issued.GetProperty("secretAccessKey").GetString()!, issued.GetProperty("sessionToken").GetString()! })
-        {
-            Assert.DoesNotContain(canary, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([PendingKey, issued.GetProperty("secretAccessKey").GetString()!, issued.GetProperty("sessionToken").GetString()!], proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     [Fact]
@@ -123,39 +104,27 @@ public sealed class AwsSecretsManagerTests : IDisposable
     {
         await WriteBaseKeysAsync();
         await using var aws = await AwsTestServer.StartAsync(_pki.Directory, secrets: [AwsTestServer.Secret(SecretName, Json(FirstKey))]);
-        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, Credential("sm", aws.SecretsManagerUri, SecretName)));
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, aws.SecretsManagerUri, SecretName));
         using var client = proxy.Client();
-        Assert.Equal(FirstKey, await InjectedAsync(proxy, client, "/billing/cached"));
+        Assert.Equal(FirstKey, await StoreProviderChecks.InjectedAsync(proxy, client, "/billing/cached"));
 
         await aws.SetSecretsManagerModeAsync("fail500");
         // Cached (ttl 5 minutes): still served while the store is down.
-        Assert.Equal(FirstKey, await InjectedAsync(proxy, client, "/billing/still"));
+        Assert.Equal(FirstKey, await StoreProviderChecks.InjectedAsync(proxy, client, "/billing/still"));
 
         // A fresh config (nothing cached) while the store is down: 503, naming the credential, no upstream call.
-        Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, Credential("sm", aws.SecretsManagerUri, SecretName, "    ttl: \"00:10:00\"\n"))));
-        var before = proxy.Upstream.Requests.Count;
-        using var down = await client.GetAsync(new Uri(proxy.ProxyUri, "/billing/down"));
-        var body = await down.Content.ReadAsStringAsync();
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
-        Assert.Equal("application/problem+json", down.Content.Headers.ContentType?.MediaType);
-        var problem = JsonDocument.Parse(body).RootElement;
-        Assert.Equal("credential_issuer_unavailable", problem.GetProperty("reason").GetString());
-        Assert.Equal("sm", problem.GetProperty("credential").GetString());
-        Assert.Equal(before, proxy.Upstream.Requests.Count);
+        Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, aws.SecretsManagerUri, SecretName, "    ttl: \"00:10:00\"\n")));
+        var body = await StoreProviderChecks.AssertIssuerUnavailableAsync(proxy, client, "/billing/down", "sm");
 
         // A secret that does not exist is a refusal (502), carrying AWS's error code.
         await aws.SetSecretsManagerModeAsync("ok");
-        Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, Credential("sm", aws.SecretsManagerUri, "prod/nothing-here"))));
+        Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, aws.SecretsManagerUri, "prod/nothing-here")));
         using var missing = await client.GetAsync(new Uri(proxy.ProxyUri, "/billing/missing"));
         var missingBody = await missing.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.BadGateway, missing.StatusCode);
         Assert.Contains("ResourceNotFoundException", missingBody, StringComparison.Ordinal);
 
-        foreach (var text in new[] { body, missingBody, proxy.Logs.Text, proxy.Decisions.Text })
-        {
-            Assert.DoesNotContain(FirstKey, text, StringComparison.Ordinal);
-            Assert.DoesNotContain(AwsTestServer.BaseSecretAccessKey, text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([FirstKey, AwsTestServer.BaseSecretAccessKey], body, missingBody, proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     public void Dispose() => _pki.Dispose();

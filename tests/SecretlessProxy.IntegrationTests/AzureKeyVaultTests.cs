@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -21,21 +20,10 @@ public sealed class AzureKeyVaultTests : IDisposable
     private readonly TestPki _pki = new();
 
     private static string Config(Uri upstream, AzureEmulator azure, string auth, Uri? vault = null) =>
-        ProxyUnderTest.DefaultConfig(upstream,
-            extraCredentials: $"  akv:\n    provider: azure-key-vault\n    vaultUri: \"{vault ?? azure.Address}\"\n    secret: {SecretName}\n    caFile: server-ca.pem\n" +
-                $"    verifyChallengeResource: false\n    ttl: \"00:00:01\"\n    timeout: \"00:00:02\"\n" +
-                $"    auth: {{ tenantId: {azure.TenantId}, clientId: {azure.ClientId}, authorityHost: \"{azure.Address}\", {auth} }}\n" +
-                "    inject: { type: header, name: X-Api-Key, template: \"{secret}\" }",
-            extraPolicies: "  - name: payments-uses-akv\n    allow: [payments]\n    routes: [akv]",
-            extraRoutes: "    akv:\n      ClusterId: upstream\n      Match: { Path: \"/akv/{**rest}\" }\n      Metadata: { Credential: akv }");
-
-    private static async Task<string?> InjectedAsync(ProxyUnderTest proxy, HttpClient client, string path)
-    {
-        var before = proxy.Upstream.Requests.Count;
-        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        return proxy.Upstream.Requests.Skip(before).Last().Headers.TryGetValue("X-Api-Key", out var value) ? value : null;
-    }
+        StoreProviderChecks.Config(upstream, "akv",
+            $"    provider: azure-key-vault\n    vaultUri: \"{vault ?? azure.Address}\"\n    secret: {SecretName}\n    caFile: server-ca.pem\n" +
+            $"    verifyChallengeResource: false\n    ttl: \"00:00:01\"\n    timeout: \"00:00:02\"\n" +
+            $"    auth: {{ tenantId: {azure.TenantId}, clientId: {azure.ClientId}, authorityHost: \"{azure.Address}\", {auth} }}\n");
 
     [Fact]
     public async Task Azure_keyvault_secrets_client_meets_the_challenge_reads_versions_and_is_refused_a_token_for_another_resource()
@@ -71,13 +59,13 @@ public sealed class AzureKeyVaultTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, azure, "method: workload-identity, tokenFile: azure-token"));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/akv/a"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/akv/a"));
         Assert.Contains(AzureEmulator.VaultResource + "/.default", azure.TokenRequests);
         Assert.Contains(azure.SecretReads, r => r.StartsWith(SecretName + "/(current) api-version=", StringComparison.Ordinal));
 
         var second = azure.AddVersion(SecretName, SecondValue);
         string? seen = null;
-        await Eventually.Until(async () => (seen = await InjectedAsync(proxy, client, "/akv/b")) == SecondValue, "the new version is injected",
+        await Eventually.Until(async () => (seen = await StoreProviderChecks.InjectedAsync(proxy, client, "/akv/b")) == SecondValue, "the new version is injected",
             lastSeen: () => seen == FirstValue ? "still the first version" : "another value");
         await Eventually.Until(() => proxy.Logs.Text.Contains($"version {first} replaced by {second}", StringComparison.Ordinal), "the rotation is logged by version", lastSeen: () => "no rotation line");
 
@@ -86,10 +74,7 @@ public sealed class AzureKeyVaultTests : IDisposable
         Assert.Equal(200, status);
         var inventoryText = inventory.ToString();
         Assert.Contains(second, inventoryText, StringComparison.Ordinal);
-        foreach (var canary in new[] { FirstValue, SecondValue, federated })
-        {
-            Assert.DoesNotContain(canary, proxy.Logs.Text + proxy.Decisions.Text + inventoryText, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([FirstValue, SecondValue, federated], proxy.Logs.Text, proxy.Decisions.Text, inventoryText);
     }
 
     [Fact]
@@ -107,20 +92,12 @@ public sealed class AzureKeyVaultTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, azure, auth));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/akv/a"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/akv/a"));
 
         var closed = new Uri("https://127.0.0.1:1/");
         Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, azure, auth, vault: closed)));
-        var before = proxy.Upstream.Requests.Count;
-        using var down = await client.GetAsync(new Uri(proxy.ProxyUri, "/akv/b"));
-        var body = await down.Content.ReadAsStringAsync();
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
-        Assert.Equal("credential_issuer_unavailable", JsonDocument.Parse(body).RootElement.GetProperty("reason").GetString());
-        Assert.Equal(before, proxy.Upstream.Requests.Count);
-        foreach (var text in new[] { body, proxy.Logs.Text, proxy.Decisions.Text })
-        {
-            Assert.DoesNotContain(FirstValue, text, StringComparison.Ordinal);
-        }
+        var body = await StoreProviderChecks.AssertIssuerUnavailableAsync(proxy, client, "/akv/b", "akv");
+        StoreProviderChecks.AssertNoCanary([FirstValue], body, proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     [Fact]
@@ -137,11 +114,7 @@ public sealed class AzureKeyVaultTests : IDisposable
         var body = await refused.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
         Assert.Contains("invalid_client", azure.Refusals);
-        foreach (var text in new[] { body, proxy.Logs.Text, proxy.Decisions.Text })
-        {
-            Assert.DoesNotContain(wrong, text, StringComparison.Ordinal);
-            Assert.DoesNotContain(FirstValue, text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([wrong, FirstValue], body, proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     public void Dispose() => _pki.Dispose();

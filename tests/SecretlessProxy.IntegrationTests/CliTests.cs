@@ -52,6 +52,8 @@ public sealed class CliTests : IDisposable
     [InlineData("mysql-gateway.yaml")]
     [InlineData("mcp.yaml")]
     [InlineData("bearer-callers.yaml")]
+    [InlineData("azure-key-vault.yaml")]
+    [InlineData("google-secret-manager.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(CliRun.Repository);
@@ -60,10 +62,7 @@ public sealed class CliTests : IDisposable
         File.Copy(Path.Combine(repo.FullName, "config", name), Path.Combine(dir, name));
         Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", Path.Combine(dir, "certs"))).Exit);
         Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", Path.Combine(dir, "certs"), "--out", Path.Combine(dir, "certs"))).Exit);
-        // postgres.yaml verifies its upstream against certs/pg-ca.pem: the walkthrough copies the server's CA there.
-        File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "pg-ca.pem"));
-        // mysql-gateway.yaml likewise, against certs/mysql-ca.pem.
-        File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "mysql-ca.pem"));
+        ExampleWalkthrough.WriteFiles(Path.Combine(dir, "certs"));
         var result = await RunAsync("validate", "--config", Path.Combine(dir, name));
         Assert.True(result.Exit == 0, result.Err);
         Assert.Contains("valid (", result.Out, StringComparison.Ordinal);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -19,24 +18,13 @@ public sealed class GoogleSecretManagerTests : IDisposable
     private readonly TestPki _pki = new();
 
     private static string Config(Uri upstream, Uri google, string auth, string? secretManager = null) =>
-        ProxyUnderTest.DefaultConfig(upstream,
-            extraCredentials: $"  gsm:\n    provider: google-secret-manager\n    project: payments-prod\n    secret: {Secret}\n    endpoint: \"{secretManager ?? google.ToString()}\"\n" +
-                $"    ttl: \"00:00:01\"\n    timeout: \"00:00:02\"\n    auth: {{ {auth} }}\n" +
-                "    inject: { type: header, name: X-Api-Key, template: \"{secret}\" }",
-            extraPolicies: "  - name: payments-uses-gsm\n    allow: [payments]\n    routes: [gsm]",
-            extraRoutes: "    gsm:\n      ClusterId: upstream\n      Match: { Path: \"/gsm/{**rest}\" }\n      Metadata: { Credential: gsm }");
+        StoreProviderChecks.Config(upstream, "gsm",
+            $"    provider: google-secret-manager\n    project: payments-prod\n    secret: {Secret}\n    endpoint: \"{secretManager ?? google.ToString()}\"\n" +
+            $"    ttl: \"00:00:01\"\n    timeout: \"00:00:02\"\n    auth: {{ {auth} }}\n");
 
     private static string Federation(Uri google, bool impersonate) =>
         $"method: workload-identity-federation, audience: \"{GoogleEmulator.Provider}\", tokenFile: gcp-token, stsEndpoint: \"{new Uri(google, "v1/token")}\"" +
         (impersonate ? $", serviceAccount: proxy@payments-prod.iam.gserviceaccount.com, iamEndpoint: \"{google}\"" : "");
-
-    private static async Task<string?> InjectedAsync(ProxyUnderTest proxy, HttpClient client, string path)
-    {
-        var before = proxy.Upstream.Requests.Count;
-        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        return proxy.Upstream.Requests.Skip(before).Last().Headers.TryGetValue("X-Api-Key", out var value) ? value : null;
-    }
 
     [Fact]
     public async Task Federation_with_impersonation_injects_the_secret_and_a_new_version_is_picked_up()
@@ -50,28 +38,25 @@ public sealed class GoogleSecretManagerTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, google.Address, Federation(google.Address, impersonate: true)));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/gsm/a"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/gsm/a"));
         Assert.Equal(["sts", "generateAccessToken " + google.ServiceAccount, $"access {Secret}/latest as {google.ServiceAccount}"], google.Calls.Take(3));
 
         google.AddVersion(Secret, SecondValue);
         string? seen = null;
-        await Eventually.Until(async () => (seen = await InjectedAsync(proxy, client, "/gsm/b")) == SecondValue, "the new version is injected",
+        await Eventually.Until(async () => (seen = await StoreProviderChecks.InjectedAsync(proxy, client, "/gsm/b")) == SecondValue, "the new version is injected",
             lastSeen: () => seen == FirstValue ? "still version 1" : "another value");
         await Eventually.Until(() => proxy.Logs.Text.Contains("version 1 replaced by 2", StringComparison.Ordinal), "the rotation is logged by version", lastSeen: () => "no rotation line");
 
         // A revoked access token: the next fetch exchanges again.
         google.RevokeAllTokens();
         var exchanges = google.Calls.Count(c => c == "sts");
-        await Eventually.Until(async () => await InjectedAsync(proxy, client, "/gsm/c") == SecondValue && google.Calls.Count(c => c == "sts") > exchanges,
+        await Eventually.Until(async () => await StoreProviderChecks.InjectedAsync(proxy, client, "/gsm/c") == SecondValue && google.Calls.Count(c => c == "sts") > exchanges,
             "a new token is exchanged after a 401", lastSeen: () => string.Join(", ", google.Calls.TakeLast(3)));
 
         using var admin = new AdminClient(proxy);
         var (status, inventory) = await admin.GetAsync("/inventory?staleDays=0");
         Assert.Equal(200, status);
-        foreach (var canary in new[] { FirstValue, SecondValue, subject })
-        {
-            Assert.DoesNotContain(canary, proxy.Logs.Text + proxy.Decisions.Text + inventory, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([FirstValue, SecondValue, subject], proxy.Logs.Text, proxy.Decisions.Text, inventory.ToString());
     }
 
     [Fact]
@@ -96,15 +81,11 @@ public sealed class GoogleSecretManagerTests : IDisposable
         await Eventually.Until(async () =>
         {
             using var response = await client.GetAsync(new Uri(proxy.ProxyUri, "/gsm/b"));
-            seen = response.StatusCode == HttpStatusCode.OK ? proxy.Upstream.Requests.Last().Headers.GetValueOrDefault("X-Api-Key") : null;
+            seen = response.StatusCode == HttpStatusCode.OK ? proxy.Upstream.Requests.Last().Headers.GetValueOrDefault(StoreProviderChecks.Header) : null;
             return seen == FirstValue;
         }, "the pinned version 1 is injected", lastSeen: () => seen == SecondValue ? "version 2" : "no value");
         Assert.Contains($"access {Secret}/1 as {GoogleEmulator.FederatedPrincipal("system:serviceaccount:payments:proxy")}", google.Calls);
-        foreach (var text in new[] { body, proxy.Logs.Text, proxy.Decisions.Text })
-        {
-            Assert.DoesNotContain(subject, text, StringComparison.Ordinal);
-            Assert.DoesNotContain(FirstValue, text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([subject, FirstValue], body, proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     [Fact]
@@ -118,7 +99,7 @@ public sealed class GoogleSecretManagerTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, google.Address, auth));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/gsm/a"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/gsm/a"));
         Assert.Contains("oauth2 jwt-bearer", google.Calls);
         Assert.Contains("service-account key file", proxy.Logs.Text, StringComparison.Ordinal);
         using var admin = new AdminClient(proxy);
@@ -126,17 +107,8 @@ public sealed class GoogleSecretManagerTests : IDisposable
         Assert.Contains("service-account key", reconcile.ToString(), StringComparison.Ordinal);
 
         Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, google.Address, auth, secretManager: "http://127.0.0.1:1/")));
-        var before = proxy.Upstream.Requests.Count;
-        using var down = await client.GetAsync(new Uri(proxy.ProxyUri, "/gsm/b"));
-        var body = await down.Content.ReadAsStringAsync();
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
-        Assert.Equal("credential_issuer_unavailable", JsonDocument.Parse(body).RootElement.GetProperty("reason").GetString());
-        Assert.Equal(before, proxy.Upstream.Requests.Count);
-        foreach (var text in new[] { body, proxy.Logs.Text, proxy.Decisions.Text, reconcile.ToString() })
-        {
-            Assert.DoesNotContain(FirstValue, text, StringComparison.Ordinal);
-            Assert.DoesNotContain("PRIVATE KEY", text, StringComparison.Ordinal);
-        }
+        var body = await StoreProviderChecks.AssertIssuerUnavailableAsync(proxy, client, "/gsm/b", "gsm");
+        StoreProviderChecks.AssertNoCanary([FirstValue, "PRIVATE KEY"], body, proxy.Logs.Text, proxy.Decisions.Text, reconcile.ToString());
     }
 
     public void Dispose() => _pki.Dispose();

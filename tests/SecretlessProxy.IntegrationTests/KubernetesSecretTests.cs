@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using SecretlessProxy.IntegrationTests.Infrastructure;
 
 namespace SecretlessProxy.IntegrationTests;
@@ -20,19 +19,9 @@ public sealed class KubernetesSecretTests : IDisposable
     private static Dictionary<string, string> Data(string token) => new() { ["token"] = token, ["username"] = "billing-bot" };
 
     private static string Config(Uri upstream, Uri api, string name = "billing") =>
-        ProxyUnderTest.DefaultConfig(upstream,
-            extraCredentials: $"  k8s:\n    provider: kubernetes-secret\n    namespace: payments\n    name: {name}\n    key: token\n    apiServer: \"{api}\"\n" +
-                "    tokenFile: sa-token\n    timeout: \"00:00:02\"\n    inject: { type: header, name: X-Api-Key, template: \"{secret}\" }",
-            extraPolicies: "  - name: payments-uses-k8s\n    allow: [payments]\n    routes: [k8s]",
-            extraRoutes: "    k8s:\n      ClusterId: upstream\n      Match: { Path: \"/k8s/{**rest}\" }\n      Metadata: { Credential: k8s }");
-
-    private static async Task<string?> InjectedAsync(ProxyUnderTest proxy, HttpClient client, string path)
-    {
-        var before = proxy.Upstream.Requests.Count;
-        using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        return proxy.Upstream.Requests.Skip(before).Last().Headers.TryGetValue("X-Api-Key", out var value) ? value : null;
-    }
+        StoreProviderChecks.Config(upstream, "k8s",
+            $"    provider: kubernetes-secret\n    namespace: payments\n    name: {name}\n    key: token\n    apiServer: \"{api}\"\n" +
+            "    tokenFile: sa-token\n    timeout: \"00:00:02\"\n");
 
     [Fact]
     public async Task Kubernetes_client_reads_and_watches_the_emulator_and_is_refused_as_the_api_server_refuses()
@@ -59,24 +48,21 @@ public sealed class KubernetesSecretTests : IDisposable
         await using var proxy = await ProxyUnderTest.StartAsync(_pki, u => Config(u, api.ApiUri));
         using var client = proxy.Client();
 
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/k8s/a"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/k8s/a"));
         await Eventually.Until(() => api.Output.Contains("api watch payments/billing", StringComparison.Ordinal), "the proxy watches the Secret", lastSeen: () => api.Output);
-        Assert.Equal(FirstValue, await InjectedAsync(proxy, client, "/k8s/b"));
+        Assert.Equal(FirstValue, await StoreProviderChecks.InjectedAsync(proxy, client, "/k8s/b"));
         var before = await api.RequestCountsAsync();
         Assert.Equal(1, before.GetProperty("get").GetInt32());
 
         await api.SetSecretAsync("payments", "billing", Data(SecondValue));
         string? seen = null;
-        await Eventually.Until(async () => (seen = await InjectedAsync(proxy, client, "/k8s/c")) == SecondValue, "the changed value is injected", lastSeen: () => seen == FirstValue ? "still the first value" : "another value");
+        await Eventually.Until(async () => (seen = await StoreProviderChecks.InjectedAsync(proxy, client, "/k8s/c")) == SecondValue, "the changed value is injected", lastSeen: () => seen == FirstValue ? "still the first value" : "another value");
         // Applied from the watch: no further GET (no polling).
         var after = await api.RequestCountsAsync();
         Assert.Equal(1, after.GetProperty("get").GetInt32());
         Assert.Contains("applied from the watch", proxy.Logs.Text, StringComparison.Ordinal);
 
-        foreach (var canary in new[] { FirstValue, SecondValue, Token })
-        {
-            Assert.DoesNotContain(canary, proxy.Logs.Text + proxy.Decisions.Text, StringComparison.Ordinal);
-        }
+        StoreProviderChecks.AssertNoCanary([FirstValue, SecondValue, Token], proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     [Fact]
@@ -100,17 +86,8 @@ public sealed class KubernetesSecretTests : IDisposable
 
         var closed = new Uri("http://127.0.0.1:1/");
         Assert.True(await proxy.RewriteConfigAsync(Config(proxy.Upstream.Address, closed)));
-        var before = proxy.Upstream.Requests.Count;
-        using var down = await client.GetAsync(new Uri(proxy.ProxyUri, "/k8s/c"));
-        var body = await down.Content.ReadAsStringAsync();
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
-        Assert.Equal("credential_issuer_unavailable", JsonDocument.Parse(body).RootElement.GetProperty("reason").GetString());
-        Assert.Equal(before, proxy.Upstream.Requests.Count);
-        foreach (var text in new[] { unauthorizedBody, body, proxy.Logs.Text, proxy.Decisions.Text })
-        {
-            Assert.DoesNotContain(Token, text, StringComparison.Ordinal);
-            Assert.DoesNotContain("canary-not-accepted-token", text, StringComparison.Ordinal);
-        }
+        var body = await StoreProviderChecks.AssertIssuerUnavailableAsync(proxy, client, "/k8s/c", "k8s");
+        StoreProviderChecks.AssertNoCanary([Token, "canary-not-accepted-token"], unauthorizedBody, body, proxy.Logs.Text, proxy.Decisions.Text);
     }
 
     public void Dispose() => _pki.Dispose();
