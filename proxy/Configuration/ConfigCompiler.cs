@@ -15,6 +15,9 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
     /// </summary>
     public WorkloadApi.WorkloadApiConnections? WorkloadApi { get; init; }
 
+    /// <summary>The keys a config file may have at its top (the docs test checks snippets against them).</summary>
+    internal static IReadOnlyList<string> TopLevelKeyNames => TopLevelKeys;
+
     private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "tokenIssuers", "spiffe", "ReverseProxy"];
 
     /// <param name="offline">Check everything but the files the runtime mounts (<see cref="ConfigDocument.Offline"/>).</param>
