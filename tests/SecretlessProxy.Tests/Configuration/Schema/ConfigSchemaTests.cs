@@ -65,11 +65,7 @@ public sealed partial class ConfigSchemaTests
     [InlineData("a vault sign-in method that does not exist", "credentials: { v: { provider: vault, address: 'https://v:8200', auth: { method: token }, kv: { path: p, field: f } } }", "credentials.v.auth.method")]
     public async Task The_schema_refuses_what_the_validator_refuses(string mistake, string yaml, string key)
     {
-        var text = "listeners: [{ name: admin, role: admin, url: 'http://127.0.0.1:0' }]\n" + yaml + "\n";
-        if (yaml.StartsWith("listeners:", StringComparison.Ordinal))
-        {
-            text = yaml + "\n";
-        }
+        var text = (yaml.StartsWith("listeners:", StringComparison.Ordinal) ? "" : "listeners: [{ name: admin, role: admin, url: 'http://127.0.0.1:0' }]\n") + yaml + "\n";
         Assert.False(Evaluate(text).IsValid, $"the schema accepts {mistake}: {yaml}");
         var dir = Directory.CreateTempSubdirectory("secretless-schema-").FullName;
         try
@@ -101,6 +97,15 @@ public sealed partial class ConfigSchemaTests
         Assert.True(missing.Count == 0,
             "no example config and no mapping of tests/SecretlessProxy.Tests/Configuration/Schema/schema-probes.yaml reaches these objects of the schema, so nothing proves their keys; "
             + "add a mapping there that does:\n" + string.Join("\n", missing));
+    }
+
+    /// <summary>An object left open by omission would escape the probes: each one with keys says whether others are allowed.</summary>
+    [Fact]
+    public void Every_object_with_keys_says_whether_others_are_allowed()
+    {
+        var open = SchemaWalker.ObjectsWithoutAdditionalProperties(SchemaJson()).ToList();
+        Assert.True(open.Count == 0,
+            "config/secretless-proxy.schema.json: give these objects additionalProperties: false (the validator refuses unknown keys) or a schema for free-form entries:\n" + string.Join("\n", open));
     }
 
     [Fact]

@@ -128,6 +128,35 @@ internal sealed class SchemaWalker(JsonObject root)
     /// <summary>Every object the schema closes (<c>additionalProperties: false</c>), and each of its branches: what the probes must reach.</summary>
     public IEnumerable<string> ClosedLocations() => Closed(root, "#");
 
+    /// <summary>Objects with <c>properties</c> but no <c>additionalProperties</c> (branch conditions and their <c>then</c> parts aside, which only narrow).</summary>
+    public static IEnumerable<string> ObjectsWithoutAdditionalProperties(JsonNode? node, string pointer = "#")
+    {
+        if (node is JsonObject schema)
+        {
+            if (schema["properties"] is not null && schema["additionalProperties"] is null)
+            {
+                yield return pointer;
+            }
+            foreach (var (key, child) in schema.Where(c => c.Key is not ("if" or "then")))
+            {
+                foreach (var found in ObjectsWithoutAdditionalProperties(child, $"{pointer}/{key}"))
+                {
+                    yield return found;
+                }
+            }
+        }
+        else if (node is JsonArray list)
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                foreach (var found in ObjectsWithoutAdditionalProperties(list[i], $"{pointer}/{i}"))
+                {
+                    yield return found;
+                }
+            }
+        }
+    }
+
     private static IEnumerable<string> Closed(JsonNode? node, string pointer)
     {
         switch (node)
