@@ -8,8 +8,9 @@ namespace SecretlessProxy.Tests.Configuration.Schema;
 internal sealed record SchemaNode(JsonObject Schema, string Pointer);
 
 /// <summary>
-/// The object schema an instance mapping resolves to: its keys (narrowed by the <c>if</c>/<c>then</c> branch the mapping
-/// selects, e.g. <c>provider: vault</c>), whether it refuses other keys, and where in the schema file the keys are written.
+/// The object schema an instance mapping resolves to: its keys (those of the <c>if</c>/<c>then</c> branch the mapping
+/// selects, e.g. <c>provider: vault</c>, when it has branches), whether it refuses other keys, and where in the schema
+/// file the keys are written.
 /// </summary>
 internal sealed record SchemaObject(SchemaNode Node, string? Branch, SchemaNode? BranchNode, IReadOnlySet<string> Keys, bool Closed)
 {
@@ -22,7 +23,7 @@ internal sealed record SchemaObject(SchemaNode Node, string? Branch, SchemaNode?
     /// <summary>Where a missing key goes, for the failure message.</summary>
     public string Where => BranchNode is null
         ? $"{Node.Pointer}/properties"
-        : $"{Node.Pointer}/properties and the propertyNames enum of {BranchNode.Pointer} ({Branch})";
+        : $"{BranchNode.Pointer}/properties and its propertyNames enum ({Branch})";
 }
 
 /// <summary>
@@ -30,7 +31,8 @@ internal sealed record SchemaObject(SchemaNode Node, string? Branch, SchemaNode?
 /// <c>$ref</c>s, <c>properties</c>, <c>patternProperties</c>, <c>additionalProperties</c>, <c>items</c>,
 /// <c>anyOf</c>/<c>oneOf</c> chosen by the instance's kind, and <c>allOf</c> branches
 /// <c>if: { properties: { K: { const: V } }, required: [K] }</c> or <c>if: { not: { required: [K] } }</c> whose
-/// <c>then</c> lists the branch's keys in <c>propertyNames.enum</c>.
+/// <c>then</c> adds the branch's <c>properties</c> and closes the object with <c>propertyNames.enum</c> (draft-07's
+/// <c>additionalProperties</c> cannot see properties a branch adds).
 /// </summary>
 internal sealed class SchemaWalker(JsonObject root)
 {
@@ -89,11 +91,12 @@ internal sealed class SchemaWalker(JsonObject root)
                     var then = (JsonObject)branch["then"]!;
                     var names = then["propertyNames"]?["enum"] as JsonArray;
                     return new SchemaObject(node, text, new SchemaNode(then, $"{node.Pointer}/allOf/{i}/then"),
-                        names is null ? keys : names.Select(n => n!.GetValue<string>()).ToHashSet(StringComparer.Ordinal), closed);
+                        names is null ? keys : names.Select(n => n!.GetValue<string>()).ToHashSet(StringComparer.Ordinal), closed || names is not null);
                 }
             }
         }
-        return new SchemaObject(node, null, null, keys, closed) { Unmatched = node.Schema["allOf"] is JsonArray any && any.Any(b => b?["if"] is not null) };
+        var branched = node.Schema["allOf"] is JsonArray any && any.Any(b => b?["if"] is not null);
+        return new SchemaObject(node, null, null, keys, closed || branched) { Unmatched = branched };
     }
 
     /// <summary>The schema of key <paramref name="key"/> of a mapping <paramref name="parent"/> resolved to, or null for a key the schema does not know.</summary>
@@ -125,15 +128,20 @@ internal sealed class SchemaWalker(JsonObject root)
     public SchemaNode? Items(SchemaNode array, YamlNode item) =>
         array.Schema["items"] is { } items ? Resolve(items, $"{array.Pointer}/items", item) : null;
 
-    /// <summary>Every object the schema closes (<c>additionalProperties: false</c>), and each of its branches: what the probes must reach.</summary>
+    /// <summary>Every object the schema closes (<c>additionalProperties: false</c>) and every branch that closes one: what the probes must reach.</summary>
     public IEnumerable<string> ClosedLocations() => Closed(root, "#");
 
-    /// <summary>Objects with <c>properties</c> but no <c>additionalProperties</c> (branch conditions and their <c>then</c> parts aside, which only narrow).</summary>
+    /// <summary>
+    /// Objects with <c>properties</c> that neither say <c>additionalProperties</c> nor close every branch with
+    /// <c>propertyNames</c> (branch conditions and <c>then</c> parts aside: their object is the one checked).
+    /// </summary>
     public static IEnumerable<string> ObjectsWithoutAdditionalProperties(JsonNode? node, string pointer = "#")
     {
         if (node is JsonObject schema)
         {
-            if (schema["properties"] is not null && schema["additionalProperties"] is null)
+            var branches = Branches(schema);
+            var closedByBranches = branches.Count > 0 && branches.All(b => b["then"]?["propertyNames"] is not null);
+            if (schema["properties"] is not null && schema["additionalProperties"] is null && !closedByBranches)
             {
                 yield return pointer;
             }
@@ -162,17 +170,14 @@ internal sealed class SchemaWalker(JsonObject root)
         switch (node)
         {
             case JsonObject schema:
-                if (schema["additionalProperties"] is JsonValue v && v.GetValue<bool>() == false)
+                var branches = Branches(schema);
+                if (branches.Count == 0 && schema["additionalProperties"] is JsonValue v && v.GetValue<bool>() == false)
                 {
-                    var branches = (schema["allOf"] as JsonArray)?.OfType<JsonObject>().Where(b => b["if"] is JsonObject).ToList() ?? [];
-                    if (branches.Count == 0)
-                    {
-                        yield return pointer;
-                    }
-                    foreach (var branch in branches)
-                    {
-                        yield return $"{pointer} when {Condition((JsonObject)branch["if"]!).Text}";
-                    }
+                    yield return pointer;
+                }
+                foreach (var branch in branches.Where(b => b["then"]?["propertyNames"] is not null))
+                {
+                    yield return $"{pointer} when {Condition((JsonObject)branch["if"]!).Text}";
                 }
                 foreach (var (key, child) in schema)
                 {
@@ -193,6 +198,46 @@ internal sealed class SchemaWalker(JsonObject root)
                 break;
         }
     }
+
+    /// <summary>Names a branch allows (<c>propertyNames.enum</c>) with no schema in the branch or the object: keys without a description.</summary>
+    public static IEnumerable<string> NamesWithoutSchema(JsonNode? node, string pointer = "#")
+    {
+        if (node is JsonObject schema)
+        {
+            var branches = (schema["allOf"] as JsonArray)?.ToList() ?? [];
+            for (var i = 0; i < branches.Count; i++)
+            {
+                if (branches[i]?["then"] is not JsonObject then || then["propertyNames"]?["enum"] is not JsonArray names)
+                {
+                    continue;
+                }
+                foreach (var name in names.Select(n => n!.GetValue<string>()).Where(n => then["properties"]?[n] is null && schema["properties"]?[n] is null))
+                {
+                    yield return $"{pointer}/allOf/{i}/then: '{name}'";
+                }
+            }
+            foreach (var (key, child) in schema)
+            {
+                foreach (var found in NamesWithoutSchema(child, $"{pointer}/{key}"))
+                {
+                    yield return found;
+                }
+            }
+        }
+        else if (node is JsonArray list)
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                foreach (var found in NamesWithoutSchema(list[i], $"{pointer}/{i}"))
+                {
+                    yield return found;
+                }
+            }
+        }
+    }
+
+    private static List<JsonObject> Branches(JsonObject schema) =>
+        (schema["allOf"] as JsonArray)?.OfType<JsonObject>().Where(b => b["if"] is JsonObject).ToList() ?? [];
 
     /// <summary>A branch condition: the key it tests, the value it wants (null: the key left out), and how to name it.</summary>
     private static (string Key, string? Value, string Text) Condition(JsonObject condition)
