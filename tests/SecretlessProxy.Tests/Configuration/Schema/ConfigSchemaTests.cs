@@ -144,11 +144,37 @@ public sealed partial class ConfigSchemaTests
     private static JsonObject SchemaJson() => (JsonObject)JsonNode.Parse(File.ReadAllText(SchemaPath))!;
 
     private static EvaluationResults Evaluate(string yaml) =>
-        JsonSchema.FromText(File.ReadAllText(SchemaPath)).Evaluate(YamlJson.ToJson(YamlJson.Load(yaml)), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        JsonSchema.FromText(File.ReadAllText(SchemaPath)).Evaluate(YamlJson.ToJson(YamlJson.Load(yaml)), new EvaluationOptions { OutputFormat = OutputFormat.Hierarchical });
 
-    private static string Describe(EvaluationResults result) =>
-        string.Join("\n", (result.Details ?? []).Where(d => d.Errors is { Count: > 0 })
-            .SelectMany(d => d.Errors!.Select(e => $"  {d.InstanceLocation}: {e.Value} ({d.EvaluationPath})")).Distinct().Take(40));
+    private static string Describe(EvaluationResults result) => string.Join("\n", Failures(result).Distinct().Take(40));
+
+    /// <summary>The errors of the subschemas that failed, descending only into failed ones: a branch whose <c>if</c> did not hold, or an <c>anyOf</c> alternative not taken, is not a problem.</summary>
+    private static IEnumerable<string> Failures(EvaluationResults node)
+    {
+        if (node.IsValid)
+        {
+            yield break;
+        }
+        foreach (var (_, message) in node.Errors ?? new Dictionary<string, string>())
+        {
+            yield return $"  {node.InstanceLocation}: {message} (schema {node.EvaluationPath})";
+        }
+        var details = node.Details ?? [];
+        // Alternatives of an anyOf of which one held.
+        var satisfied = details.Where(d => d.IsValid && Alternative(d) is not null).Select(Alternative).ToHashSet(StringComparer.Ordinal);
+        foreach (var failure in details.Where(d => Alternative(d) is not { } of || !satisfied.Contains(of)).SelectMany(Failures))
+        {
+            yield return failure;
+        }
+    }
+
+    /// <summary>For a subschema at <c>…/anyOf/N</c>, the <c>…/anyOf</c> it is an alternative of.</summary>
+    private static string? Alternative(EvaluationResults node)
+    {
+        var path = node.EvaluationPath.ToString();
+        var cut = path.LastIndexOf('/');
+        return cut > 0 && path[..cut].EndsWith("/anyOf", StringComparison.Ordinal) && int.TryParse(path[(cut + 1)..], out _) ? path[..cut] : null;
+    }
 
     /// <summary>What the probes found: disagreements, and the schema objects they reached.</summary>
     private sealed record ProbeRun(List<string> Problems, HashSet<string> Reached);
