@@ -21,8 +21,8 @@ public sealed partial class ConfigSchemaTests
     /// <summary>
     /// Closed objects the probes leave out, with the reason: an approver is exactly one of <c>uid</c>, <c>group</c>,
     /// <c>name</c> (the validator says so in its own words, not with a key list); a credential with <c>store:</c> and no
-    /// <c>provider</c> takes its store's provider's keys, so the probes check it against that provider's branch, and the
-    /// schema's branch for it (every provider's keys: the store's type is elsewhere in the file) matches no one validator list.
+    /// <c>provider</c> takes its store's provider's keys, so the probes check it against that provider's branch; the
+    /// schema's own branch for it lists every provider's keys (the store's type is elsewhere in the file), no list the validator has.
     /// </summary>
     private static readonly string[] Unprobed = ["#/definitions/policy/properties/approvers/items/anyOf/1", "#/definitions/credential when provider left out"];
 
