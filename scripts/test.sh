@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK, the Azure Key Vault client, Chromium and playwright-core) and runs every test in the solution.
+# Installs what the tests need (Debian's curl, openssl, redis-server, nginx, wrk and h2load, postgresql and pgbouncer, mariadb-server and sysbench, the npm oidc-provider test server, the npm AWS test servers, the MCP TypeScript SDK, the Azure Key Vault client, the YAML language server, Chromium and playwright-core) and runs every test in the solution.
 # Usage: bash scripts/test.sh [extra dotnet test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +83,14 @@ forward=tests/SecretlessProxy.IntegrationTests/forward
 if [ ! -d "$forward/node_modules/undici" ] || [ ! -d "$forward/node_modules/@aws-sdk/client-s3" ]; then
   echo "== installing the Node forward-proxy clients (undici, @aws-sdk/client-s3, https-proxy-agent from npm)"
   (cd "$forward" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The config schema is checked as editors check it, by the YAML language server of VS Code's YAML extension
+# (yaml-language-server from npm, pinned by package-lock.json).
+yaml=tests/SecretlessProxy.IntegrationTests/yaml
+if [ ! -d "$yaml/node_modules/yaml-language-server" ]; then
+  echo "== installing the YAML language server (yaml-language-server from npm)"
+  (cd "$yaml" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

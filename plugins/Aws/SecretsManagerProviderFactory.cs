@@ -37,7 +37,7 @@ public sealed class SecretsManagerProviderFactory : ICredentialProviderFactory
         {
             if (child.Key != "provider" && !factory.Keys.Contains(child.Key, StringComparer.Ordinal))
             {
-                auth.Error(child.Key, $"is not a key of provider {factory.Name}", "use one of " + string.Join(", ", factory.Keys.Order(StringComparer.Ordinal)));
+                auth.Error(child.Key, $"is not a key of provider {factory.Name}", "use one of " + string.Join(", ", factory.Keys.Append("provider").Order(StringComparer.Ordinal)));
             }
         }
         factory.Validate(auth);
