@@ -52,6 +52,7 @@ public sealed class CliTests : IDisposable
     [InlineData("mysql-gateway.yaml")]
     [InlineData("mcp.yaml")]
     [InlineData("bearer-callers.yaml")]
+    [InlineData("upstream-mtls.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(CliRun.Repository);
@@ -60,6 +61,8 @@ public sealed class CliTests : IDisposable
         File.Copy(Path.Combine(repo.FullName, "config", name), Path.Combine(dir, name));
         Assert.Equal(0, (await RunAsync("dev-ca", "init", "--out", Path.Combine(dir, "certs"))).Exit);
         Assert.Equal(0, (await RunAsync("dev-ca", "server", "--ca", Path.Combine(dir, "certs"), "--out", Path.Combine(dir, "certs"))).Exit);
+        // upstream-mtls.yaml presents certs/svid.pem (and svid.key) upstream.
+        Assert.Equal(0, (await RunAsync("dev-ca", "issue", "--ca", Path.Combine(dir, "certs"), "--spiffe-id", "spiffe://example.org/ns/infra/sa/secretless-proxy", "--out", Path.Combine(dir, "certs"))).Exit);
         // postgres.yaml verifies its upstream against certs/pg-ca.pem: the walkthrough copies the server's CA there.
         File.Copy(Path.Combine(dir, "certs", "ca.pem"), Path.Combine(dir, "certs", "pg-ca.pem"));
         // mysql-gateway.yaml likewise, against certs/mysql-ca.pem.

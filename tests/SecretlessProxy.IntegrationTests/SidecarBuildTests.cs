@@ -36,6 +36,7 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
         Assert.Equal(0, (await CliApp.RunAsync(["dev-ca", "server", "--ca", certs, "--out", certs], TextWriter.Null, TextWriter.Null)));
         File.Copy(Path.Combine(certs, "ca.pem"), Path.Combine(certs, "pg-ca.pem"));
         File.Copy(Path.Combine(certs, "ca.pem"), Path.Combine(certs, "mysql-ca.pem"));
+        Assert.Equal(0, (await CliApp.RunAsync(["dev-ca", "issue", "--ca", certs, "--spiffe-id", "spiffe://example.org/ns/infra/sa/secretless-proxy", "--out", certs], TextWriter.Null, TextWriter.Null)));
         var aot = await ChildProcess.RunAsync(build.Executable, ["validate", "--config", Path.Combine(dir, name)]);
         // Whether each example is valid is CliTests' question; this one is whether the two builds agree on it.
         Assert.Equal(await JitValidateAsync(Path.Combine(dir, name)), (aot.ExitCode, aot.Output.Trim(), aot.Error.Trim()));
