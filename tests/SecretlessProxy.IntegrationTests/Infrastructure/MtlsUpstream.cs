@@ -45,7 +45,10 @@ public sealed class MtlsUpstream : IAsyncDisposable
 
     public static string Thumbprint(X509Certificate2 certificate) => certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
 
-    public static async Task<MtlsUpstream> StartAsync(TestPki pki, params X509Certificate2[] accepted)
+    public static Task<MtlsUpstream> StartAsync(TestPki pki, params X509Certificate2[] accepted) => StartAsync(pki, null, accepted);
+
+    /// <param name="respond">Answers a request instead of the default (which echoes the thumbprint); gets the request's client certificate.</param>
+    public static async Task<MtlsUpstream> StartAsync(TestPki pki, Func<HttpContext, X509Certificate2, Task>? respond, params X509Certificate2[] accepted)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -73,6 +76,11 @@ public sealed class MtlsUpstream : IAsyncDisposable
         {
             var presented = context.Connection.ClientCertificate is { } c ? Thumbprint(c) : "";
             self!.Requests.Enqueue((context.Request.Path.Value ?? "", presented));
+            if (respond is not null)
+            {
+                await respond(context, context.Connection.ClientCertificate!);
+                return;
+            }
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync("{\"thumbprint\":\"" + presented + "\"}");
         });

@@ -119,6 +119,26 @@ public sealed class ClientCertificateConfigTests : IDisposable
         Assert.Contains("2 different certificates (mtls, mtls2)", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("    clientAuth: tls_client_auth", "credentials.partner.clientCertificate.certFile", "is required")]
+    [InlineData("    clientAuth: self_signed_tls_client_auth\n    clientCertificate: { certFile: client.pem, keyFile: other.key }", "credentials.partner.clientCertificate.certFile", "is not a PEM private key matching")]
+    [InlineData("    clientAuth: tls_client_auth\n    clientCertificate: { certFile: client.pem, keyFile: client.key }\n    clientSecretFile: secret", "credentials.partner.clientAuth", "authenticates with the client certificate alone")]
+    [InlineData("    clientCertificate: { certFile: expired.pem, keyFile: expired.key }\n    clientSecretFile: secret", "credentials.partner.clientCertificate.certFile", "expired at")]
+    [InlineData("    clientAuth: tls_client_auth\n    clientCertificate: { certFile: client.pem, keyFile: client.key }\n    caFile: no-such-ca.pem", "credentials.partner.caFile", "does not exist")]
+    public async Task Oauth2_mutual_tls_settings_are_checked(string keys, string key, string message)
+    {
+        var result = await CompileAsync(Config("    provider: oauth2-client-credentials\n    tokenUrl: https://idp.example.com/token\n    clientId: proxy\n" + keys));
+        var error = Assert.Single(result.Errors, e => e.KeyPath == key);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Oauth2_tls_client_auth_compiles()
+    {
+        var result = await CompileAsync(Config("    provider: oauth2-client-credentials\n    tokenUrl: https://idp.example.com/token\n    clientId: proxy\n    clientAuth: tls_client_auth\n    clientCertificate: { certFile: client.pem, keyFile: client.key }\n    caFile: example.org.pem"));
+        Assert.True(result.Errors.Count == 0, Errors(result));
+    }
+
     public void Dispose()
     {
         _ca.Dispose();
