@@ -176,5 +176,58 @@ public sealed class UpstreamMtlsTests : IDisposable
         }, "the cluster presents the rotated SVID");
     }
 
+    [Fact]
+    public async Task A_cluster_presents_the_svid_the_workload_api_delivers_and_the_rotated_one_next()
+    {
+        const string proxyId = "spiffe://example.org/secretless-proxy";
+        X509Certificate2 Svid() => _pki.ExampleCa.Issue(new CertificateSpec
+        {
+            Subject = "O=SPIFFE",
+            Uris = [proxyId],
+            NotBefore = DateTimeOffset.UtcNow.AddMinutes(-5),
+            NotAfter = DateTimeOffset.UtcNow.AddHours(1),
+            ExtendedKeyUsages = [CertificateSpec.ServerAuth, CertificateSpec.ClientAuth],
+        });
+        Write("partner", "spiffe://partner.example/client");
+        Write("stranger", "spiffe://partner.example/stranger");
+        await using var agent = new WorkloadApiServer(_pki.Directory);
+        using var first = Svid();
+        agent.SetSvid(first, proxyId, _pki.ExampleCa.Certificate);
+        agent.SetBundles(new Dictionary<string, X509Certificate2[]> { ["example.org"] = [_pki.ExampleCa.Certificate] });
+        await agent.StartAsync();
+        await using var upstream = await MtlsUpstream.StartAsync(_pki, first);
+        await using var proxy = await ProxyUnderTest.StartAsync(_pki, _ => $"spiffe:\n  workloadApi: {{ socket: \"unix:{agent.SocketPath}\", retryMaxDelay: 0.2s }}\n"
+            + Config(upstream).Replace("    certificate: { cert: proxy.pem, key: proxy.key }\n    trustBundles: { example.org: example.org.pem }\n", "", StringComparison.Ordinal));
+
+        // The caller verifies the proxy's SVID (no DNS name in it) by its issuer, the example.org CA.
+        async Task<(HttpStatusCode, string)> CallAsync(string path)
+        {
+            using var client = new HttpClient(new SocketsHttpHandler
+            {
+                SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    ClientCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(_pki.Svid(), null, offline: true),
+                    RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.Issuer == _pki.ExampleCa.Certificate.Subject,
+                },
+            });
+            using var response = await client.GetAsync(new Uri(proxy.ProxyUri, path));
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        await Eventually.Until(async () => (await CallAsync("/svid/first")).Item1 == HttpStatusCode.OK, "the cluster presents the agent's SVID",
+            lastSeen: () => string.Join(", ", upstream.Requests.Select(r => r.Thumbprint)));
+        Assert.Contains(MtlsUpstream.Thumbprint(first), (await CallAsync("/svid/again")).Item2, StringComparison.OrdinalIgnoreCase);
+
+        using var second = Svid();
+        upstream.Accepted.Clear();
+        upstream.Accepted[MtlsUpstream.Thumbprint(second)] = true;
+        var generation = proxy.Host.Config.Generation;
+        agent.SetSvid(second, proxyId, _pki.ExampleCa.Certificate);
+        await Eventually.Until(async () => (await CallAsync("/svid/rotated")).Item2.Contains(MtlsUpstream.Thumbprint(second), StringComparison.OrdinalIgnoreCase),
+            "the cluster presents the rotated SVID");
+        // No reload was needed: the SVID is read at each request.
+        Assert.Equal(generation, proxy.Host.Config.Generation);
+    }
+
     public void Dispose() => _pki.Dispose();
 }
