@@ -199,6 +199,7 @@ internal static class CredentialSection
         return provider switch
         {
             "file" => Get("path"),
+            "client-certificate" => Get("keyFile"),
             "secret-dir" => Get("path") is { } dir ? dir.TrimEnd('/') + "/" + (Get("key") ?? "") : null,
             "env" => Get("variable") is { } variable ? "$" + variable : null,
             "vault" => Get("kv:path") is { } kv ? (Get("kv:mount") ?? "secret") + "/" + kv + (Get("kv:field") is { } field ? "#" + field : "") : Get("dynamic:path"),
@@ -214,6 +215,7 @@ internal static class CredentialSection
     private static string? SourceFileOf(string provider, IConfigurationSection credential, string directory) => provider switch
     {
         "file" when ConfigSections.Value(credential, "path") is { } file => Path.GetFullPath(file, directory),
+        "client-certificate" when ConfigSections.Value(credential, "keyFile") is { } key => Path.GetFullPath(key, directory),
         "secret-dir" when ConfigSections.Value(credential, "path") is { } dir && ConfigSections.Value(credential, "key") is { } key => Path.GetFullPath(Path.Combine(dir, key), directory),
         _ => null,
     };

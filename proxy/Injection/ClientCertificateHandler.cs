@@ -21,9 +21,6 @@ internal sealed class ClientCertificateHandler(HttpMessageHandler inner, Func<Cl
     private readonly Lock _gate = new();
     private bool _disposed;
 
-    /// <summary>The certificates that have a pool of their own now (for tests and diagnostics).</summary>
-    public int PoolCount => _pools.Count;
-
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         if (!request.Options.TryGetValue(Key, out var certificate))

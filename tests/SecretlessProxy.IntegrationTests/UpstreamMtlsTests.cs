@@ -214,8 +214,11 @@ public sealed class UpstreamMtlsTests : IDisposable
             return (response.StatusCode, await response.Content.ReadAsStringAsync());
         }
 
-        await Eventually.Until(async () => (await CallAsync("/svid/first")).Item1 == HttpStatusCode.OK, "the cluster presents the agent's SVID",
-            lastSeen: () => string.Join(", ", upstream.Requests.Select(r => r.Thumbprint)));
+        // Until the agent delivered the SVID no handshake succeeds on the listener: wait until the proxy says it is ready.
+        using var admin = new HttpClient();
+        await Eventually.Until(async () => (await admin.GetAsync(new Uri(proxy.AdminUri, "/readyz"))).StatusCode == HttpStatusCode.OK, "the proxy has its SVID and bundles");
+        var (status, body) = await CallAsync("/svid/first");
+        Assert.True(status == HttpStatusCode.OK, body);
         Assert.Contains(MtlsUpstream.Thumbprint(first), (await CallAsync("/svid/again")).Item2, StringComparison.OrdinalIgnoreCase);
 
         using var second = Svid();
