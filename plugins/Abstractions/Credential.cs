@@ -49,6 +49,13 @@ public sealed class Credential
     /// <summary>When the store says this version of the secret was created (its age, as migration debt); null when it does not say.</summary>
     public DateTimeOffset? VersionCreatedAt { get; init; }
 
+    /// <summary>
+    /// The certificate (with its private key) the proxy presents on the TLS connection to the upstream the credential
+    /// goes to: the credential itself (<c>client-certificate</c>), or the one a token is bound to (RFC 8705
+    /// <c>cnf.x5t#S256</c>). Connections presenting it are pooled apart from every other. Null for most credentials.
+    /// </summary>
+    public ClientCertificate? ClientCertificate { get; init; }
+
     /// <summary>A copy with another expiry; every other part (secrets included) is kept.</summary>
     public Credential WithExpiresAt(DateTimeOffset? expiresAt) => new(Name, Secret)
     {
@@ -59,6 +66,7 @@ public sealed class Credential
         LeaseId = LeaseId,
         Version = Version,
         VersionCreatedAt = VersionCreatedAt,
+        ClientCertificate = ClientCertificate,
     };
 
     /// <inheritdoc />

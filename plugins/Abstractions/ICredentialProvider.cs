@@ -22,6 +22,12 @@ public interface ICredentialProvider : IDisposable
     bool ActsOnBehalfOfUsers => false;
 
     /// <summary>
+    /// True when its credentials carry a <see cref="Credential.ClientCertificate"/> (a private key, or a token bound to
+    /// one): the broker keeps them in this replica's memory and never shares them through Redis.
+    /// </summary>
+    bool PresentsClientCertificate => false;
+
+    /// <summary>
     /// Called once the broker no longer hands out <paramref name="credential"/>, which this provider (or an earlier
     /// build of it from the same settings) issued: it was revoked (by name, for its workload, or when a grant ended),
     /// or it expired in the cache, including one a refresh replaced (released when it expires, not when replaced, so

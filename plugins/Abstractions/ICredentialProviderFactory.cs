@@ -30,6 +30,13 @@ public interface ICredentialProviderFactory
     /// </summary>
     IReadOnlyCollection<string> KeyFileKeys => [];
 
+    /// <summary>
+    /// The only injector this provider's credentials go with, and the default when <c>inject.type</c> is not given
+    /// (<c>client-certificate</c>: its secret is a private key, which no header may carry); that injector then serves no
+    /// other provider. Null (the default): any injector, <c>header</c> when none is named.
+    /// </summary>
+    string? RequiredInjector => null;
+
     /// <summary>Reports every problem with the provider's keys through <see cref="PluginConfig.Error"/>.</summary>
     void Validate(PluginConfig config);
 

@@ -13,6 +13,8 @@ internal sealed class ClientCredentialsProvider(ClientCredentialsSettings settin
 
     public CircuitState CircuitState => _endpoint.CircuitState;
 
+    public bool PresentsClientCertificate => _endpoint.Certificate is not null;
+
     public async ValueTask<Credential> GetCredentialAsync(CredentialRequest request, CancellationToken cancellationToken) =>
         await _endpoint.RequestAsync(
             () =>

@@ -12,7 +12,7 @@ public sealed class ClientCredentialsProviderFactory : ICredentialProviderFactor
 {
     public string Name => "oauth2-client-credentials";
 
-    public IReadOnlyCollection<string> KeyFileKeys { get; } = ["privateKey"];
+    public IReadOnlyCollection<string> KeyFileKeys { get; } = OAuth2Keys.KeyFiles;
 
     public IReadOnlyCollection<string> Keys { get; } = OAuth2Keys.Client;
 

@@ -6,10 +6,16 @@ namespace SecretlessProxy.Plugins.OAuth2;
 /// <summary>The config keys every OAuth2 provider shares: the token endpoint, the client and its authentication.</summary>
 internal static class OAuth2Keys
 {
-    internal static readonly string[] AuthMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+    internal static readonly string[] AuthMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"];
+
+    /// <summary>RFC 8705 §2: the client authenticates with the certificate on the TLS connection.</summary>
+    internal static bool IsMutualTls(string auth) => auth is "tls_client_auth" or "self_signed_tls_client_auth";
+
+    /// <summary>The files a client reads when built: the proxy watches them and rebuilds the credential when one changes.</summary>
+    public static readonly string[] KeyFiles = ["privateKey", "clientCertificate:certFile", "clientCertificate:keyFile", "caFile"];
 
     public static readonly string[] Client =
-        ["tokenUrl", "issuer", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout", "revocationUrl"];
+        ["tokenUrl", "issuer", "clientId", "clientAuth", "clientSecretFile", "clientSecretEnv", "privateKey", "keyId", "assertionAudience", "scopes", "audience", "resource", "parameters", "timeout", "revocationUrl", "clientCertificate", "caFile"];
 
     public static void ValidateClient(PluginConfig config)
     {
@@ -36,6 +42,14 @@ internal static class OAuth2Keys
         {
             config.Error("clientAuth", $"'{auth}' is not a supported client authentication", $"use one of: {string.Join(", ", AuthMethods)}");
         }
+        else if (IsMutualTls(auth))
+        {
+            ClientCertificate.Validate(config, "clientCertificate.", required: true, $"the client authenticates with ({auth}, RFC 8705)");
+            if (config.Get("clientSecretFile") is not null || config.Get("clientSecretEnv") is not null || config.Get("privateKey") is not null)
+            {
+                config.Error("clientAuth", $"{auth} authenticates with the client certificate alone", "remove clientSecretFile, clientSecretEnv and privateKey, or choose another clientAuth");
+            }
+        }
         else if (auth == "private_key_jwt")
         {
             PemSigningKey.Validate(config, "privateKey", required: true, "the client authenticates with (private_key_jwt)");
@@ -51,6 +65,15 @@ internal static class OAuth2Keys
         else if ((config.Get("clientSecretFile") is null) == (config.Get("clientSecretEnv") is null))
         {
             config.Error("clientSecretFile", $"{auth} needs exactly one of clientSecretFile and clientSecretEnv", "name the file or environment variable holding the client secret (never the secret itself)");
+        }
+        if (!IsMutualTls(auth))
+        {
+            // With another client authentication, a certificate may still be presented so the token is bound to it (RFC 8705 §3).
+            ClientCertificate.Validate(config, "clientCertificate.", required: false, "the token endpoint binds tokens to (RFC 8705 §3)");
+        }
+        if (config.Get("caFile") is { } caFile && !config.Offline && !File.Exists(config.ResolvePath(caFile)))
+        {
+            config.Error("caFile", $"'{config.ResolvePath(caFile)}' does not exist", "name a PEM file of the CA certificates the token endpoint's certificate chains to");
         }
         var timeout = config.Get("timeout");
         if (timeout is not null && (!TimeSpan.TryParse(timeout, CultureInfo.InvariantCulture, out var t) || t <= TimeSpan.Zero))
@@ -82,6 +105,11 @@ internal static class OAuth2Keys
             config.Get("audience"),
             parameters,
             config.Get("timeout") is { } timeout ? TimeSpan.Parse(timeout, CultureInfo.InvariantCulture) : TimeSpan.FromSeconds(10),
-            config.Get("revocationUrl") is { } revocationUrl ? new Uri(revocationUrl) : null);
+            config.Get("revocationUrl") is { } revocationUrl ? new Uri(revocationUrl) : null)
+        {
+            CertFile = config.Get("clientCertificate:certFile") is { } cert ? config.ResolvePath(cert) : null,
+            KeyFile = config.Get("clientCertificate:keyFile") is { } certKey ? config.ResolvePath(certKey) : null,
+            CaFile = config.Get("caFile") is { } ca ? config.ResolvePath(ca) : null,
+        };
     }
 }

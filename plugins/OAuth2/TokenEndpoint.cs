@@ -12,7 +12,9 @@ using SecretlessProxy.Abstractions;
 namespace SecretlessProxy.Plugins.OAuth2;
 
 /// <summary>
-/// One OAuth2 token endpoint as a client sees it: client authentication (secret or RFC 7523 assertion), a Polly
+/// One OAuth2 token endpoint as a client sees it: client authentication (secret, RFC 7523 assertion, or RFC 8705 client
+/// certificate; a configured certificate is presented on the TLS connection and handed to upstreams with every token,
+/// which the server may bind to it as <c>cnf.x5t#S256</c>), a Polly
 /// pipeline (per-attempt timeout, retries with backoff and jitter on transient failures only, circuit breaker),
 /// and the mapping of answers to credentials or to failures that never carry a secret.
 /// </summary>
@@ -34,7 +36,13 @@ internal sealed class TokenEndpoint : IDisposable
     {
         _settings = settings;
         _time = time;
-        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
+        var handler = TrustedCaHandler.Create(settings.CaFile);
+        if (settings.CertFile is not null && settings.KeyFile is not null)
+        {
+            Certificate = ClientCertificate.Load(settings.CertFile, settings.KeyFile, time.GetUtcNow());
+            handler.SslOptions.ClientCertificateContext = Certificate.Context;
+        }
+        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         _address = settings.TokenUrl?.ToString();
         if (settings.PrivateKeyFile is not null)
         {
@@ -49,6 +57,9 @@ internal sealed class TokenEndpoint : IDisposable
             new PredicateBuilder<TokenRevocationResponse>().Handle<HttpRequestException>().Handle<TimeoutRejectedException>().HandleResult(IsTransient),
             settings.Timeout, time, breaker: false);
     }
+
+    /// <summary>The client certificate presented to the token endpoint (and with its tokens to upstreams), or null.</summary>
+    public ClientCertificate? Certificate { get; }
 
     /// <summary>The circuit breaker's state, for metrics.</summary>
     public Abstractions.CircuitState CircuitState => IssuerResilience.StateOf(_circuit);
@@ -207,7 +218,12 @@ internal sealed class TokenEndpoint : IDisposable
         request.Address = address;
         request.ClientId = _settings.ClientId;
         request.ClientCredentialStyle = _settings.ClientAuth == "client_secret_post" ? ClientCredentialStyle.PostBody : ClientCredentialStyle.AuthorizationHeader;
-        if (_clientKey is { } key)
+        if (_settings.MutualTls)
+        {
+            // RFC 8705 §2: client_id in the body, no secret; the certificate on the connection authenticates.
+            request.ClientCredentialStyle = ClientCredentialStyle.PostBody;
+        }
+        else if (_clientKey is { } key)
         {
             request.ClientCredentialStyle = ClientCredentialStyle.PostBody;
             request.ClientAssertion = new ClientAssertion { Type = OidcConstants.ClientAssertionTypes.JwtBearer, Value = Sign(key, _settings.ClientId, _settings.ClientId, _settings.AssertionAudience ?? tokenAddress, TimeSpan.FromSeconds(60), null) };
@@ -255,7 +271,8 @@ internal sealed class TokenEndpoint : IDisposable
             throw new CredentialUnavailableException(_settings.Name, reason, outage);
         }
         var lifetime = response.ExpiresIn > 0 ? TimeSpan.FromSeconds(response.ExpiresIn) : TimeSpan.FromMinutes(5);
-        return new Credential(_settings.Name, new SecretValue(response.AccessToken)) { ExpiresAt = _time.GetUtcNow() + lifetime };
+        // A token the server bound to the certificate (cnf.x5t#S256) is only accepted over a connection presenting it.
+        return new Credential(_settings.Name, new SecretValue(response.AccessToken)) { ExpiresAt = _time.GetUtcNow() + lifetime, ClientCertificate = Certificate };
     }
 
     /// <summary>Network failures, 408, 429 and 5xx are worth another try; a 4xx refusal is not.</summary>

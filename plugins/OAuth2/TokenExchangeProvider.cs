@@ -26,6 +26,8 @@ internal sealed class TokenExchangeProvider(
 
     public bool IsWorkloadBound => true;
 
+    public bool PresentsClientCertificate => _endpoint.Certificate is not null;
+
     /// <summary>True with <c>onBehalfOf: true</c>: <see cref="userTokenType"/> is the user token's type.</summary>
     public bool ActsOnBehalfOfUsers => userTokenType is not null;
 

@@ -13,7 +13,7 @@ public sealed class TokenExchangeProviderFactory : ICredentialProviderFactory
 {
     public string Name => "oauth2-token-exchange";
 
-    public IReadOnlyCollection<string> KeyFileKeys { get; } = ["privateKey", "subjectSigningKey"];
+    public IReadOnlyCollection<string> KeyFileKeys { get; } = [.. OAuth2Keys.KeyFiles, "subjectSigningKey"];
 
     public IReadOnlyCollection<string> Keys { get; } =
         [.. OAuth2Keys.Client, "subjectSigningKey", "subjectKeyId", "subjectIssuer", "subjectAudience", "subjectTtl", "requestedTokenType", "onBehalfOf", "userTokenType"];

@@ -69,6 +69,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             routeOwners[route.Key] = Ownership.Read(route.GetSection("Metadata"), errors);
         }
         var reverseProxy = await ReverseProxySection.CompileAsync(document, errors, yarpValidator, credentialNames);
+        var clusterCertificates = ReverseProxySection.ClientCertificates(reverseProxy.Clusters, listeners, workloadApi, errors);
         var policy = PolicySection.Compile(document, errors, identities, reverseProxy.Routes, databases.Keys);
         var posture = PostureSection.Compile(document, errors);
         var decisionHook = DecisionHookSection.Compile(document, errors, [.. reverseProxy.Routes.Select(r => r.RouteId)]);
@@ -130,6 +131,7 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             McpRoutes = mcpRoutes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             Routes = reverseProxy.Routes,
             Clusters = reverseProxy.Clusters,
+            ClusterCertificates = clusterCertificates.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
             DecisionLog = decisionLog,
             Metrics = metrics,
             Limits = limits,

@@ -45,7 +45,15 @@ internal static class CredentialSection
             }
 
             var inject = credential.GetSection("inject");
-            var injectorName = ConfigSections.Value(inject, "type") ?? "header";
+            var injectorName = ConfigSections.Value(inject, "type") ?? provider?.RequiredInjector ?? "header";
+            if (provider?.RequiredInjector is { } required && !string.Equals(injectorName, required, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(inject.Path + ":type", $"a '{provider.Name}' credential goes only with the '{required}' injector", $"remove inject.type (it defaults to {required}), or write inject: {{ type: {required} }}");
+            }
+            else if (provider is not null && provider.RequiredInjector is null && catalog.Providers.Values.FirstOrDefault(p => string.Equals(p.RequiredInjector, injectorName, StringComparison.OrdinalIgnoreCase)) is { } owner)
+            {
+                errors.Add(inject.Path + ":type", $"the '{injectorName}' injector serves only '{owner.Name}' credentials", $"use provider: {owner.Name}, or another injector for a '{provider.Name}' credential");
+            }
             if (inject.Value is not null)
             {
                 errors.Add(inject.Path, "must be a mapping", "write e.g. inject: { type: header, name: Authorization, template: \"Bearer {token}\" }");
@@ -191,6 +199,7 @@ internal static class CredentialSection
         return provider switch
         {
             "file" => Get("path"),
+            "client-certificate" => Get("keyFile"),
             "secret-dir" => Get("path") is { } dir ? dir.TrimEnd('/') + "/" + (Get("key") ?? "") : null,
             "env" => Get("variable") is { } variable ? "$" + variable : null,
             "vault" => Get("kv:path") is { } kv ? (Get("kv:mount") ?? "secret") + "/" + kv + (Get("kv:field") is { } field ? "#" + field : "") : Get("dynamic:path"),
@@ -206,6 +215,7 @@ internal static class CredentialSection
     private static string? SourceFileOf(string provider, IConfigurationSection credential, string directory) => provider switch
     {
         "file" when ConfigSections.Value(credential, "path") is { } file => Path.GetFullPath(file, directory),
+        "client-certificate" when ConfigSections.Value(credential, "keyFile") is { } key => Path.GetFullPath(key, directory),
         "secret-dir" when ConfigSections.Value(credential, "path") is { } dir && ConfigSections.Value(credential, "key") is { } key => Path.GetFullPath(Path.Combine(dir, key), directory),
         _ => null,
     };

@@ -65,6 +65,9 @@ public sealed class ProxyConfig : IDisposable, Approvals.IApprovalScope
 
     public required IReadOnlyList<ClusterConfig> Clusters { get => _clusters; init => _clusters = value; }
 
+    /// <summary>Cluster id → where the client certificate it presents comes from (<c>Metadata: { ClientCertificate: proxy-svid }</c>); other clusters are absent.</summary>
+    public FrozenDictionary<string, Listeners.TlsMaterial> ClusterCertificates { get; init; } = FrozenDictionary<string, Listeners.TlsMaterial>.Empty;
+
     /// <summary>
     /// True when YARP matched <paramref name="route"/> (and picked <paramref name="cluster"/>) from this config, so
     /// policy and credential read the same config the route came from. Compares references: <see cref="InternFrom"/>

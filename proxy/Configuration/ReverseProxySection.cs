@@ -23,6 +23,10 @@ internal static partial class ReverseProxySection
     public const string ForwardIntercept = "intercept";
     public const string ForwardPassthrough = "passthrough";
 
+    /// <summary>Cluster metadata: the client certificate the cluster presents to its destinations (<c>proxy-svid</c>).</summary>
+    public const string ClientCertificateMetadataKey = "ClientCertificate";
+    public const string ProxySvid = "proxy-svid";
+
     public sealed record Result(List<RouteConfig> Routes, List<ClusterConfig> Clusters);
 
     public static async Task<Result> CompileAsync(ConfigDocument document, ConfigErrorList errors, IConfigValidator validator, ICollection<string> credentialNames)
@@ -54,6 +58,11 @@ internal static partial class ReverseProxySection
             foreach (var exception in await validator.ValidateClusterAsync(cluster))
             {
                 errors.Add(child.Path, exception.Message, "see YARP's cluster configuration reference for this key");
+            }
+            if (cluster.Metadata?.GetValueOrDefault(ClientCertificateMetadataKey) is { } presented && !string.Equals(presented.Trim(), ProxySvid, StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(child.Path + ":Metadata:" + ClientCertificateMetadataKey, $"'{presented}' is not a client certificate a cluster can present",
+                    "write ClientCertificate: proxy-svid (the proxy's own SVID); a certificate of its own goes in a client-certificate credential named by the route's Credential");
             }
             clusters.Add(cluster);
         }
@@ -108,6 +117,44 @@ internal static partial class ReverseProxySection
             }
         }
         return new Result(routes, clusters);
+    }
+
+    /// <summary>
+    /// The clusters with <c>ClientCertificate: proxy-svid</c>, each with where the proxy's SVID comes from: the SPIFFE
+    /// Workload API when <c>spiffe.workloadApi</c> is configured (kept current as it rotates), else the certificate the
+    /// proxy's https listeners serve (reloaded with its files), which must then be one certificate.
+    /// </summary>
+    public static Dictionary<string, Listeners.TlsMaterial> ClientCertificates(IEnumerable<ClusterConfig> clusters, IReadOnlyList<Listeners.ListenerSettings> listeners, Identity.IX509Source? workloadApi, ConfigErrorList errors)
+    {
+        var result = new Dictionary<string, Listeners.TlsMaterial>(StringComparer.OrdinalIgnoreCase);
+        foreach (var cluster in clusters.Where(c => c.Metadata?.ContainsKey(ClientCertificateMetadataKey) == true))
+        {
+            var path = $"ReverseProxy:Clusters:{cluster.ClusterId}:Metadata:{ClientCertificateMetadataKey}";
+            if (workloadApi is not null)
+            {
+                result[cluster.ClusterId] = new Listeners.TlsMaterial(null, null, workloadApi);
+                continue;
+            }
+            var served = listeners.Where(l => l.IsHttps && l.Role != Listeners.ListenerRole.Admin).ToList();
+            if (served.Count == 0)
+            {
+                errors.Add(path, "names the proxy's SVID, but the proxy has none: no https listener serves a certificate and spiffe.workloadApi is not set",
+                    "configure spiffe.workloadApi (the SVID from the SPIRE agent), or an https listener with its certificate");
+                continue;
+            }
+            // Offline (validate --offline) certificate files are not read: nothing to compare.
+            var loaded = served.Where(l => l.Tls is not null).GroupBy(l => l.Tls!.Certificate.TargetCertificate.Thumbprint, StringComparer.Ordinal).ToList();
+            if (loaded.Count > 1)
+            {
+                errors.Add(path, $"names the proxy's SVID, but its https listeners serve {loaded.Count} different certificates ({string.Join(", ", loaded.Select(g => g.First().Name))})",
+                    "serve one certificate on every https listener, or take the SVID from spiffe.workloadApi");
+            }
+            else if (loaded.Count == 1)
+            {
+                result[cluster.ClusterId] = loaded[0].First().Tls!;
+            }
+        }
+        return result;
     }
 
     /// <summary>

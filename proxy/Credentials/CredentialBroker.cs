@@ -272,7 +272,8 @@ public sealed partial class CredentialBroker(TimeProvider time, SharedCredential
         await Task.Yield();
         // A token issued on a user's behalf stays in this replica's memory: it is one user's, and the user's own token
         // (which every replica is sent) lets any replica exchange it again.
-        if (!shared.IsConfigured || !shared.IsAvailable || request.OnBehalfOf is not null)
+        // One with a client certificate stays too: its private key (or the certificate its token is bound to) is this process's.
+        if (!shared.IsConfigured || !shared.IsAvailable || request.OnBehalfOf is not null || binding.Provider.PresentsClientCertificate)
         {
             return await FetchFromProviderAsync(binding, cache, request, generation, null, null, null);
         }

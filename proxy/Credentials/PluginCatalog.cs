@@ -24,8 +24,8 @@ public sealed class PluginCatalog(IEnumerable<ICredentialProviderFactory> provid
     public static PluginCatalog CreateDefault() => new(
         [new FileProviderFactory(), new EnvProviderFactory(), new SecretDirProviderFactory(), new ClientCredentialsProviderFactory(), new TokenExchangeProviderFactory(), new JwtProviderFactory(),
          new AssumeRoleProviderFactory(), new WebIdentityProviderFactory(), new StaticKeysProviderFactory(), new SecretsManagerProviderFactory(), new KubernetesSecretProviderFactory(), new VaultProviderFactory(),
-         new KeyVaultProviderFactory(), new SecretManagerProviderFactory()],
-        [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory(), new SigV4InjectorFactory()]);
+         new KeyVaultProviderFactory(), new SecretManagerProviderFactory(), new ClientCertificateProviderFactory()],
+        [new HeaderInjectorFactory(), new BasicInjectorFactory(), new QueryInjectorFactory(), new SigV4InjectorFactory(), new ClientCertificateInjectorFactory()]);
 
     /// <summary>This catalog with more providers (the proxy's built-in ones registered from above this layer: <c>Hosting.ProxyPlugins</c>).</summary>
     public PluginCatalog With(params ICredentialProviderFactory[] more) => new(Providers.Values.Concat(more), Injectors.Values);

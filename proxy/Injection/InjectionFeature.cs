@@ -13,9 +13,12 @@ namespace SecretlessProxy.Injection;
 /// forwarded (<see cref="ICredentialInjector.Inspect"/>); other paths the request reads are decided by policy as
 /// GETs. Header and query injections are applied by the YARP request transform; signing injections
 /// (<see cref="ICredentialInjector.SignsRequest"/>) are handed to the outgoing <see cref="HttpRequestMessage"/>
-/// and applied by <see cref="LateInjectionHandler"/> on the request as sent.
+/// and applied by <see cref="LateInjectionHandler"/> on the request as sent. A credential that carries a client
+/// certificate (<see cref="Credential.ClientCertificate"/>) has it presented on the upstream connection
+/// (<see cref="ClientCertificateHandler"/>).
 /// </summary>
-internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialInjector injector, string? payloadSha256, EchoMask? mask, InjectionFeature.PolicyView policy)
+internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialInjector injector, string? payloadSha256, EchoMask? mask, InjectionFeature.PolicyView policy,
+    ClientCertificate? certificate = null)
     : IOutboundRequest, IForwardedRequest
 {
     /// <summary>Where the transform leaves a signing injection for <see cref="LateInjectionHandler"/>.</summary>
@@ -85,6 +88,10 @@ internal sealed class InjectionFeature(IPreparedInjection prepared, ICredentialI
 
     public void Apply(RequestTransformContext context)
     {
+        if (certificate is not null)
+        {
+            context.ProxyRequest.Options.Set(ClientCertificateHandler.Key, certificate);
+        }
         if (injector.SignsRequest)
         {
             context.ProxyRequest.Options.Set(LateKey, this);

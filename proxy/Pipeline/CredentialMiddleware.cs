@@ -64,7 +64,7 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         }
         var mask = binding.MaskFor(prepared);
         var injection = new InjectionFeature(prepared, binding.Injector, payloadSha256, mask,
-            new InjectionFeature.PolicyView(config.Policy, identity, routeId, grants.Current, record.Time));
+            new InjectionFeature.PolicyView(config.Policy, identity, routeId, grants.Current, record.Time), credential.ClientCertificate);
         context.Features.Set(injection);
         if (mask is null || !security.RedactBody)
         {

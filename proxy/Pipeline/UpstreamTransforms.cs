@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using SecretlessProxy.Abstractions;
 using SecretlessProxy.Audit;
+using SecretlessProxy.Configuration;
 using SecretlessProxy.Injection;
 using SecretlessProxy.Refusals;
+using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 
 namespace SecretlessProxy.Pipeline;
@@ -9,7 +12,8 @@ namespace SecretlessProxy.Pipeline;
 /// <summary>
 /// The YARP transforms of every route: apply the prepared credential to the outgoing request (timed as the
 /// injection stage) and note when the request left; on the response, note the upstream's status and when its
-/// headers arrived. Allocates only the traceparent it adds when the caller sent none and tracing is off.
+/// headers arrived. A cluster that presents the proxy's SVID gets its current certificate on the request (unless the
+/// route's credential brought a certificate of its own). Allocates only the traceparent it adds when the caller sent none and tracing is off.
 /// </summary>
 internal static class UpstreamTransforms
 {
@@ -26,6 +30,19 @@ internal static class UpstreamTransforms
                 return RefuseAsync(transform, record, refusal);
             }
             injection.Apply(transform);
+        }
+        if (features.Get<ProxyConfig>() is { ClusterCertificates.Count: > 0 } config
+            && config.ClusterCertificates.TryGetValue(transform.HttpContext.GetReverseProxyFeature().Cluster.Config.ClusterId, out var svid)
+            && !transform.ProxyRequest.Options.TryGetValue(ClientCertificateHandler.Key, out _))
+        {
+            try
+            {
+                transform.ProxyRequest.Options.Set(ClientCertificateHandler.Key, ClientCertificate.For(svid.Certificate));
+            }
+            catch (InvalidOperationException ex)
+            {
+                return RefuseAsync(transform, record, (RefusalCatalog.ClientCertificateUnavailable, ex.Message, null));
+            }
         }
         if (record is not null)
         {

@@ -102,6 +102,7 @@ public static class RefusalCatalog
     public static readonly Refusal BodyBufferFull = new(503, "body_buffer_full", "Proxy busy buffering request bodies", Refusal.Error) { RetryAfterSeconds = 1 };
     public static readonly Refusal DecisionHookUnavailable = new(503, "decision_hook_unavailable", "External decision hook unavailable", Refusal.Error) { RetryAfterSeconds = 1 };
     public static readonly Refusal ConfigChanged = new(503, "config_changed", "Configuration changed during the call", Refusal.Error) { RetryAfterSeconds = 1 };
+    public static readonly Refusal ClientCertificateUnavailable = new(503, "client_certificate_unavailable", "Proxy's client certificate unavailable", Refusal.Error) { RetryAfterSeconds = 5 };
     public static readonly Refusal UpstreamUnavailable = new(502, "upstream_unavailable", "Upstream unavailable", Refusal.Error, RefusalScope.Proxy | RefusalScope.Database) { SqlState = "08006" };
     public static readonly Refusal UpstreamTimeout = new(504, "upstream_timeout", "Upstream timed out", Refusal.Error);
     public static readonly Refusal InternalError = new(500, "internal_error", "Internal proxy error", Refusal.Error, RefusalScope.Both | RefusalScope.Database) { SqlState = "XX000" };
@@ -159,7 +160,7 @@ public static class RefusalCatalog
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
         McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpUserTokenInvalid, McpUserIssuerUnavailable, McpAnswerUnfiltered,
         NoRoute, PayloadTooLarge, BodyUnreadable,
-        CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, UpstreamUnavailable, UpstreamTimeout, InternalError,
+        CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, ClientCertificateUnavailable, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,
         NotAnAdmin, AdminUnauthenticated, NoAdminEndpoint, MethodNotAllowed, InvalidJson, InvalidGrant, InvalidIdentity, InvalidStaleDays, InvalidInventoryQuery, UnknownCredential, UnknownGrant,
         GrantStoreUnavailable, NotReady,

@@ -54,6 +54,7 @@ public sealed class CliTests : IDisposable
     [InlineData("bearer-callers.yaml")]
     [InlineData("azure-key-vault.yaml")]
     [InlineData("google-secret-manager.yaml")]
+    [InlineData("upstream-mtls.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(CliRun.Repository);

@@ -21,5 +21,7 @@ public static class ExampleWalkthrough
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(365));
         File.WriteAllText(Path.Combine(certs, "entra-client.pem"), certificate.ExportCertificatePem());
         File.WriteAllText(Path.Combine(certs, "entra-client.key"), rsa.ExportPkcs8PrivateKeyPem());
+        // upstream-mtls.yaml presents certs/svid.pem (and svid.key) upstream: its `dev-ca issue` step.
+        Assert.Equal(0, SecretlessProxy.Cli.CliApp.RunAsync(["dev-ca", "issue", "--ca", certs, "--spiffe-id", "spiffe://example.org/ns/infra/sa/secretless-proxy", "--out", certs], TextWriter.Null, TextWriter.Null).GetAwaiter().GetResult());
     }
 }

@@ -10,17 +10,26 @@ public sealed class OidcServer : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
 
-    private OidcServer(Process process, int port)
+    private OidcServer(Process process, int port, bool https)
     {
         _process = process;
         Port = port;
+        _scheme = https ? "https" : "http";
     }
+
+    private readonly string _scheme;
 
     public int Port { get; }
 
-    public Uri TokenUrl => new($"http://127.0.0.1:{Port}/token");
+    public Uri TokenUrl => new($"{_scheme}://127.0.0.1:{Port}/token");
 
-    public Uri Issuer => new($"http://127.0.0.1:{Port}");
+    public Uri Issuer => new($"{_scheme}://127.0.0.1:{Port}");
+
+    /// <summary>Tokens the server bound to a client certificate (RFC 8705 <c>cnf.x5t#S256</c>): token id → thumbprint.</summary>
+    public IReadOnlyDictionary<string, string> BoundTokens => _lines
+        .Where(l => l.StartsWith("token-bound ", StringComparison.Ordinal))
+        .Select(l => l.Split(' '))
+        .ToDictionary(parts => parts[1], parts => parts[2]);
 
     public int TokensIssued => _lines.Count(l => l.StartsWith("token-issued", StringComparison.Ordinal));
 
@@ -106,7 +115,9 @@ public sealed class OidcServer : IAsyncDisposable
 
     public const string IdTokenGrant = "urn:secretless:test:id-token";
 
-    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null, bool revocationDown = false)
+    /// <param name="tls">HTTPS with RFC 8705 mTLS: the server's PEM certificate and key, and the CA client certificates are verified against.</param>
+    public static async Task<OidcServer> StartAsync(string workDir, object[] clients, int tokenTtlSeconds = 300, Uri? subjectJwks = null, bool revocationDown = false,
+        (string Cert, string Key, string Ca)? tls = null)
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root!.FullName, "SecretlessProxy.sln")))
@@ -119,12 +130,13 @@ public sealed class OidcServer : IAsyncDisposable
 
         var port = LoopbackPorts.Next();
         var configPath = Path.Combine(workDir, $"oidc-{port}.json");
-        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString(), revocationDown }));
+        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { port, clients, tokenTtl = tokenTtlSeconds, subjectJwks = subjectJwks?.ToString(), revocationDown,
+            tls = tls is { } t ? new { cert = t.Cert, key = t.Key, ca = t.Ca } : null }));
         var start = new ProcessStartInfo("node") { WorkingDirectory = oidcDir, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("server.mjs");
         start.ArgumentList.Add(configPath);
         var process = Process.Start(start)!;
-        var server = new OidcServer(process, port);
+        var server = new OidcServer(process, port, tls is not null);
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         process.OutputDataReceived += (_, e) =>
         {

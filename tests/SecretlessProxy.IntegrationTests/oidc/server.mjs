@@ -8,24 +8,45 @@
 // A test client may mint ID tokens for a person with the grant type urn:secretless:test:id-token (params sub, name,
 // groups space-separated, expires_in seconds, may be negative; claims a JSON object of extra claims): they are signed with the server's own keys (its JWKS
 // at /jwks, found by discovery) for the calling client as audience, standing in for an interactive login.
+// With "tls": { "cert", "key", "ca" } (PEM files) in CONFIG the server speaks HTTPS and asks for (never requires) a
+// client certificate, verified against "ca": RFC 8705 is on (tls_client_auth with tls_client_auth_san_uri,
+// self_signed_tls_client_auth, certificate-bound access tokens), reading the certificate from the TLS socket (no
+// terminator in front). It prints "token-bound JTI X5T" for every token bound to a certificate (cnf.x5t#S256).
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import Provider, { errors } from 'oidc-provider';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, generateKeyPair, exportJWK } from 'jose';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const port = config.port ?? 0;
-const issuer = `http://127.0.0.1:${port}`;
+const tls = config.tls;
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+// The client certificate of the request's TLS connection, as node verified it against tls.ca (or did not).
+const peerCertificate = (ctx) => ctx.socket.getPeerX509Certificate?.() ?? undefined;
+const mTLS = tls ? {
+  enabled: true,
+  certificateBoundAccessTokens: true,
+  tlsClientAuth: true,
+  selfSignedTlsClientAuth: true,
+  getCertificate: peerCertificate,
+  certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+  certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_san_uri'
+    && (peerCertificate(ctx)?.subjectAltName ?? '').split(', ').includes(`URI:${expected}`),
+} : { enabled: false };
 // A fresh signing key per run (ID tokens are signed with it; /jwks serves its public half).
 const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
 const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   clients: config.clients,
+  // oidc-provider's defaults, plus RFC 8705's two methods when mTLS is on.
+  clientAuthMethods: ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none', ...(tls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
   features: {
     clientCredentials: { enabled: true },
     devInteractions: { enabled: false },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    mTLS,
   },
   scopes: ['openid', 'repo:read'],
   ttl: { ClientCredentials: config.tokenTtl ?? 300 },
@@ -42,7 +63,10 @@ provider.on('grant.success', (ctx) => {
   }
   // The stored token carries the expiry the server enforces (iat + lifetime, in whole seconds).
   provider.ClientCredentials.find(issued.jti, { ignoreExpiration: true })
-    .then((stored) => console.log(`token-issued ${clientId} ${issued.jti} ${stored?.exp ?? '-'}`))
+    .then((stored) => {
+      console.log(`token-issued ${clientId} ${issued.jti} ${stored?.exp ?? '-'}`);
+      if (stored?.['x5t#S256']) console.log(`token-bound ${issued.jti} ${stored['x5t#S256']}`);
+    })
     .catch(() => console.log(`token-issued ${clientId} ${issued.jti} -`));
 });
 provider.on('revocation.success', (ctx, token) => console.log(`revoked ${token?.jti ?? '-'}`));
@@ -124,5 +148,8 @@ provider.registerGrantType('urn:secretless:test:id-token', async (ctx) => {
   ctx.body = { id_token: value, token_type: 'Bearer', expires_in: ttl };
 }, ['sub', 'name', 'groups', 'expires_in', 'claims']);
 
-const server = provider.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+const server = tls
+  ? createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: false }, provider.callback())
+    .listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`))
+  : provider.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
