@@ -101,8 +101,9 @@ internal static class InventoryCommand
         {
             fingerprints.Use(fingerprintKey, "redis");
         }
-        // Local stores (files, variables, mounted directories) are read here, so their duplicates show from the config alone.
-        foreach (var binding in config.Credentials.Values.Where(b => b.ProviderName is "file" or "env" or "secret-dir"))
+        // Local stores (files, variables, mounted directories) are read here, so their duplicates show from the config alone
+        // (not a per-user file: which users there are is known only to the running proxy).
+        foreach (var binding in config.Credentials.Values.Where(b => b.ProviderName is "file" or "env" or "secret-dir" && !b.Provider.ActsOnBehalfOfUsers))
         {
             try
             {
