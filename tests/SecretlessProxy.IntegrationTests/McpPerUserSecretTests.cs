@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using ModelContextProtocol;
@@ -71,6 +72,10 @@ public sealed class McpPerUserSecretTests : IAsyncLifetime
           - name: admin
             role: admin
             url: http://127.0.0.1:0
+          - name: admin-socket
+            role: admin
+            url: unix:admin-{{Guid.NewGuid().ToString("N")[..8]}}.sock
+            allow: [{ uid: 0 }]
         identities:
           coder: { spiffeId: {{Agent}} }
         credentials:
@@ -187,6 +192,82 @@ public sealed class McpPerUserSecretTests : IAsyncLifetime
             }
         }
     }
+
+    [Fact]
+    public async Task The_inventory_lists_per_route_the_agents_their_tools_counts_and_users_across_replicas()
+    {
+        WriteKey("alice", AliceKey);
+        WriteKey("bob", BobKey);
+        await File.WriteAllTextAsync(Path.Combine(_pki.Directory, "cache.key"), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+        await using var redis = await RedisServer.StartAsync(_pki.Directory);
+        var shared = $"inventory:\n  usageFlushInterval: 0.2s\ncache:\n  redis:\n    configuration: \"127.0.0.1:{redis.Port}\"\n    encryptionKey: cache.key\n    operationTimeout: \"00:00:01\"\n";
+        await using var server = await McpTestServer.StartAsync();
+        await using var a = await ProxyUnderTest.StartAsync(_pki, _ => Config(server.Address, _jwks, shared), configName: "replica-a.yaml");
+        await using var b = await ProxyUnderTest.StartAsync(_pki, _ => Config(server.Address, _jwks, shared), configName: "replica-b.yaml");
+        await Eventually.Until(() => a.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable
+            && b.Host.Services.GetRequiredService<SecretlessProxy.Redis.RedisConnection>().IsAvailable, "both replicas connect to Redis");
+        using var http = new HttpClient();
+
+        // On replica A: alice's agent calls echo_headers twice and search_repos once, and is refused delete_repo.
+        await using (var alice = await ConnectAsync(new Uri(a.Host.GetListenerUri("agent"), "/keys/mcp"), http, UserToken("alice")))
+        {
+            await alice.CallToolAsync("echo_headers");
+            await alice.CallToolAsync("echo_headers");
+            await alice.CallToolAsync("search_repos", new Dictionary<string, object?> { ["repo"] = "acme/widgets" });
+            await Assert.ThrowsAsync<McpProtocolException>(() => alice.CallToolAsync("delete_repo", new Dictionary<string, object?> { ["repo"] = "acme/widgets" }).AsTask());
+        }
+        // carol has no key: her call is refused (and counted so).
+        var carol = await PostAsync(http, new Uri(a.Host.GetListenerUri("agent"), "/keys/mcp"), UserToken("carol"),
+            """{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo_headers","arguments":{}}}""");
+        Assert.Equal("user_secret_missing", carol.Body.GetProperty("error").GetProperty("data").GetProperty("reason").GetString());
+        // On replica B: bob's agent calls echo_headers once.
+        await using (var bob = await ConnectAsync(new Uri(b.Host.GetListenerUri("agent"), "/keys/mcp"), http, UserToken("bob")))
+        {
+            await bob.CallToolAsync("echo_headers");
+        }
+
+        // Replica B's admin API answers for both replicas (usage through Redis).
+        using var admin = new AdminClient(b);
+        JsonElement route = default;
+        await Eventually.Until(async () =>
+        {
+            var (status, body) = await admin.GetAsync("/inventory");
+            Assert.Equal(200, status);
+            route = body.GetProperty("mcpRoutes").EnumerateArray().Single(r => r.GetProperty("route").GetString() == "keys");
+            return route.GetProperty("agents").GetArrayLength() == 1
+                && Tool(route.GetProperty("agents")[0], "echo_headers") is { } echo && echo.GetProperty("calls").GetInt64() == 3 && echo.GetProperty("refused").GetInt64() == 1;
+        }, "replica B's inventory counts both replicas' calls", lastSeen: () => route.ToString());
+        var agent = route.GetProperty("agents")[0];
+        Assert.Equal(Agent, agent.GetProperty("identity").GetString());
+        Assert.Equal("coder", agent.GetProperty("name").GetString());
+        Assert.Equal(4, agent.GetProperty("calls").GetInt64());
+        Assert.Equal(2, agent.GetProperty("refused").GetInt64());
+        Assert.Equal(["alice", "bob", "carol"], agent.GetProperty("users").EnumerateArray().Select(u => u.GetString()));
+        Assert.True(agent.GetProperty("lastUse").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddMinutes(-5));
+        Assert.Equal(["delete_repo", "echo_headers", "search_repos"], agent.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("tool").GetString()));
+        var echoUsers = Tool(agent, "echo_headers")!.Value.GetProperty("users").EnumerateArray().Select(u => u.GetProperty("user").GetString());
+        Assert.Equal(["alice", "bob", "carol"], echoUsers);
+        Assert.Equal((1, 0), (Tool(agent, "search_repos")!.Value.GetProperty("calls").GetInt64(), Tool(agent, "search_repos")!.Value.GetProperty("refused").GetInt64()));
+        Assert.Equal((0, 1), (Tool(agent, "delete_repo")!.Value.GetProperty("calls").GetInt64(), Tool(agent, "delete_repo")!.Value.GetProperty("refused").GetInt64()));
+        Assert.Equal(["alice"], Tool(agent, "search_repos")!.Value.GetProperty("users").EnumerateArray().Select(u => u.GetProperty("user").GetString()));
+
+        // The CLI reads the same usage from Redis, without a running proxy's memory.
+        var cli = await CliRun.RunAsync("inventory", "--config", Path.Combine(_pki.Directory, "replica-b.yaml"), "--mcp");
+        Assert.True(cli.Exit == 0, cli.Err);
+        var line = cli.Out.Split('\n').Single(l => l.StartsWith("keys ", StringComparison.Ordinal) && l.Contains(" echo_headers ", StringComparison.Ordinal));
+        Assert.Matches(@"\s3\s+1\s+\S+\s+alice bob carol\s*$", line);
+
+        var (_, full) = await admin.GetAsync("/inventory");
+        foreach (var text in new[] { full.GetRawText(), cli.Out, await redis.CliAsync("HGETALL", "secretless:usage") })
+        {
+            Assert.DoesNotContain(AliceKey, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(BobKey, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(UserToken("alice")[..40], text, StringComparison.Ordinal);
+        }
+    }
+
+    private static JsonElement? Tool(JsonElement agent, string name) =>
+        agent.GetProperty("tools").EnumerateArray().Where(t => t.GetProperty("tool").GetString() == name).Select(t => (JsonElement?)t).FirstOrDefault();
 
     private sealed record Posted(int Status, JsonElement Body);
 
