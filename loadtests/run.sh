@@ -4,6 +4,7 @@
 # and ratios. Installs wrk, h2load (nghttp2-client), nginx, redis-server and python3-matplotlib when missing.
 # Usage: bash loadtests/run.sh [--smoke | --quick] [--repeats N] [--soak MINUTES [--soak-only]] [--db | --db-only] [--out DIR]
 #        bash loadtests/run.sh [--smoke | --quick] --platform [--no-start-or-knobs]   (wrk on every path, mTLS via a shim; start-up; knobs)
+#        bash loadtests/run.sh [--smoke | --quick] --mcp-only   (tools/call through an MCP route beside the same POST through a plain route)
 #        bash loadtests/run.sh [--quick] --profile                                    (perf: where the CPU goes, by layer)
 #   --smoke   a few seconds per path, asserting only that each served requests without errors (the test suite runs it)
 #   --quick   shorter cells, one repeat
@@ -62,7 +63,7 @@ status=0
 dotnet loadtests/LoadKit/bin/Release/net10.0/loadkit.dll run "$@" || status=$?
 
 plain=1
-for arg in "$@"; do case "$arg" in --platform|--profile|--soak-only) plain=0 ;; esac; done
+for arg in "$@"; do case "$arg" in --platform|--profile|--soak-only|--mcp-only) plain=0 ;; esac; done
 if [ "$smoke" = 0 ] && [ "$http" = 1 ] && [ "$plain" = 1 ] && [ "$status" = 0 ]; then
   # The CSV this run wrote (with --out DIR, there; never re-plot the committed results instead).
   csv=$(ls -t "$out"/loadtest-*.csv 2>/dev/null | grep -v smoke | head -1 || true)

@@ -24,9 +24,10 @@ internal sealed record DriveResult(long Requests, long Errors, double Seconds, d
 /// <remarks><see cref="Unix"/>: connect every connection to this Unix domain socket instead of the URL's host and port
 /// (the URL still gives the scheme, the Host header and the path).
 /// <see cref="Proxy"/>: send through this forward proxy (an https URL is tunnelled with CONNECT); <see cref="NewConnections"/>:
-/// <c>Connection: close</c> on every request, so every request opens a new connection (through a proxy, a new tunnel).</remarks>
+/// <c>Connection: close</c> on every request, so every request opens a new connection (through a proxy, a new tunnel).
+/// <see cref="PostJson"/>: send every request as a POST of this JSON body (an MCP <c>tools/call</c>) instead of a GET.</remarks>
 internal sealed record DriveOptions(Uri Url, int Concurrency, TimeSpan Warmup, TimeSpan Duration, double Rate, string? Cert, string? Key, string? Ca, bool Http2, string? Unix = null,
-    string? Proxy = null, bool NewConnections = false);
+    string? Proxy = null, bool NewConnections = false, string? PostJson = null);
 
 /// <summary>
 /// The load driver: <c>SocketsHttpHandler</c> with an optional client certificate (or, with
@@ -124,7 +125,7 @@ internal static class Driver
             while (Stopwatch.GetTimestamp() < end)
             {
                 var t0 = Stopwatch.GetTimestamp();
-                var error = await SendAsync(client, options.Url, options.NewConnections);
+                var error = await SendAsync(client, options.Url, options.NewConnections, options.PostJson);
                 if (error is null)
                 {
                     list.Add(Stopwatch.GetTimestamp() - t0);
@@ -162,7 +163,7 @@ internal static class Driver
                 var due = start + (long)(index * interval);
                 pending.Add(Task.Run(async () =>
                 {
-                    var error = await SendAsync(client, options.Url, options.NewConnections);
+                    var error = await SendAsync(client, options.Url, options.NewConnections, options.PostJson);
                     latencies[index] = Stopwatch.GetTimestamp() - due;
                     ok[index] = error is null;
                     if (error is not null)
@@ -194,11 +195,16 @@ internal static class Driver
         return DriveResult.From(good, errors, seconds, firstError);
     }
 
-    private static async Task<string?> SendAsync(HttpClient client, Uri url, bool closeConnection)
+    private static async Task<string?> SendAsync(HttpClient client, Uri url, bool closeConnection, string? postJson)
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            using var request = new HttpRequestMessage(postJson is null ? HttpMethod.Get : HttpMethod.Post, url);
+            if (postJson is not null)
+            {
+                request.Content = new StringContent(postJson, System.Text.Encoding.UTF8, "application/json");
+                request.Headers.Accept.ParseAdd("application/json, text/event-stream");
+            }
             if (closeConnection)
             {
                 request.Headers.ConnectionClose = true;

@@ -16,7 +16,11 @@ namespace SecretlessProxy.LoadKit;
 /// <param name="PrimeSeconds">With <paramref name="Platform"/> or <paramref name="Profile"/>: seconds of priming per .NET path (default 30; 10 with --quick).</param>
 /// <param name="SkipKnobs">With <paramref name="Platform"/>: leave out the knobs only.</param>
 /// <param name="SkipStartAndKnobs">With <paramref name="Platform"/>: leave out the start-up curves and the knobs.</param>
-internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false, bool Platform = false, bool SkipStartAndKnobs = false, bool Profile = false, double? PrimeSeconds = null, bool SkipKnobs = false);
+internal sealed record RunOptions(bool Smoke, bool Quick, int Repeats, double SoakMinutes, string? OutDir, bool SoakOnly = false, bool Db = false, bool DbOnly = false, bool Platform = false, bool SkipStartAndKnobs = false, bool Profile = false, double? PrimeSeconds = null, bool SkipKnobs = false)
+{
+    /// <summary>Only the MCP pair (<c>ours-mcp</c>, <c>ours-post</c>) and <c>direct</c>: the upstream and one proxy.</summary>
+    public bool McpOnly { get; init; }
+}
 
 /// <summary>One measured cell (one generator, one path, one concurrency or rate, one repeat).</summary>
 internal sealed record Cell(string Mode, string Generator, string Path, int Concurrency, double Rate, int Repeat, DriveResult Result, double? CpuUsPerRequest);
@@ -56,8 +60,12 @@ internal sealed partial class Orchestrator : IAsyncDisposable
 
     /// <summary>A measured path; with <paramref name="Unix"/>, its connections go to that socket file (the URL gives Host and path).</summary>
     /// <remarks><paramref name="Proxy"/>: driven through this forward proxy (CONNECT for https); <paramref name="NewConnections"/>: a new
-    /// connection (a new tunnel) per request; <paramref name="Ca"/>: the CA an https path without a client certificate is verified against.</remarks>
-    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server, string? Unix = null, string? Proxy = null, bool NewConnections = false, string? Ca = null);
+    /// connection (a new tunnel) per request; <paramref name="Ca"/>: the CA an https path without a client certificate is verified against;
+    /// <paramref name="PostJson"/>: every request is a POST of this JSON body (loadkit only: wrk would need a script).</remarks>
+    private sealed record PathDef(string Name, string What, string Url, bool Mtls, string? Server, string? Unix = null, string? Proxy = null, bool NewConnections = false, string? Ca = null, string? PostJson = null);
+
+    /// <summary>The body of the MCP pair: one <c>tools/call</c> with three arguments, the same bytes on both paths.</summary>
+    internal const string ToolCall = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"search_repositories\",\"arguments\":{\"owner\":\"acme\",\"query\":\"widget\",\"perPage\":20}}}";
 
     /// <summary>Ours and nginx on the same transport, compared in the report's sidecar table.</summary>
     private static readonly (string Transport, string Ours, string Nginx)[] SameTransport =
@@ -137,6 +145,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         {
             idle[name] = RssMiB(name);
         }
+        if (_options.McpOnly)
+        {
+            return await RunMcpOnlyAsync(started, idle);
+        }
 
         if (_options.SoakOnly)
         {
@@ -168,7 +180,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
         // wrk cannot connect to a Unix socket: those paths are driven by loadkit only (ours and nginx alike).
         // Nor through a forward proxy, nor with a new connection per request: those are loadkit only too.
-        var wrkPaths = _paths.Where(p => !p.Mtls && p.Unix is null && p.Proxy is null && !p.NewConnections && p.Name != "direct-h2c").ToList();
+        var wrkPaths = _paths.Where(p => !p.Mtls && p.Unix is null && p.Proxy is null && !p.NewConnections && p.PostJson is null && p.Name != "direct-h2c").ToList();
         for (var repeat = 1; repeat <= _options.Repeats; repeat++)
         {
             foreach (var c in Concurrencies)
@@ -232,6 +244,35 @@ internal sealed partial class Orchestrator : IAsyncDisposable
 
     private PathDef Find(string name) => _paths.Single(p => p.Name == name);
 
+    /// <summary>
+    /// <c>--mcp-only</c>: the upstream and one proxy; <c>direct</c>, <c>ours-mcp</c> and <c>ours-post</c>, warmed, then
+    /// closed loop at each concurrency (loadkit), and the report with the MCP table.
+    /// </summary>
+    private async Task<int> RunMcpOnlyAsync(DateTimeOffset started, Dictionary<string, double> idle)
+    {
+        var paths = _paths.Where(p => p.Name != "direct-h2c").ToList();
+        if (!_options.Smoke)
+        {
+            foreach (var path in paths)
+            {
+                Log($"warming {path.Name}");
+                await Driver.RunAsync(Options(path, 64, TimeSpan.Zero, _options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(10), 0, http2: false));
+            }
+        }
+        for (var repeat = 1; repeat <= _options.Repeats; repeat++)
+        {
+            foreach (var c in Concurrencies)
+            {
+                // Alternate the order between repeats, so no path always runs right after the same other one.
+                foreach (var path in repeat % 2 == 1 ? paths : Enumerable.Reverse(paths))
+                {
+                    await MeasureAsync("closed", "loadkit", path, c, 0, repeat, http2: false, pinned: false);
+                }
+            }
+        }
+        return await ReportAsync(started, idle, 0, null);
+    }
+
     // ---------------------------------------------------------------- processes
 
     private async Task StartEverythingAsync()
@@ -261,6 +302,32 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         _paths.Add(new("direct", "the upstream itself, no proxy (the limit)", upstream + "direct", false, null));
         _paths.Add(new("direct-h2c", "the upstream over h2c (h2load)", $"http://127.0.0.1:{_upstreamH2cPort}/direct", false, null));
 
+        if (!_options.McpOnly)
+        {
+            await StartBaselinesAsync(kitDll, upstream, certs);
+        }
+
+        var proxyPort = FreePort();
+        var local = new LocalListeners(FreePort(), Path.Combine(_work, "ours.sock"), FreePort());
+        Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null, local)]);
+        // The MCP pair: one tools/call POSTed through an MCP route and through a plain route, same listener, credential and upstream.
+        _paths.Add(new("ours-mcp", "SecretlessProxy (same process as `secretless`) on the loopback listener, an MCP route (`Protocol: mcp`): the body read and parsed, the tools/call decided by an `mcp` rule with two argument rules, cached OAuth2 token, decision record with its `mcp` object", $"http://127.0.0.1:{local.Port}/mcp/x", false, "secretless", PostJson: ToolCall));
+        _paths.Add(new("ours-post", "the same POST (same body, listener, credential and upstream) through a plain route: the HTTP policy only, the body streamed", $"http://127.0.0.1:{local.Port}/post/x", false, "secretless", PostJson: ToolCall));
+        if (!_options.McpOnly)
+        {
+            AddProxyPaths(proxyPort, local);
+            await StartRedisPathsAsync(proxyDll, upstream);
+        }
+
+        foreach (var path in _paths.Where(p => p.Name != "direct-h2c"))
+        {
+            await WaitForPathAsync(path);
+        }
+    }
+
+    /// <summary>Plain YARP and nginx, the baselines.</summary>
+    private async Task StartBaselinesAsync(string kitDll, string upstream, string certs)
+    {
         var yarpPort = FreePort();
         var yarpTls = FreePort();
         Start("yarp", "dotnet", [kitDll, "yarp", "--port", P(yarpPort), "--tls-port", P(yarpTls), "--upstream", upstream,
@@ -292,9 +359,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             _notes.AppendLine("- nginx is not installed: its rows are missing (loadtests/run.sh installs it).");
         }
 
-        var proxyPort = FreePort();
-        var local = new LocalListeners(FreePort(), Path.Combine(_work, "ours.sock"), FreePort());
-        Start("secretless", "dotnet", [proxyDll, "run", "--config", await ProxyConfigAsync("memory", proxyPort, upstream, cache: null, local)]);
+    }
+
+    /// <summary>The paths of the first proxy process besides the MCP pair.</summary>
+    private void AddProxyPaths(int proxyPort, LocalListeners local)
+    {
         _paths.Add(new("secretless", "SecretlessProxy: mTLS + SPIFFE + policy + cached OAuth2 token injection (L1)", $"https://127.0.0.1:{proxyPort}/oauth/x", true, "secretless"));
         _paths.Add(new("secretless-sigv4", "SecretlessProxy with SigV4 signing (aws-static keys, service s3)", $"https://127.0.0.1:{proxyPort}/sigv4/bucket/key", true, "secretless"));
         _paths.Add(new("ours-loopback", "SecretlessProxy (same process as `secretless`) on a loopback listener bound to one identity, plain HTTP/1.1 + policy + cached OAuth2 token injection", $"http://127.0.0.1:{local.Port}/oauth/x", false, "secretless"));
@@ -303,7 +372,11 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         var forwardProxy = $"http://127.0.0.1:{local.ForwardPort}";
         _paths.Add(new("forward", "SecretlessProxy (same process) as HTTPS_PROXY: CONNECT api.example.test:443, TLS intercepted with a minted leaf, policy + cached OAuth2 token injection; tunnels reused", "https://api.example.test/forward/x", false, "secretless", Proxy: forwardProxy, Ca: icpt));
         _paths.Add(new("forward-new", "the same, with a new tunnel (CONNECT + TLS handshake) per request", "https://api.example.test/forward/x", false, "secretless", Proxy: forwardProxy, NewConnections: true, Ca: icpt));
+    }
 
+    /// <summary>Two more proxy processes sharing a redis-server (L1 + L2, and L2 only), unless the platform or profile part runs.</summary>
+    private async Task StartRedisPathsAsync(string proxyDll, string upstream)
+    {
         if (_options.Platform || _options.Profile)
         {
             // The platform part measures the full path against nginx and plain YARP only.
@@ -323,11 +396,6 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         else
         {
             _notes.AppendLine("- redis-server is not installed: the Redis rows are missing.");
-        }
-
-        foreach (var path in _paths.Where(p => p.Name != "direct-h2c"))
-        {
-            await WaitForPathAsync(path);
         }
     }
 
@@ -380,7 +448,15 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             policies:
               - name: client-calls-upstream
                 allow: [client, local]
-                routes: [oauth, sigv4, forward]
+                routes: [oauth, sigv4, forward, mcp, post]
+              - name: local-calls-tools
+                allow: [local]
+                routes: [mcp]
+                mcp:
+                  tools: [search_repositories]
+                  arguments:
+                    "/owner": { values: [acme] }
+                    "/perPage": { min: 1, max: 100, optional: true }
             decisionLog: { sink: file, path: audit.jsonl, maxFileSize: 64MiB, maxFiles: 1 }
             {{cache ?? ""}}
             ReverseProxy:
@@ -388,6 +464,8 @@ internal sealed partial class Orchestrator : IAsyncDisposable
                 oauth: { ClusterId: up, Match: { Path: "/oauth/{**rest}" }, Metadata: { Credential: oauth } }
                 sigv4: { ClusterId: up, Match: { Path: "/sigv4/{**rest}" }, Metadata: { Credential: aws } }
                 forward: { ClusterId: up, Match: { Hosts: [api.example.test] }, Metadata: { Credential: oauth } }
+                mcp: { ClusterId: up, Match: { Path: "/mcp/{**rest}" }, Metadata: { Protocol: mcp, Credential: oauth } }
+                post: { ClusterId: up, Match: { Path: "/post/{**rest}" }, Metadata: { Credential: oauth } }
               Clusters:
                 up:
                   Destinations: { d1: { Address: "{{upstream}}" } }
@@ -558,7 +636,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         new(new Uri(path.Url), concurrency, warmup, duration, rate,
             path.Mtls ? Path.Combine(_work, "client", "svid.pem") : null,
             path.Mtls ? Path.Combine(_work, "client", "svid.key") : null,
-            path.Ca ?? (path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null), http2, path.Unix, path.Proxy, path.NewConnections);
+            path.Ca ?? (path.Mtls ? Path.Combine(_work, "certs", "ca.pem") : null), http2, path.Unix, path.Proxy, path.NewConnections, path.PostJson);
 
     // ---------------------------------------------------------------- measuring
 
@@ -593,6 +671,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         if (path.NewConnections)
         {
             args.Add("--new-connections");
+        }
+        if (path.PostJson is not null)
+        {
+            args.AddRange(["--post-json", path.PostJson]);
         }
         // CPU is read around the measured part only: the driver prints "measuring" after its warm-up.
         var result = await DriveMeasuredAsync(args, path.Server, pinned);
@@ -852,7 +934,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
         else
         {
-            md.Append(inv, $"Machine: {MachineSummary()}. Small-body GETs (3-byte answers) on loopback; {Warmup.TotalSeconds:F1} s warm-up + {Duration.TotalSeconds:F1} s measured per cell, ");
+            md.Append(inv, $"Machine: {MachineSummary()}. {(_options.McpOnly ? "The MCP part only (`--mcp-only`): one JSON POST per request" : "Small-body GETs")} (3-byte answers) on loopback; {Warmup.TotalSeconds:F1} s warm-up + {Duration.TotalSeconds:F1} s measured per cell, ");
             md.AppendLine(inv, $"{_options.Repeats} repeat(s), medians shown. CPU/req = the proxy process's user+system CPU time (/proc/PID/stat, all its threads and child processes) during the measured part, divided by the requests served. Ratios compare throughput with the same generator and concurrency.");
             md.AppendLine();
             md.AppendLine("| path | what |");
@@ -879,6 +961,10 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             }
             AppendSameTransport(md, medians);
             AppendForward(md, medians);
+            AppendMcp(md, medians);
+        }
+        if (!_options.DbOnly && !_options.McpOnly)
+        {
             md.AppendLine();
             md.AppendLine(inv, $"## Open loop at {rate:F0} req/s (half the full proxy path's best closed-loop throughput), {(_options.Smoke ? 8 : 64)} connections");
             md.AppendLine();
@@ -910,7 +996,9 @@ internal sealed partial class Orchestrator : IAsyncDisposable
             md.AppendLine();
             md.AppendLine("## Memory");
             md.AppendLine();
-            md.AppendLine(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB, plain YARP {idle["yarp"]:F1} MiB, nginx (master + workers) {idle["nginx"]:F1} MiB. After the run: SecretlessProxy {RssMiB("secretless"):F1} MiB.");
+            md.AppendLine(_options.McpOnly
+                ? string.Create(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB. After the run: {RssMiB("secretless"):F1} MiB.")
+                : string.Create(inv, $"Idle RSS before load: SecretlessProxy {idle["secretless"]:F1} MiB, plain YARP {idle["yarp"]:F1} MiB, nginx (master + workers) {idle["nginx"]:F1} MiB. After the run: SecretlessProxy {RssMiB("secretless"):F1} MiB."));
         }
         if (soak is not null)
         {
@@ -935,7 +1023,7 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         }
         AppendDatabaseCsv(csv);
         Directory.CreateDirectory(OutDir);
-        var stem = Path.Combine(OutDir, $"loadtest-{started:yyyy-MM-dd}{(_options.Smoke ? "-smoke" : _options.Quick ? "-quick" : "")}");
+        var stem = Path.Combine(OutDir, $"{(_options.McpOnly ? "mcp" : "loadtest")}-{started:yyyy-MM-dd}{(_options.Smoke ? "-smoke" : _options.Quick ? "-quick" : "")}");
         await File.WriteAllTextAsync(stem + ".md", md.ToString());
         await File.WriteAllTextAsync(stem + ".csv", csv.ToString());
         Console.WriteLine();
@@ -998,6 +1086,46 @@ internal sealed partial class Orchestrator : IAsyncDisposable
         md.AppendLine();
         md.AppendLine("| conns | forward req/s | nginx-tls req/s | ÷ nginx | forward CPU µs/req | nginx-tls CPU µs/req | ÷ nginx CPU | ÷ secretless req/s | forward-new req/s | nginx-tls-new req/s | ÷ nginx | forward-new CPU µs/req | nginx-tls-new CPU µs/req | CPU µs per new tunnel |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var row in rows)
+        {
+            md.AppendLine(row);
+        }
+    }
+
+    /// <summary>
+    /// The MCP path beside the plain path: one tools/call POSTed through an MCP route (<c>ours-mcp</c>) and through a
+    /// plain route (<c>ours-post</c>) of the same listener, credential and upstream; the ratio is what the MCP front-end
+    /// costs (bounded read, JSON-RPC parse, the message's decision, the record's mcp object).
+    /// </summary>
+    private static void AppendMcp(StringBuilder md, List<Median> medians)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string Cpu(double? us) => us is { } v ? v.ToString("F1", inv) : "—";
+        string Ms(double? us) => us is { } v && !double.IsNaN(v) ? (v / 1000).ToString("F2", inv) : "—";
+        string Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 && !double.IsNaN(x) ? (x / y).ToString("F2", inv) : "—";
+        Median? Find(string path, int c) => medians.FirstOrDefault(m => m.Mode == "closed" && m.Generator == "loadkit" && m.Path == path && m.Concurrency == c);
+        var rows = new List<string>();
+        foreach (var c in medians.Where(m => m.Mode == "closed" && m.Generator == "loadkit" && m.Path == "ours-mcp").Select(m => m.Concurrency).Order())
+        {
+            var mcp = Find("ours-mcp", c);
+            var post = Find("ours-post", c);
+            double? added = mcp?.Cpu is { } a && post?.Cpu is { } b ? a - b : null;
+            rows.Add(string.Create(inv,
+                $"| {c} | {mcp?.Rps:F0} | {post?.Rps:F0} | **{Ratio(mcp?.Rps, post?.Rps)}** | {Ms(mcp?.P99)} | {Ms(post?.P99)} | {Cpu(mcp?.Cpu)} | {Cpu(post?.Cpu)} | **{Ratio(mcp?.Cpu, post?.Cpu)}** | {Cpu(added)} |"));
+        }
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        md.AppendLine();
+        md.AppendLine("## MCP path beside the plain path");
+        md.AppendLine();
+        md.AppendLine("loadkit POSTs one `tools/call` (" + ToolCall.Length.ToString(inv) + " bytes, `Content-Type: application/json`) through the loopback listener: "
+            + "`ours-mcp` through an MCP route (the body read within `McpMaxMessageBytes`, parsed, the call decided by an `mcp` rule with two argument rules), "
+            + "`ours-post` the same bytes through a plain route; same credential (cached OAuth2 token), same upstream, one decision record each.");
+        md.AppendLine();
+        md.AppendLine("| conns | mcp req/s | post req/s | mcp ÷ post | mcp p99 ms | post p99 ms | mcp CPU µs/req | post CPU µs/req | ÷ post CPU | CPU µs the MCP front-end adds |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var row in rows)
         {
             md.AppendLine(row);

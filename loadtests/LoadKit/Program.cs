@@ -29,12 +29,13 @@ var http2 = new Option<bool>("--http2");
 var unix = new Option<string?>("--unix") { Description = "Connect to this Unix domain socket instead of the URL's host and port (the URL gives the Host header and path)" };
 var proxy = new Option<string?>("--proxy") { Description = "Send through this HTTP proxy (an https URL is tunnelled with CONNECT)" };
 var newConnections = new Option<bool>("--new-connections") { Description = "Close the connection after every request (Connection: close): through a proxy, a new tunnel per request" };
-var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2, unix, proxy, newConnections };
+var postJson = new Option<string?>("--post-json") { Description = "POST this JSON body (Content-Type: application/json) instead of a GET" };
+var driveCommand = new Command("drive", "Drive load at one URL and print the result as one JSON line") { url, concurrency, warmup, duration, rate, cert, key, ca, http2, unix, proxy, newConnections, postJson };
 driveCommand.SetAction(async parse =>
 {
     var result = await Driver.RunAsync(
         new DriveOptions(new Uri(parse.GetValue(url)!), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(warmup)), TimeSpan.FromSeconds(parse.GetValue(duration)),
-            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2), parse.GetValue(unix), parse.GetValue(proxy), parse.GetValue(newConnections)),
+            parse.GetValue(rate), parse.GetValue(cert), parse.GetValue(key), parse.GetValue(ca), parse.GetValue(http2), parse.GetValue(unix), parse.GetValue(proxy), parse.GetValue(newConnections), parse.GetValue(postJson)),
         () => Console.WriteLine("measuring"));
     Console.WriteLine(Driver.ToJson(result));
     return 0;
@@ -54,13 +55,17 @@ var noStart = new Option<bool>("--no-start-or-knobs") { Description = "With --pl
 var profile = new Option<bool>("--profile") { Description = "Only the CPU profile by layer: perf record on nginx, plain YARP and SecretlessProxy under wrk load" };
 var prime = new Option<double?>("--prime") { Description = "With --platform or --profile: seconds of priming per .NET path (default 30, 10 with --quick)" };
 var noKnobs = new Option<bool>("--no-knobs") { Description = "With --platform: leave out the runtime and Kestrel knobs" };
-var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly, db, dbOnly, platform, noStart, profile, prime, noKnobs };
+var mcpOnly = new Option<bool>("--mcp-only") { Description = "Only the MCP part: tools/call through an MCP route beside the same POST through a plain route, same listener, credential and upstream" };
+var runCommand = new Command("run", "Run the whole comparison and write the results") { smoke, quick, repeats, soak, outDir, soakOnly, db, dbOnly, platform, noStart, profile, prime, noKnobs, mcpOnly };
 runCommand.SetAction(async parse =>
 {
     var isSmoke = parse.GetValue(smoke);
     var isQuick = parse.GetValue(quick);
     var options = new RunOptions(isSmoke, isQuick, parse.GetValue(repeats) ?? (isSmoke || isQuick ? 1 : 3), parse.GetValue(soak), parse.GetValue(outDir), parse.GetValue(soakOnly),
-        parse.GetValue(db) || parse.GetValue(dbOnly), parse.GetValue(dbOnly), parse.GetValue(platform), parse.GetValue(noStart), parse.GetValue(profile), parse.GetValue(prime), parse.GetValue(noKnobs));
+        parse.GetValue(db) || parse.GetValue(dbOnly), parse.GetValue(dbOnly), parse.GetValue(platform), parse.GetValue(noStart), parse.GetValue(profile), parse.GetValue(prime), parse.GetValue(noKnobs))
+    {
+        McpOnly = parse.GetValue(mcpOnly),
+    };
     return await Orchestrator.RunAsync(options);
 });
 root.Add(runCommand);

@@ -30,6 +30,9 @@ internal sealed class WatchedSecretFile : IDisposable
     /// <summary>Raised after the value (or its failure) changed.</summary>
     public event Action? Changed;
 
+    /// <summary>True when the last read found no file at the path.</summary>
+    public bool Missing => _state.Missing;
+
     /// <summary>The current value, or null with <paramref name="error"/> saying why (never the content).</summary>
     public SecretValue? TryGet(out string? error)
     {
@@ -98,7 +101,7 @@ internal sealed class WatchedSecretFile : IDisposable
             var info = new FileInfo(_path);
             if (!info.Exists)
             {
-                return new State(null, $"secret file '{_path}' does not exist");
+                return new State(null, $"secret file '{_path}' does not exist") { Missing = true };
             }
             if (info.Length > MaxBytes)
             {
@@ -128,5 +131,8 @@ internal sealed class WatchedSecretFile : IDisposable
 
     public void Dispose() => _timer.Dispose();
 
-    private sealed record State(SecretValue? Value, string? Error);
+    private sealed record State(SecretValue? Value, string? Error)
+    {
+        public bool Missing { get; init; }
+    }
 }

@@ -11,7 +11,8 @@ namespace SecretlessProxy.Cli;
 /// <summary>
 /// <c>inventory --config FILE [--owner X] [--team T] [--format table|json|csv]</c>: the policy-derived access paths, without
 /// a running proxy. With <c>--reconcile [--unused-days N]</c>: the reconciliation report from the config, the secret files
-/// it names, and, when <c>cache.redis</c> is configured and reachable, every replica's usage kept there.
+/// it names, and, when <c>cache.redis</c> is configured and reachable, every replica's usage kept there. With <c>--mcp</c>:
+/// per MCP route, the agents that called tools on it, each tool's calls, last use and users, from that usage.
 /// </summary>
 internal static class InventoryCommand
 {
@@ -36,10 +37,11 @@ internal static class InventoryCommand
         var reconcile = new Option<bool>("--reconcile") { Description = "Print the reconciliation report (owners, unused credentials, identities never seen, static secrets and their age, parallel and duplicated access paths)" };
         var format = new Option<string>("--format") { Description = "table (default), json or csv", DefaultValueFactory = _ => "table" };
         var unusedDays = new Option<int>("--unused-days") { Description = "With --reconcile: a credential not used for this many days is reported (default 30; usage needs Redis)", DefaultValueFactory = _ => InventoryDefaults.UnusedDays };
+        var mcp = new Option<bool>("--mcp") { Description = "Print which agents called which tools on each MCP route (calls, refusals, last use, the users they acted for; usage needs Redis)" };
         var command = new Command("inventory",
             "Print every access path the policy opens or closes (identity, route, rule, conditions, owner, credential) from the config alone; --reconcile prints the reconciliation report")
         {
-            config, owner, team, reconcile, format, unusedDays,
+            config, owner, team, reconcile, format, unusedDays, mcp,
         };
         command.SetAction(async parse =>
         {
@@ -65,7 +67,11 @@ internal static class InventoryCommand
             {
                 var ownerName = parse.GetValue(owner);
                 var teamName = parse.GetValue(team);
-                if (parse.GetValue(reconcile))
+                if (parse.GetValue(mcp))
+                {
+                    await McpAsync(compiled, ownerName, teamName, chosen, output, error);
+                }
+                else if (parse.GetValue(reconcile))
                 {
                     await ReconcileAsync(compiled, ownerName, teamName, chosen, days, output, error);
                 }
@@ -101,8 +107,9 @@ internal static class InventoryCommand
         {
             fingerprints.Use(fingerprintKey, "redis");
         }
-        // Local stores (files, variables, mounted directories) are read here, so their duplicates show from the config alone.
-        foreach (var binding in config.Credentials.Values.Where(b => b.ProviderName is "file" or "env" or "secret-dir"))
+        // Local stores (files, variables, mounted directories) are read here, so their duplicates show from the config alone
+        // (not a per-user file: which users there are is known only to the running proxy).
+        foreach (var binding in config.Credentials.Values.Where(b => b.ProviderName is "file" or "env" or "secret-dir" && !b.Provider.ActsOnBehalfOfUsers))
         {
             try
             {
@@ -136,6 +143,55 @@ internal static class InventoryCommand
                 await output.WriteAsync(ReconcileReport.Table(findings, usage));
                 break;
         }
+    }
+
+    /// <summary>The MCP section of the inventory from every replica's usage in Redis: JSON as <c>GET /inventory</c>'s <c>mcpRoutes</c>, or one row per route, agent and tool.</summary>
+    private static async Task McpAsync(ProxyConfig config, string? owner, string? team, string format, TextWriter output, TextWriter error)
+    {
+        var (usage, _) = await ReadRedisAsync(config);
+        var routes = InventoryReport.McpRoutes(config, usage, owner is null && team is null ? null : (owner, team));
+        if (!usage.HasUsage)
+        {
+            await error.WriteLineAsync("note: " + usage.Note);
+        }
+        if (format == "json")
+        {
+            await output.WriteLineAsync(Pretty(routes));
+            return;
+        }
+        var rows = new List<string[]>();
+        foreach (var route in routes.Select(r => r!.AsObject()))
+        {
+            foreach (var agent in route["agents"]!.AsArray().Select(a => a!.AsObject()))
+            {
+                foreach (var tool in agent["tools"]!.AsArray().Select(t => t!.AsObject()))
+                {
+                    rows.Add([route["route"]!.GetValue<string>(), agent["identity"]!.GetValue<string>(), tool["tool"]!.GetValue<string>(),
+                        tool["calls"]!.GetValue<long>().ToString(CultureInfo.InvariantCulture), tool["refused"]!.GetValue<long>().ToString(CultureInfo.InvariantCulture),
+                        tool["lastUse"]?.GetValue<DateTimeOffset>().ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) ?? "",
+                        string.Join(' ', tool["users"]!.AsArray().Select(u => u!["user"]!.GetValue<string>()))]);
+                }
+            }
+        }
+        string[] header = ["route", "identity", "tool", "calls", "refused", "lastUse", "users"];
+        if (format == "csv")
+        {
+            var csv = new System.Text.StringBuilder(string.Join(',', header)).Append("\r\n");
+            foreach (var row in rows)
+            {
+                csv.Append(string.Join(',', row.Select(c => c.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + c.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : c))).Append("\r\n");
+            }
+            await output.WriteAsync(csv.ToString());
+            return;
+        }
+        var upper = header.Select(h => h.ToUpperInvariant()).ToArray();
+        var widths = upper.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
+        var text = new System.Text.StringBuilder();
+        foreach (var row in rows.Prepend(upper))
+        {
+            text.AppendLine(string.Join("  ", row.Select((v, i) => i == row.Length - 1 ? v : v.PadRight(widths[i]))).TrimEnd());
+        }
+        await output.WriteAsync(text.ToString());
     }
 
     /// <summary>Every replica's usage and the fingerprint key from Redis, when <c>cache.redis</c> is configured and answers; else no usage.</summary>

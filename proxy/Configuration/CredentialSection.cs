@@ -214,7 +214,7 @@ internal static class CredentialSection
     /// <summary>The file a store provider reads, resolved against the config's folder (its modification time is the secret's age).</summary>
     private static string? SourceFileOf(string provider, IConfigurationSection credential, string directory) => provider switch
     {
-        "file" when ConfigSections.Value(credential, "path") is { } file => Path.GetFullPath(file, directory),
+        "file" when ConfigSections.Value(credential, "path") is { } file && !file.Contains("{user}", StringComparison.Ordinal) => Path.GetFullPath(file, directory),
         "client-certificate" when ConfigSections.Value(credential, "keyFile") is { } key => Path.GetFullPath(key, directory),
         "secret-dir" when ConfigSections.Value(credential, "path") is { } dir && ConfigSections.Value(credential, "key") is { } key => Path.GetFullPath(Path.Combine(dir, key), directory),
         _ => null,

@@ -146,6 +146,15 @@ public sealed partial class AccessDecider(GrantService grants, CredentialBroker 
             ledger?.Served(binding, credential);
             return new CredentialOutcome(credential, null, null);
         }
+        catch (Abstractions.UserCredentialMissingException ex)
+        {
+            // A per-user secret this user does not have: a refusal of the call (403), never another user's secret.
+            record.Outcome = DecisionRecord.Deny;
+            record.Reason = RefusalCatalog.UserSecretMissing.Reason;
+            Log.Denied(logger, caller.SpiffeId.Value, route, "credential", "credential " + binding.Name, RefusalCatalog.UserSecretMissing.Reason);
+            return new CredentialOutcome(null, RefusalCatalog.UserSecretMissing,
+                $"credential '{binding.Name}' is kept per user and {ex.Reason}; the upstream was not called");
+        }
         catch (CredentialUnavailableException ex)
         {
             return Refuse(ex.IsOutage ? RefusalCatalog.IssuerUnavailable : RefusalCatalog.CredentialUnavailable, binding.Name, ex.Reason, route);

@@ -139,12 +139,66 @@ internal static class InventoryReport
             ["classes"] = Classes(config),
             ["duplicatedAccessPaths"] = duplicated,
             ["parallelAccessPaths"] = parallel,
+            ["mcpRoutes"] = McpRoutes(config, shared, filtered ? (owner, team) : null),
         };
         if (filtered)
         {
             report["owned"] = Owned(config, owner, team);
         }
         return report;
+    }
+
+    /// <summary>
+    /// Per MCP route (those configured, and any with usage), the agents that called tools on it: per agent its calls,
+    /// refusals, first and last use and the users it acted for; per tool the same, each user with its last call. From
+    /// <paramref name="shared"/>: every replica's when Redis is configured. With an owner filter, the routes that owner owns.
+    /// </summary>
+    internal static JsonArray McpRoutes(ProxyConfig config, UsageSnapshot shared, (string? Owner, string? Team)? ownedBy)
+    {
+        var routes = new SortedSet<string>(config.McpRoutes.Keys, StringComparer.Ordinal);
+        routes.UnionWith(shared.McpTools.Keys.Select(k => k.Route));
+        var result = new JsonArray();
+        foreach (var route in routes)
+        {
+            var owners = config.RouteOwners.GetValueOrDefault(route) ?? Ownership.None;
+            if (ownedBy is { } by && (!owners.Matches(by.Owner, by.Team) || owners == Ownership.None))
+            {
+                continue;
+            }
+            var agents = new JsonArray();
+            foreach (var agent in shared.McpTools.Where(t => t.Key.Route == route).GroupBy(t => t.Key.Identity, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                var tools = new JsonArray();
+                var agentUsers = new SortedSet<string>(StringComparer.Ordinal);
+                foreach (var (key, seen) in agent.OrderBy(t => t.Key.Tool, StringComparer.Ordinal))
+                {
+                    var users = shared.McpUsers.GetValueOrDefault(key) ?? [];
+                    agentUsers.UnionWith(users.Keys);
+                    tools.Add(new JsonObject
+                    {
+                        ["tool"] = key.Tool,
+                        ["calls"] = seen.Count,
+                        ["refused"] = seen.Denied,
+                        ["firstUse"] = seen.First,
+                        ["lastUse"] = seen.Last,
+                        ["users"] = new JsonArray([.. users.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => (JsonNode)new JsonObject { ["user"] = u.Key, ["lastUse"] = u.Value })]),
+                    });
+                }
+                agents.Add(new JsonObject
+                {
+                    ["identity"] = agent.Key,
+                    ["name"] = config.IdentityNames.GetValueOrDefault(agent.Key),
+                    ["calls"] = agent.Sum(t => t.Value.Count),
+                    ["refused"] = agent.Sum(t => t.Value.Denied),
+                    ["firstUse"] = agent.Select(t => t.Value.First).Min(),
+                    ["lastUse"] = agent.Select(t => t.Value.Last).Max(),
+                    ["users"] = new JsonArray([.. agentUsers.Select(u => (JsonNode)u)]),
+                    ["tools"] = tools,
+                });
+            }
+            result.Add(new JsonObject { ["route"] = route, ["owner"] = owners.Owner, ["team"] = owners.Team, ["agents"] = agents });
+        }
+        return result;
     }
 
     /// <summary>One secret: where it lives, its class and owner, who obtained it, when it was last fetched, its lease or version, and duplicates.</summary>

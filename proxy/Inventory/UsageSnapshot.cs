@@ -32,6 +32,12 @@ public sealed class UsageSnapshot
     /// <summary>(identity, route) → calls.</summary>
     public Dictionary<(string Identity, string Route), Seen> Routes { get; } = new();
 
+    /// <summary>(MCP route, agent identity, tool) → calls used (<see cref="Seen.Count"/>) and refused (<see cref="Seen.Denied"/>).</summary>
+    public Dictionary<(string Route, string Identity, string Tool), Seen> McpTools { get; } = new();
+
+    /// <summary>(MCP route, agent identity, tool) → the users the agent called it for, each with its last call.</summary>
+    public Dictionary<(string Route, string Identity, string Tool), Dictionary<string, DateTimeOffset>> McpUsers { get; } = new();
+
     /// <summary>Allow rule → when it last allowed a call.</summary>
     public Dictionary<string, DateTimeOffset> RuleLastUsed { get; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -100,6 +106,22 @@ public sealed class UsageSnapshot
             if (stamp.Value is { } last)
             {
                 snapshot.RuleLastUsed[rule] = last;
+            }
+        }
+        foreach (var ((route, identity), agent) in usage.McpAgents)
+        {
+            foreach (var (tool, use) in agent.Tools)
+            {
+                snapshot.McpTools[(route, identity, tool)] = new Seen { First = use.Counter.First, Last = use.Counter.Last, Count = use.Counter.Allowed, Denied = use.Counter.Refused };
+                var users = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+                foreach (var (user, stamp) in use.Users)
+                {
+                    if (stamp.Value is { } last)
+                    {
+                        users[user] = last;
+                    }
+                }
+                snapshot.McpUsers[(route, identity, tool)] = users;
             }
         }
         ledger?.Refresh();

@@ -10,7 +10,8 @@ namespace SecretlessProxy.Inventory;
 /// Keeps usage in Redis when <c>cache.redis</c> is configured, so the reconcile report's stale-path findings cover every
 /// replica and survive restarts. Every <c>inventory.usageFlushInterval</c> (and when the proxy stops, and before a report)
 /// this replica sends what changed since its last write to one hash, <c>PREFIX + usage</c>, in one Lua script: counts as
-/// increments, first uses as minimums, last uses as maximums (Unix milliseconds), the secret facts as values. Names,
+/// increments, first uses as minimums, last uses as maximums (Unix milliseconds), the secret facts as values; MCP tool
+/// use per route, agent and tool (<c>m|…</c>) and the users each was called for (<c>mu|…</c>, last call). Names,
 /// times, counts, lease ids, versions and keyed fingerprints only: never a secret. Best effort: with Redis down, usage
 /// stays in memory and is sent later.
 /// </summary>
@@ -138,6 +139,21 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
             {
                 Time("x", "u|" + rule, stamp.Value);
             }
+            foreach (var ((route, identity), agent) in usage.McpAgents)
+            {
+                foreach (var (tool, use) in agent.Tools)
+                {
+                    var key = "m|" + Escape(route) + "|" + Escape(identity) + "|" + Escape(tool) + "|";
+                    Time("n", key + "f", use.Counter.First);
+                    Time("x", key + "l", use.Counter.Last);
+                    Inc(key + "a", use.Counter.Allowed);
+                    Inc(key + "d", use.Counter.Refused);
+                    foreach (var (user, stamp) in use.Users)
+                    {
+                        Time("x", "mu|" + Escape(route) + "|" + Escape(identity) + "|" + Escape(tool) + "|" + Escape(user), stamp.Value);
+                    }
+                }
+            }
             ledger.Refresh();
             var ledgerPending = new Dictionary<string, long>(StringComparer.OrdinalIgnoreCase);
             foreach (var (credential, entry) in ledger.Entries)
@@ -243,6 +259,17 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
                     var pair = (parts[1], string.Join('|', parts[2..^1]));
                     Apply(result.Credentials.TryGetValue(pair, out var c) ? c : result.Credentials[pair] = new UsageSnapshot.Seen(), kind, value, "n");
                     break;
+                case "m" when parts.Length == 5:
+                    var tool = (Unescape(parts[1]), Unescape(parts[2]), Unescape(parts[3]));
+                    Apply(result.McpTools.TryGetValue(tool, out var m) ? m : result.McpTools[tool] = new UsageSnapshot.Seen(), kind, value, "a");
+                    break;
+                case "mu" when parts.Length == 5:
+                    if (Ms(value) is { } called)
+                    {
+                        var of = (Unescape(parts[1]), Unescape(parts[2]), Unescape(parts[3]));
+                        (result.McpUsers.TryGetValue(of, out var users) ? users : result.McpUsers[of] = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal))[Unescape(parts[4])] = called;
+                    }
+                    break;
                 case "u":
                     if (Ms(value) is { } last)
                     {
@@ -292,6 +319,11 @@ public sealed partial class UsageStore(UsageTracker usage, SecretLedger ledger, 
             seen.Denied = long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
         }
     }
+
+    /// <summary>A name inside an MCP field, where tools and users may hold the separator: <c>%</c> and <c>|</c> percent-encoded.</summary>
+    internal static string Escape(string name) => name.Replace("%", "%25", StringComparison.Ordinal).Replace("|", "%7C", StringComparison.Ordinal);
+
+    internal static string Unescape(string name) => name.Replace("%7C", "|", StringComparison.Ordinal).Replace("%25", "%", StringComparison.Ordinal);
 
     private static DateTimeOffset? Ms(string value) =>
         long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) && ms > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;

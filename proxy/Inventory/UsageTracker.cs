@@ -19,7 +19,17 @@ public sealed class UsageTracker(TimeProvider time)
     public const int MaxExecutablesPerCredential = 32;
 
     private readonly ConcurrentDictionary<string, IdentityUsage> _identities = new(StringComparer.Ordinal);
+    /// <summary>How many tools are kept per MCP route and agent (further names are counted in <see cref="McpAgentUsage.Untracked"/>).</summary>
+    public const int MaxToolsPerAgent = 256;
+
+    /// <summary>How many users are kept per MCP route, agent and tool.</summary>
+    public const int MaxUsersPerTool = 64;
+
+    /// <summary>The longest tool name kept as it is (longer ones are cut, with <c>...</c>).</summary>
+    public const int MaxToolNameLength = 128;
+
     private readonly ConcurrentDictionary<string, Timestamp> _ruleLastUsed = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<(string Route, string Identity), McpAgentUsage> _mcp = new();
     private long _untracked;
 
     public DateTimeOffset Since { get; } = time.GetUtcNow();
@@ -27,6 +37,9 @@ public sealed class UsageTracker(TimeProvider time)
     public long Untracked => Interlocked.Read(ref _untracked);
 
     public IReadOnlyDictionary<string, IdentityUsage> Identities => _identities;
+
+    /// <summary>(MCP route, agent identity) → the tools it called (<c>tools/call</c>), with counts, times and users.</summary>
+    public IReadOnlyDictionary<(string Route, string Identity), McpAgentUsage> McpAgents => _mcp;
 
     /// <summary>When each allow rule last allowed a call (UTC ticks).</summary>
     public IReadOnlyDictionary<string, Timestamp> RuleLastUsed => _ruleLastUsed;
@@ -58,6 +71,11 @@ public sealed class UsageTracker(TimeProvider time)
         {
             usage.Routes.GetOrAdd(route, static _ => new UseCounter()).Touch(ticks, allowed);
         }
+        if (record.Mcp is { Method: "tools/call", Name: { } tool } mcp && record.Route is { } mcpRoute)
+        {
+            // Used: allowed by policy and not refused after (a per-user secret the user lacks); refused otherwise.
+            RecordTool(mcpRoute, identity, tool, mcp.User, ticks, allowed && record.Outcome != DecisionRecord.Deny);
+        }
         if (allowed && record.Rule is { } rule)
         {
             _ruleLastUsed.GetOrAdd(rule, static _ => new Timestamp()).Set(ticks);
@@ -74,6 +92,59 @@ public sealed class UsageTracker(TimeProvider time)
                 use.Executables.TryAdd((path, peer.Sha256), 0);
             }
         }
+    }
+
+    private void RecordTool(string route, string identity, string tool, string? user, long ticks, bool used)
+    {
+        var agent = _mcp.GetOrAdd((route, identity), static _ => new McpAgentUsage());
+        if (tool.Length > MaxToolNameLength)
+        {
+            tool = string.Concat(tool.AsSpan(0, MaxToolNameLength), "...");
+        }
+        if (!agent.Tools.TryGetValue(tool, out var use))
+        {
+            if (agent.Tools.Count >= MaxToolsPerAgent)
+            {
+                agent.CountUntracked();
+                return;
+            }
+            use = agent.Tools.GetOrAdd(tool, static _ => new McpToolUse());
+        }
+        use.Counter.Touch(ticks, used);
+        if (user is null)
+        {
+            return;
+        }
+        if (!use.Users.TryGetValue(user, out var stamp))
+        {
+            if (use.Users.Count >= MaxUsersPerTool)
+            {
+                return;
+            }
+            stamp = use.Users.GetOrAdd(user, static _ => new Timestamp());
+        }
+        stamp.Set(ticks);
+    }
+
+    /// <summary>One agent's tools on one MCP route.</summary>
+    public sealed class McpAgentUsage
+    {
+        private long _untracked;
+
+        public ConcurrentDictionary<string, McpToolUse> Tools { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Calls of tools beyond <see cref="MaxToolsPerAgent"/> names, counted but not named.</summary>
+        public long Untracked => Interlocked.Read(ref _untracked);
+
+        internal void CountUntracked() => Interlocked.Increment(ref _untracked);
+    }
+
+    /// <summary>One tool: calls used and refused, first and last, and the users the agent acted for (each with its last call).</summary>
+    public sealed class McpToolUse
+    {
+        public UseCounter Counter { get; } = new();
+
+        public ConcurrentDictionary<string, Timestamp> Users { get; } = new(StringComparer.Ordinal);
     }
 
     /// <summary>An instant updated with interlocked operations (UTC ticks; null until set).</summary>

@@ -132,6 +132,8 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
         }
 
         context.Request.Body = new MemoryStream(buffer.Bytes, 0, buffer.Length, writable: false);
+        // A refusal of the caller after this point (a per-user secret the user does not have) is answered in JSON-RPC too.
+        context.Features.Set<IRefusalAnswer>(new Answer(logger, exchange, body, identity, routeId));
         if (lists is null)
         {
             await next(context);
@@ -304,6 +306,27 @@ internal sealed partial class McpMiddleware(RequestDelegate next, ConfigManager 
             return;
         }
         await WriteAsync(context, StatusCodes.Status200OK, JsonRpcAnswers.Body(errors, body.IsBatch, context.TraceIdentifier));
+    }
+
+    /// <summary>Answers a refusal of the caller made after the messages were allowed: every request of the body gets the error.</summary>
+    private sealed class Answer(ILogger logger, McpExchange exchange, McpRequestBody body, WorkloadIdentity identity, string routeId) : IRefusalAnswer
+    {
+        public async Task WriteAsync(HttpContext context, Refusal refusal, string detail)
+        {
+            context.Features.Get<IRefusalSink>()?.Refused(refusal);
+            exchange.ErrorCode = JsonRpcAnswers.PolicyRefused;
+            var first = body.Messages.FirstOrDefault(m => m.Call is not null);
+            Log.Refused(logger, identity.SpiffeId.Value, routeId, first?.Method ?? "", first?.Name ?? "", "(none)", refusal.Reason);
+            var errors = body.Messages.Where(m => m.Kind == JsonRpcKind.Request)
+                .Select(m => new JsonRpcAnswers.Error(m.Id, JsonRpcAnswers.PolicyRefused, refusal, What(m) + " was refused: " + detail, null)).ToList();
+            if (errors.Count == 0)
+            {
+                await McpMiddleware.WriteAsync(context, refusal.Status,
+                    JsonRpcAnswers.Body([new JsonRpcAnswers.Error(default, JsonRpcAnswers.PolicyRefused, refusal, detail, null)], asBatch: false, context.TraceIdentifier));
+                return;
+            }
+            await McpMiddleware.WriteAsync(context, StatusCodes.Status200OK, JsonRpcAnswers.Body(errors, body.IsBatch, context.TraceIdentifier));
+        }
     }
 
     private static string What(JsonRpcMessage message) => message.Name is { } name

@@ -15,7 +15,9 @@ namespace SecretlessProxy.Pipeline;
 
 /// <summary>
 /// Strips credentials and forwarding headers the client sent, obtains the route's credential and prepares its
-/// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted.
+/// injection. A credential that cannot be had or sent ends the call with 502 before the upstream is contacted; one the
+/// caller may not have (a secret class, a per-user secret the user lacks) with 403, in the route's protocol when its
+/// front-end answers refusals itself (<see cref="IRefusalAnswer"/>).
 /// </summary>
 internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigManager configs, AccessDecider decider, Grants.GrantService grants, BodyBufferBudget bodyBudget, ILogger<CredentialMiddleware> logger)
 {
@@ -37,7 +39,12 @@ internal sealed partial class CredentialMiddleware(RequestDelegate next, ConfigM
         var obtained = await decider.CredentialAsync(binding, identity, routeId, record, context.RequestAborted, context.Features.Get<ActingUser>());
         if (obtained.Credential is not { } credential)
         {
-            await Problem.WriteAsync(context, obtained.Refusal!, obtained.Detail!, route: routeId, credential: binding.Name);
+            if (obtained.Refusal!.AuditOutcome == Refusal.Deny && context.Features.Get<IRefusalAnswer>() is { } answer)
+            {
+                await answer.WriteAsync(context, obtained.Refusal, obtained.Detail!);
+                return;
+            }
+            await Problem.WriteAsync(context, obtained.Refusal, obtained.Detail!, route: routeId, credential: binding.Name);
             return;
         }
         IPreparedInjection prepared;

@@ -89,6 +89,7 @@ public static class RefusalCatalog
     public static readonly Refusal McpUserTokenInvalid = Forbidden("mcp_user_token_invalid") with { Title = "User token not accepted" };
     public static readonly Refusal McpUserIssuerUnavailable = new(503, "mcp_user_issuer_unavailable", "User token issuer unavailable", Refusal.Error) { RetryAfterSeconds = 5 };
     public static readonly Refusal McpAnswerUnfiltered = new(502, "mcp_answer_unfiltered", "Upstream's MCP list answer could not be filtered", Refusal.Error);
+    public static readonly Refusal UserSecretMissing = new(403, "user_secret_missing", "No secret for this user", Refusal.Deny);
 
     // 404, 413, 400: routing and bodies.
     public static readonly Refusal NoRoute = new(404, "no_route", "No route", Refusal.Deny);
@@ -158,7 +159,7 @@ public static class RefusalCatalog
         BearerTokenSignatureInvalid, BearerTokenAudienceMismatch, BearerTokenExpired, BearerTokenNotYetValid, BearerTokenLifetimeTooLong, BearerTokenUnmapped, BearerIssuerUnavailable,
         DeniedByRule, NoRuleMatched, GrantRequired, ContextFactsUnknown, DecisionHookDenied, MethodOverride, ReadDenied, ReadOutsideRoute, AwsHeaderNotAllowed, AwsCopySourceInvalid, CredentialClassNotAllowed, InjectorRefused,
         ForwardHostNotAllowed, TunnelHostMismatch, ConnectMalformed, ForwardAddressNotAllowed,
-        McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpUserTokenInvalid, McpUserIssuerUnavailable, McpAnswerUnfiltered,
+        McpArgumentRefused, McpInvalidMessage, McpMessageTooLarge, McpNotJson, McpUserTokenInvalid, McpUserIssuerUnavailable, McpAnswerUnfiltered, UserSecretMissing,
         NoRoute, PayloadTooLarge, BodyUnreadable,
         CredentialUnavailable, CredentialInvalid, IssuerUnavailable, BodyBufferFull, DecisionHookUnavailable, ConfigChanged, ClientCertificateUnavailable, UpstreamUnavailable, UpstreamTimeout, InternalError,
         DbNoUser, DbUnknownDatabase, DbUnknownRole, DbProtocolViolation, DbUpstreamAuthDowngrade, DbUpstreamLoginRefused, DbUpstreamLoginFailed,

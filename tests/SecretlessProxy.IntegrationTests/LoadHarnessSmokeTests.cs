@@ -47,7 +47,7 @@ public sealed partial class LoadHarnessSmokeTests
 
         // The closed-loop table lists every path with requests served and no errors.
         var rows = TableRow().Matches(text).Select(m => (Generator: m.Groups[1].Value, Path: m.Groups[2].Value, Rps: double.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture), Errors: long.Parse(m.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
-        foreach (var path in new[] { "direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "secretless", "secretless-sigv4", "secretless-redis-l1", "secretless-redis-only", "ours-loopback", "nginx-loopback", "ours-unix", "nginx-unix" })
+        foreach (var path in new[] { "direct", "yarp-http", "yarp-mtls", "nginx-http", "nginx-mtls", "secretless", "secretless-sigv4", "secretless-redis-l1", "secretless-redis-only", "ours-loopback", "nginx-loopback", "ours-unix", "nginx-unix", "ours-mcp", "ours-post" })
         {
             Assert.Contains(rows, r => r.Generator == "loadkit" && r.Path == path && r.Rps > 0 && r.Errors == 0);
         }
@@ -58,6 +58,7 @@ public sealed partial class LoadHarnessSmokeTests
         Assert.Contains(rows, r => r.Generator == "h2load" && r.Rps > 0 && r.Errors == 0);
         Assert.Contains(rows, r => r.Generator == "loadkit-h2" && r.Path == "secretless" && r.Rps > 0 && r.Errors == 0);
         Assert.Contains("## Open loop", text, StringComparison.Ordinal);
+        Assert.Contains("## MCP path beside the plain path", text, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"^\| (loadkit|loadkit-h2|wrk|h2load) \| `([a-z0-9-]+)` \| \d+ \| (\d+) \|.*\| (\d+) \|$", RegexOptions.Multiline)]

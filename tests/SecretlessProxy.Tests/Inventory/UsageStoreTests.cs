@@ -41,6 +41,22 @@ public sealed class UsageStoreTests
     }
 
     [Fact]
+    public void Mcp_tool_use_reads_back_with_separators_in_tool_and_user_names()
+    {
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_780_000_000_000);
+        var key = "m|keys|" + Id + "|" + UsageStore.Escape("odd|tool%7C") + "|";
+        HashEntry[] entries =
+        [
+            new(key + "a", 3), new(key + "d", 1), new(key + "l", 1_780_000_000_000), new(key + "f", 1_779_000_000_000),
+            new("mu|keys|" + Id + "|" + UsageStore.Escape("odd|tool%7C") + "|" + UsageStore.Escape("auth0|42"), 1_780_000_000_000),
+        ];
+        var snapshot = UsageStore.Parse(entries);
+        var seen = snapshot.McpTools[("keys", Id, "odd|tool%7C")];
+        Assert.Equal((3, 1, at), (seen.Count, seen.Denied, seen.Last));
+        Assert.Equal(at, snapshot.McpUsers[("keys", Id, "odd|tool%7C")]["auth0|42"]);
+    }
+
+    [Fact]
     public void Csv_quotes_what_needs_it_and_defuses_formulas()
     {
         var csv = ReconcileReport.Csv([new Finding("static_secret", "=HYPERLINK(\"x\")", "a, \"quoted\" detail") { Related = ["a", "b"] }]);
