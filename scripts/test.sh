@@ -100,6 +100,8 @@ dotnet build SecretlessProxy.sln -c Release -nologo -clp:ErrorsOnly
 # The sidecar build (Native AOT): SidecarBuildTests hold it to the JIT build. Published here, before the tests run,
 # so its few minutes of compiling do not share the cores with timing-sensitive tests.
 bash scripts/publish-sidecar.sh
+# The single-file build and the dotnet tool package (PackagingTests install and run them), for the same reason.
+bash scripts/package.sh
 
 echo "== testing"
 log=$(mktemp)

@@ -73,12 +73,7 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
 
         public Published()
         {
-            var newestSource = new[] { "proxy", "plugins" }
-                .SelectMany(d => Directory.EnumerateFiles(Path.Combine(Repository, d), "*", SearchOption.AllDirectories))
-                .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
-                .Append(Path.Combine(Repository, "Directory.Build.props"))
-                .Max(File.GetLastWriteTimeUtc);
-            if (File.Exists(Executable) && File.GetLastWriteTimeUtc(Executable) > newestSource)
+            if (File.Exists(Executable) && File.GetLastWriteTimeUtc(Executable) > NewestSource())
             {
                 return;
             }
@@ -88,6 +83,13 @@ public sealed class SidecarBuildTests(SidecarBuildTests.Published build) : IClas
                 throw new InvalidOperationException($"scripts/publish-sidecar.sh failed ({exit}): {output}{error}");
             }
         }
+
+        /// <summary>The last write of any source file of the proxy and its plugins.</summary>
+        public static DateTime NewestSource() => new[] { "proxy", "plugins" }
+            .SelectMany(d => Directory.EnumerateFiles(Path.Combine(Repository, d), "*", SearchOption.AllDirectories))
+            .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
+            .Append(Path.Combine(Repository, "Directory.Build.props"))
+            .Max(File.GetLastWriteTimeUtc);
 
         private static string FindRepository()
         {

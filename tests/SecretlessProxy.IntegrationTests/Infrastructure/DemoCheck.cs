@@ -11,7 +11,8 @@ public static class DemoCheck
 {
     /// <param name="start">The program to run, with any leading arguments (the dll for <c>dotnet</c>); <c>demo</c> and its options are added.</param>
     /// <param name="dir">A new folder for the demo's files.</param>
-    public static async Task RunAsync(ProcessStartInfo start, string dir)
+    /// <returns>The start-up time: from starting the process to the first answer through the proxy.</returns>
+    public static async Task<TimeSpan> RunAsync(ProcessStartInfo start, string dir)
     {
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
@@ -19,6 +20,7 @@ public static class DemoCheck
         {
             start.ArgumentList.Add(arg);
         }
+        var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         try
         {
@@ -32,6 +34,7 @@ public static class DemoCheck
             }
             var curls = lines.Where(l => l.StartsWith("curl ", StringComparison.Ordinal)).ToList();
             var allowed = await Shell(curls[0] + " -sS -i");
+            var startUp = clock.Elapsed;
             Assert.Contains("200", allowed.Split('\n')[0], StringComparison.Ordinal);
             // The echo upstream reflects the injected header; the proxy masks its own credential on the way back.
             Assert.Matches(@"authorization: Bearer \*{29}\r?\n", allowed);
@@ -43,6 +46,7 @@ public static class DemoCheck
             var denied = await Shell(curls[2] + " -sS -i");
             Assert.Contains("403", denied.Split('\n')[0], StringComparison.Ordinal);
             Assert.Contains("\"rule\":\"nobody-uses-admin-api\"", denied, StringComparison.Ordinal);
+            return startUp;
         }
         finally
         {
