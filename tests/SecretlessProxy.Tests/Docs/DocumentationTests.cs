@@ -123,6 +123,12 @@ public sealed partial class DocumentationTests : IDisposable
             {
                 var words = Words(command);
                 var at = words.FindIndex(w => w == "secretless-proxy" || w.EndsWith("/secretless-proxy", StringComparison.Ordinal));
+                // dotnet run --project proxy -- ARGS runs the same command line.
+                if (at < 0 && words is ["dotnet", "run", ..] && words.IndexOf("--") is var dashes and > 0 && words.Contains("--project"))
+                {
+                    words[dashes] = "secretless-proxy";
+                    at = dashes;
+                }
                 if (words.Count >= 2 && words[0] == "bash" && words[1].StartsWith("scripts/", StringComparison.Ordinal) || words.Count >= 2 && words[0] == "bash" && words[1].StartsWith(".ci/", StringComparison.Ordinal))
                 {
                     if (!File.Exists(Path.Combine(Root, words[1])))

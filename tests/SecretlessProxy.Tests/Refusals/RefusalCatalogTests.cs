@@ -8,22 +8,23 @@ namespace SecretlessProxy.Tests.Refusals;
 /// <summary>One table of refusals: the README says what the catalog holds, and every reason the code produces is in it.</summary>
 public sealed partial class RefusalCatalogTests
 {
-    private static string Readme()
+    /// <summary>A page of the reference under docs/ (the README links to them).</summary>
+    private static string Page(string name)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "SecretlessProxy.sln")))
         {
             dir = dir.Parent;
         }
-        return File.ReadAllText(Path.Combine(dir!.FullName, "README.md"));
+        return File.ReadAllText(Path.Combine(dir!.FullName, "docs", name));
     }
 
     /// <summary>The (status, reason) pairs of the tables in the README section that starts with <paramref name="heading"/>.</summary>
-    private static SortedSet<string> Documented(string heading)
+    private static SortedSet<string> Documented(string page, string heading)
     {
-        var text = Readme();
+        var text = Page(page);
         var start = text.IndexOf("\n" + heading + "\n", StringComparison.Ordinal);
-        Assert.True(start >= 0, $"README has no section '{heading}'");
+        Assert.True(start >= 0, $"docs/{page} has no section '{heading}'");
         var end = text.IndexOf("\n## ", start + heading.Length + 1, StringComparison.Ordinal);
         var section = text[start..(end < 0 ? text.Length : end)];
         var pairs = new SortedSet<string>(StringComparer.Ordinal);
@@ -41,18 +42,18 @@ public sealed partial class RefusalCatalogTests
     public void The_readme_responses_table_is_the_catalog_of_proxy_refusals()
     {
         var catalog = new SortedSet<string>(RefusalCatalog.All.Where(r => r.Scope.HasFlag(RefusalScope.Proxy)).Select(r => $"{r.Status} {r.Reason}"), StringComparer.Ordinal);
-        var documented = Documented("## Responses");
+        var documented = Documented("responses.md", "## Responses");
         Assert.True(catalog.SetEquals(documented),
-            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the README only: {string.Join(", ", documented.Except(catalog))}");
+            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the docs only: {string.Join(", ", documented.Except(catalog))}");
     }
 
     [Fact]
     public void The_readme_admin_table_is_the_catalog_of_admin_refusals()
     {
         var catalog = new SortedSet<string>(RefusalCatalog.All.Where(r => r.Scope.HasFlag(RefusalScope.Admin) && r.Status != 401).Select(r => $"{r.Status} {r.Reason}"), StringComparer.Ordinal);
-        var documented = Documented("## Admin API");
+        var documented = Documented("admin-api.md", "## Admin API");
         Assert.True(catalog.SetEquals(documented),
-            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the README only: {string.Join(", ", documented.Except(catalog))}");
+            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the docs only: {string.Join(", ", documented.Except(catalog))}");
         Assert.All(RefusalCatalog.All.Where(r => r.Status == 401), r => Assert.True(r.Scope.HasFlag(RefusalScope.Both), r.Reason));
     }
 
@@ -88,9 +89,9 @@ public sealed partial class RefusalCatalogTests
     public void The_readme_database_table_is_the_catalog_of_gateway_refusals()
     {
         var catalog = new SortedSet<string>(RefusalCatalog.All.Where(r => r.Scope.HasFlag(RefusalScope.Database)).Select(r => $"{r.SqlState} {r.Reason}"), StringComparer.Ordinal);
-        var text = Readme();
+        var text = Page("databases.md");
         var start = text.IndexOf("\n## Database gateway", StringComparison.Ordinal);
-        Assert.True(start >= 0, "README has no section '## Database gateway'");
+        Assert.True(start >= 0, "docs/databases.md has no section '## Database gateway'");
         var end = text.IndexOf("\n## ", start + 5, StringComparison.Ordinal);
         var documented = new SortedSet<string>(StringComparer.Ordinal);
         foreach (Match row in SqlRow().Matches(text[start..(end < 0 ? text.Length : end)]))
@@ -101,7 +102,7 @@ public sealed partial class RefusalCatalogTests
             }
         }
         Assert.True(catalog.SetEquals(documented),
-            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the README only: {string.Join(", ", documented.Except(catalog))}");
+            $"in the catalog only: {string.Join(", ", catalog.Except(documented))}; in the docs only: {string.Join(", ", documented.Except(catalog))}");
     }
 
     [GeneratedRegex(@"^\| `(?<state>[0-9A-Z]{5})` \| (?<reasons>[^|]+) \|", RegexOptions.Multiline)]
