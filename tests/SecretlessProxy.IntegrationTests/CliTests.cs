@@ -52,6 +52,7 @@ public sealed class CliTests : IDisposable
     [InlineData("mysql-gateway.yaml")]
     [InlineData("mcp.yaml")]
     [InlineData("bearer-callers.yaml")]
+    [InlineData("federation.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(CliRun.Repository);
