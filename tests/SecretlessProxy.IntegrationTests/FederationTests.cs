@@ -94,9 +94,13 @@ public sealed class FederationTests : IDisposable
         await Eventually.Until(() => proxy.Logs.Lines.Any(l => l.Contains("[7102]", StringComparison.Ordinal) && (l.Contains("refused", StringComparison.OrdinalIgnoreCase) || l.Contains("connect", StringComparison.OrdinalIgnoreCase))),
             "the unreachable endpoint is logged", lastSeen: () => string.Join("\n", proxy.Logs.Lines.Where(l => l.Contains("[7102]", StringComparison.Ordinal)).TakeLast(3)));
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(proxy, second)).Status);
-        var audit = await proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("kind", out var kind) && kind.GetString() == "federation.refresh_failed");
+        // The first failures (before any bundle) kept none; the later ones say the last good bundle was kept.
+        var before = await proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("kind", out var kind) && kind.GetString() == "federation.refresh_failed");
+        Assert.False(before.GetProperty("lastGoodKept").GetBoolean());
+        var audit = await proxy.Decisions.WaitForRecordAsync(r => r.TryGetProperty("kind", out var kind) && kind.GetString() == "federation.refresh_failed"
+            && r.GetProperty("lastGoodKept").GetBoolean());
         Assert.Equal("partner.example", audit.GetProperty("trustDomain").GetString());
-        Assert.True(audit.GetProperty("lastGoodKept").GetBoolean());
+        Assert.StartsWith("https://127.0.0.1:", audit.GetProperty("endpoint").GetString(), StringComparison.Ordinal);
         using var admin = new HttpClient();
         var metrics = await admin.GetStringAsync(new Uri(proxy.AdminUri, "/metrics"));
         Assert.Contains("secretless_federation_bundle_refreshes_total{trust_domain=\"partner.example\",result=\"failed\"}", metrics, StringComparison.Ordinal);
