@@ -38,13 +38,17 @@ public sealed class BundleEndpoint
         {
             response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             response.ContentType = "application/problem+json";
-            await response.WriteAsJsonAsync(new
+            using var problem = new MemoryStream();
+            using (var json = new System.Text.Json.Utf8JsonWriter(problem))
             {
-                type = "about:blank",
-                title = "Bundle not available",
-                status = 503,
-                detail = $"the proxy has no bundle of trust domain '{settings.TrustDomain}' yet",
-            }, options: null, contentType: "application/problem+json", context.RequestAborted);
+                json.WriteStartObject();
+                json.WriteString("type", "about:blank");
+                json.WriteString("title", "Bundle not available");
+                json.WriteNumber("status", 503);
+                json.WriteString("detail", $"the proxy has no bundle of trust domain '{settings.TrustDomain}' yet");
+                json.WriteEndObject();
+            }
+            await response.Body.WriteAsync(problem.ToArray(), context.RequestAborted);
             return;
         }
         var body = SpiffeBundle.Write(authorities, Array.Empty<JsonWebKey>(), Sequence(authorities), settings.RefreshHint);
