@@ -24,6 +24,7 @@ public static class AuditEvents
     public const string ConfigLoaded = "config.loaded";
     public const string ConfigReloaded = "config.reloaded";
     public const string ConfigRefused = "config.refused";
+    public const string FederationRefreshFailed = "federation.refresh_failed";
 
     /// <param name="leaseId">The issuer's lease id (a Vault lease), never a secret; null when the credential has none.</param>
     /// <param name="version">The store's version of the secret (a KV version, a Secrets Manager VersionId), or null.</param>
@@ -107,6 +108,10 @@ public static class AuditEvents
     /// <summary>The errors as the validator wrote them: they name file, line and key, and never echo a credential's values.</summary>
     public static AuditEvent Refused(DateTimeOffset now, string file, IReadOnlyList<string> errors) =>
         new(now, ConfigRefused, [new("file", file), new("errorCount", errors.Count), new("errors", errors)]);
+
+    /// <summary>A federated trust domain's bundle could not be refreshed (the last good one, if any, stays in force).</summary>
+    public static AuditEvent FederationFailed(DateTimeOffset now, string trustDomain, string endpoint, string reason, bool kept) =>
+        new(now, FederationRefreshFailed, [new("trustDomain", trustDomain), new("endpoint", endpoint), new("reason", reason), new("lastGoodKept", kept)]);
 
     /// <param name="grant">The grant's fields (id, identity, route, credential, window, approver, reason, creator).</param>
     public static AuditEvent GrantApprovedEvent(DateTimeOffset now, IReadOnlyList<KeyValuePair<string, object?>> grant) => new(now, GrantApproved, grant);

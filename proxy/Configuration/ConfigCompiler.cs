@@ -17,6 +17,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
 
     /// <summary>The keys a config file may have at its top (the docs test checks snippets against them).</summary>
     internal static IReadOnlyList<string> TopLevelKeyNames => TopLevelKeys;
+    /// <summary>The process's federation fetchers (<c>spiffe.federation</c>); null compiles fetch nothing (validate).</summary>
+    public Federation.FederationConnections? Federation { get; init; }
 
     private static readonly string[] TopLevelKeys = ["listeners", "identities", "credentials", "databases", "policies", "decisionLog", "cache", "metrics", "grants", "limits", "posture", "decisionHook", "stores", "classes", "inventory", "approvals", "tokenIssuers", "spiffe", "ReverseProxy"];
 
@@ -47,12 +49,16 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
         var inventory = InventorySection.Compile(document, errors);
         var workloadApiSettings = SpiffeSection.Compile(document, errors);
         // A spiffe section with errors still stands in for the files, so listeners do not add "certificate is required" to its own errors.
-        workloadApiSettings ??= document.Root.GetSection("spiffe").Exists() ? new SecretlessProxy.WorkloadApi.WorkloadApiSettings("", SecretlessProxy.WorkloadApi.WorkloadApiSettings.DefaultRetryMaxDelay) : null;
+        workloadApiSettings ??= document.Root.GetSection("spiffe:workloadApi").Exists() ? new SecretlessProxy.WorkloadApi.WorkloadApiSettings("", SecretlessProxy.WorkloadApi.WorkloadApiSettings.DefaultRetryMaxDelay) : null;
         var workloadApi = workloadApiSettings is null ? null
             : errors.HasErrors || WorkloadApi is null ? new SecretlessProxy.WorkloadApi.WorkloadApiClient(workloadApiSettings, time, loggers.CreateLogger<SecretlessProxy.WorkloadApi.WorkloadApiClient>())
             : WorkloadApi.For(workloadApiSettings);
+        var federationSettings = SpiffeSection.CompileFederation(document, errors);
+        var bundleEndpoint = SpiffeSection.CompileBundleEndpoint(document, errors, federationSettings);
+        var federation = !document.Root.GetSection("spiffe:federation").Exists() ? null
+            : (errors.HasErrors || Federation is null ? new SecretlessProxy.Federation.FederationConnections(time, loggers, connect: false) : Federation).For(federationSettings);
         var tokenIssuers = TokenIssuerSection.Compile(document, errors);
-        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, tokenIssuers, workloadApi);
+        var listeners = ListenerSection.Compile(document, errors, watched, time.GetUtcNow(), localIdentities, tokenIssuers, workloadApi, federation);
         var credentialNames = document.Root.GetSection("credentials").GetChildren().Select(c => c.Key).ToList();
         // Databases first: a postgres-dynamic credential is built on its compiled database entry.
         var databaseBound = CredentialSection.DatabaseBound(document, catalog);
@@ -122,6 +128,8 @@ public sealed class ConfigCompiler(PluginCatalog catalog, IConfigValidator yarpV
             FilePath = document.FilePath,
             Listeners = listeners,
             WorkloadApi = workloadApi,
+            Federation = federation,
+            BundleEndpoint = bundleEndpoint,
             LocalIdentities = localIdentities,
             Databases = databases,
             Policy = policy,

@@ -15,7 +15,7 @@ internal static class ListenerSection
 
     /// <param name="workloadApi">The Workload API client when <c>spiffe.workloadApi</c> is configured: https listeners without certificate or trustBundles files take them from it.</param>
     public static List<ListenerSettings> Compile(ConfigDocument document, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
-        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings>? tokenIssuers = null, IX509Source? workloadApi = null)
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings>? tokenIssuers = null, IX509Source? workloadApi = null, IFederatedBundleSource? federated = null)
     {
         var result = new List<ListenerSettings>();
         var section = document.Root.GetSection("listeners");
@@ -32,7 +32,7 @@ internal static class ListenerSection
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in section.GetChildren())
         {
-            var listener = CompileOne(document, item, errors, watchedFiles, now, identities, tokenIssuers ?? new Dictionary<string, Identity.Bearer.TokenIssuerSettings>(), workloadApi);
+            var listener = CompileOne(document, item, errors, watchedFiles, now, identities, tokenIssuers ?? new Dictionary<string, Identity.Bearer.TokenIssuerSettings>(), workloadApi, federated);
             if (listener is null)
             {
                 continue;
@@ -61,7 +61,7 @@ internal static class ListenerSection
     }
 
     private static ListenerSettings? CompileOne(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, LocalIdentityMap identities,
-        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings> tokenIssuers, IX509Source? workloadApi)
+        IReadOnlyDictionary<string, Identity.Bearer.TokenIssuerSettings> tokenIssuers, IX509Source? workloadApi, IFederatedBundleSource? federated)
     {
         ConfigSections.CheckKnownKeys(item, Keys, errors, "a listener");
         var name = ConfigSections.Value(item, "name");
@@ -252,7 +252,7 @@ internal static class ListenerSection
             }
             if (urlOk && isHttps)
             {
-                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi);
+                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi, federated);
                 adminAllow = ReadAdminAllow(item, errors);
             }
             else if (urlOk && isUnix)
@@ -276,7 +276,7 @@ internal static class ListenerSection
             }
             if (isHttps || (isPostgres && item.GetSection("certificate").Exists()))
             {
-                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi);
+                tls = LoadTls(document, item, errors, watchedFiles, now, workloadApi, federated);
             }
             else if (item.GetSection("trustBundles").Exists() || item.GetSection("certificate").Exists())
             {
@@ -596,14 +596,14 @@ internal static class ListenerSection
         return (protocols, http3);
     }
 
-    private static TlsMaterial? LoadTls(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, IX509Source? workloadApi)
+    private static TlsMaterial? LoadTls(ConfigDocument document, IConfigurationSection item, ConfigErrorList errors, List<string> watchedFiles, DateTimeOffset now, IX509Source? workloadApi, IFederatedBundleSource? federated)
     {
         var certificate = item.GetSection("certificate");
         var liveCertificate = workloadApi is not null && !certificate.Exists();
         var liveBundles = workloadApi is not null && !item.GetSection("trustBundles").Exists();
         if (liveCertificate && liveBundles)
         {
-            return new TlsMaterial(null, null, workloadApi!);
+            return new TlsMaterial(null, null, workloadApi!) { Federated = federated };
         }
         (System.Net.Security.SslStreamCertificateContext, DateTimeOffset)? server = null;
         if (!liveCertificate)
@@ -642,7 +642,7 @@ internal static class ListenerSection
         {
             var bundles = new Dictionary<string, X509Certificate2Collection>(StringComparer.Ordinal);
             var bundleSection = item.GetSection("trustBundles");
-            if (!bundleSection.GetChildren().Any())
+            if (!bundleSection.GetChildren().Any() && federated is null)
             {
                 errors.Add(item.Path + ":trustBundles", "is required for a proxy listener: without a bundle no SVID can be verified",
                     "map each trust domain to its CA bundle, e.g. trustBundles: { example.org: bundles/example.org.pem }, or configure spiffe.workloadApi and leave trustBundles out");
@@ -684,9 +684,9 @@ internal static class ListenerSection
         if (workloadApi is not null)
         {
             // One part from files, the other from the Workload API.
-            return server is null && !liveCertificate ? null : new TlsMaterial(server?.Item1, fileBundles, workloadApi);
+            return server is null && !liveCertificate ? null : new TlsMaterial(server?.Item1, fileBundles, workloadApi) { Federated = federated };
         }
-        return server is null ? null : new TlsMaterial(server.Value.Item1, fileBundles!);
+        return server is null ? null : new TlsMaterial(server.Value.Item1, fileBundles!) { Federated = federated };
     }
 
     internal static bool TryParseUrl(string url, out IPAddress? address, out int port, out bool isHttps, out string error)

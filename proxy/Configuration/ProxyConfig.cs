@@ -34,6 +34,12 @@ public sealed class ProxyConfig : IDisposable, Approvals.IApprovalScope
     /// <summary>The SPIFFE Workload API client (<c>spiffe.workloadApi</c>) the listeners' certificate and bundles come from, or null (files).</summary>
     public WorkloadApi.WorkloadApiClient? WorkloadApi { get; init; }
 
+    /// <summary>The federated trust domains' bundles (<c>spiffe.federation</c>), or null.</summary>
+    public Federation.FederatedBundles? Federation { get; init; }
+
+    /// <summary>Where the proxy serves its own trust domain's bundle (<c>spiffe.bundleEndpoint</c>), or null.</summary>
+    public Federation.BundleEndpointSettings? BundleEndpoint { get; init; }
+
     /// <summary>The identities local callers can be (Unix socket peers by their selectors, loopback listeners by name).</summary>
     public Identity.LocalIdentityMap LocalIdentities { get; init; } = Identity.LocalIdentityMap.Empty;
 

@@ -77,6 +77,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             new ConfigCompiler(catalog, sp.GetRequiredService<IConfigValidator>(), time, sp.GetRequiredService<ILoggerFactory>())
             {
                 WorkloadApi = sp.GetRequiredService<WorkloadApi.WorkloadApiConnections>(),
+                Federation = sp.GetRequiredService<Federation.FederationConnections>(),
             },
             sp.GetRequiredService<DecisionLog>(),
             sp.GetRequiredService<ILogger<ConfigManager>>(),
@@ -84,6 +85,21 @@ public sealed partial class ProxyHost : IAsyncDisposable
         { PollInterval = options.ConfigPollInterval });
         // The SPIFFE Workload API clients (spiffe.workloadApi): their streams start with the first config that names the socket.
         builder.Services.AddSingleton(sp => new WorkloadApi.WorkloadApiConnections(time, sp.GetRequiredService<ILoggerFactory>(), connect: true));
+        // The federation fetchers (spiffe.federation): a failed refresh is a metric and an audit event.
+        builder.Services.AddSingleton(sp =>
+        {
+            var metrics = sp.GetRequiredService<ProxyMetrics>();
+            var audit = sp.GetRequiredService<DecisionLog>();
+            var connections = new Federation.FederationConnections(time, sp.GetRequiredService<ILoggerFactory>(), connect: true);
+            connections.Succeeded = domain => metrics.FederationRefreshed(domain, ok: true);
+            connections.Failed = (fetcher, reason) =>
+            {
+                metrics.FederationRefreshed(fetcher.Settings.TrustDomain, ok: false);
+                audit.Write(AuditEvents.FederationFailed(time.GetUtcNow(), fetcher.Settings.TrustDomain, fetcher.Settings.BundleEndpoint.ToString(), reason, fetcher.Bundle is not null));
+            };
+            return connections;
+        });
+        builder.Services.AddSingleton<Federation.BundleEndpoint>();
         builder.Services.AddSingleton(sp => new SigningKeyDirectory(time));
         builder.Services.AddSingleton<Injection.BodyBufferBudget>();
         builder.Services.AddSingleton<AdminEndpoints>();
@@ -213,6 +229,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
         var hooks = services.GetRequiredService<Hooks.DecisionHookClient>();
         var fingerprints = services.GetRequiredService<SecretFingerprints>();
         var usageStore = services.GetRequiredService<UsageStore>();
+        var federation = services.GetRequiredService<Federation.FederationConnections>();
         manager.Applying += (config, replaced) =>
         {
             decisionLog.Configure(config.DecisionLog);
@@ -241,6 +258,7 @@ public sealed partial class ProxyHost : IAsyncDisposable
             metrics.Configure(config.Metrics);
             bodyBudget.Limit = config.Limits.MaxBufferedBodyBytes;
             roleSweeps.Applied(config);
+            federation.Retain(config.Federation);
             // The fingerprint key (file, Redis or this process's) and the periodic write of usage to Redis.
             _ = fingerprints.ConfigureAsync(config.Inventory, redis);
             usageStore.Configure(config.Inventory);

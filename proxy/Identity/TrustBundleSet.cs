@@ -47,6 +47,22 @@ public sealed class TrustBundleSet
 
     public IEnumerable<string> TrustDomains => _bundles.Keys;
 
+    /// <summary>This set with <paramref name="over"/>'s trust domains added, each replacing this set's bundle of the same domain.</summary>
+    public TrustBundleSet Overlay(TrustBundleSet over)
+    {
+        ArgumentNullException.ThrowIfNull(over);
+        if (over._bundles.Count == 0)
+        {
+            return this;
+        }
+        var merged = new Dictionary<string, X509Certificate2Collection>(_bundles, StringComparer.Ordinal);
+        foreach (var (domain, bundle) in over._bundles)
+        {
+            merged[domain] = bundle;
+        }
+        return new TrustBundleSet(merged);
+    }
+
     public bool TryGetBundle(string trustDomain, out X509Certificate2Collection bundle) =>
         _bundles.TryGetValue(trustDomain, out bundle!);
 

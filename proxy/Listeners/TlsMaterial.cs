@@ -15,6 +15,7 @@ public sealed class TlsMaterial
     private readonly SslStreamCertificateContext? _certificate;
     private readonly TrustBundleSet? _bundles;
     private readonly IX509Source? _live;
+    private Overlaid? _overlaid;
 
     /// <summary>Both from files.</summary>
     public TlsMaterial(SslStreamCertificateContext certificate, TrustBundleSet bundles)
@@ -35,8 +36,33 @@ public sealed class TlsMaterial
     public SslStreamCertificateContext Certificate => _certificate ?? _live?.Certificate
         ?? throw new InvalidOperationException("the SPIFFE Workload API has not delivered the proxy's X.509-SVID yet (see /readyz)");
 
+    /// <summary>
+    /// Federated trust domains' bundles (<c>spiffe.federation</c>), laid over the listener's own: each replaces a file or
+    /// Workload API bundle of the same trust domain once it arrived.
+    /// </summary>
+    public IFederatedBundleSource? Federated { get; init; }
+
     /// <summary>The bundles to verify callers against now (empty before a live source delivered any: every caller is refused).</summary>
-    public TrustBundleSet Bundles => _bundles ?? _live?.Bundles ?? TrustBundleSet.Empty;
+    public TrustBundleSet Bundles
+    {
+        get
+        {
+            var own = _bundles ?? _live?.Bundles ?? TrustBundleSet.Empty;
+            if (Federated is null)
+            {
+                return own;
+            }
+            var federated = Federated.Current;
+            // The same set object until either side changes, so a connection's re-confirmation stays a reference check.
+            if (_overlaid is { } last && ReferenceEquals(last.Own, own) && ReferenceEquals(last.Federated, federated))
+            {
+                return last.Merged;
+            }
+            var merged = own.Overlay(federated);
+            _overlaid = new Overlaid(own, federated, merged);
+            return merged;
+        }
+    }
 
     /// <summary>True when the certificate comes from the Workload API.</summary>
     public bool LiveCertificate => _certificate is null;
@@ -72,4 +98,6 @@ public sealed class TlsMaterial
         var context = SslStreamCertificateContext.Create(leaf, intermediates, offline: true);
         return (context, new DateTimeOffset(leaf.NotAfter.ToUniversalTime()));
     }
+
+    private sealed record Overlaid(TrustBundleSet Own, TrustBundleSet Federated, TrustBundleSet Merged);
 }

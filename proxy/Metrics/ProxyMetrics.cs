@@ -37,6 +37,7 @@ public sealed class ProxyMetrics : ICredentialObserver
     private readonly Gauge _auditQueue;
     private readonly Gauge _activeGrants;
     private readonly Counter _reloads;
+    private readonly Counter _federationRefreshes;
     private readonly Counter _redactions;
     private readonly Counter _mcpMessages;
     private static readonly FrozenSet<string> McpMethods = new[]
@@ -118,6 +119,8 @@ public sealed class ProxyMetrics : ICredentialObserver
         _mcpMessages = factory.CreateCounter("secretless_mcp_requests_total",
             "MCP POSTs on MCP routes, by route, the MCP method of the deciding message ('other' outside the specification, 'none' when there was none) and outcome (allow, deny, error).", ["route", "method", "outcome"]);
         _reloads = factory.CreateCounter("secretless_config_reloads_total", "Config reloads by result (applied, refused).", ["result"]);
+        _federationRefreshes = factory.CreateCounter("secretless_federation_bundle_refreshes_total",
+            "Fetches of federated trust domains' bundles from their bundle endpoints, by trust domain and result (ok, failed).", ["trust_domain", "result"]);
         _generation = factory.CreateGauge("secretless_config_generation", "How many configs have been applied since start.");
     }
 
@@ -229,6 +232,9 @@ public sealed class ProxyMetrics : ICredentialObserver
     }
 
     /// <summary>A client certificate refused as an X.509-SVID (reason code), or a handshake that did not complete.</summary>
+    /// <summary>One fetch of a federated trust domain's bundle (spiffe.federation).</summary>
+    public void FederationRefreshed(string trustDomain, bool ok) => _federationRefreshes.WithLabels(trustDomain, ok ? "ok" : "failed").Inc();
+
     public void TlsFailed(string listener, string reason) => _tlsFailures.WithLabels(listener, reason).Inc();
 
     public void CacheLookup(CacheLayer layer, bool hit) =>

@@ -17,11 +17,18 @@ namespace SecretlessProxy.Pipeline;
 /// decision record when it ends, whatever happened.
 /// </summary>
 internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoints admin, WorkloadGrantEndpoints workloadGrants, RequestAudit requests, Configuration.ConfigManager configs, TimeProvider time,
-    Identity.Bearer.BearerTokenAttestor bearerTokens, ILogger<EntryMiddleware> logger)
+    Identity.Bearer.BearerTokenAttestor bearerTokens, Federation.BundleEndpoint bundleEndpoint, ILogger<EntryMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
         var listener = context.Features.Get<IListenerFeature>();
+        if (listener is not null && configs.Current is { BundleEndpoint: { } bundleSettings } current
+            && Federation.BundleEndpoint.Handles(bundleSettings, listener.Name, context.Request.Path))
+        {
+            // The trust domain's bundle is public: served before any identity is asked for.
+            await bundleEndpoint.HandleAsync(context, bundleSettings, OwnBundles(current, bundleSettings.TrustDomain));
+            return;
+        }
         if (listener is null || listener.Role == ListenerRole.Admin)
         {
             await HandleAdminAsync(context);
@@ -170,6 +177,10 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
         address is not null && System.Net.IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 
     /// <summary>The admin API, with the proxy path's guard: a failure is a 500 problem and a log line, never an unhandled exception.</summary>
+    /// <summary>The first listener's bundles that hold <paramref name="trustDomain"/> (files or the Workload API), or null.</summary>
+    private static TrustBundleSet? OwnBundles(Configuration.ProxyConfig config, string trustDomain) =>
+        config.Listeners.Select(l => l.Tls?.Bundles).FirstOrDefault(b => b is not null && b.TryGetBundle(trustDomain, out _));
+
     private async Task HandleAdminAsync(HttpContext context)
     {
         try

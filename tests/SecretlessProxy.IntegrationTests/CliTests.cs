@@ -55,6 +55,7 @@ public sealed class CliTests : IDisposable
     [InlineData("azure-key-vault.yaml")]
     [InlineData("google-secret-manager.yaml")]
     [InlineData("upstream-mtls.yaml")]
+    [InlineData("federation.yaml")]
     public async Task Example_configs_in_the_repository_validate(string name)
     {
         var repo = new DirectoryInfo(CliRun.Repository);
