@@ -79,8 +79,11 @@ internal sealed class WatchedSecretFile : IDisposable
             {
                 return (DateTime.MinValue, -1, null);
             }
-            var target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName;
-            var final = target is null ? info : new FileInfo(target);
+            // The real path, with every link on the way resolved: Kubernetes swaps '..data', a link to a folder in
+            // the middle of 'token -> ..data/token', which the file's own link target does not show. Two versions
+            // of the same size written within one tick of the file system's clock differ only there.
+            var target = RealPath(_path);
+            var final = new FileInfo(target);
             return (final.LastWriteTimeUtc, final.Length, target);
         }
         catch (IOException)
@@ -91,6 +94,42 @@ internal sealed class WatchedSecretFile : IDisposable
         {
             return (DateTime.MinValue, -3, null);
         }
+    }
+
+    /// <summary>The path with each of its components' links resolved (at most 40 links, as the kernel allows).</summary>
+    internal static string RealPath(string path)
+    {
+        var pending = new Stack<string>(Path.GetFullPath(path).Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
+        var current = "/";
+        var links = 0;
+        while (pending.TryPop(out var part))
+        {
+            if (part == ".")
+            {
+                continue;
+            }
+            if (part == "..")
+            {
+                current = Path.GetDirectoryName(current) ?? "/";
+                continue;
+            }
+            var next = Path.Combine(current, part);
+            if (new FileInfo(next).LinkTarget is { } target && ++links <= 40)
+            {
+                // Resolve the link's own components next, then the rest of the path.
+                foreach (var piece in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+                {
+                    pending.Push(piece);
+                }
+                if (target.StartsWith('/'))
+                {
+                    current = "/";
+                }
+                continue;
+            }
+            current = next;
+        }
+        return current;
     }
 
     private State Read()

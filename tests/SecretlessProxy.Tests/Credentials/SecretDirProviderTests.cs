@@ -57,6 +57,9 @@ public sealed class SecretDirProviderTests : IDisposable
         Assert.Same(first, await provider.GetCredentialAsync(request, default));
 
         Publish("..2026_11_23_02", "token-v2");
+        // The same size and, as when both are written within one tick of the file system's clock, the same time:
+        // only the swapped '..data' link tells the versions apart.
+        File.SetLastWriteTimeUtc(Path.Combine(_mount, "..2026_11_23_02", "token"), File.GetLastWriteTimeUtc(Path.Combine(_mount, "..2026_11_23_01", "token")));
         Assert.Equal("token-v1", (await provider.GetCredentialAsync(request, default)).Secret.Reveal());
         _time.Advance(TimeSpan.FromSeconds(1));
         // Seen, but read only after it has held still for one more interval.
