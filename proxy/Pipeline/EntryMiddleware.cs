@@ -176,11 +176,11 @@ internal sealed partial class EntryMiddleware(RequestDelegate next, AdminEndpoin
     private static bool IsLoopback(System.Net.IPAddress? address) =>
         address is not null && System.Net.IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 
-    /// <summary>The admin API, with the proxy path's guard: a failure is a 500 problem and a log line, never an unhandled exception.</summary>
     /// <summary>The first listener's bundles that hold <paramref name="trustDomain"/> (files or the Workload API), or null.</summary>
     private static TrustBundleSet? OwnBundles(Configuration.ProxyConfig config, string trustDomain) =>
         config.Listeners.Select(l => l.Tls?.Bundles).FirstOrDefault(b => b is not null && b.TryGetBundle(trustDomain, out _));
 
+    /// <summary>The admin API, with the proxy path's guard: a failure is a 500 problem and a log line, never an unhandled exception.</summary>
     private async Task HandleAdminAsync(HttpContext context)
     {
         try
